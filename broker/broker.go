@@ -1,0 +1,643 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/meta"
+)
+
+// Config is what a Broker needs to know about itself.
+type Config struct {
+	BrokerID                 int32
+	LogDir                   string // partition directories live here: <LogDir>/<topic>-<partition>
+	AutoCreateTopics         bool
+	DefaultPartitions        int32
+	DefaultReplicationFactor int16
+	RetentionCheckInterval   time.Duration
+	Logger                   *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.DefaultPartitions <= 0 {
+		c.DefaultPartitions = 1
+	}
+	if c.DefaultReplicationFactor <= 0 {
+		c.DefaultReplicationFactor = 1
+	}
+	if c.RetentionCheckInterval <= 0 {
+		c.RetentionCheckInterval = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// TopicInfo is a topic as the metadata layer sees it.
+type TopicInfo struct {
+	Name              string
+	ID                [16]byte
+	ReplicationFactor int16
+	Partitions        []meta.PartitionState
+	Configs           map[string]string
+}
+
+type topicState struct {
+	meta   meta.Topic
+	cfg    TopicConfig
+	states []meta.PartitionState
+	local  map[int32]*Partition
+}
+
+// Broker hosts partitions and mirrors topic metadata from etcd.
+type Broker struct {
+	cfg       Config
+	meta      *meta.Client
+	log       *slog.Logger
+	clusterID string
+	metrics   *metrics
+
+	mu     sync.RWMutex
+	topics map[string]*topicState
+	byID   map[[16]byte]string
+
+	brokers atomic.Pointer[[]meta.BrokerInfo]
+	metaErr atomic.Pointer[error] // last etcd error seen by background loops, nil when healthy
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open loads every topic from etcd, opens (and recovers) the partitions
+// this broker leads, and starts the background loops: topic watch, broker
+// list refresh, flush and retention.
+func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Broker, error) {
+	cfg.setDefaults()
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: create log dir: %w", err)
+	}
+	clusterID, err := mc.ClusterID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker: cluster id: %w", err)
+	}
+	b := &Broker{
+		cfg:       cfg,
+		meta:      mc,
+		log:       cfg.Logger,
+		clusterID: clusterID,
+		topics:    map[string]*topicState{},
+		byID:      map[[16]byte]string{},
+	}
+	b.metrics = newMetrics(reg, b)
+	if err := b.refreshBrokers(ctx); err != nil {
+		return nil, err
+	}
+	topics, err := mc.Topics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker: list topics: %w", err)
+	}
+	for _, t := range topics {
+		if err := b.applyTopic(ctx, t); err != nil {
+			b.closePartitions()
+			return nil, err
+		}
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	b.wg.Add(3)
+	go b.watchTopics(bg)
+	go b.refreshBrokersLoop(bg)
+	go b.maintenanceLoop(bg)
+	return b, nil
+}
+
+// Close stops the background loops and closes every partition log cleanly.
+func (b *Broker) Close() error {
+	if b.cancel != nil {
+		b.cancel()
+	}
+	b.wg.Wait()
+	return b.closePartitions()
+}
+
+func (b *Broker) closePartitions() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.topics {
+		for _, p := range t.local {
+			errs = append(errs, p.close())
+		}
+		t.local = map[int32]*Partition{}
+	}
+	return errors.Join(errs...)
+}
+
+// ID is this broker's id.
+func (b *Broker) ID() int32 { return b.cfg.BrokerID }
+
+// ClusterID is the cluster id stored in etcd.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// ControllerID is the broker that answers admin requests. Until the
+// cluster controller exists every broker handles them itself, fenced by
+// etcd transactions.
+func (b *Broker) ControllerID() int32 { return b.cfg.BrokerID }
+
+// Brokers returns the live brokers, as last read from etcd.
+func (b *Broker) Brokers() []meta.BrokerInfo {
+	if p := b.brokers.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// MetadataError reports the last failure talking to etcd from a
+// background loop; nil when the last attempt worked.
+func (b *Broker) MetadataError() error {
+	if p := b.metaErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (b *Broker) noteMetaErr(err error) {
+	if err == nil {
+		b.metaErr.Store(nil)
+		return
+	}
+	b.metaErr.Store(&err)
+}
+
+func (b *Broker) refreshBrokers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := b.meta.Brokers(ctx)
+	b.noteMetaErr(err)
+	if err != nil {
+		return fmt.Errorf("broker: list brokers: %w", err)
+	}
+	b.brokers.Store(&list)
+	return nil
+}
+
+func (b *Broker) refreshBrokersLoop(ctx context.Context) {
+	defer b.wg.Done()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := b.refreshBrokers(ctx); err != nil && ctx.Err() == nil {
+				b.log.Warn("cannot refresh broker list from etcd", "err", err)
+			}
+		}
+	}
+}
+
+func (b *Broker) watchTopics(ctx context.Context) {
+	defer b.wg.Done()
+	for ev := range b.meta.WatchTopics(ctx) {
+		if ev.Deleted {
+			b.removeTopic(ev.Topic.Name, ev.Topic.ID)
+			continue
+		}
+		if err := b.applyTopic(ctx, ev.Topic); err != nil && ctx.Err() == nil {
+			b.log.Error("cannot apply topic change", "topic", ev.Topic.Name, "err", err)
+		}
+	}
+}
+
+// applyTopic makes the local view match t: configs, partition states, and
+// the set of partition logs this broker hosts.
+func (b *Broker) applyTopic(ctx context.Context, t meta.Topic) error {
+	states, err := b.meta.PartitionStates(ctx, t.Name)
+	b.noteMetaErr(err)
+	if err != nil {
+		return fmt.Errorf("broker: partition states of %s: %w", t.Name, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur, ok := b.topics[t.Name]
+	if ok && cur.meta.ID != t.ID {
+		b.dropTopicLocked(t.Name)
+		ok = false
+	}
+	if ok && cur.meta.Revision > t.Revision {
+		return nil // an older event than what we already applied
+	}
+	if !ok {
+		cur = &topicState{local: map[int32]*Partition{}}
+		b.topics[t.Name] = cur
+		b.byID[t.ID] = t.Name
+	}
+	cur.meta = t
+	cur.cfg = resolveTopicConfig(t.Configs)
+	cur.states = states
+	for _, st := range states {
+		p, open := cur.local[st.Partition]
+		if st.Leader != b.cfg.BrokerID {
+			if open {
+				b.log.Info("no longer leader, closing partition", "topic", t.Name, "partition", st.Partition)
+				_ = p.close()
+				delete(cur.local, st.Partition)
+			}
+			continue
+		}
+		if open {
+			p.setConfig(cur.cfg)
+			p.setLeaderEpoch(st.LeaderEpoch)
+			continue
+		}
+		p, err := openPartition(b, t, st, cur.cfg)
+		if err != nil {
+			return err
+		}
+		cur.local[st.Partition] = p
+	}
+	return nil
+}
+
+func (b *Broker) removeTopic(name string, id [16]byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cur, ok := b.topics[name]; ok && cur.meta.ID == id {
+		b.dropTopicLocked(name)
+	}
+}
+
+func (b *Broker) dropTopicLocked(name string) {
+	cur := b.topics[name]
+	for _, p := range cur.local {
+		if err := p.delete(); err != nil {
+			b.log.Error("cannot delete partition log", "topic", name, "partition", p.index, "err", err)
+		}
+	}
+	delete(b.byID, cur.meta.ID)
+	delete(b.topics, name)
+}
+
+// Topics returns every topic, sorted by name.
+func (b *Broker) Topics() []TopicInfo {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]TopicInfo, 0, len(b.topics))
+	for _, t := range b.topics {
+		out = append(out, t.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (t *topicState) info() TopicInfo {
+	return TopicInfo{
+		Name:              t.meta.Name,
+		ID:                t.meta.ID,
+		ReplicationFactor: t.meta.ReplicationFactor,
+		Partitions:        append([]meta.PartitionState(nil), t.states...),
+		Configs:           t.meta.Configs,
+	}
+}
+
+// Topic returns one topic by name.
+func (b *Broker) Topic(name string) (TopicInfo, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	t, ok := b.topics[name]
+	if !ok {
+		return TopicInfo{}, false
+	}
+	return t.info(), true
+}
+
+// TopicByID returns one topic by its id.
+func (b *Broker) TopicByID(id [16]byte) (TopicInfo, bool) {
+	b.mu.RLock()
+	name, ok := b.byID[id]
+	b.mu.RUnlock()
+	if !ok {
+		return TopicInfo{}, false
+	}
+	return b.Topic(name)
+}
+
+// Partition returns a partition this broker leads. Errors carry
+// UNKNOWN_TOPIC_OR_PARTITION or NOT_LEADER_OR_FOLLOWER.
+func (b *Broker) Partition(topic string, partition int32) (*Partition, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	t, ok := b.topics[topic]
+	if !ok || partition < 0 || partition >= int32(len(t.states)) {
+		return nil, fmt.Errorf("%w: %s/%d", kerr.UnknownTopicOrPartition, topic, partition)
+	}
+	p, ok := t.local[partition]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s/%d is led by broker %d", kerr.NotLeaderForPartition, topic, partition, t.states[partition].Leader)
+	}
+	return p, nil
+}
+
+func (b *Broker) localPartitions() []*Partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []*Partition
+	for _, t := range b.topics {
+		for _, p := range t.local {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// placement spreads partition leaders over the live brokers, starting at
+// a broker chosen by the topic name so that topics do not all start on
+// the same broker.
+func (b *Broker) placement(name string, from, to int32, rf int16) ([]meta.PartitionState, error) {
+	live := b.Brokers()
+	if len(live) == 0 {
+		live = []meta.BrokerInfo{{ID: b.cfg.BrokerID}}
+	}
+	if int(rf) > len(live) {
+		return nil, fmt.Errorf("%w: replication factor %d larger than available brokers %d", kerr.InvalidReplicationFactor, rf, len(live))
+	}
+	if rf > 1 {
+		return nil, fmt.Errorf("%w: replication factor %d: replication is not implemented yet, use 1", kerr.InvalidReplicationFactor, rf)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	start := int(h.Sum32() % uint32(len(live)))
+	var out []meta.PartitionState
+	for p := from; p < to; p++ {
+		leader := live[(start+int(p))%len(live)].ID
+		out = append(out, meta.PartitionState{
+			Topic: name, Partition: p, Leader: leader, LeaderEpoch: 0,
+			Replicas: []int32{leader}, ISR: []int32{leader},
+		})
+	}
+	return out, nil
+}
+
+// ValidateTopicName applies Kafka's rules for topic names.
+func ValidateTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: topic name is empty", kerr.InvalidTopicException)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: topic name %q is not allowed", kerr.InvalidTopicException, name)
+	case len(name) > 249:
+		return fmt.Errorf("%w: topic name longer than 249 characters", kerr.InvalidTopicException)
+	}
+	for _, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
+			return fmt.Errorf("%w: topic name %q has characters other than ASCII alphanumerics, '.', '_' and '-'", kerr.InvalidTopicException, name)
+		}
+	}
+	return nil
+}
+
+// CreateTopicRequest asks for a new topic. Partitions and
+// ReplicationFactor of -1 take the broker defaults.
+type CreateTopicRequest struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int16
+	Assignment        map[int32][]int32 // optional manual replica assignment
+	Configs           map[string]string
+	ValidateOnly      bool
+}
+
+// CreateTopic validates and creates a topic in etcd and opens its local
+// partitions.
+func (b *Broker) CreateTopic(ctx context.Context, req CreateTopicRequest) (TopicInfo, error) {
+	if err := ValidateTopicName(req.Name); err != nil {
+		return TopicInfo{}, err
+	}
+	if len(req.Assignment) > 0 {
+		if req.Partitions != -1 || req.ReplicationFactor != -1 {
+			return TopicInfo{}, fmt.Errorf("%w: both replica assignment and partition count / replication factor given", kerr.InvalidRequest)
+		}
+		req.Partitions = int32(len(req.Assignment))
+		req.ReplicationFactor = int16(len(req.Assignment[0]))
+	}
+	if req.Partitions == -1 {
+		req.Partitions = b.cfg.DefaultPartitions
+	}
+	if req.ReplicationFactor == -1 {
+		req.ReplicationFactor = b.cfg.DefaultReplicationFactor
+	}
+	if req.Partitions <= 0 {
+		return TopicInfo{}, fmt.Errorf("%w: number of partitions must be larger than 0", kerr.InvalidPartitions)
+	}
+	if req.ReplicationFactor <= 0 {
+		return TopicInfo{}, fmt.Errorf("%w: replication factor must be larger than 0", kerr.InvalidReplicationFactor)
+	}
+	if err := ValidateTopicConfigs(req.Configs); err != nil {
+		return TopicInfo{}, err
+	}
+	states, err := b.placement(req.Name, 0, req.Partitions, req.ReplicationFactor)
+	if err != nil {
+		return TopicInfo{}, err
+	}
+	if len(req.Assignment) > 0 {
+		if states, err = b.manualPlacement(req.Name, 0, req.Assignment); err != nil {
+			return TopicInfo{}, err
+		}
+	}
+	t := meta.Topic{
+		Name: req.Name, ID: meta.NewTopicID(), Partitions: req.Partitions,
+		ReplicationFactor: req.ReplicationFactor, Configs: req.Configs,
+	}
+	if req.ValidateOnly {
+		if _, exists := b.Topic(req.Name); exists {
+			return TopicInfo{}, fmt.Errorf("%w: %s", kerr.TopicAlreadyExists, req.Name)
+		}
+		return TopicInfo{Name: t.Name, ID: t.ID, ReplicationFactor: t.ReplicationFactor, Partitions: states, Configs: t.Configs}, nil
+	}
+	if err := b.meta.CreateTopic(ctx, t, states); err != nil {
+		if errors.Is(err, meta.ErrTopicExists) {
+			return TopicInfo{}, fmt.Errorf("%w: %s", kerr.TopicAlreadyExists, req.Name)
+		}
+		return TopicInfo{}, fmt.Errorf("create topic %s: %w", req.Name, err)
+	}
+	b.log.Info("created topic", "topic", req.Name, "partitions", req.Partitions)
+	if err := b.reloadTopic(ctx, req.Name); err != nil {
+		return TopicInfo{}, err
+	}
+	info, _ := b.Topic(req.Name)
+	return info, nil
+}
+
+func (b *Broker) manualPlacement(name string, from int32, assignment map[int32][]int32) ([]meta.PartitionState, error) {
+	live := map[int32]bool{}
+	for _, br := range b.Brokers() {
+		live[br.ID] = true
+	}
+	var out []meta.PartitionState
+	for i := int32(0); i < int32(len(assignment)); i++ {
+		replicas, ok := assignment[i]
+		if !ok {
+			return nil, fmt.Errorf("%w: no assignment for partition %d", kerr.InvalidReplicaAssignment, from+i)
+		}
+		if len(replicas) != 1 {
+			return nil, fmt.Errorf("%w: %d replicas for partition %d: replication is not implemented yet", kerr.InvalidReplicationFactor, len(replicas), from+i)
+		}
+		if !live[replicas[0]] {
+			return nil, fmt.Errorf("%w: broker %d is not alive", kerr.InvalidReplicaAssignment, replicas[0])
+		}
+		out = append(out, meta.PartitionState{Topic: name, Partition: from + i, Leader: replicas[0], Replicas: replicas, ISR: replicas})
+	}
+	return out, nil
+}
+
+func (b *Broker) reloadTopic(ctx context.Context, name string) error {
+	t, err := b.meta.Topic(ctx, name)
+	if err != nil {
+		return fmt.Errorf("reload topic %s: %w", name, err)
+	}
+	return b.applyTopic(ctx, t)
+}
+
+// EnsureTopic returns the topic, creating it with the defaults when
+// auto-creation is on.
+func (b *Broker) EnsureTopic(ctx context.Context, name string) (TopicInfo, error) {
+	if t, ok := b.Topic(name); ok {
+		return t, nil
+	}
+	if !b.cfg.AutoCreateTopics {
+		return TopicInfo{}, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, name)
+	}
+	t, err := b.CreateTopic(ctx, CreateTopicRequest{Name: name, Partitions: -1, ReplicationFactor: -1})
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		if err := b.reloadTopic(ctx, name); err != nil {
+			return TopicInfo{}, err
+		}
+		t, _ = b.Topic(name)
+		return t, nil
+	}
+	return t, err
+}
+
+// DeleteTopic removes a topic from etcd and deletes its local logs.
+func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
+	if err := b.meta.DeleteTopic(ctx, name); err != nil {
+		if errors.Is(err, meta.ErrTopicNotFound) {
+			return fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, name)
+		}
+		return fmt.Errorf("delete topic %s: %w", name, err)
+	}
+	b.mu.Lock()
+	if _, ok := b.topics[name]; ok {
+		b.dropTopicLocked(name)
+	}
+	b.mu.Unlock()
+	b.log.Info("deleted topic", "topic", name)
+	return nil
+}
+
+// CreatePartitions grows a topic to count partitions.
+func (b *Broker) CreatePartitions(ctx context.Context, name string, count int32, assignment [][]int32, validateOnly bool) error {
+	t, ok := b.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, name)
+	}
+	cur := int32(len(t.Partitions))
+	if count <= cur {
+		return fmt.Errorf("%w: topic %s has %d partitions, cannot go to %d", kerr.InvalidPartitions, name, cur, count)
+	}
+	states, err := b.placement(name, cur, count, t.ReplicationFactor)
+	if err != nil {
+		return err
+	}
+	if len(assignment) > 0 {
+		if len(assignment) != int(count-cur) {
+			return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(assignment), count-cur)
+		}
+		m := map[int32][]int32{}
+		for i, a := range assignment {
+			m[int32(i)] = a
+		}
+		if states, err = b.manualPlacement(name, cur, m); err != nil {
+			return err
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := b.meta.AddPartitions(ctx, name, count, states); err != nil {
+		if errors.Is(err, meta.ErrTopicNotFound) {
+			return fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, name)
+		}
+		return fmt.Errorf("create partitions %s: %w", name, err)
+	}
+	return b.reloadTopic(ctx, name)
+}
+
+// DescribeTopicConfigs lists every topic config with its value and source.
+func (b *Broker) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
+	t, ok := b.Topic(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, name)
+	}
+	return describeTopicConfigs(t.Configs), nil
+}
+
+// AlterTopicConfigs applies config changes; replace drops every explicit
+// config not named (the legacy AlterConfigs semantics).
+func (b *Broker) AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace, validateOnly bool) error {
+	t, ok := b.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, name)
+	}
+	if validateOnly {
+		_, err := applyConfigChanges(t.Configs, changes, replace)
+		return err
+	}
+	updated, err := b.meta.UpdateTopic(ctx, name, func(mt *meta.Topic) error {
+		next, err := applyConfigChanges(mt.Configs, changes, replace)
+		if err != nil {
+			return err
+		}
+		mt.Configs = next
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, meta.ErrTopicNotFound) {
+			return fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, name)
+		}
+		return err
+	}
+	return b.applyTopic(ctx, updated)
+}
+
+// BrokerConfigs describes this broker's static configuration, read-only.
+func (b *Broker) BrokerConfigs() []ConfigEntry {
+	str := func(name, v string, typ ConfigType) ConfigEntry {
+		return ConfigEntry{Name: name, Value: v, ReadOnly: true, Type: typ}
+	}
+	return []ConfigEntry{
+		str("broker.id", fmt.Sprint(b.cfg.BrokerID), ConfigInt),
+		str("log.dirs", b.cfg.LogDir, ConfigString),
+		str("auto.create.topics.enable", fmt.Sprint(b.cfg.AutoCreateTopics), ConfigBoolean),
+		str("num.partitions", fmt.Sprint(b.cfg.DefaultPartitions), ConfigInt),
+		str("default.replication.factor", fmt.Sprint(b.cfg.DefaultReplicationFactor), ConfigInt),
+		str("log.retention.check.interval.ms", fmt.Sprint(b.cfg.RetentionCheckInterval.Milliseconds()), ConfigLong),
+	}
+}
+
+func (b *Broker) partitionDir(topic string, partition int32) string {
+	return filepath.Join(b.cfg.LogDir, fmt.Sprintf("%s-%d", topic, partition))
+}

@@ -1,0 +1,11 @@
+// Package broker owns the partitions this broker hosts. It opens each
+// partition's hotlog, keeps its leader epoch and high watermark, answers
+// appends and reads with Kafka semantics (acks, fsync policy, leader-epoch
+// checks, offsets by timestamp), and keeps the local view of topics in step
+// with the metadata in etcd (through package meta, with watches).
+//
+// It is the one place where the hot log, the cold tier and the metadata
+// meet; it does not speak the wire protocol (package ingest does). Errors
+// that a Kafka client must see carry a kerr code (wrapped with context), so
+// the protocol layer can answer with the right error code.
+package broker

@@ -1,0 +1,392 @@
+package broker
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/hotlog"
+	"github.com/stratalog/strata/meta"
+)
+
+// Partition is one partition this broker leads: its hot log, leader epoch
+// and high watermark.
+type Partition struct {
+	b       *Broker
+	topic   string
+	topicID [16]byte
+	index   int32
+	log     *hotlog.Log
+
+	appendMu sync.Mutex // orders validation-to-append so offsets follow arrival
+
+	cfg         atomic.Pointer[TopicConfig]
+	leaderEpoch atomic.Int32
+	hw          atomic.Int64
+	unflushed   atomic.Int64 // messages appended since the last fsync
+	lastFlush   atomic.Int64 // unix nanos of the last fsync
+
+	waitMu sync.Mutex
+	waitCh chan struct{} // closed when the high watermark moves or the partition closes
+	closed bool
+}
+
+const partitionMetadataFile = "partition.metadata"
+
+func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicConfig) (*Partition, error) {
+	dir := b.partitionDir(t.Name, st.Partition)
+	if err := checkPartitionDir(dir, t.ID); err != nil {
+		return nil, err
+	}
+	l, err := hotlog.Open(dir, logConfig(cfg), b.log.With("topic", t.Name, "partition", st.Partition))
+	if err != nil {
+		return nil, fmt.Errorf("open partition %s/%d: %w", t.Name, st.Partition, err)
+	}
+	p := &Partition{b: b, topic: t.Name, topicID: t.ID, index: st.Partition, log: l, waitCh: make(chan struct{})}
+	p.cfg.Store(&cfg)
+	p.leaderEpoch.Store(st.LeaderEpoch)
+	// A single-replica ISR: everything recovered from the log is committed.
+	p.hw.Store(l.LogEndOffset())
+	p.lastFlush.Store(time.Now().UnixNano())
+	return p, nil
+}
+
+// checkPartitionDir makes sure dir belongs to the topic with this id: a
+// directory left from a deleted topic of the same name is removed, as
+// Kafka does with its partition.metadata file.
+func checkPartitionDir(dir string, id [16]byte) error {
+	want := "version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n"
+	path := filepath.Join(dir, partitionMetadataFile)
+	got, err := os.ReadFile(path)
+	switch {
+	case err == nil && string(got) == want:
+		return nil
+	case err == nil:
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove stale partition dir %s: %w", dir, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create partition dir: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+func logConfig(c TopicConfig) hotlog.Config {
+	cfg := hotlog.DefaultConfig()
+	cfg.SegmentBytes = c.SegmentBytes
+	cfg.SegmentAge = time.Duration(c.SegmentMs) * time.Millisecond
+	cfg.RetentionAge = time.Duration(c.RetentionMs) * time.Millisecond
+	if c.RetentionMs < 0 {
+		cfg.RetentionAge = -1
+	}
+	cfg.RetentionBytes = c.RetentionBytes
+	if c.IndexIntervalBytes > 0 {
+		cfg.IndexIntervalBytes = c.IndexIntervalBytes
+	}
+	return cfg
+}
+
+func (p *Partition) setConfig(c TopicConfig) {
+	p.cfg.Store(&c)
+	p.log.SetConfig(logConfig(c))
+}
+
+func (p *Partition) setLeaderEpoch(e int32) { p.leaderEpoch.Store(e) }
+
+// Topic, Index and TopicID name the partition.
+func (p *Partition) Topic() string     { return p.topic }
+func (p *Partition) Index() int32      { return p.index }
+func (p *Partition) TopicID() [16]byte { return p.topicID }
+
+// LeaderEpoch is the current leader epoch.
+func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
+
+// HighWatermark is the offset below which records are committed and
+// visible to consumers.
+func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
+
+// LogStartOffset is the first offset still stored.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogEndOffset is the next offset to be assigned.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
+// Wait returns a channel closed the next time the high watermark moves
+// (or the partition closes): long-polling fetches wait on it.
+func (p *Partition) Wait() <-chan struct{} {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	return p.waitCh
+}
+
+func (p *Partition) notify() {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	if p.closed {
+		return
+	}
+	close(p.waitCh)
+	p.waitCh = make(chan struct{})
+}
+
+func (p *Partition) markClosed() {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	if !p.closed {
+		p.closed = true
+		close(p.waitCh)
+	}
+}
+
+func (p *Partition) close() error {
+	p.markClosed()
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	return p.log.Close()
+}
+
+func (p *Partition) delete() error {
+	p.markClosed()
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	return p.log.Delete()
+}
+
+// checkEpoch applies KIP-320: a client that knows a newer epoch than ours
+// gets UNKNOWN_LEADER_EPOCH (we are behind), an older one FENCED_LEADER_EPOCH.
+func (p *Partition) checkEpoch(clientEpoch int32) error {
+	if clientEpoch < 0 {
+		return nil
+	}
+	ours := p.leaderEpoch.Load()
+	switch {
+	case clientEpoch > ours:
+		return fmt.Errorf("%w: client epoch %d, leader epoch %d", kerr.UnknownLeaderEpoch, clientEpoch, ours)
+	case clientEpoch < ours:
+		return fmt.Errorf("%w: client epoch %d, leader epoch %d", kerr.FencedLeaderEpoch, clientEpoch, ours)
+	}
+	return nil
+}
+
+// AppendResult is what a produce request learns about its batches.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+}
+
+// Acks values of the produce request.
+const (
+	AcksNone   int16 = 0
+	AcksLeader int16 = 1
+	AcksAll    int16 = -1
+)
+
+// Append validates and appends the batches of one produce partition.
+// acks=all returns only after the batches are fsynced (group commit).
+func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (AppendResult, error) {
+	res := AppendResult{LogAppendTime: -1}
+	if acks != AcksNone && acks != AcksLeader && acks != AcksAll {
+		return res, fmt.Errorf("%w: acks=%d", kerr.InvalidRequiredAcks, acks)
+	}
+	cfg := p.cfg.Load()
+	headers, err := hotlog.ValidateBatches(records)
+	if err != nil {
+		if errors.Is(err, hotlog.ErrCorruptBatch) {
+			return res, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
+		}
+		return res, fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
+	}
+	var count int64
+	for _, h := range headers {
+		if h.Size() > int(cfg.MaxMessageBytes) {
+			return res, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, h.Size(), cfg.MaxMessageBytes)
+		}
+		if h.IsControl() {
+			return res, fmt.Errorf("%w: producers may not write control batches", kerr.InvalidRecord)
+		}
+		if h.IsTransactional() {
+			return res, fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
+		}
+		count += int64(h.NumRecords)
+	}
+	now := time.Now()
+	if cfg.LogAppendTime {
+		res.LogAppendTime = now.UnixMilli()
+		stampLogAppendTime(records, headers, res.LogAppendTime)
+	}
+
+	p.appendMu.Lock()
+	info, err := p.log.Append(records, p.leaderEpoch.Load(), now)
+	if err == nil {
+		// Single-replica ISR: the leader's log end is the high watermark.
+		p.hw.Store(p.log.LogEndOffset())
+	}
+	p.appendMu.Unlock()
+	if err != nil {
+		p.b.metrics.appendErrors.Inc()
+		if errors.Is(err, hotlog.ErrStorage) {
+			return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		}
+		return res, fmt.Errorf("append %s/%d: %w", p.topic, p.index, err)
+	}
+	p.notify()
+	p.b.metrics.appendedBytes.Add(float64(len(records)))
+	p.b.metrics.appendedRecords.Add(float64(count))
+	res.BaseOffset = info.FirstOffset
+	res.LogStartOffset = p.log.LogStartOffset()
+
+	pending := p.unflushed.Add(count)
+	if acks == AcksAll || pending >= cfg.FlushMessages {
+		if err := p.flush(info.LastOffset + 1); err != nil {
+			return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		}
+	}
+	return res, nil
+}
+
+// flush makes every offset below upTo durable.
+func (p *Partition) flush(upTo int64) error {
+	start := time.Now()
+	before := p.log.FlushedOffset()
+	if err := p.log.FlushUpTo(upTo); err != nil {
+		p.b.metrics.flushErrors.Inc()
+		return err
+	}
+	if p.log.FlushedOffset() > before {
+		p.b.metrics.flushSeconds.Observe(time.Since(start).Seconds())
+	}
+	p.unflushed.Store(0)
+	p.lastFlush.Store(time.Now().UnixNano())
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// stampLogAppendTime marks batches with the broker's clock, as Kafka does
+// for message.timestamp.type=LogAppendTime: the timestamp-type attribute
+// and maxTimestamp are inside the CRC, so it is recomputed.
+func stampLogAppendTime(records []byte, headers []hotlog.BatchHeader, ts int64) {
+	off := 0
+	for _, h := range headers {
+		batch := records[off : off+h.Size()]
+		attrs := binary.BigEndian.Uint16(batch[21:23]) | 1<<3
+		binary.BigEndian.PutUint16(batch[21:23], attrs)
+		binary.BigEndian.PutUint64(batch[35:43], uint64(ts))
+		binary.BigEndian.PutUint32(batch[17:21], crc32.Checksum(batch[21:], castagnoli))
+		off += h.Size()
+	}
+}
+
+// FetchResult is one partition's share of a fetch response.
+type FetchResult struct {
+	Records          []byte
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+}
+
+// Fetch reads committed batches from offset. maxBytes bounds the answer
+// except that minOneBatch lets the first batch through whatever its size
+// (KIP-74), so a consumer can always make progress.
+func (p *Partition) Fetch(offset int64, maxBytes int, minOneBatch bool, clientEpoch int32) (FetchResult, error) {
+	if err := p.checkEpoch(clientEpoch); err != nil {
+		return FetchResult{}, err
+	}
+	hw := p.hw.Load()
+	res := FetchResult{HighWatermark: hw, LastStableOffset: hw, LogStartOffset: p.log.LogStartOffset()}
+	if offset >= hw && offset <= p.log.LogEndOffset() {
+		return res, nil
+	}
+	data, err := p.log.Read(offset, hw, maxBytes, minOneBatch)
+	if err != nil {
+		if errors.Is(err, hotlog.ErrOffsetOutOfRange) {
+			return res, fmt.Errorf("%w: offset %d not in [%d, %d]", kerr.OffsetOutOfRange, offset, res.LogStartOffset, hw)
+		}
+		if errors.Is(err, hotlog.ErrCorruptBatch) {
+			p.b.log.Error("corrupt data in stored segment", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+			return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		}
+		return res, fmt.Errorf("%w: read %s/%d: %v", kerr.KafkaStorageError, p.topic, p.index, err)
+	}
+	res.Records = data
+	p.b.metrics.fetchedBytes.Add(float64(len(data)))
+	return res, nil
+}
+
+// Special ListOffsets timestamps.
+const (
+	ListLatest        int64 = -1
+	ListEarliest      int64 = -2
+	ListMaxTimestamp  int64 = -3
+	ListEarliestLocal int64 = -4
+)
+
+// ListOffset answers ListOffsets for one partition: the offset and
+// timestamp found (-1, -1 when no record qualifies) and the leader epoch.
+func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp int64, epoch int32, err error) {
+	if err := p.checkEpoch(clientEpoch); err != nil {
+		return -1, -1, -1, err
+	}
+	epoch = p.leaderEpoch.Load()
+	hw := p.hw.Load()
+	switch ts {
+	case ListLatest:
+		return hw, -1, epoch, nil
+	case ListEarliest, ListEarliestLocal:
+		return p.log.LogStartOffset(), -1, epoch, nil
+	case ListMaxTimestamp:
+		off, t, found, err := p.log.MaxTimestamp()
+		if err != nil {
+			return -1, -1, -1, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		}
+		if !found || off >= hw {
+			return -1, -1, epoch, nil
+		}
+		return off, t, epoch, nil
+	}
+	if ts < 0 {
+		return -1, -1, -1, fmt.Errorf("%w: timestamp %d", kerr.InvalidRequest, ts)
+	}
+	off, t, found, err := p.log.OffsetForTimestamp(ts)
+	if err != nil {
+		return -1, -1, -1, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	if !found || off >= hw {
+		return -1, -1, epoch, nil
+	}
+	return off, t, epoch, nil
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch (KIP-101/279).
+func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, error) {
+	if err := p.checkEpoch(clientEpoch); err != nil {
+		return -1, -1, err
+	}
+	e, off := p.log.EndOffsetForEpoch(epoch)
+	if off > p.hw.Load() && e == p.log.LatestEpoch() {
+		off = p.hw.Load()
+	}
+	return e, off, nil
+}
+
+func (p *Partition) String() string {
+	return p.topic + "-" + fmt.Sprint(p.index)
+}

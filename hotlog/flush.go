@@ -1,0 +1,203 @@
+package hotlog
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+// FlushUpTo blocks until every offset below offset (capped at the log end)
+// is fsynced. Group commit: one fsync runs at a time; callers that arrive
+// while it runs wait for the next one, which covers all of them. The append
+// lock is not held during fsync, so appends go on. A roll since the last
+// flush also fsyncs the directory. Errors wrap ErrStorage and are sticky:
+// after a failed fsync the kernel may have dropped the dirty pages, so no
+// later fsync can prove them durable and every later call fails too.
+func (l *Log) FlushUpTo(offset int64) error {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	for {
+		if l.flushErr != nil {
+			return l.flushErr
+		}
+		if l.flushed.Load() >= min(offset, l.leo.Load()) {
+			return nil
+		}
+		if l.isClosed.Load() {
+			return ErrClosed
+		}
+		if l.flushing {
+			l.fcond.Wait()
+			continue
+		}
+		l.flushing = true
+		l.fmu.Unlock()
+		err := l.syncOnce()
+		l.fmu.Lock()
+		l.flushing = false
+		l.fcond.Broadcast()
+		if err != nil {
+			if !errors.Is(err, ErrClosed) {
+				l.flushErr = err
+				l.logger.Error("fsync failed; the log can no longer promise durability", "err", err)
+			}
+			return err
+		}
+	}
+}
+
+// syncOnce fsyncs everything appended so far and advances the flushed
+// offset to the log end seen at its start.
+func (l *Log) syncOnce() error {
+	l.lifeMu.RLock()
+	defer l.lifeMu.RUnlock()
+
+	type job struct {
+		s       *segment
+		indexes bool
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	target := l.leo.Load()
+	var jobs []job
+	for _, s := range l.segs {
+		// The active segment's indexes are rebuilt by recovery, so
+		// only sealed segments need theirs on disk.
+		idx := s.sealed && s.idxDirty
+		if s.dirty || idx {
+			jobs = append(jobs, job{s, idx})
+			s.dirty = false
+			if idx {
+				s.idxDirty = false
+			}
+		}
+	}
+	dir := l.dirDirty
+	l.dirDirty = false
+	l.mu.Unlock()
+
+	l.syncs.Add(1)
+	if l.testHookSync != nil {
+		l.testHookSync()
+	}
+
+	for _, j := range jobs {
+		if err := j.s.sync(j.indexes); err != nil {
+			return err
+		}
+	}
+	if dir {
+		if err := syncDir(l.dir); err != nil {
+			return storageErr("fsync log directory", err)
+		}
+	}
+
+	l.mu.Lock()
+	for _, j := range jobs {
+		// A sealed segment's indexes never change again: close them.
+		if j.s.sealed && !j.s.idxDirty {
+			j.s.closeIndexFiles()
+		}
+	}
+	if target > l.flushed.Load() {
+		l.flushed.Store(target)
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// kickFlush asks the background flusher to fsync up to target (used after a
+// roll, so a sealed segment becomes durable soon even without acks=all).
+func (l *Log) kickFlush(target int64) {
+	for {
+		cur := l.bgTarget.Load()
+		if target <= cur || l.bgTarget.CompareAndSwap(cur, target) {
+			break
+		}
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Log) backgroundFlusher() {
+	defer close(l.bgDone)
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+			if err := l.FlushUpTo(l.bgTarget.Load()); err != nil && !errors.Is(err, ErrClosed) {
+				l.logger.Error("background flush after roll failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close fsyncs everything, writes the clean-shutdown marker and closes the
+// files. Reads and flushes in flight finish first. Closing a closed log
+// does nothing.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.isClosed.Store(true)
+	l.mu.Unlock()
+	close(l.stop)
+	<-l.bgDone
+
+	l.lifeMu.Lock()
+	defer l.lifeMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	act := l.active()
+	var errs []error
+	if act.finalTimeEntry() {
+		errs = append(errs, act.writeIndexTail(len(act.offIdx), len(act.timeIdx)-1))
+	}
+	for _, s := range l.segs {
+		if s.dirty || s.idxDirty || s == act {
+			errs = append(errs, s.sync(true))
+		}
+	}
+	if err := syncDir(l.dir); err != nil {
+		errs = append(errs, storageErr("fsync log directory", err))
+	}
+	err := errors.Join(errs...)
+	l.fmu.Lock()
+	sticky := l.flushErr
+	l.fmu.Unlock()
+	if err == nil && sticky == nil {
+		if werr := writeFileSync(filepath.Join(l.dir, cleanShutdownFile), nil); werr != nil {
+			err = storageErr("write clean-shutdown marker", werr)
+		} else {
+			l.flushed.Store(l.leo.Load())
+		}
+	}
+	for _, s := range l.segs {
+		if cerr := s.close(); cerr != nil && err == nil {
+			err = storageErr("close segment", cerr)
+		}
+	}
+	return err
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	cerr := l.Close()
+	if err := os.RemoveAll(l.dir); err != nil {
+		return storageErr("remove log directory", err)
+	}
+	if cerr != nil {
+		l.logger.Warn("closing deleted log", "err", cerr)
+	}
+	return nil
+}

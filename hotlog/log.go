@@ -1,0 +1,503 @@
+package hotlog
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config is a log's per-topic configuration. Zero or out-of-range sizes are
+// replaced by defaults (see DefaultConfig); SetConfig applies a new one.
+type Config struct {
+	// SegmentBytes: roll when appending would make the active segment
+	// exceed this. Default 128 MiB, at most 2 GiB-1 (index positions are
+	// uint32).
+	SegmentBytes int64
+	// SegmentAge (segment.ms): roll when the active segment's first append
+	// is older than this; 0 = never.
+	SegmentAge time.Duration
+	// RetentionAge (local retention.ms): a sealed segment whose largest
+	// timestamp is older than this is deleted; < 0 = unlimited.
+	RetentionAge time.Duration
+	// RetentionBytes (local retention.bytes): oldest sealed segments are
+	// deleted while the log stays at least this big without them;
+	// < 0 = unlimited.
+	RetentionBytes int64
+	// IndexIntervalBytes: an offset-index entry (and a time-index entry if
+	// the max timestamp grew) at least every this many bytes. Default 4096.
+	IndexIntervalBytes int32
+}
+
+// Defaults.
+const (
+	DefaultSegmentBytes       = 128 << 20
+	DefaultIndexIntervalBytes = 4096
+	maxSegmentBytes           = math.MaxInt32
+)
+
+// DefaultConfig is Kafka's defaults: 128 MiB (rather than 1 GiB) segments
+// rolled after 7 days, 7 days retention, no size limit, an index entry
+// every 4 KiB.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       DefaultSegmentBytes,
+		SegmentAge:         7 * 24 * time.Hour,
+		RetentionAge:       7 * 24 * time.Hour,
+		RetentionBytes:     -1,
+		IndexIntervalBytes: DefaultIndexIntervalBytes,
+	}
+}
+
+func (c Config) normalized() Config {
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.SegmentBytes > maxSegmentBytes {
+		c.SegmentBytes = maxSegmentBytes
+	}
+	if c.SegmentAge < 0 {
+		c.SegmentAge = 0
+	}
+	if c.IndexIntervalBytes <= 0 {
+		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	return c
+}
+
+var (
+	// ErrOffsetOutOfRange: the offset is below the log start or above the
+	// log end.
+	ErrOffsetOutOfRange = errors.New("offset out of range")
+	// ErrStorage wraps every I/O failure (disk full, read-only file
+	// system, fsync failure, ...).
+	ErrStorage = errors.New("log storage error")
+	// ErrClosed is returned by a closed log.
+	ErrClosed = errors.New("log closed")
+)
+
+// AppendInfo describes what Append wrote.
+type AppendInfo struct {
+	FirstOffset, LastOffset int64
+	// MaxTimestamp is the largest batch maxTimestamp of the append (-1 if
+	// none); MaxTimestampOffset is the base offset of the first batch
+	// carrying it (batch precision; MaxTimestamp on the log is record
+	// precise).
+	MaxTimestamp       int64
+	MaxTimestampOffset int64
+}
+
+// SegmentInfo describes one segment.
+type SegmentInfo struct {
+	BaseOffset   int64
+	NextOffset   int64 // last offset + 1; BaseOffset if empty
+	Size         int64
+	MaxTimestamp int64 // largest batch maxTimestamp, -1 if none
+	Sealed       bool
+	Path         string // the .log file
+}
+
+// Log is one partition's local log. All methods are safe for concurrent
+// use.
+type Log struct {
+	dir    string
+	logger *slog.Logger
+
+	// lifeMu is held for reading by every operation that uses segment
+	// files outside mu (Read, timestamp lookups, fsync) and for writing
+	// by those that close, delete or shorten files (retention,
+	// TruncateTo, Close). Lock order: lifeMu, then mu.
+	lifeMu sync.RWMutex
+	// mu guards the segment list, the segments' mutable fields, cfg,
+	// epochs and closed. Append holds it for writing.
+	mu       sync.RWMutex
+	cfg      Config
+	segs     []*segment // ordered by base; the last one is active
+	epochs   []epochEntry
+	dirDirty bool // files created or removed since the last directory fsync
+	closed   bool
+
+	logStart atomic.Int64
+	leo      atomic.Int64
+	flushed  atomic.Int64
+	isClosed atomic.Bool
+
+	// Group commit (flush.go).
+	fmu      sync.Mutex
+	fcond    *sync.Cond
+	flushing bool
+	flushErr error // sticky: after a failed fsync nothing is known durable
+
+	syncs        atomic.Int64 // fsync rounds run, for tests and metrics
+	testHookSync func()       // called at the start of each fsync round (tests)
+
+	bgTarget atomic.Int64
+	kick     chan struct{}
+	stop     chan struct{}
+	bgDone   chan struct{}
+}
+
+// Open opens the log in dir, creating the directory if missing, and recovers
+// it (recovery.go): a log closed cleanly is trusted, otherwise the active
+// segment is scanned and a torn or corrupt tail is cut off.
+func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, storageErr("create log directory", err)
+	}
+	l := &Log{
+		dir:    dir,
+		logger: logger.With("dir", dir),
+		cfg:    cfg.normalized(),
+		kick:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		bgDone: make(chan struct{}),
+	}
+	l.fcond = sync.NewCond(&l.fmu)
+	if err := l.load(); err != nil {
+		for _, s := range l.segs {
+			s.close()
+		}
+		return nil, err
+	}
+	go l.backgroundFlusher()
+	return l, nil
+}
+
+// SetConfig replaces the configuration; it applies from the next append or
+// retention pass.
+func (l *Log) SetConfig(cfg Config) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = cfg.normalized()
+}
+
+// LogStartOffset is the first offset still in the log.
+func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
+
+// LogEndOffset is the offset the next appended record will get.
+func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
+
+// FlushedOffset is the offset below which everything is fsynced.
+func (l *Log) FlushedOffset() int64 { return l.flushed.Load() }
+
+// Segments describes the segments, oldest first; the last is active.
+func (l *Log) Segments() []SegmentInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]SegmentInfo, len(l.segs))
+	for i, s := range l.segs {
+		out[i] = s.info()
+	}
+	return out
+}
+
+func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
+
+// segmentIndex returns the index of the segment that holds offset: the last
+// one whose base is <= offset (0 if none is).
+func (l *Log) segmentIndex(offset int64) int {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset })
+	return max(i-1, 0)
+}
+
+// frameBatches walks the headers of concatenated batches, checking only the
+// framing (lengths, magic 2, lastOffsetDelta >= 0): enough that Append can
+// never write something the log cannot read back. The CRC and records are
+// the caller's to validate (ValidateBatches).
+func frameBatches(b []byte) ([]BatchHeader, int64, error) {
+	if len(b) == 0 {
+		return nil, 0, fmt.Errorf("%w: no batches", ErrInvalidBatch)
+	}
+	var (
+		hs   []BatchHeader
+		span int64
+	)
+	for pos := 0; pos < len(b); {
+		h, err := ParseBatchHeader(b[pos:])
+		if err == nil {
+			err = checkFrame(h, int64(len(b)-pos))
+		}
+		if err == nil && h.LastOffsetDelta < 0 {
+			err = fmt.Errorf("%w: lastOffsetDelta %d", ErrInvalidBatch, h.LastOffsetDelta)
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("batch %d at byte %d: %w", len(hs), pos, err)
+		}
+		hs = append(hs, h)
+		span += int64(h.LastOffsetDelta) + 1
+		pos += h.Size()
+	}
+	return hs, span, nil
+}
+
+// Append appends one or more batches (concatenated, validated by the caller;
+// Append owns the slice and rewrites it). Offsets are assigned consecutively
+// from LogEndOffset and every batch gets PartitionLeaderEpoch = leaderEpoch.
+// It rolls first if the active segment is non-empty and too big or too old,
+// writes without fsync and updates the indexes. On a write error the segment
+// is cut back to its previous size and the error wraps ErrStorage; the log
+// stays usable.
+func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendInfo, error) {
+	hs, span, err := frameBatches(batches)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return AppendInfo{}, ErrClosed
+	}
+	first := l.leo.Load()
+	seg := l.active()
+	if !seg.empty() && l.shouldRoll(seg, int64(len(batches)), first+span-1, now) {
+		if err := l.rollLocked(); err != nil {
+			return AppendInfo{}, err
+		}
+		seg = l.active()
+	}
+	if seg.size+int64(len(batches)) > maxSegmentBytes || first+span-1-seg.base > math.MaxUint32 {
+		return AppendInfo{}, fmt.Errorf("%w: append of %d bytes, %d offsets does not fit in one segment", ErrInvalidBatch, len(batches), span)
+	}
+	if leaderEpoch >= 0 && leaderEpoch > l.latestEpochLocked() {
+		if err := l.assignEpochLocked(leaderEpoch, first); err != nil {
+			return AppendInfo{}, err
+		}
+	}
+	info := AppendInfo{FirstOffset: first, MaxTimestamp: -1, MaxTimestampOffset: -1}
+	next, pos := first, 0
+	for i := range hs {
+		h := &hs[i]
+		b := batches[pos : pos+h.Size()]
+		SetBaseOffset(b, next)
+		SetPartitionLeaderEpoch(b, leaderEpoch)
+		h.BaseOffset, h.PartitionLeaderEpoch = next, leaderEpoch
+		if h.MaxTimestamp > info.MaxTimestamp {
+			info.MaxTimestamp, info.MaxTimestampOffset = h.MaxTimestamp, h.BaseOffset
+		}
+		next = h.LastOffset() + 1
+		pos += h.Size()
+	}
+	if err := seg.append(batches, hs, int64(l.cfg.IndexIntervalBytes)); err != nil {
+		l.logger.Error("append failed", "offset", first, "bytes", len(batches), "err", err)
+		return AppendInfo{}, err
+	}
+	if seg.firstAppend.IsZero() {
+		seg.firstAppend = now
+	}
+	info.LastOffset = next - 1
+	l.leo.Store(next)
+	return info, nil
+}
+
+func (l *Log) shouldRoll(seg *segment, n int64, lastOffset int64, now time.Time) bool {
+	switch {
+	case seg.size+n > l.cfg.SegmentBytes:
+		return true
+	case l.cfg.SegmentAge > 0 && !seg.firstAppend.IsZero() && now.Sub(seg.firstAppend) > l.cfg.SegmentAge:
+		return true
+	case lastOffset-seg.base > math.MaxUint32:
+		return true
+	}
+	return false
+}
+
+// Roll seals the active segment (if non-empty) and starts a new one.
+func (l *Log) Roll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.active().empty() {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// rollLocked seals the active segment and creates the next one at the log
+// end. The sealed segment's bytes are fsynced in the background (as Kafka
+// does after a roll), together with the directory.
+func (l *Log) rollLocked() error {
+	seg := l.active()
+	if seg.finalTimeEntry() {
+		if err := seg.writeIndexTail(len(seg.offIdx), len(seg.timeIdx)-1); err != nil {
+			seg.timeIdx = seg.timeIdx[:len(seg.timeIdx)-1]
+			return err
+		}
+	}
+	ns, err := createSegment(l.dir, l.leo.Load())
+	if err != nil {
+		return err
+	}
+	seg.sealed = true
+	seg.idxDirty = true
+	l.segs = append(l.segs, ns)
+	l.dirDirty = true
+	l.logger.Debug("rolled segment", "sealed", seg.base, "next", seg.next, "bytes", seg.size)
+	l.kickFlush(ns.base)
+	return nil
+}
+
+// segView is a segment and how many of its bytes a reader may look at.
+type segView struct {
+	s    *segment
+	size int64
+}
+
+// Read returns whole stored batches starting with the one that contains
+// offset, stopping before any batch whose last offset is >= maxOffset and
+// before the total would exceed maxBytes, except that with minOneBatch the
+// first batch is returned whatever its size. The result may span segments.
+// offset == LogEndOffset, or nothing below maxOffset, gives nil, nil; an
+// offset outside [LogStartOffset, LogEndOffset] gives ErrOffsetOutOfRange.
+// Every returned batch has been checked (frame, offsets, CRC); damaged
+// stored bytes give an error wrapping ErrCorruptBatch, unless good batches
+// came before them, which are returned alone.
+func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	l.lifeMu.RLock()
+	defer l.lifeMu.RUnlock()
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	start, end := l.logStart.Load(), l.leo.Load()
+	if offset < start || offset > end {
+		l.mu.RUnlock()
+		return nil, fmt.Errorf("%w: offset %d, log holds [%d, %d)", ErrOffsetOutOfRange, offset, start, end)
+	}
+	if offset == end || offset >= maxOffset || (maxBytes <= 0 && !minOneBatch) {
+		l.mu.RUnlock()
+		return nil, nil
+	}
+	i := l.segmentIndex(offset)
+	views := make([]segView, 0, len(l.segs)-i)
+	for _, s := range l.segs[i:] {
+		views = append(views, segView{s: s, size: s.size})
+	}
+	first := l.segs[i]
+	var startPos, startOff int64 = 0, first.base
+	if e, ok := floorOffset(first.offIdx, offset-first.base); ok {
+		startPos, startOff = int64(e.pos), first.base+int64(e.rel)
+	}
+	l.mu.RUnlock()
+
+	r := batchReader{offset: offset, maxOffset: maxOffset, maxBytes: maxBytes, minOneBatch: minOneBatch}
+	for k, v := range views {
+		pos, expect := int64(0), v.s.base
+		if k == 0 {
+			pos, expect = startPos, startOff
+		}
+		done, err := r.readSegment(v, pos, expect)
+		if err != nil {
+			if len(r.out) > 0 {
+				return r.out, nil
+			}
+			return nil, err
+		}
+		if done {
+			break
+		}
+	}
+	return r.out, nil
+}
+
+type batchReader struct {
+	offset, maxOffset int64
+	maxBytes          int
+	minOneBatch       bool
+	out               []byte
+}
+
+// readSegment appends to r.out the batches of v from the first one at or
+// after pos that holds an offset >= r.offset. expect is the base offset of
+// the batch at pos. done means a limit was reached.
+func (r *batchReader) readSegment(v segView, pos, expect int64) (done bool, err error) {
+	sc := headerScanner{s: v.s, limit: v.size}
+	var h BatchHeader
+	for ; pos < v.size; pos += int64(h.Size()) {
+		if h, err = sc.at(pos); err != nil {
+			return true, err
+		}
+		if h.BaseOffset != expect {
+			return true, fmt.Errorf("%w: segment %d at byte %d: batch has base offset %d, expected %d",
+				ErrCorruptBatch, v.s.base, pos, h.BaseOffset, expect)
+		}
+		if h.LastOffset() >= r.offset {
+			break
+		}
+		expect = h.LastOffset() + 1
+	}
+	if pos >= v.size {
+		return false, nil
+	}
+	if h.LastOffset() >= r.maxOffset {
+		return true, nil
+	}
+	want := int64(r.maxBytes - len(r.out))
+	if len(r.out) == 0 && r.minOneBatch {
+		want = max(want, int64(h.Size()))
+	}
+	if want <= 0 {
+		return true, nil
+	}
+	n := min(want, v.size-pos)
+	buf := make([]byte, n)
+	if err := v.s.readAt(buf, pos); err != nil {
+		return true, err
+	}
+	off := int64(0)
+	defer func() {
+		if off == 0 {
+			return
+		}
+		if r.out == nil {
+			r.out = buf[:off:off]
+		} else {
+			r.out = append(r.out, buf[:off]...)
+		}
+	}()
+	for off < n {
+		if n-off < BatchHeaderSize {
+			break
+		}
+		h, _ := ParseBatchHeader(buf[off:])
+		if err := checkFrame(h, v.size-pos-off); err != nil {
+			return true, fmt.Errorf("segment %d at byte %d: %w", v.s.base, pos+off, err)
+		}
+		if h.BaseOffset != expect {
+			return true, fmt.Errorf("%w: segment %d at byte %d: batch has base offset %d, expected %d",
+				ErrCorruptBatch, v.s.base, pos+off, h.BaseOffset, expect)
+		}
+		if h.LastOffset() >= r.maxOffset {
+			return true, nil
+		}
+		size := int64(h.Size())
+		if off+size > n {
+			break
+		}
+		if crc := batchCRC(buf[off : off+size]); crc != h.CRC {
+			return true, fmt.Errorf("%w: segment %d at byte %d (offset %d): crc mismatch: header %#08x, computed %#08x",
+				ErrCorruptBatch, v.s.base, pos+off, h.BaseOffset, h.CRC, crc)
+		}
+		off += size
+		expect = h.LastOffset() + 1
+	}
+	if off < n {
+		// The next batch does not fit in what was read: either the byte
+		// budget is spent or the segment ends inside a batch.
+		if pos+n == v.size {
+			return true, fmt.Errorf("%w: segment %d: partial batch at byte %d", ErrCorruptBatch, v.s.base, pos+off)
+		}
+		return true, nil
+	}
+	return pos+n < v.size, nil
+}

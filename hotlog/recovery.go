@@ -1,0 +1,384 @@
+package hotlog
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// cleanShutdownFile is written by Close after everything is fsynced and
+// removed by Open before anything is written: its presence means the
+// segments and their indexes are exactly as Close left them.
+const cleanShutdownFile = ".clean-shutdown"
+
+// load lists the directory and recovers the segments (docs/format/recovery.md).
+func (l *Log) load() error {
+	clean, err := l.takeCleanMarker()
+	if err != nil {
+		return err
+	}
+	bases, err := l.listSegments()
+	if err != nil {
+		return err
+	}
+	repaired := !clean
+	lastBatchEpoch := int32(-1)
+	for i := 0; i < len(bases); i++ {
+		last := i == len(bases)-1
+		nextBase := int64(-1)
+		if !last {
+			nextBase = bases[i+1]
+		}
+		s := newSegment(l.dir, bases[i])
+		s.sealed = !last
+		f, err := os.OpenFile(s.path(extLog), os.O_RDWR, 0)
+		if err != nil {
+			return storageErr("open segment", err)
+		}
+		s.log = f
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return storageErr("stat segment", err)
+		}
+		fileSize := st.Size()
+
+		var dropped int64
+		if last && !clean {
+			dropped, err = l.recoverSegment(s, fileSize, nextBase)
+		} else if cerr := l.checkSegment(s, fileSize, nextBase); cerr != nil {
+			l.logger.Warn("segment indexes do not match the segment, recovering it", "segment", s.base, "reason", cerr)
+			repaired = true
+			dropped, err = l.recoverSegment(s, fileSize, nextBase)
+		}
+		if err != nil {
+			s.close()
+			return err
+		}
+		if dropped > 0 && !last {
+			// A sealed segment with a damaged tail: everything after it
+			// was written later and cannot have been flushed either.
+			for _, b := range bases[i+1:] {
+				l.logger.Warn("removing segment after a truncated one", "segment", b)
+				victim := newSegment(l.dir, b)
+				if err := victim.remove(); err != nil {
+					s.close()
+					return storageErr("remove segment", err)
+				}
+			}
+			bases = bases[:i+1]
+			last = true
+		}
+		if s.empty() && !last {
+			l.logger.Warn("removing empty sealed segment", "segment", s.base)
+			if err := s.remove(); err != nil {
+				return storageErr("remove segment", err)
+			}
+			repaired = true
+			continue
+		}
+		if last && s.size > 0 {
+			if h, err := (&headerScanner{s: s, limit: s.size}).at(s.lastBatchPos()); err == nil {
+				lastBatchEpoch = h.PartitionLeaderEpoch
+			}
+		}
+		l.segs = append(l.segs, s)
+	}
+	if len(l.segs) == 0 {
+		s, err := createSegment(l.dir, 0)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+		repaired = true
+	}
+	act := l.active()
+	act.sealed = false
+	if err := act.openIndexFiles(false); err != nil {
+		return err
+	}
+	if act.size > 0 {
+		act.firstAppend = l.firstAppendGuess(act)
+	}
+	l.logStart.Store(l.segs[0].base)
+	l.leo.Store(act.next)
+	if repaired {
+		// What an unclean shutdown left in the page cache, and what
+		// recovery rewrote, is made durable before it counts as flushed.
+		for _, s := range l.segs {
+			if err := s.sync(true); err != nil {
+				return err
+			}
+		}
+		if err := syncDir(l.dir); err != nil {
+			return storageErr("fsync log directory", err)
+		}
+	}
+	l.flushed.Store(act.next)
+	for _, s := range l.segs {
+		if s.sealed {
+			s.closeIndexFiles()
+		}
+	}
+	return l.loadEpochs(lastBatchEpoch)
+}
+
+// takeCleanMarker reports whether the clean-shutdown marker was present and
+// removes it durably, so that a crash from now on is seen as unclean.
+func (l *Log) takeCleanMarker() (bool, error) {
+	path := filepath.Join(l.dir, cleanShutdownFile)
+	err := os.Remove(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, storageErr("remove clean-shutdown marker", err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return false, storageErr("fsync log directory", err)
+	}
+	return true, nil
+}
+
+// listSegments returns the base offsets of the .log files, sorted; it
+// removes index files without a .log and leftover temporary files and
+// ignores, with a warning, segment-like files whose names do not parse.
+func (l *Log) listSegments() ([]int64, error) {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, storageErr("list log directory", err)
+	}
+	logs := map[int64]bool{}
+	var bases []int64
+	var indexes []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(name, ".tmp"):
+			l.logger.Warn("removing leftover temporary file", "file", name)
+			os.Remove(filepath.Join(l.dir, name))
+		case strings.HasSuffix(name, extLog):
+			base, ok := parseSegmentName(name, extLog)
+			if !ok {
+				l.logger.Warn("ignoring file with an unparsable segment name", "file", name)
+				continue
+			}
+			logs[base] = true
+			bases = append(bases, base)
+		case strings.HasSuffix(name, extIndex), strings.HasSuffix(name, extTimeIndex):
+			ext := extIndex
+			if strings.HasSuffix(name, extTimeIndex) {
+				ext = extTimeIndex
+			}
+			if _, ok := parseSegmentName(name, ext); !ok {
+				l.logger.Warn("ignoring file with an unparsable segment name", "file", name)
+				continue
+			}
+			indexes = append(indexes, name)
+		}
+	}
+	for _, name := range indexes {
+		ext := extIndex
+		if strings.HasSuffix(name, extTimeIndex) {
+			ext = extTimeIndex
+		}
+		base, _ := parseSegmentName(name, ext)
+		if !logs[base] {
+			l.logger.Warn("removing index file without a segment", "file", name)
+			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+				return nil, storageErr("remove orphan index", err)
+			}
+		}
+	}
+	slices.Sort(bases)
+	return bases, nil
+}
+
+// checkSegment loads a segment's indexes and checks them cheaply against the
+// .log file: sizes are whole entries, entries increase, the first offset
+// entry is (0, 0), positions lie in the file, and the batches from the last
+// offset entry chain to the exact end of the file, none of them with a max
+// timestamp above the last time entry. On success the segment is ready.
+func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
+	idx, err := os.ReadFile(s.path(extIndex))
+	if err != nil {
+		return fmt.Errorf("offset index: %w", err)
+	}
+	tidx, err := os.ReadFile(s.path(extTimeIndex))
+	if err != nil {
+		return fmt.Errorf("time index: %w", err)
+	}
+	if fileSize > maxSegmentBytes {
+		return fmt.Errorf("segment of %d bytes exceeds %d", fileSize, maxSegmentBytes)
+	}
+	offIdx, err := decodeOffsetIndex(idx, fileSize)
+	if err != nil {
+		return fmt.Errorf("offset index: %w", err)
+	}
+	timeIdx, err := decodeTimeIndex(tidx, math.MaxUint32+1)
+	if err != nil {
+		return fmt.Errorf("time index: %w", err)
+	}
+	s.size = fileSize
+	next, tailMax := s.base, int64(-1)
+	var lastPos int64
+	if len(offIdx) > 0 {
+		e := offIdx[len(offIdx)-1]
+		lastPos = int64(e.pos)
+		next = s.base + int64(e.rel)
+		sc := headerScanner{s: s, limit: fileSize}
+		for pos := lastPos; pos < fileSize; {
+			h, err := sc.at(pos)
+			if err != nil {
+				return fmt.Errorf("tail: %w", err)
+			}
+			if h.BaseOffset != next {
+				return fmt.Errorf("tail: batch at byte %d has base offset %d, expected %d", pos, h.BaseOffset, next)
+			}
+			if h.LastOffset()-s.base > math.MaxUint32 {
+				return fmt.Errorf("tail: offset %d too far from the base", h.LastOffset())
+			}
+			tailMax = max(tailMax, h.MaxTimestamp)
+			next = h.LastOffset() + 1
+			pos += int64(h.Size())
+		}
+	}
+	if nextBase >= 0 && next > nextBase {
+		return fmt.Errorf("segment reaches offset %d, past the next segment's base %d", next, nextBase)
+	}
+	if n := len(timeIdx); n > 0 && s.base+int64(timeIdx[n-1].rel) >= next {
+		return fmt.Errorf("time index names offset %d, the segment ends at %d", s.base+int64(timeIdx[n-1].rel), next)
+	}
+	maxTs, maxTsOffset := int64(-1), int64(-1)
+	if n := len(timeIdx); n > 0 {
+		maxTs, maxTsOffset = timeIdx[n-1].ts, s.base+int64(timeIdx[n-1].rel)
+	}
+	if tailMax > maxTs {
+		return fmt.Errorf("time index max %d is below a tail batch's max timestamp %d", maxTs, tailMax)
+	}
+	s.next = next
+	s.offIdx, s.timeIdx = offIdx, timeIdx
+	s.maxTs, s.maxTsOffset = maxTs, maxTsOffset
+	s.sinceOff = fileSize - lastPos
+	s.sinceTime = 0
+	if n := len(timeIdx); n > 0 {
+		if e, ok := floorOffset(offIdx, int64(timeIdx[n-1].rel)); ok {
+			s.sinceTime = fileSize - int64(e.pos)
+		}
+	}
+	return nil
+}
+
+// recoverSegment scans the whole .log file batch by batch and keeps the
+// longest valid prefix: it ends at the first batch that is short, runs past
+// the end of the file, has a batchLength below the minimum, magic other
+// than 2, a base offset other than the previous batch's last offset + 1
+// (the segment base for the first), a bad CRC, or (for a sealed segment)
+// offsets reaching the next segment's base. The file is truncated there and
+// both indexes are rebuilt. It returns the number of bytes dropped.
+func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64) (int64, error) {
+	s.resetIndexes()
+	interval := int64(l.cfg.IndexIntervalBytes)
+	br := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, fileSize), 256<<10)
+	var (
+		pos    int64
+		expect = s.base
+		batch  []byte
+		reason string
+	)
+	for pos < fileSize {
+		if fileSize-pos < BatchHeaderSize {
+			reason = "short batch header"
+			break
+		}
+		if cap(batch) < BatchHeaderSize {
+			batch = make([]byte, BatchHeaderSize, 64<<10)
+		}
+		batch = batch[:BatchHeaderSize]
+		if _, err := io.ReadFull(br, batch); err != nil {
+			return 0, storageErr(fmt.Sprintf("read segment %d", s.base), err)
+		}
+		h, _ := ParseBatchHeader(batch)
+		if err := checkFrame(h, fileSize-pos); err != nil {
+			reason = err.Error()
+			break
+		}
+		if h.BaseOffset != expect {
+			reason = fmt.Sprintf("base offset %d, expected %d", h.BaseOffset, expect)
+			break
+		}
+		if h.LastOffsetDelta < 0 || h.LastOffset()-s.base > math.MaxUint32 || (nextBase >= 0 && h.LastOffset() >= nextBase) {
+			reason = fmt.Sprintf("last offset delta %d out of range", h.LastOffsetDelta)
+			break
+		}
+		size := h.Size()
+		batch = slices.Grow(batch, size-BatchHeaderSize)[:size]
+		if _, err := io.ReadFull(br, batch[BatchHeaderSize:]); err != nil {
+			return 0, storageErr(fmt.Sprintf("read segment %d", s.base), err)
+		}
+		if crc := batchCRC(batch); crc != h.CRC {
+			reason = fmt.Sprintf("crc mismatch at offset %d", h.BaseOffset)
+			break
+		}
+		s.track(h, pos, interval)
+		pos += int64(size)
+		expect = h.LastOffset() + 1
+	}
+	var dropped int64
+	if pos < fileSize {
+		dropped = fileSize - pos
+		l.logger.Warn("truncating segment to its valid prefix",
+			"segment", s.base, "valid_bytes", pos, "bytes_dropped", dropped, "next_offset", expect, "reason", reason)
+		if err := s.log.Truncate(pos); err != nil {
+			return 0, storageErr(fmt.Sprintf("truncate segment %d", s.base), err)
+		}
+	}
+	s.size, s.next = pos, expect
+	if s.sealed {
+		s.finalTimeEntry()
+	}
+	if err := s.writeIndexFiles(); err != nil {
+		return 0, err
+	}
+	return dropped, nil
+}
+
+// lastBatchPos finds the position of the segment's last batch from the last
+// offset-index entry.
+func (s *segment) lastBatchPos() int64 {
+	if len(s.offIdx) == 0 {
+		return 0
+	}
+	pos := int64(s.offIdx[len(s.offIdx)-1].pos)
+	sc := headerScanner{s: s, limit: s.size}
+	for {
+		h, err := sc.at(pos)
+		if err != nil || pos+int64(h.Size()) >= s.size {
+			return pos
+		}
+		pos += int64(h.Size())
+	}
+}
+
+// firstAppendGuess stands in for the unknown wall-clock time of a reopened
+// active segment's first append, for segment.ms: the first batch's max
+// timestamp if plausible (Kafka does the same), else now.
+func (l *Log) firstAppendGuess(s *segment) time.Time {
+	now := time.Now()
+	h, err := (&headerScanner{s: s, limit: s.size}).at(0)
+	if err != nil || h.MaxTimestamp <= 0 || h.MaxTimestamp > now.UnixMilli() {
+		return now
+	}
+	return time.UnixMilli(h.MaxTimestamp)
+}

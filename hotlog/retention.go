@@ -1,0 +1,220 @@
+package hotlog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+)
+
+// EnforceRetention deletes the oldest sealed segments (never the active one)
+// that retention no longer needs: by age, a segment whose largest timestamp
+// (its file's modification time if it has no timestamps) is older than
+// now - RetentionAge; by size, while the log's total size without the
+// oldest segment stays >= RetentionBytes. Deletion goes oldest first and
+// stops at the first segment that is kept, or that allow (if not nil)
+// refuses: tiering allows only segments safe in the object store. allow is
+// called without any lock held. It returns how many segments were deleted;
+// LogStartOffset moves to the new first segment's base.
+func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int, error) {
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	cfg := l.cfg
+	var total int64
+	infos := make([]SegmentInfo, 0, len(l.segs)-1)
+	for i, s := range l.segs {
+		total += s.size
+		if i < len(l.segs)-1 {
+			infos = append(infos, s.info())
+		}
+	}
+	l.mu.RUnlock()
+
+	nowMs := now.UnixMilli()
+	k := 0
+	for _, si := range infos {
+		expired := false
+		if cfg.RetentionAge >= 0 {
+			ts := si.MaxTimestamp
+			if ts < 0 {
+				if st, err := os.Stat(si.Path); err == nil {
+					ts = st.ModTime().UnixMilli()
+				} else {
+					ts = nowMs
+				}
+			}
+			expired = ts < nowMs-cfg.RetentionAge.Milliseconds()
+		}
+		if !expired && cfg.RetentionBytes >= 0 {
+			expired = total-si.Size >= cfg.RetentionBytes
+		}
+		if !expired || (allow != nil && !allow(si)) {
+			break
+		}
+		total -= si.Size
+		k++
+	}
+	if k == 0 {
+		return 0, nil
+	}
+
+	l.lifeMu.Lock()
+	defer l.lifeMu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, ErrClosed
+	}
+	// The log may have changed while allow ran: delete only segments that
+	// are still the ones judged.
+	n := 0
+	for n < k && n < len(l.segs)-1 {
+		s := l.segs[n]
+		if s.base != infos[n].BaseOffset || s.next != infos[n].NextOffset || s.size != infos[n].Size || !s.sealed {
+			break
+		}
+		n++
+	}
+	victims := slices.Clone(l.segs[:n])
+	l.segs = slices.Clone(l.segs[n:])
+	l.logStart.Store(l.segs[0].base)
+	var errs []error
+	if n > 0 {
+		l.dirDirty = true
+		if l.truncateEpochsFromStart(l.segs[0].base) {
+			errs = append(errs, l.writeEpochCheckpoint())
+		}
+	}
+	l.mu.Unlock()
+
+	for _, s := range victims {
+		l.logger.Info("retention deleted segment", "segment", s.base, "next_offset", s.next, "bytes", s.size, "max_timestamp", s.maxTs)
+		if err := s.remove(); err != nil {
+			errs = append(errs, storageErr(fmt.Sprintf("delete segment %d", s.base), err))
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// TruncateTo drops every record at or after offset (a follower's
+// divergence fix). offset should be a batch boundary; if it falls inside a
+// batch, the whole batch goes (as in Kafka), so the log end becomes that
+// batch's base offset. An offset at or below the log start empties the log
+// and restarts it at offset. Offsets at or beyond the log end change
+// nothing. The truncation is fsynced before TruncateTo returns.
+func (l *Log) TruncateTo(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: truncate to negative offset %d", ErrOffsetOutOfRange, offset)
+	}
+	l.lifeMu.Lock()
+	defer l.lifeMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if offset >= l.leo.Load() {
+		return nil
+	}
+	var (
+		newEnd  int64
+		victims []*segment
+	)
+	if offset < l.segs[0].base {
+		ns, err := createSegment(l.dir, offset)
+		if err != nil {
+			return err
+		}
+		victims = l.segs
+		l.segs = []*segment{ns}
+		l.logStart.Store(offset)
+		newEnd = offset
+	} else {
+		// Work out the new state first, then change the files: an error
+		// before the truncation leaves the log as it was.
+		i := l.segmentIndex(offset)
+		s := l.segs[i]
+		cut, _, err := s.batchStart(offset)
+		if err != nil {
+			return err
+		}
+		t, err := s.scanIndexes(cut, int64(l.cfg.IndexIntervalBytes))
+		if err != nil {
+			return err
+		}
+		if err := s.log.Truncate(cut); err != nil {
+			return storageErr(fmt.Sprintf("truncate segment %d", s.base), err)
+		}
+		victims = slices.Clone(l.segs[i+1:])
+		l.segs = l.segs[:i+1]
+		s.sealed = false
+		s.adoptIndexes(t)
+		s.dirty = true
+		if s.empty() {
+			s.firstAppend = time.Time{}
+		} else if s.firstAppend.IsZero() {
+			s.firstAppend = time.Now()
+		}
+		newEnd = s.next
+		l.leo.Store(newEnd)
+		if err := s.writeIndexFiles(); err != nil {
+			return err
+		}
+		if err := s.sync(true); err != nil {
+			return err
+		}
+	}
+	l.leo.Store(newEnd)
+	var errs []error
+	for _, v := range victims {
+		if err := v.remove(); err != nil {
+			errs = append(errs, storageErr(fmt.Sprintf("delete segment %d", v.base), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := syncDir(l.dir); err != nil {
+		return storageErr("fsync log directory", err)
+	}
+	l.dirDirty = false
+	if l.flushed.Load() > newEnd {
+		l.flushed.Store(newEnd)
+	}
+	if l.truncateEpochsFromEnd(newEnd) {
+		if err := l.writeEpochCheckpoint(); err != nil {
+			return err
+		}
+	}
+	l.logger.Info("truncated log", "offset", offset, "log_end", newEnd)
+	return nil
+}
+
+// batchStart finds the batch holding offset (or the first one after it):
+// its position and base offset. If none, the segment's end.
+func (s *segment) batchStart(offset int64) (pos, base int64, err error) {
+	expect := s.base
+	if e, ok := floorOffset(s.offIdx, offset-s.base); ok {
+		pos, expect = int64(e.pos), s.base+int64(e.rel)
+	}
+	sc := headerScanner{s: s, limit: s.size}
+	for pos < s.size {
+		h, err := sc.at(pos)
+		if err != nil {
+			return 0, 0, err
+		}
+		if h.BaseOffset != expect {
+			return 0, 0, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, expect)
+		}
+		if h.LastOffset() >= offset {
+			return pos, h.BaseOffset, nil
+		}
+		pos += int64(h.Size())
+		expect = h.LastOffset() + 1
+	}
+	return s.size, s.next, nil
+}

@@ -1,0 +1,88 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/broker"
+)
+
+func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, error) {
+	c := cc.s.cluster
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	type job struct {
+		topic, part int
+		p           *broker.Partition
+		records     []byte
+	}
+	var jobs []job
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for ti, rt := range req.Topics {
+		st := &resp.Topics[ti]
+		*st = kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		var topicErr error
+		if req.TransactionID != nil {
+			topicErr = fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
+		} else if _, err := c.EnsureTopic(ctx, rt.Topic); err != nil {
+			topicErr = err
+		}
+		for pi, rp := range rt.Partitions {
+			sp := &st.Partitions[pi]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			err := topicErr
+			var p *broker.Partition
+			if err == nil {
+				p, err = c.Partition(rt.Topic, rp.Partition)
+			}
+			if err != nil {
+				setProduceError(sp, err)
+				continue
+			}
+			jobs = append(jobs, job{ti, pi, p, rp.Records})
+		}
+	}
+	// Partitions append in parallel so that the fsyncs of acks=all overlap.
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sp := &resp.Topics[j.topic].Partitions[j.part]
+			res, err := j.p.Append(ctx, j.records, req.Acks)
+			if err != nil {
+				setProduceError(sp, err)
+				return
+			}
+			sp.BaseOffset = res.BaseOffset
+			sp.LogAppendTime = res.LogAppendTime
+			sp.LogStartOffset = res.LogStartOffset
+		}()
+	}
+	wg.Wait()
+	if req.Acks == 0 {
+		// No response is sent for acks=0, so, as Kafka does, the only way
+		// to tell the producer something failed is to close the connection.
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return nil, fmt.Errorf("acks=0 produce to %s/%d failed: %v", t.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+				}
+			}
+		}
+		return nil, nil
+	}
+	return resp, nil
+}
+
+func setProduceError(sp *kmsg.ProduceResponseTopicPartition, err error) {
+	sp.ErrorCode = errorCode(err)
+	sp.ErrorMessage = errorMessage(err)
+	sp.BaseOffset = -1
+}

@@ -1,0 +1,36 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (cc *clientConn) handleListOffsets(_ context.Context, req *kmsg.ListOffsetsRequest) (*kmsg.ListOffsetsResponse, error) {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			p, err := cc.s.cluster.Partition(rt.Topic, rp.Partition)
+			if err == nil {
+				var off, ts int64
+				var epoch int32
+				off, ts, epoch, err = p.ListOffset(rp.Timestamp, rp.CurrentLeaderEpoch)
+				sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, ts, epoch
+				if req.Version == 0 && err == nil && off >= 0 {
+					sp.OldStyleOffsets = []int64{off}
+				}
+			}
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

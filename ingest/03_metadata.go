@@ -1,0 +1,98 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/broker"
+)
+
+func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) (*kmsg.MetadataResponse, error) {
+	c := cc.s.cluster
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	live := map[int32]bool{}
+	for _, b := range c.Brokers() {
+		live[b.ID] = true
+		rb := kmsg.NewMetadataResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		if b.Rack != "" {
+			rack := b.Rack
+			rb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	clusterID := c.ClusterID()
+	resp.ClusterID = &clusterID
+	resp.ControllerID = c.ControllerID()
+
+	// v0: an empty list means every topic; v1+: null means every topic.
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, t := range c.Topics() {
+			resp.Topics = append(resp.Topics, metadataTopic(t, live))
+		}
+		return resp, nil
+	}
+	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
+	for _, rt := range req.Topics {
+		if rt.Topic == nil {
+			t, ok := c.TopicByID(rt.TopicID)
+			if !ok {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+			resp.Topics = append(resp.Topics, metadataTopic(t, live))
+			continue
+		}
+		name := *rt.Topic
+		t, ok := c.Topic(name)
+		var err error
+		if !ok {
+			if autoCreate {
+				t, err = c.EnsureTopic(ctx, name)
+			} else {
+				err = kerr.UnknownTopicOrPartition
+			}
+		}
+		if err != nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = &name
+			mt.ErrorCode = errorCode(err)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, metadataTopic(t, live))
+	}
+	return resp, nil
+}
+
+func metadataTopic(t broker.TopicInfo, live map[int32]bool) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	for _, st := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = st.Partition
+		mp.Leader = st.Leader
+		mp.LeaderEpoch = st.LeaderEpoch
+		mp.Replicas = append([]int32(nil), st.Replicas...)
+		mp.ISR = append([]int32(nil), st.ISR...)
+		for _, r := range st.Replicas {
+			if !live[r] {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if !live[st.Leader] {
+			mp.Leader = -1
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

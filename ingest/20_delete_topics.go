@@ -1,0 +1,51 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) (*kmsg.DeleteTopicsResponse, error) {
+	c := cc.s.cluster
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			targets = append(targets, target{t.Topic, t.TopicID})
+		}
+	} else {
+		for _, n := range req.TopicNames {
+			targets = append(targets, target{name: &n})
+		}
+	}
+	for _, t := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = t.name, t.id
+		var err error
+		switch {
+		case t.name != nil:
+			if info, ok := c.Topic(*t.name); ok {
+				st.TopicID = info.ID
+			}
+			err = c.DeleteTopic(ctx, *t.name)
+		default:
+			info, ok := c.TopicByID(t.id)
+			if !ok {
+				err = kerr.UnknownTopicID
+				break
+			}
+			name := info.Name
+			st.Topic = &name
+			err = c.DeleteTopic(ctx, name)
+		}
+		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

@@ -1,0 +1,80 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/broker"
+)
+
+func (cc *clientConn) handleDescribeConfigs(_ context.Context, req *kmsg.DescribeConfigsRequest) (*kmsg.DescribeConfigsResponse, error) {
+	c := cc.s.cluster
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var entries []broker.ConfigEntry
+		var err error
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			entries, err = c.DescribeTopicConfigs(rr.ResourceName)
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(c.ID())) {
+				err = fmt.Errorf("%w: broker %s: ask that broker for its configs", kerr.InvalidRequest, rr.ResourceName)
+				break
+			}
+			entries = c.BrokerConfigs()
+		default:
+			err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rr.ResourceType)
+		}
+		if err != nil {
+			sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
+		want := map[string]bool{}
+		for _, n := range rr.ConfigNames {
+			want[n] = true
+		}
+		for _, e := range entries {
+			if rr.ConfigNames != nil && !want[e.Name] {
+				continue
+			}
+			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+			rc.Name = e.Name
+			v := e.Value
+			rc.Value = &v
+			rc.ReadOnly = e.ReadOnly
+			rc.IsDefault = e.Default
+			rc.Source = configSource(e)
+			rc.IsSensitive = e.Sensitive
+			rc.ConfigType = kmsg.ConfigType(e.Type)
+			if req.IncludeDocumentation && e.Doc != "" {
+				doc := e.Doc
+				rc.Documentation = &doc
+			}
+			if req.IncludeSynonyms {
+				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				syn.Name, syn.Value, syn.Source = e.Name, rc.Value, rc.Source
+				rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+			}
+			sr.Configs = append(sr.Configs, rc)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+func configSource(e broker.ConfigEntry) kmsg.ConfigSource {
+	switch {
+	case e.ReadOnly:
+		return kmsg.ConfigSourceStaticBrokerConfig
+	case e.Default:
+		return kmsg.ConfigSourceDefaultConfig
+	}
+	return kmsg.ConfigSourceDynamicTopicConfig
+}

@@ -1,0 +1,23 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (cc *clientConn) handleCreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) (*kmsg.CreatePartitionsResponse, error) {
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		var assignment [][]int32
+		for _, a := range rt.Assignment {
+			assignment = append(assignment, a.Replicas)
+		}
+		err := cc.s.cluster.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
+		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

@@ -1,0 +1,32 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (cc *clientConn) handleDescribeCluster(_ context.Context, req *kmsg.DescribeClusterRequest) (*kmsg.DescribeClusterResponse, error) {
+	c := cc.s.cluster
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.EndpointType = req.EndpointType
+	if req.Version >= 1 && req.EndpointType != 1 {
+		err := fmt.Errorf("%w: only broker endpoints (type 1) are served", kerr.UnsupportedEndpointType)
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
+	resp.ClusterID = c.ClusterID()
+	resp.ControllerID = c.ControllerID()
+	for _, b := range c.Brokers() {
+		rb := kmsg.NewDescribeClusterResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		if b.Rack != "" {
+			rack := b.Rack
+			rb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	return resp, nil
+}

@@ -1,0 +1,158 @@
+package ingest
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// clientConn is one client connection. Requests are answered one at a
+// time and in order, as Kafka does: a client that pipelines requests gets
+// its responses in the order it sent them.
+type clientConn struct {
+	s        *Server
+	conn     net.Conn
+	log      *slog.Logger
+	clientID string
+}
+
+// requestHeader is the Kafka request header (v1, or v2 when flexible).
+type requestHeader struct {
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      *string
+}
+
+var errFrameTooLarge = errors.New("request frame too large")
+
+func (cc *clientConn) serve(ctx context.Context) error {
+	r := bufio.NewReaderSize(cc.conn, 64<<10)
+	w := bufio.NewWriterSize(cc.conn, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > cc.s.cfg.MaxRequestBytes {
+			return fmt.Errorf("%w: %d bytes", errFrameTooLarge, size)
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return err
+		}
+		resp, err := cc.handleFrame(ctx, frame)
+		if err != nil {
+			cc.s.metrics.badFrames.Inc()
+			cc.log.Warn("closing connection after bad request", "err", err)
+			return err
+		}
+		if resp == nil {
+			continue // acks=0 produce: Kafka sends nothing back
+		}
+		if _, err := w.Write(resp); err != nil {
+			return err
+		}
+		if r.Buffered() == 0 { // flush unless more pipelined requests are already here
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// handleFrame decodes one request frame and returns the framed response,
+// nil for no response, or an error that closes the connection.
+func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) ([]byte, error) {
+	hdr, body, err := parseRequestHeader(frame)
+	if err != nil {
+		return nil, err
+	}
+	if hdr.clientID != nil {
+		cc.clientID = *hdr.clientID
+	}
+	start := time.Now()
+	api, known := apis[hdr.key]
+	if !known {
+		return nil, fmt.Errorf("unknown api key %d", hdr.key)
+	}
+	var resp kmsg.Response
+	respVersion := hdr.version
+	switch {
+	case hdr.key == apiVersionsKey && (hdr.version < api.min || hdr.version > api.max):
+		// KIP-511: answer ApiVersions of any version with a v0 response
+		// carrying UNSUPPORTED_VERSION and our ranges, so the client can
+		// retry with a version we speak.
+		resp = cc.s.apiVersionsResponse(0, kerr.UnsupportedVersion.Code)
+		respVersion = 0
+	case hdr.version < api.min || hdr.version > api.max:
+		r, err := unsupportedVersionResponse(hdr.key, hdr.version, body)
+		if err != nil {
+			return nil, err
+		}
+		resp = r
+	default:
+		req := kmsg.RequestForKey(hdr.key)
+		req.SetVersion(hdr.version)
+		if err := req.ReadFrom(body); err != nil {
+			return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
+		}
+		resp, err = api.handle(ctx, cc, req)
+		if err != nil {
+			return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
+		}
+	}
+	cc.s.metrics.observe(hdr.key, time.Since(start))
+	if resp == nil {
+		return nil, nil
+	}
+	resp.SetVersion(respVersion)
+	return frameResponse(hdr, resp), nil
+}
+
+func parseRequestHeader(frame []byte) (requestHeader, []byte, error) {
+	r := kbin.Reader{Src: frame}
+	h := requestHeader{key: r.Int16(), version: r.Int16(), correlationID: r.Int32()}
+	h.clientID = r.NullableString()
+	if !r.Ok() {
+		return h, nil, errors.New("truncated request header")
+	}
+	if h.version < 0 {
+		return h, nil, fmt.Errorf("negative api version %d", h.version)
+	}
+	if req := kmsg.RequestForKey(h.key); req != nil && h.version <= req.MaxVersion() {
+		req.SetVersion(h.version)
+		if req.IsFlexible() {
+			kmsg.SkipTags(&r)
+			if !r.Ok() {
+				return h, nil, errors.New("truncated request header tags")
+			}
+		}
+	}
+	return h, r.Src, nil
+}
+
+// frameResponse prepends the size and the response header. ApiVersions
+// always uses header v0 so that a client can parse it before it knows our
+// versions; every other flexible response has header v1 (empty tags).
+func frameResponse(hdr requestHeader, resp kmsg.Response) []byte {
+	buf := make([]byte, 8, 256)
+	binary.BigEndian.PutUint32(buf[4:], uint32(hdr.correlationID))
+	if resp.IsFlexible() && hdr.key != apiVersionsKey {
+		buf = append(buf, 0)
+	}
+	buf = resp.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	return buf
+}

@@ -1,0 +1,72 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// api is one Kafka API this server implements, with the versions it
+// accepts. ApiVersions is derived from this table.
+type api struct {
+	min, max int16
+	handle   func(context.Context, *clientConn, kmsg.Request) (kmsg.Response, error)
+}
+
+// typed adapts a handler written against concrete kmsg types.
+func typed[Req kmsg.Request, Resp kmsg.Response](fn func(*clientConn, context.Context, Req) (Resp, error)) func(context.Context, *clientConn, kmsg.Request) (kmsg.Response, error) {
+	return func(ctx context.Context, cc *clientConn, r kmsg.Request) (kmsg.Response, error) {
+		req, ok := r.(Req)
+		if !ok {
+			return nil, fmt.Errorf("request type %T", r)
+		}
+		resp, err := fn(cc, ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		// A nil *Resp inside the interface would not compare to nil.
+		if any(resp) == any(*new(Resp)) {
+			return nil, nil
+		}
+		return resp, nil
+	}
+}
+
+const apiVersionsKey = 18
+
+// apis lists every implemented API key with its version range. The ranges
+// cover what librdkafka 2.x, franz-go, sarama, kafka-python 2.x and the
+// Java client 3.x negotiate; older versions that need the pre-0.11
+// message format (Produce < 3, Fetch < 4) are not offered.
+var apis map[int16]api
+
+func init() {
+	apis = map[int16]api{
+		0:  {3, 11, typed((*clientConn).handleProduce)},
+		1:  {4, 16, typed((*clientConn).handleFetch)},
+		2:  {0, 8, typed((*clientConn).handleListOffsets)},
+		3:  {0, 12, typed((*clientConn).handleMetadata)},
+		10: {0, 4, typed((*clientConn).handleFindCoordinator)},
+		18: {0, 3, typed((*clientConn).handleApiVersions)},
+		19: {0, 7, typed((*clientConn).handleCreateTopics)},
+		20: {0, 6, typed((*clientConn).handleDeleteTopics)},
+		23: {0, 4, typed((*clientConn).handleOffsetForLeaderEpoch)},
+		32: {0, 4, typed((*clientConn).handleDescribeConfigs)},
+		33: {0, 2, typed((*clientConn).handleAlterConfigs)},
+		37: {0, 3, typed((*clientConn).handleCreatePartitions)},
+		44: {0, 1, typed((*clientConn).handleIncrementalAlterConfigs)},
+		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
+	}
+}
+
+// supportedKeys returns the implemented keys in order.
+func supportedKeys() []int16 {
+	keys := make([]int16, 0, len(apis))
+	for k := range apis {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}

@@ -1,0 +1,71 @@
+package ingest
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// unsupportedVersionResponse answers a request whose version we do not
+// implement (but kmsg can still decode) with UNSUPPORTED_VERSION in every
+// error field, shaped like the request: each topic and partition asked
+// for gets its own error, as Kafka's error responses do.
+func unsupportedVersionResponse(key, version int16, body []byte) (kmsg.Response, error) {
+	req := kmsg.RequestForKey(key)
+	if req == nil || version > req.MaxVersion() {
+		return nil, fmt.Errorf("%s v%d is beyond any version we can decode", kmsg.NameForKey(key), version)
+	}
+	req.SetVersion(version)
+	if err := req.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(key), version, err)
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(version)
+	if d, ok := resp.(interface{ Default() }); ok {
+		d.Default()
+	}
+	mirrorWithError(reflect.ValueOf(req).Elem(), reflect.ValueOf(resp).Elem(), kerr.UnsupportedVersion.Code)
+	return resp, nil
+}
+
+var int16Type = reflect.TypeOf(int16(0))
+
+// mirrorWithError sets every ErrorCode field of dst to code and, for each
+// slice of structs in dst whose name matches a slice in src, builds one
+// element per src element, copying same-named identifying fields (topic,
+// partition, ids) across.
+func mirrorWithError(src, dst reflect.Value, code int16) {
+	for i := 0; i < dst.NumField(); i++ {
+		f := dst.Type().Field(i)
+		if !f.IsExported() || f.Name == "Version" {
+			continue
+		}
+		dv := dst.Field(i)
+		if f.Name == "ErrorCode" && f.Type == int16Type {
+			dv.SetInt(int64(code))
+			continue
+		}
+		sv := src.FieldByName(f.Name)
+		if !sv.IsValid() {
+			continue
+		}
+		switch {
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
+			sv.Kind() == reflect.Slice && sv.Type().Elem().Kind() == reflect.Struct:
+			out := reflect.MakeSlice(f.Type, sv.Len(), sv.Len())
+			for j := 0; j < sv.Len(); j++ {
+				if d, ok := out.Index(j).Addr().Interface().(interface{ Default() }); ok {
+					d.Default()
+				}
+				mirrorWithError(sv.Index(j), out.Index(j), code)
+			}
+			dv.Set(out)
+		case sv.Type() == f.Type && f.Type.Kind() != reflect.Slice && f.Type.Kind() != reflect.Struct:
+			dv.Set(sv)
+		case sv.Type() == f.Type && f.Type.Kind() == reflect.Array:
+			dv.Set(sv)
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package ingest
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type serverMetrics struct {
+	connections prometheus.Gauge
+	badFrames   prometheus.Counter
+	requests    *prometheus.HistogramVec
+}
+
+func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
+	m := &serverMetrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_kafka_connections", Help: "Open Kafka client connections.",
+		}),
+		badFrames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_bad_requests_total", Help: "Malformed requests that closed their connection.",
+		}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strata_kafka_request_seconds",
+			Help:    "Time to answer Kafka requests, by API.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
+		}, []string{"api"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.badFrames, m.requests)
+	}
+	return m
+}
+
+func (m *serverMetrics) observe(key int16, d time.Duration) {
+	name := kmsg.NameForKey(key)
+	if name == "" {
+		name = strconv.Itoa(int(key))
+	}
+	m.requests.WithLabelValues(name).Observe(d.Seconds())
+}

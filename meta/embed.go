@@ -1,0 +1,206 @@
+package meta
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap/zapcore"
+)
+
+// EmbeddedConfig configures the embedded etcd member.
+type EmbeddedConfig struct {
+	Dir       string // data directory (required); etcd keeps its files in Dir/member
+	Name      string // member name; default "strata"
+	ClientURL string // e.g. "http://127.0.0.1:2379"; default: a free 127.0.0.1 port, kept in Dir/ports.json
+	PeerURL   string // e.g. "http://127.0.0.1:2380"; default: likewise
+}
+
+// Embedded is a running single-member etcd.
+type Embedded struct {
+	etcd      *embed.Etcd
+	endpoints []string
+	closing   *atomic.Bool // etcd's log goes quiet once Close starts
+	closeOnce sync.Once
+}
+
+const (
+	portsFile         = "ports.json"
+	embedReadyTimeout = 30 * time.Second
+	embedQuotaBytes   = 2 << 30 // 2 GiB backend quota
+	embedMaxTxnOps    = 4096    // CreateTopic writes 1 + 2×partitions keys in one txn
+)
+
+// persistedPorts is the content of Dir/ports.json.
+type persistedPorts struct {
+	ClientURL string `json:"client_url"`
+	PeerURL   string `json:"peer_url"`
+}
+
+// StartEmbedded starts a single-member etcd with its data in cfg.Dir and waits
+// until it serves clients. URLs not given in cfg are taken from Dir/ports.json
+// or, on first start, picked among free 127.0.0.1 ports and saved there, so a
+// restart reuses them and brokers with different data directories run side by
+// side. etcd's own log goes to logger at error level only. The member
+// compacts its history hourly and has a 2 GiB backend quota.
+func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("meta: embedded etcd: no data directory: %w", ErrInvalid)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if cfg.Name == "" {
+		cfg.Name = "strata"
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("meta: embedded etcd: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("meta: embedded etcd: %w", err)
+	}
+	clientURL, peerURL, err := resolveURLs(dir, cfg.ClientURL, cfg.PeerURL)
+	if err != nil {
+		return nil, fmt.Errorf("meta: embedded etcd: %w", err)
+	}
+	curl, err := url.Parse(clientURL)
+	if err != nil {
+		return nil, fmt.Errorf("meta: embedded etcd: client URL %q: %w", clientURL, err)
+	}
+	purl, err := url.Parse(peerURL)
+	if err != nil {
+		return nil, fmt.Errorf("meta: embedded etcd: peer URL %q: %w", peerURL, err)
+	}
+
+	ec := embed.NewConfig()
+	ec.Name = cfg.Name
+	ec.Dir = dir
+	ec.ListenClientUrls = []url.URL{*curl}
+	ec.AdvertiseClientUrls = []url.URL{*curl}
+	ec.ListenPeerUrls = []url.URL{*purl}
+	ec.AdvertisePeerUrls = []url.URL{*purl}
+	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
+	ec.InitialClusterToken = "strata-" + cfg.Name
+	ec.AutoCompactionMode = embed.CompactorModePeriodic
+	ec.AutoCompactionRetention = "1h"
+	ec.QuotaBackendBytes = embedQuotaBytes
+	ec.MaxTxnOps = embedMaxTxnOps
+	ec.EnableGRPCGateway = false
+	ec.LogLevel = "error"
+	closing := new(atomic.Bool)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(logger, zapcore.ErrorLevel, closing))
+
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("meta: embedded etcd in %s (client %s, peer %s): %w", dir, clientURL, peerURL, err)
+	}
+	timer := time.NewTimer(embedReadyTimeout)
+	defer timer.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("meta: embedded etcd in %s failed while starting: %w", dir, err)
+	case <-timer.C:
+		closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("meta: embedded etcd in %s not ready after %s", dir, embedReadyTimeout)
+	case <-ctx.Done():
+		closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("meta: embedded etcd in %s: %w", dir, ctx.Err())
+	}
+	logger.Info("embedded etcd ready", "dir", dir, "client_url", clientURL, "peer_url", peerURL)
+	return &Embedded{etcd: e, endpoints: []string{clientURL}, closing: closing}, nil
+}
+
+// resolveURLs returns the client and peer URLs: given ones first, then those
+// saved in dir/ports.json, then fresh free ports (saved for next time).
+func resolveURLs(dir, clientURL, peerURL string) (string, string, error) {
+	path := filepath.Join(dir, portsFile)
+	var saved persistedPorts
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &saved); err != nil {
+			return "", "", fmt.Errorf("%s: %w", path, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return "", "", err
+	}
+	if clientURL == "" {
+		clientURL = saved.ClientURL
+	}
+	if peerURL == "" {
+		peerURL = saved.PeerURL
+	}
+	if clientURL == "" || peerURL == "" {
+		ports, err := freePorts(2)
+		if err != nil {
+			return "", "", fmt.Errorf("pick free ports: %w", err)
+		}
+		if clientURL == "" {
+			clientURL = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+		}
+		if peerURL == "" {
+			peerURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+		}
+	}
+	if clientURL == saved.ClientURL && peerURL == saved.PeerURL {
+		return clientURL, peerURL, nil
+	}
+	b, err = json.MarshalIndent(persistedPorts{ClientURL: clientURL, PeerURL: peerURL}, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", "", err
+	}
+	return clientURL, peerURL, nil
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1 (held open together
+// while picking, so they differ; another process may still race for them).
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Endpoints are the client URLs, for Dial or clientv3.
+func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }
+
+// Err reports a fatal error of the running member (it stops serving).
+func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
+
+// Close stops the member and waits until it has stopped. It is idempotent.
+func (e *Embedded) Close() error {
+	e.closeOnce.Do(func() {
+		e.closing.Store(true)
+		e.etcd.Close()
+	})
+	return nil
+}

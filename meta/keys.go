@@ -1,0 +1,105 @@
+package meta
+
+import (
+	"fmt"
+	"net/url"
+)
+
+// The whole etcd key layout, top to bottom (docs/etcd-keys.md says the same
+// with value schemas; change both together):
+//
+//	/strata/<cluster>/cluster-id                                  cluster id (JSON string)
+//	/strata/<cluster>/brokers/<id>                                BrokerInfo, bound to the broker's lease
+//	/strata/<cluster>/controller/<lease id hex>                   controller election (concurrency.Election)
+//	/strata/<cluster>/topics/<topic>                              Topic
+//	/strata/<cluster>/partitions/<topic>/<partition>              PartitionState
+//	/strata/<cluster>/epochs/<topic>/<partition>                  leader epoch, decimal: the fencing key
+//	/strata/<cluster>/groups/<group>/state                        group state (reserved)
+//	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  committed offset (reserved)
+//	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      tier manifest entry (reserved)
+//
+// Numbers in keys are zero-padded so that a prefix listing (etcd sorts by key
+// bytes) is in numeric order: int32 values (broker id, partition) to 10 digits,
+// int64 offsets to 20 digits (as hotlog names its segment files). Negative
+// numbers never reach a key; callers validate first.
+//
+// Names in keys: topic names are restricted to Kafka's legal characters
+// [a-zA-Z0-9._-] (validTopicName), so they never contain '/'. Group ids may be
+// any string in Kafka, so they are path-escaped (url.PathEscape: '/' becomes
+// %2F). The cluster name is path-escaped too.
+
+const keyRoot = "/strata/"
+
+// Keys builds the etcd keys of one cluster. Use Client.Keys; the zero value is
+// not useful.
+type Keys struct{ root string }
+
+func newKeys(cluster string) Keys {
+	return Keys{root: keyRoot + url.PathEscape(cluster) + "/"}
+}
+
+func pad32(n int32) string { return fmt.Sprintf("%010d", n) }
+func pad64(n int64) string { return fmt.Sprintf("%020d", n) }
+
+// Root is "/strata/<cluster>/"; every key of the cluster starts with it.
+func (k Keys) Root() string { return k.root }
+
+// ClusterID is "/strata/<cluster>/cluster-id".
+func (k Keys) ClusterID() string { return k.root + "cluster-id" }
+
+// Brokers is the prefix of every broker registration.
+func (k Keys) Brokers() string { return k.root + "brokers/" }
+
+// Broker is "/strata/<cluster>/brokers/<id, 10 digits>".
+func (k Keys) Broker(id int32) string { return k.Brokers() + pad32(id) }
+
+// Controller is the election prefix for concurrency.NewElection (which appends
+// "/<lease id hex>" per candidate). It has no trailing slash.
+func (k Keys) Controller() string { return k.root + "controller" }
+
+// Topics is the prefix of every topic key.
+func (k Keys) Topics() string { return k.root + "topics/" }
+
+// Topic is "/strata/<cluster>/topics/<topic>".
+func (k Keys) Topic(topic string) string { return k.Topics() + topic }
+
+// Partitions is the prefix of a topic's partition states.
+func (k Keys) Partitions(topic string) string { return k.root + "partitions/" + topic + "/" }
+
+// Partition is "/strata/<cluster>/partitions/<topic>/<partition, 10 digits>".
+func (k Keys) Partition(topic string, p int32) string { return k.Partitions(topic) + pad32(p) }
+
+// Epochs is the prefix of a topic's fencing keys.
+func (k Keys) Epochs(topic string) string { return k.root + "epochs/" + topic + "/" }
+
+// Epoch is "/strata/<cluster>/epochs/<topic>/<partition, 10 digits>": the
+// partition's leader epoch as a decimal string, compared by FencedTxn.
+func (k Keys) Epoch(topic string, p int32) string { return k.Epochs(topic) + pad32(p) }
+
+// Groups is the prefix of every consumer-group key.
+func (k Keys) Groups() string { return k.root + "groups/" }
+
+// Group is the prefix of one group's keys: "/strata/<cluster>/groups/<escaped group>/".
+func (k Keys) Group(group string) string { return k.Groups() + url.PathEscape(group) + "/" }
+
+// GroupState is "/strata/<cluster>/groups/<escaped group>/state".
+func (k Keys) GroupState(group string) string { return k.Group(group) + "state" }
+
+// GroupOffsets is the prefix of one group's committed offsets.
+func (k Keys) GroupOffsets(group string) string { return k.Group(group) + "offsets/" }
+
+// GroupOffset is "/strata/<cluster>/groups/<escaped group>/offsets/<topic>/<partition, 10 digits>".
+func (k Keys) GroupOffset(group, topic string, p int32) string {
+	return k.GroupOffsets(group) + topic + "/" + pad32(p)
+}
+
+// TierTopic is the prefix of a topic's tier manifests.
+func (k Keys) TierTopic(topic string) string { return k.root + "tier/" + topic + "/" }
+
+// Tier is the prefix of one partition's tier manifest.
+func (k Keys) Tier(topic string, p int32) string { return k.TierTopic(topic) + pad32(p) + "/" }
+
+// TierSegment is "/strata/<cluster>/tier/<topic>/<partition, 10 digits>/<base offset, 20 digits>".
+func (k Keys) TierSegment(topic string, p int32, baseOffset int64) string {
+	return k.Tier(topic, p) + pad64(baseOffset)
+}

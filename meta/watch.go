@@ -1,0 +1,149 @@
+package meta
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TopicEvent is one change seen by WatchTopics. For a deletion, Topic is the
+// last known value (at least its Name).
+type TopicEvent struct {
+	Topic   Topic
+	Deleted bool
+}
+
+// WatchTopics delivers every existing topic as an event, then every change,
+// in etcd order. It lists at a revision R and watches from R+1, so nothing is
+// missed or seen twice. When the watch breaks (compaction, lost leader, ...)
+// it re-lists and re-watches, delivering only what differs from what it
+// already delivered (including deletions that happened in the gap). The
+// channel is closed when ctx ends or the etcd client is closed.
+func (c *Client) WatchTopics(ctx context.Context) <-chan TopicEvent {
+	ch := make(chan TopicEvent, 16)
+	go func() {
+		defer close(ch)
+		prefix := c.keys.Topics()
+		c.listWatch(ctx, prefix, func(key string, kv *mvccpb.KeyValue, deleted bool) bool {
+			ev := TopicEvent{Deleted: deleted}
+			if kv != nil {
+				t, err := decodeTopic(kv.Key, kv.Value, kv.ModRevision)
+				if err != nil {
+					c.log.Error("meta: skipping undecodable topic", "key", key, "err", err)
+					if !deleted {
+						return true
+					}
+				}
+				ev.Topic = t
+			}
+			ev.Topic.Name = strings.TrimPrefix(key, prefix)
+			select {
+			case ch <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	return ch
+}
+
+// listWatch lists prefix and then watches it, calling emit for each key that
+// appears or changes (kv = its new value) and for each key deleted (kv = its
+// last known value, possibly nil). It re-lists after a broken watch, emitting
+// only differences. It returns when ctx ends, the client is closed, or emit
+// returns false.
+func (c *Client) listWatch(ctx context.Context, prefix string, emit func(key string, kv *mvccpb.KeyValue, deleted bool) bool) {
+	known := map[string]*mvccpb.KeyValue{}
+	failures := 0
+	pause := func() bool {
+		failures++
+		d := min(100*time.Millisecond<<min(failures, 5), 2*time.Second)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-c.cli.Ctx().Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	for ctx.Err() == nil && c.cli.Ctx().Err() == nil {
+		resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix())
+		if err != nil {
+			c.log.Warn("meta: list failed, retrying", "prefix", prefix, "err", err)
+			if !pause() {
+				return
+			}
+			continue
+		}
+		seen := make(map[string]bool, len(resp.Kvs))
+		for _, kv := range resp.Kvs {
+			k := string(kv.Key)
+			seen[k] = true
+			if old, ok := known[k]; ok && old.ModRevision == kv.ModRevision {
+				continue
+			}
+			known[k] = kv
+			if !emit(k, kv, false) {
+				return
+			}
+		}
+		var gone []string
+		for k := range known {
+			if !seen[k] {
+				gone = append(gone, k)
+			}
+		}
+		sort.Strings(gone)
+		for _, k := range gone {
+			prev := known[k]
+			delete(known, k)
+			if !emit(k, prev, true) {
+				return
+			}
+		}
+
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		wch := c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithPrevKV())
+		for wr := range wch {
+			if err := wr.Err(); err != nil {
+				if ctx.Err() == nil {
+					c.log.Warn("meta: watch broken, re-listing", "prefix", prefix, "err", err)
+				}
+				break
+			}
+			failures = 0
+			for _, ev := range wr.Events {
+				k := string(ev.Kv.Key)
+				if ev.Type == mvccpb.DELETE {
+					prev := known[k]
+					if prev == nil {
+						prev = ev.PrevKv
+					}
+					delete(known, k)
+					if !emit(k, prev, true) {
+						cancel()
+						return
+					}
+					continue
+				}
+				known[k] = ev.Kv
+				if !emit(k, ev.Kv, false) {
+					cancel()
+					return
+				}
+			}
+		}
+		cancel()
+		if !pause() {
+			return
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stratalog/strata/broker"
+	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/meta"
+)
+
+// Config is everything `strata serve` can be told.
+type Config struct {
+	DataDir           string
+	Listen            string // Kafka listener, host:port
+	Advertise         string // host:port clients should use; default derived from Listen
+	BrokerID          int32
+	Rack              string
+	Cluster           string
+	EtcdEndpoints     []string // empty: embedded etcd in <DataDir>/etcd
+	MetricsListen     string   // empty: no HTTP endpoint
+	AutoCreateTopics  bool
+	DefaultPartitions int32
+	// RetentionCheckInterval is Kafka's log.retention.check.interval.ms.
+	RetentionCheckInterval time.Duration
+	// BrokerTTL is the lease of the broker's registration in etcd.
+	BrokerTTL time.Duration
+	Logger    *slog.Logger
+}
+
+// Server is a running broker process.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	lock     *os.File
+	embedded *meta.Embedded
+	meta     *meta.Client
+	reg      atomic.Pointer[meta.Registration]
+	broker   *broker.Broker
+	kafka    *ingest.Server
+	kafkaLn  net.Listener
+	http     *http.Server
+	httpLn   net.Listener
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start brings a broker up and returns once it serves Kafka requests.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Cluster == "" {
+		cfg.Cluster = "default"
+	}
+	if cfg.BrokerTTL <= 0 {
+		cfg.BrokerTTL = 10 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if s.lock, err = lockDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+
+	endpoints := cfg.EtcdEndpoints
+	if len(endpoints) == 0 {
+		s.embedded, err = meta.StartEmbedded(ctx, meta.EmbeddedConfig{
+			Dir:  filepath.Join(cfg.DataDir, "etcd"),
+			Name: fmt.Sprintf("strata-%d", cfg.BrokerID),
+		}, s.log.With("component", "etcd"))
+		if err != nil {
+			return nil, fmt.Errorf("embedded etcd: %w", err)
+		}
+		endpoints = s.embedded.Endpoints()
+	}
+	if s.meta, err = meta.Dial(ctx, endpoints, cfg.Cluster); err != nil {
+		return nil, fmt.Errorf("etcd %v: %w", endpoints, err)
+	}
+
+	if s.kafkaLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("kafka listener: %w", err)
+	}
+	host, port, err := advertised(cfg.Advertise, s.kafkaLn.Addr().String())
+	if err != nil {
+		return nil, err
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	info := meta.BrokerInfo{ID: cfg.BrokerID, Host: host, Port: port, Rack: cfg.Rack}
+	reg, err := s.meta.RegisterBroker(ctx, info, cfg.BrokerTTL)
+	if err != nil {
+		return nil, fmt.Errorf("register broker %d: %w", cfg.BrokerID, err)
+	}
+	s.reg.Store(reg)
+	s.broker, err = broker.Open(ctx, broker.Config{
+		BrokerID:               cfg.BrokerID,
+		LogDir:                 filepath.Join(cfg.DataDir, "logs"),
+		AutoCreateTopics:       cfg.AutoCreateTopics,
+		DefaultPartitions:      cfg.DefaultPartitions,
+		RetentionCheckInterval: cfg.RetentionCheckInterval,
+		Logger:                 s.log,
+	}, s.meta, registry)
+	if err != nil {
+		return nil, err
+	}
+	s.kafka = ingest.NewServer(ingest.Config{
+		AdvertisedHost: host,
+		AdvertisedPort: port,
+		Logger:         s.log,
+		Registerer:     registry,
+	}, s.broker)
+
+	bg, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.kafka.Serve(s.kafkaLn); err != nil {
+			s.log.Error("kafka listener stopped", "err", err)
+		}
+	}()
+	go s.keepRegistered(bg, info)
+
+	if cfg.MetricsListen != "" {
+		if s.httpLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+		s.http = &http.Server{Handler: s.httpHandler(registry), ReadHeaderTimeout: 10 * time.Second}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
+	s.log.Info("strata broker serving", "broker_id", cfg.BrokerID, "kafka", s.kafkaLn.Addr().String(),
+		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "etcd", endpoints, "data_dir", cfg.DataDir)
+	return s, nil
+}
+
+// KafkaAddr is the address the Kafka listener is bound to.
+func (s *Server) KafkaAddr() string { return s.kafkaLn.Addr().String() }
+
+// MetricsAddr is the address of the HTTP endpoint, empty if none.
+func (s *Server) MetricsAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Broker exposes the broker for tests and maintenance commands.
+func (s *Server) Broker() *broker.Broker { return s.broker }
+
+// Close shuts down in the reverse order of Start: no new requests, then
+// logs closed cleanly, then the registration, etcd, and the lock.
+func (s *Server) Close() error {
+	var errs []error
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, s.http.Shutdown(ctx))
+		cancel()
+	}
+	if s.kafka != nil {
+		errs = append(errs, s.kafka.Close())
+	} else if s.kafkaLn != nil {
+		s.kafkaLn.Close()
+	}
+	s.wg.Wait()
+	if s.broker != nil {
+		errs = append(errs, s.broker.Close())
+	}
+	if reg := s.reg.Load(); reg != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = reg.Close(ctx) // the lease expires on its own if etcd is gone
+		cancel()
+	}
+	if s.meta != nil {
+		errs = append(errs, s.meta.Close())
+	}
+	if s.embedded != nil {
+		errs = append(errs, s.embedded.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// keepRegistered renews the broker registration whenever its lease is
+// lost (etcd was unreachable for longer than the TTL).
+func (s *Server) keepRegistered(ctx context.Context, info meta.BrokerInfo) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.reg.Load().Lost():
+		}
+		s.log.Error("broker registration lost; re-registering", "broker_id", info.ID)
+		for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			reg, err := s.meta.RegisterBroker(rctx, info, s.cfg.BrokerTTL)
+			cancel()
+			if err == nil {
+				s.reg.Store(reg)
+				s.log.Info("broker registered again", "broker_id", info.ID)
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("re-registration failed", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+		}
+	}
+}
+
+func (s *Server) httpHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	return mux
+}
+
+// ready reports whether this broker can serve: etcd answers and the
+// registration is held.
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.meta.ClusterID(ctx); err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	select {
+	case <-s.reg.Load().Lost():
+		return errors.New("broker registration lost")
+	default:
+	}
+	return nil
+}
+
+// advertised derives the address clients should use.
+func advertised(advertise, bound string) (string, int32, error) {
+	addr := advertise
+	if addr == "" {
+		addr = bound
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		if advertise != "" || err != nil {
+			return "", 0, fmt.Errorf("advertised address %q: bad port", addr)
+		}
+	}
+	if advertise == "" {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "localhost"
+		}
+	}
+	return host, int32(port), nil
+}
+
+// lockDir takes an exclusive lock on the data directory so that two
+// brokers never share one.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another strata process: %w", dir, err)
+	}
+	return f, nil
+}
