@@ -72,6 +72,7 @@ type Broker struct {
 	topics map[string]*topicState
 	byID   map[[16]byte]string
 
+	pids    producerIDs
 	brokers atomic.Pointer[[]meta.BrokerInfo]
 	metaErr atomic.Pointer[error] // last etcd error seen by background loops, nil when healthy
 

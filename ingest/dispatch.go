@@ -52,6 +52,7 @@ func init() {
 		18: {0, 3, typed((*clientConn).handleApiVersions)},
 		19: {0, 7, typed((*clientConn).handleCreateTopics)},
 		20: {0, 6, typed((*clientConn).handleDeleteTopics)},
+		22: {0, 4, typed((*clientConn).handleInitProducerID)},
 		23: {0, 4, typed((*clientConn).handleOffsetForLeaderEpoch)},
 		32: {0, 4, typed((*clientConn).handleDescribeConfigs)},
 		33: {0, 2, typed((*clientConn).handleAlterConfigs)},

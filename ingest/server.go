@@ -32,6 +32,7 @@ type Cluster interface {
 	BrokerConfigs() []broker.ConfigEntry
 	AlterTopicConfigs(ctx context.Context, name string, changes []broker.ConfigChange, replace, validateOnly bool) error
 	Partition(topic string, partition int32) (*broker.Partition, error)
+	NewProducerID(ctx context.Context) (int64, error)
 }
 
 // Config configures the protocol server.

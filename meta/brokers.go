@@ -21,6 +21,12 @@ type BrokerInfo struct {
 	Host string `json:"host"`
 	Port int32  `json:"port"`
 	Rack string `json:"rack,omitempty"`
+	// Incarnation identifies the broker's data directory (stable across
+	// restarts). A registration left by a killed process with the same
+	// incarnation is ours: the data-directory lock proves that process
+	// is gone, so it is taken over at once instead of waiting for its
+	// lease to expire.
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 // expirySlack is how long, beyond a lease's remaining TTL, RegisterBroker waits
@@ -52,7 +58,8 @@ type Registration struct {
 // lease stops being kept alive, so its key disappears within its TTL and the
 // registration then succeeds: a restart right after kill -9 works within ~ttl.
 // If the key is still there after that wait, a live process keeps it alive and
-// ErrBrokerIDInUse is returned. A key without a lease (written by hand) is
+// ErrBrokerIDInUse is returned. A key of the same Incarnation is taken over
+// at once. A key without a lease (written by hand) is
 // ErrBrokerIDInUse at once. ctx bounds the whole wait.
 func (c *Client) RegisterBroker(ctx context.Context, b BrokerInfo, ttl time.Duration) (*Registration, error) {
 	if b.ID < 0 {
@@ -111,6 +118,15 @@ func (c *Client) RegisterBroker(ctx context.Context, b BrokerInfo, ttl time.Dura
 		held := kvs[0]
 		if held.Lease == 0 {
 			return fail(fmt.Errorf("meta: register broker %d: %s exists without a lease: %w", b.ID, key, ErrBrokerIDInUse))
+		}
+		var prev BrokerInfo
+		if b.Incarnation != "" && json.Unmarshal(held.Value, &prev) == nil && prev.Incarnation == b.Incarnation {
+			// Our own previous life: revoke its lease (deleting the key)
+			// and register again.
+			if _, err := c.cli.Revoke(ctx, clientv3.LeaseID(held.Lease)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				return fail(etcdErr(fmt.Sprintf("register broker %d: revoke previous incarnation", b.ID), err))
+			}
+			continue
 		}
 		if waitUntil.IsZero() {
 			ttlResp, err := c.cli.TimeToLive(ctx, clientv3.LeaseID(held.Lease))

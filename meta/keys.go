@@ -10,6 +10,7 @@ import (
 //
 //	/strata/<cluster>/cluster-id                                  cluster id (JSON string)
 //	/strata/<cluster>/brokers/<id>                                BrokerInfo, bound to the broker's lease
+//	/strata/<cluster>/producer-ids                                next unallocated producer id (decimal)
 //	/strata/<cluster>/controller/<lease id hex>                   controller election (concurrency.Election)
 //	/strata/<cluster>/topics/<topic>                              Topic
 //	/strata/<cluster>/partitions/<topic>/<partition>              PartitionState
@@ -46,6 +47,10 @@ func (k Keys) Root() string { return k.root }
 
 // ClusterID is "/strata/<cluster>/cluster-id".
 func (k Keys) ClusterID() string { return k.root + "cluster-id" }
+
+// ProducerIDs is "/strata/<cluster>/producer-ids": the first producer id
+// no broker has claimed yet. Brokers claim blocks of ids with a CAS.
+func (k Keys) ProducerIDs() string { return k.root + "producer-ids" }
 
 // Brokers is the prefix of every broker registration.
 func (k Keys) Brokers() string { return k.root + "brokers/" }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,7 +114,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	info := meta.BrokerInfo{ID: cfg.BrokerID, Host: host, Port: port, Rack: cfg.Rack}
+	incarnation, err := dataDirID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	info := meta.BrokerInfo{ID: cfg.BrokerID, Host: host, Port: port, Rack: cfg.Rack, Incarnation: incarnation}
 	reg, err := s.meta.RegisterBroker(ctx, info, cfg.BrokerTTL)
 	if err != nil {
 		return nil, fmt.Errorf("register broker %d: %w", cfg.BrokerID, err)
@@ -309,6 +315,31 @@ func advertised(advertise, bound string) (string, int32, error) {
 		}
 	}
 	return host, int32(port), nil
+}
+
+// dataDirID returns the random id of the data directory, created on first
+// use. It tells a restarted broker's registration from another broker
+// that claims the same id.
+func dataDirID(dir string) (string, error) {
+	path := filepath.Join(dir, "strata.id")
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		return string(b), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(raw[:])
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id), 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // lockDir takes an exclusive lock on the data directory so that two

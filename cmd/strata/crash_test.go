@@ -1,0 +1,228 @@
+package main
+
+// Crash tests: a real `strata serve` process is killed with SIGKILL at
+// random moments while idempotent producers (franz-go, and librdkafka via
+// confluent-kafka) write with acks=all, then restarted on the same data
+// directory. A consumer then checks that every acknowledged record is
+// present exactly once, at the offset it was acknowledged with, in order.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// crashKills is how many times each crash test kills the broker
+// (STRATA_CRASH_KILLS overrides; the default keeps `make test` short).
+func crashKills() int {
+	if n, err := strconv.Atoi(os.Getenv("STRATA_CRASH_KILLS")); err == nil && n > 0 {
+		return n
+	}
+	return 8
+}
+
+type ackedRecord struct {
+	partition int32
+	offset    int64
+}
+
+// crashVerify consumes the whole topic and checks it against what the
+// producers were told.
+func crashVerify(t *testing.T, addr, topic string, acked map[string]ackedRecord, attempted int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	seen := map[string]ackedRecord{}
+	lastSeq := map[int32]int{}
+	var read int64
+	for read < total {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records: %v", read, total, ctx.Err())
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", tp, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			read++
+			v := string(r.Value)
+			if prev, dup := seen[v]; dup {
+				t.Errorf("record %q stored twice: partition %d offsets %d and %d", v, r.Partition, prev.offset, r.Offset)
+			}
+			seen[v] = ackedRecord{r.Partition, r.Offset}
+			seq, err := strconv.Atoi(v[2:])
+			if err != nil {
+				t.Errorf("unexpected value %q", v)
+				return
+			}
+			if last, ok := lastSeq[r.Partition]; ok && seq <= last {
+				t.Errorf("partition %d: record %d after %d: out of produce order", r.Partition, seq, last)
+			}
+			lastSeq[r.Partition] = seq
+		})
+	}
+	missing := 0
+	for v, a := range acked {
+		got, ok := seen[v]
+		switch {
+		case !ok:
+			missing++
+			if missing <= 10 {
+				t.Errorf("acknowledged record %q (partition %d offset %d) is lost", v, a.partition, a.offset)
+			}
+		case got != a:
+			t.Errorf("record %q acknowledged at %d/%d but stored at %d/%d", v, a.partition, a.offset, got.partition, got.offset)
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d acknowledged records lost", missing, len(acked))
+	}
+	t.Logf("%d records attempted, %d acknowledged, %d stored, all acknowledged ones exactly once and in order", attempted, len(acked), len(seen))
+}
+
+func TestCrashKgoIdempotentProducer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash tests run a broker process; skipped with -short")
+	}
+	bin := clientsBuildStrata(t)
+	p := newBrokerProc(t, bin, "--default-partitions", "3")
+	p.start()
+	const topic = "crash-kgo"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(2000), kgo.ProducerLinger(2*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	acked := map[string]ackedRecord{}
+	stop := make(chan struct{})
+	var attempted int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				attempted = i
+				return
+			default:
+			}
+			r := &kgo.Record{Key: []byte("k" + strconv.Itoa(i%30)), Value: []byte("v-" + strconv.Itoa(i))}
+			cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+				if err != nil {
+					return // not acknowledged: may or may not be stored, never twice
+				}
+				mu.Lock()
+				acked[string(r.Value)] = ackedRecord{r.Partition, r.Offset}
+				mu.Unlock()
+			})
+		}
+	}()
+	for k := 0; k < crashKills(); k++ {
+		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
+		p.kill(syscall.SIGKILL)
+		p.start()
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	cl.Close()
+	if len(acked) == 0 {
+		t.Fatal("no record was acknowledged")
+	}
+	crashVerify(t, p.addr, topic, acked, attempted)
+}
+
+func TestCrashLibrdkafkaIdempotentProducer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash tests run a broker process; skipped with -short")
+	}
+	if err := clientsPythonModule("confluent_kafka"); err != nil {
+		clientsMissing(t, "%s cannot import confluent_kafka: %v", clientsPython, err)
+	}
+	bin := clientsBuildStrata(t)
+	p := newBrokerProc(t, bin, "--default-partitions", "3")
+	p.start()
+	const topic = "crash-rdkafka"
+	const n = 20000
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	script, _ := filepath.Abs("testdata/crash/idempotent_producer.py")
+	cmd := exec.CommandContext(ctx, clientsPython, script, p.addr, topic, strconv.Itoa(n))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[string]ackedRecord{}
+	readDone := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var d struct {
+				Value     string `json:"v"`
+				Partition int32  `json:"p"`
+				Offset    int64  `json:"o"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+				readDone <- fmt.Errorf("bad line from producer %q: %w", sc.Text(), err)
+				return
+			}
+			acked[d.Value] = ackedRecord{d.Partition, d.Offset}
+		}
+		readDone <- sc.Err()
+	}()
+	for k := 0; k < crashKills(); k++ {
+		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
+		p.kill(syscall.SIGKILL)
+		p.start()
+	}
+	if err := <-readDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("producer script: %v", err)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no record was acknowledged")
+	}
+	crashVerify(t, p.addr, topic, acked, n)
+}

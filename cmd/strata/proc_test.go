@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// brokerProc is a `strata serve` child process that can be killed and
+// restarted on the same data directory and ports.
+type brokerProc struct {
+	t                      *testing.T
+	bin                    string
+	dataDir, addr, metrics string
+	logPath                string
+	extraArgs              []string
+	cmd                    *exec.Cmd
+	done                   chan struct{}
+	starts                 int
+}
+
+func newBrokerProc(t *testing.T, bin string, extraArgs ...string) *brokerProc {
+	t.Helper()
+	dir := t.TempDir()
+	p := &brokerProc{
+		t: t, bin: bin,
+		dataDir:   filepath.Join(dir, "data"),
+		addr:      clientsFreeAddr(t),
+		metrics:   clientsFreeAddr(t),
+		logPath:   filepath.Join(dir, "strata.log"),
+		extraArgs: extraArgs,
+	}
+	t.Cleanup(func() {
+		p.kill(syscall.SIGKILL)
+		if t.Failed() {
+			b, _ := os.ReadFile(p.logPath)
+			lines := strings.Split(string(b), "\n")
+			t.Logf("broker log, last lines:\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
+		}
+	})
+	return p
+}
+
+// start launches the process and waits until /readyz answers 200.
+func (p *brokerProc) start() {
+	p.t.Helper()
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	fmt.Fprintf(logFile, "=== start %d\n", p.starts)
+	p.starts++
+	args := append([]string{"serve", "--data-dir", p.dataDir, "--listen", p.addr, "--metrics-listen", p.metrics}, p.extraArgs...)
+	p.cmd = exec.Command(p.bin, args...)
+	p.cmd.Env = clientsServerEnv()
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("start broker: %v", err)
+	}
+	done := make(chan struct{})
+	p.done = done
+	cmd := p.cmd
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(done)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-done:
+			p.t.Fatalf("broker exited during start-up (see %s)", p.logPath)
+		default:
+		}
+		resp, err := http.Get("http://" + p.metrics + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if c, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {
+					c.Close()
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("broker not ready after 60s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill sends sig and waits for the process to exit.
+func (p *brokerProc) kill(sig syscall.Signal) {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
