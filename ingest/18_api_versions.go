@@ -7,11 +7,11 @@ import (
 )
 
 func (cc *clientConn) handleApiVersions(_ context.Context, req *kmsg.ApiVersionsRequest) (*kmsg.ApiVersionsResponse, error) {
-	return cc.s.apiVersionsResponse(req.Version, 0), nil
+	return apiVersionsResponse(req.Version, 0), nil
 }
 
 // apiVersionsResponse lists exactly the implemented APIs and versions.
-func (s *Server) apiVersionsResponse(version, errCode int16) *kmsg.ApiVersionsResponse {
+func apiVersionsResponse(version, errCode int16) *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.Version = version
 	resp.ErrorCode = errCode

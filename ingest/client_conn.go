@@ -75,50 +75,68 @@ func (cc *clientConn) serve(ctx context.Context) error {
 // handleFrame decodes one request frame and returns the framed response,
 // nil for no response, or an error that closes the connection.
 func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) ([]byte, error) {
-	hdr, body, err := parseRequestHeader(frame)
+	d, err := decodeRequest(frame)
 	if err != nil {
 		return nil, err
 	}
-	if hdr.clientID != nil {
-		cc.clientID = *hdr.clientID
+	if d.hdr.clientID != nil {
+		cc.clientID = *d.hdr.clientID
 	}
 	start := time.Now()
+	resp := d.early
+	if resp == nil {
+		if resp, err = apis[d.hdr.key].handle(ctx, cc, d.req); err != nil {
+			return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(d.hdr.key), d.hdr.version, err)
+		}
+	}
+	cc.s.metrics.observe(d.hdr.key, time.Since(start))
+	if resp == nil {
+		return nil, nil
+	}
+	resp.SetVersion(d.respVersion)
+	return frameResponse(d.hdr, resp), nil
+}
+
+// decodedRequest is a request frame taken apart: either a request for a
+// handler, or an answer already decided (unsupported versions).
+type decodedRequest struct {
+	hdr         requestHeader
+	req         kmsg.Request  // for the handler, when early is nil
+	early       kmsg.Response // answer without calling a handler
+	respVersion int16
+}
+
+// decodeRequest parses a frame (without its size prefix). Any error means
+// the frame is malformed and the connection must close.
+func decodeRequest(frame []byte) (decodedRequest, error) {
+	hdr, body, err := parseRequestHeader(frame)
+	if err != nil {
+		return decodedRequest{}, err
+	}
+	d := decodedRequest{hdr: hdr, respVersion: hdr.version}
 	api, known := apis[hdr.key]
 	if !known {
-		return nil, fmt.Errorf("unknown api key %d", hdr.key)
+		return d, fmt.Errorf("unknown api key %d", hdr.key)
 	}
-	var resp kmsg.Response
-	respVersion := hdr.version
 	switch {
 	case hdr.key == apiVersionsKey && (hdr.version < api.min || hdr.version > api.max):
 		// KIP-511: answer ApiVersions of any version with a v0 response
 		// carrying UNSUPPORTED_VERSION and our ranges, so the client can
 		// retry with a version we speak.
-		resp = cc.s.apiVersionsResponse(0, kerr.UnsupportedVersion.Code)
-		respVersion = 0
+		d.early = apiVersionsResponse(0, kerr.UnsupportedVersion.Code)
+		d.respVersion = 0
 	case hdr.version < api.min || hdr.version > api.max:
-		r, err := unsupportedVersionResponse(hdr.key, hdr.version, body)
-		if err != nil {
-			return nil, err
+		if d.early, err = unsupportedVersionResponse(hdr.key, hdr.version, body); err != nil {
+			return d, err
 		}
-		resp = r
 	default:
-		req := kmsg.RequestForKey(hdr.key)
-		req.SetVersion(hdr.version)
-		if err := req.ReadFrom(body); err != nil {
-			return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
-		}
-		resp, err = api.handle(ctx, cc, req)
-		if err != nil {
-			return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
+		d.req = kmsg.RequestForKey(hdr.key)
+		d.req.SetVersion(hdr.version)
+		if err := d.req.ReadFrom(body); err != nil {
+			return d, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
 		}
 	}
-	cc.s.metrics.observe(hdr.key, time.Since(start))
-	if resp == nil {
-		return nil, nil
-	}
-	resp.SetVersion(respVersion)
-	return frameResponse(hdr, resp), nil
+	return d, nil
 }
 
 func parseRequestHeader(frame []byte) (requestHeader, []byte, error) {

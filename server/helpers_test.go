@@ -15,7 +15,7 @@ import (
 // testBroker is one in-process broker with its own data dir and embedded
 // etcd, on free loopback ports.
 type testBroker struct {
-	t   *testing.T
+	t   testing.TB
 	cfg Config
 	srv *Server
 }
@@ -27,7 +27,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startBroker(t *testing.T, mutate ...func(*Config)) *testBroker {
+func startBroker(t testing.TB, mutate ...func(*Config)) *testBroker {
 	t.Helper()
 	cfg := Config{
 		DataDir:                t.TempDir(),
