@@ -35,7 +35,8 @@ type Config struct {
 	BrokerID          int32
 	Rack              string
 	Cluster           string
-	EtcdEndpoints     []string // empty: embedded etcd in <DataDir>/etcd
+	EtcdEndpoints     []string // empty: embedded etcd in EtcdDataDir
+	EtcdDataDir       string   // embedded etcd's directory; default <DataDir>/etcd
 	MetricsListen     string   // empty: no HTTP endpoint
 	AutoCreateTopics  bool
 	DefaultPartitions int32
@@ -90,8 +91,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	endpoints := cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
+		dir := cfg.EtcdDataDir
+		if dir == "" {
+			dir = filepath.Join(cfg.DataDir, "etcd")
+		}
 		s.embedded, err = meta.StartEmbedded(ctx, meta.EmbeddedConfig{
-			Dir:  filepath.Join(cfg.DataDir, "etcd"),
+			Dir:  dir,
 			Name: fmt.Sprintf("strata-%d", cfg.BrokerID),
 		}, s.log.With("component", "etcd"))
 		if err != nil {

@@ -55,6 +55,7 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.StringVar(&cfg.Rack, "rack", "", "rack of this broker")
 	f.StringVar(&cfg.Cluster, "cluster", "default", "cluster name: the etcd key prefix /strata/<cluster>/")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints, comma separated (empty: embedded etcd in the data dir)")
+	f.StringVar(&cfg.EtcdDataDir, "etcd-data-dir", "", "directory of the embedded etcd (default <data-dir>/etcd)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", ":9644", "HTTP address for /metrics, /healthz, /readyz and /debug/pprof (empty: off)")
 	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", true, "create unknown topics on produce and metadata requests")
 	f.Int32Var(&cfg.DefaultPartitions, "default-partitions", 1, "partitions of auto-created topics (Kafka's num.partitions)")
