@@ -166,6 +166,25 @@ func FuzzValidateBatches(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkValidate(t, b)
+		if len(b) >= BatchHeaderSize {
+			// The same bytes with a correct frame and CRC, so that the
+			// record walk sees arbitrary input too.
+			c := append([]byte(nil), b...)
+			binary.BigEndian.PutUint32(c[offLength:], uint32(len(c)-12))
+			c[offMagic] = 2
+			fixCRC(c)
+			checkValidate(t, c)
+			h, _ := ParseBatchHeader(c)
+			if _, _, _, err := firstRecordAtOrAfter(h, c, 0); err != nil && !errors.Is(err, ErrCorruptBatch) {
+				t.Fatalf("decoding records: %v", err)
+			}
+		}
+	})
+}
+
+func checkValidate(t *testing.T, b []byte) {
+	{
 		hs, err := ValidateBatches(b)
 		if err != nil {
 			if !errors.Is(err, ErrCorruptBatch) && !errors.Is(err, ErrInvalidBatch) {
@@ -184,5 +203,5 @@ func FuzzValidateBatches(f *testing.F) {
 		if total != len(b) {
 			t.Fatalf("headers cover %d of %d bytes", total, len(b))
 		}
-	})
+	}
 }

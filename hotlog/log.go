@@ -3,9 +3,11 @@ package hotlog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -149,8 +151,14 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, storageErr("create log directory", err)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, storageErr("create log directory", err)
+		}
+		// The new directory's own entry must survive a crash too.
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return nil, storageErr("fsync parent of log directory", err)
+		}
 	}
 	l := &Log{
 		dir:    dir,

@@ -249,6 +249,12 @@ func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
 			if h.LastOffset()-s.base > math.MaxUint32 {
 				return fmt.Errorf("tail: offset %d too far from the base", h.LastOffset())
 			}
+			if pos-lastPos >= int64(l.cfg.IndexIntervalBytes) {
+				// Appends would have indexed this batch: the index
+				// lost entries (or was written with a larger
+				// interval); rebuild it.
+				return fmt.Errorf("tail: no index entry for the batch at byte %d", pos)
+			}
 			tailMax = max(tailMax, h.MaxTimestamp)
 			next = h.LastOffset() + 1
 			pos += int64(h.Size())
