@@ -151,7 +151,8 @@ func (s *Server) serveConn(c net.Conn) {
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
 	cc := &clientConn{s: s, conn: c, log: s.log.With("remote", c.RemoteAddr().String())}
-	if err := cc.serve(s.ctx); err != nil && s.ctx.Err() == nil {
+	// serve only returns when the connection ends; EOF is the usual reason.
+	if err := cc.serve(s.ctx); s.ctx.Err() == nil {
 		cc.log.Debug("connection closed", "err", err)
 	}
 }
