@@ -21,18 +21,25 @@ RACE      ?= 1
 # Real-client tests (kcat, confluent-kafka, kafka-python) must fail, not skip,
 # when a client is missing: deps.sh installs them.
 export STRATA_CLIENT_TESTS ?= require
+# Likewise the object-store tests against MinIO (deps.sh builds it).
+export STRATA_MINIO_REQUIRED ?= 1
 
-.PHONY: all deps build run test test-race test-plain vet lint bench fuzz clean
+.PHONY: all deps build run test vet lint bench fuzz clean
 
 all: build
 
 deps:
 	@scripts/deps.sh
 
-build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/strata
+BUILD_CMD = CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/strata
 
-run: deps build
+build:
+	$(BUILD_CMD)
+
+# deps (minus the MinIO build only the tests need), build, serve.
+run:
+	@DEPS_MINIO=0 scripts/deps.sh
+	$(BUILD_CMD)
 	./$(BIN) serve
 
 vet:
@@ -59,7 +66,8 @@ else
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 endif
 
-lint: deps
+lint:
+	@DEPS_MINIO=0 scripts/deps.sh
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 

@@ -4,7 +4,9 @@
 #   - Debian packages for the real-client tests (kcat, kafka-python and
 #     confluent-kafka for /usr/bin/python3),
 #   - the Go modules of go.mod,
-#   - staticcheck, cached in bin/tools.
+#   - staticcheck, cached in bin/tools,
+#   - the MinIO server the object-store tests run against (scripts/minio.sh,
+#     cached in ~/.cache/strata/bin; built once, a few minutes).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,4 +46,10 @@ if [[ ! -x "$TOOLS/staticcheck" ]]; then
 	log "installing staticcheck $STATICCHECK_VERSION into bin/tools"
 	mkdir -p "$TOOLS"
 	GOBIN="$TOOLS" go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+
+# --- MinIO for the object-store tests ---------------------------------------------
+# (DEPS_MINIO=0 skips it: `make run` does not need it.)
+if [[ "${DEPS_MINIO:-1}" != 0 && -x scripts/minio.sh ]]; then
+	scripts/minio.sh >/dev/null
 fi
