@@ -176,7 +176,7 @@ func FuzzValidateBatches(f *testing.F) {
 			fixCRC(c)
 			checkValidate(t, c)
 			h, _ := ParseBatchHeader(c)
-			if _, _, _, err := firstRecordAtOrAfter(h, c, 0); err != nil && !errors.Is(err, ErrCorruptBatch) {
+			if _, _, _, err := firstRecordAtOrAfter(h, c, 0, 1<<20); err != nil && !errors.Is(err, ErrCorruptBatch) {
 				t.Fatalf("decoding records: %v", err)
 			}
 		}

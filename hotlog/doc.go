@@ -11,6 +11,10 @@
 //     fsync for every caller waiting on it;
 //   - recovery on Open: a torn or corrupt tail of the active segment is cut off,
 //     broken indexes are rebuilt from the segment they describe;
+//   - idempotent producers: per producer id its epoch and last 5 batches,
+//     checked by Append (duplicates, sequence gaps, fenced epochs, Kafka's
+//     rules), snapshotted to <offset>.snapshot files at rolls and Close and
+//     rebuilt on Open from the newest snapshot and the batch headers after it;
 //   - local retention by age and size, with a veto for the caller (tiering only
 //     lets go of segments that are safe in the object store).
 //
@@ -18,8 +22,8 @@
 // validate requests, track high watermarks and decide what is committed.
 //
 // The on-disk formats are written down in docs/format/segment.md,
-// docs/format/index.md and docs/format/recovery.md; keep them in step with the
-// code.
+// docs/format/index.md, docs/format/recovery.md and
+// docs/format/producer-state.md; keep them in step with the code.
 //
 // Concurrency: every method of Log is safe for concurrent use. Appends are
 // serialised by one mutex; reads and flushes run beside appends. Operations

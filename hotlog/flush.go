@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // FlushUpTo blocks until every offset below offset (capped at the log end)
@@ -20,7 +21,7 @@ func (l *Log) FlushUpTo(offset int64) error {
 		if l.flushErr != nil {
 			return l.flushErr
 		}
-		if l.flushed.Load() >= min(offset, l.leo.Load()) {
+		if l.flushed.Load() >= min(offset, l.leo.Load()) && !l.snapsPending.Load() {
 			return nil
 		}
 		if l.isClosed.Load() {
@@ -47,7 +48,10 @@ func (l *Log) FlushUpTo(offset int64) error {
 }
 
 // syncOnce fsyncs everything appended so far and advances the flushed
-// offset to the log end seen at its start.
+// offset to the log end seen at its start; then it writes the producer-state
+// snapshots taken at rolls before its start, which now describe only
+// durable batches. A failed snapshot write is logged, not returned: the
+// state can be rebuilt from an older snapshot and the log.
 func (l *Log) syncOnce() error {
 	l.lifeMu.RLock()
 	defer l.lifeMu.RUnlock()
@@ -77,6 +81,7 @@ func (l *Log) syncOnce() error {
 	}
 	dir := l.dirDirty
 	l.dirDirty = false
+	snaps := l.takePendingSnapshotsLocked()
 	l.mu.Unlock()
 
 	l.syncs.Add(1)
@@ -89,6 +94,14 @@ func (l *Log) syncOnce() error {
 			return err
 		}
 	}
+	// The segments are durable: the snapshots describe nothing a crash
+	// can lose. One directory fsync covers their renames and any segment
+	// files created since the last round.
+	n, serr := writeSnapshots(l.dir, snaps)
+	if serr != nil {
+		l.logger.Warn("producer-state snapshot not written; recovery will replay more of the log", "err", serr)
+	}
+	dir = dir || n > 0
 	if dir {
 		if err := syncDir(l.dir); err != nil {
 			return storageErr("fsync log directory", err)
@@ -176,6 +189,13 @@ func (l *Log) Close() error {
 	sticky := l.flushErr
 	l.fmu.Unlock()
 	if err == nil && sticky == nil {
+		// Everything is durable: the producer state as of the log end,
+		// and any snapshot a roll queued, can be written.
+		l.captureSnapshotLocked(l.leo.Load(), time.Now())
+		// The marker's directory fsync covers the snapshots' renames.
+		if _, serr := writeSnapshots(l.dir, l.takePendingSnapshotsLocked()); serr != nil {
+			l.logger.Warn("producer-state snapshot not written at close; the next open replays the log", "err", serr)
+		}
 		if werr := writeFileSync(filepath.Join(l.dir, cleanShutdownFile), nil); werr != nil {
 			err = storageErr("write clean-shutdown marker", werr)
 		} else {

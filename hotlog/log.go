@@ -34,13 +34,22 @@ type Config struct {
 	// IndexIntervalBytes: an offset-index entry (and a time-index entry if
 	// the max timestamp grew) at least every this many bytes. Default 4096.
 	IndexIntervalBytes int32
+	// ProducerIDExpiration (producer.id.expiration.ms): a producer whose
+	// last batch's maxTimestamp is this much older than now is forgotten
+	// when a snapshot is taken or the log is opened. Default 1 day.
+	ProducerIDExpiration time.Duration
+	// MaxDecompressedBatchBytes caps how many bytes decompressing one
+	// stored batch may produce (timestamp lookups); a batch that would
+	// exceed it is reported as corrupt. Default 64 MiB.
+	MaxDecompressedBatchBytes int64
 }
 
 // Defaults.
 const (
-	DefaultSegmentBytes       = 128 << 20
-	DefaultIndexIntervalBytes = 4096
-	maxSegmentBytes           = math.MaxInt32
+	DefaultSegmentBytes              = 128 << 20
+	DefaultIndexIntervalBytes        = 4096
+	DefaultMaxDecompressedBatchBytes = 64 << 20
+	maxSegmentBytes                  = math.MaxInt32
 )
 
 // DefaultConfig is Kafka's defaults: 128 MiB (rather than 1 GiB) segments
@@ -53,6 +62,9 @@ func DefaultConfig() Config {
 		RetentionAge:       7 * 24 * time.Hour,
 		RetentionBytes:     -1,
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
+
+		ProducerIDExpiration:      DefaultProducerIDExpiration,
+		MaxDecompressedBatchBytes: DefaultMaxDecompressedBatchBytes,
 	}
 }
 
@@ -68,6 +80,12 @@ func (c Config) normalized() Config {
 	}
 	if c.IndexIntervalBytes <= 0 {
 		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if c.ProducerIDExpiration <= 0 {
+		c.ProducerIDExpiration = DefaultProducerIDExpiration
+	}
+	if c.MaxDecompressedBatchBytes <= 0 {
+		c.MaxDecompressedBatchBytes = DefaultMaxDecompressedBatchBytes
 	}
 	return c
 }
@@ -124,6 +142,12 @@ type Log struct {
 	dirDirty bool // files created or removed since the last directory fsync
 	closed   bool
 
+	// Idempotent producers (producerstate.go, snapshot.go), guarded by mu.
+	producers    *producerState
+	prodScratch  []producerUpdate
+	pendingSnaps []pendingSnapshot
+	snapsPending atomic.Bool // len(pendingSnaps) > 0, read by FlushUpTo
+
 	logStart atomic.Int64
 	leo      atomic.Int64
 	flushed  atomic.Int64
@@ -136,6 +160,7 @@ type Log struct {
 	flushErr error // sticky: after a failed fsync nothing is known durable
 
 	syncs        atomic.Int64 // fsync rounds run, for tests and metrics
+	replayScans  atomic.Int64 // segments header-scanned to rebuild producer state (tests)
 	testHookSync func()       // called at the start of each fsync round (tests)
 
 	bgTarget atomic.Int64
@@ -253,6 +278,13 @@ func frameBatches(b []byte) ([]BatchHeader, int64, error) {
 // writes without fsync and updates the indexes. On a write error the segment
 // is cut back to its previous size and the error wraps ErrStorage; the log
 // stays usable.
+//
+// Batches with a producer id (idempotent producers) are checked against
+// the producer state first, atomically with the offset assignment (Kafka's
+// rules, producerstate.go): a first batch that repeats one of its
+// producer's last 5 gives a *DuplicateBatchError carrying the original
+// offsets, an older epoch ErrInvalidProducerEpoch, a sequence that does not
+// follow ErrOutOfOrderSequence; in all these cases nothing is written.
 func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendInfo, error) {
 	hs, span, err := frameBatches(batches)
 	if err != nil {
@@ -264,6 +296,11 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendIn
 		return AppendInfo{}, ErrClosed
 	}
 	first := l.leo.Load()
+	upd, err := l.producers.check(hs, first, l.prodScratch[:0])
+	l.prodScratch = upd[:0]
+	if err != nil {
+		return AppendInfo{}, err
+	}
 	seg := l.active()
 	if !seg.empty() && l.shouldRoll(seg, int64(len(batches)), first+span-1, now) {
 		if err := l.rollLocked(); err != nil {
@@ -302,6 +339,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendIn
 	}
 	info.LastOffset = next - 1
 	l.leo.Store(next)
+	l.producers.commit(upd)
 	return info, nil
 }
 
@@ -332,7 +370,8 @@ func (l *Log) Roll() error {
 
 // rollLocked seals the active segment and creates the next one at the log
 // end. The sealed segment's bytes are fsynced in the background (as Kafka
-// does after a roll), together with the directory.
+// does after a roll), together with the directory, and then the producer
+// state as of the new segment's base, taken here, is written.
 func (l *Log) rollLocked() error {
 	seg := l.active()
 	if seg.finalTimeEntry() {
@@ -350,6 +389,7 @@ func (l *Log) rollLocked() error {
 	l.segs = append(l.segs, ns)
 	l.dirDirty = true
 	l.logger.Debug("rolled segment", "sealed", seg.base, "next", seg.next, "bytes", seg.size)
+	l.captureSnapshotLocked(ns.base, time.Now())
 	l.kickFlush(ns.base)
 	return nil
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // record is what hotlog needs of one record inside a batch: where it sits in
@@ -125,21 +122,12 @@ func walkRecords(area []byte, fn func(record) error) error {
 // errStopWalk ends a walkRecords early without an error.
 var errStopWalk = errors.New("stop walk")
 
-var (
-	decompressorOnce sync.Once
-	decompressor     kgo.Decompressor
-)
-
-func getDecompressor() kgo.Decompressor {
-	decompressorOnce.Do(func() { decompressor = kgo.DefaultDecompressor() })
-	return decompressor
-}
-
 // firstRecordAtOrAfter decodes a stored batch (header h, bytes batch,
-// CRC already checked) and returns the offset and timestamp of its first
-// record whose timestamp is >= ts. For LogAppendTime batches every record
-// carries the batch's MaxTimestamp.
-func firstRecordAtOrAfter(h BatchHeader, batch []byte, ts int64) (offset, timestamp int64, found bool, err error) {
+// CRC already checked; decompressing at most maxDecompressed bytes) and
+// returns the offset and timestamp of its first record whose timestamp is
+// >= ts. For LogAppendTime batches every record carries the batch's
+// MaxTimestamp.
+func firstRecordAtOrAfter(h BatchHeader, batch []byte, ts, maxDecompressed int64) (offset, timestamp int64, found bool, err error) {
 	if h.LogAppendTime() {
 		if h.MaxTimestamp >= ts {
 			return h.BaseOffset, h.MaxTimestamp, true, nil
@@ -148,9 +136,9 @@ func firstRecordAtOrAfter(h BatchHeader, batch []byte, ts int64) (offset, timest
 	}
 	area := batch[BatchHeaderSize:]
 	if c := h.Compression(); c != CompressionNone {
-		area, err = getDecompressor().Decompress(area, kgo.CompressionCodecType(c))
+		area, err = decompress(c, area, maxDecompressed)
 		if err != nil {
-			return 0, 0, false, fmt.Errorf("%w: batch at offset %d: decompress: %v", ErrCorruptBatch, h.BaseOffset, err)
+			return 0, 0, false, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
 	}
 	err = walkRecords(area, func(r record) error {

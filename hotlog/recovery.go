@@ -31,6 +31,7 @@ func (l *Log) load() error {
 	}
 	repaired := !clean
 	lastBatchEpoch := int32(-1)
+	pl := l.startProducerLoad(bases)
 	for i := 0; i < len(bases); i++ {
 		last := i == len(bases)-1
 		nextBase := int64(-1)
@@ -52,12 +53,15 @@ func (l *Log) load() error {
 		fileSize := st.Size()
 
 		var dropped int64
+		scanned := true // the producer state saw the batches during the scan
 		if last && !clean {
-			dropped, err = l.recoverSegment(s, fileSize, nextBase)
+			dropped, err = l.recoverSegment(s, fileSize, nextBase, pl.visit)
 		} else if cerr := l.checkSegment(s, fileSize, nextBase); cerr != nil {
 			l.logger.Warn("segment indexes do not match the segment, recovering it", "segment", s.base, "reason", cerr)
 			repaired = true
-			dropped, err = l.recoverSegment(s, fileSize, nextBase)
+			dropped, err = l.recoverSegment(s, fileSize, nextBase, pl.visit)
+		} else {
+			scanned = false
 		}
 		if err != nil {
 			s.close()
@@ -91,6 +95,9 @@ func (l *Log) load() error {
 			}
 		}
 		l.segs = append(l.segs, s)
+		if !scanned {
+			l.replaySegment(pl.ps, s, pl.from, math.MaxInt64)
+		}
 	}
 	if len(l.segs) == 0 {
 		s, err := createSegment(l.dir, 0)
@@ -128,7 +135,10 @@ func (l *Log) load() error {
 			s.closeIndexFiles()
 		}
 	}
-	return l.loadEpochs(lastBatchEpoch)
+	if err := l.loadEpochs(lastBatchEpoch); err != nil {
+		return err
+	}
+	return l.finishProducerLoad(pl)
 }
 
 // takeCleanMarker reports whether the clean-shutdown marker was present and
@@ -292,8 +302,9 @@ func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
 // than 2, a base offset other than the previous batch's last offset + 1
 // (the segment base for the first), a bad CRC, or (for a sealed segment)
 // offsets reaching the next segment's base. The file is truncated there and
-// both indexes are rebuilt. It returns the number of bytes dropped.
-func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64) (int64, error) {
+// both indexes are rebuilt. visit (if not nil) sees the header of every
+// batch kept, in order. It returns the number of bytes dropped.
+func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(BatchHeader)) (int64, error) {
 	s.resetIndexes()
 	interval := int64(l.cfg.IndexIntervalBytes)
 	br := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, fileSize), 256<<10)
@@ -338,6 +349,9 @@ func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64) (int64, error
 			break
 		}
 		s.track(h, pos, interval)
+		if visit != nil {
+			visit(h)
+		}
 		pos += int64(size)
 		expect = h.LastOffset() + 1
 	}

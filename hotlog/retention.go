@@ -83,11 +83,13 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 	l.segs = slices.Clone(l.segs[n:])
 	l.logStart.Store(l.segs[0].base)
 	var errs []error
+	newStart := l.segs[0].base
 	if n > 0 {
 		l.dirDirty = true
-		if l.truncateEpochsFromStart(l.segs[0].base) {
+		if l.truncateEpochsFromStart(newStart) {
 			errs = append(errs, l.writeEpochCheckpoint())
 		}
+		l.dropPendingSnapshotsLocked(func(off int64) bool { return off < newStart })
 	}
 	l.mu.Unlock()
 
@@ -95,6 +97,14 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 		l.logger.Info("retention deleted segment", "segment", s.base, "next_offset", s.next, "bytes", s.size, "max_timestamp", s.maxTs)
 		if err := s.remove(); err != nil {
 			errs = append(errs, storageErr(fmt.Sprintf("delete segment %d", s.base), err))
+		}
+	}
+	if n > 0 {
+		// The producer state itself stays (producers are forgotten by
+		// expiration, not by retention); the snapshots of deleted
+		// segments go with them.
+		if _, err := l.removeSnapshots(func(off int64) bool { return off < newStart }); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return n, errors.Join(errs...)
@@ -106,7 +116,7 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 // batch's base offset. An offset at or below the log start empties the log
 // and restarts it at offset. Offsets at or beyond the log end change
 // nothing. The truncation is fsynced before TruncateTo returns.
-func (l *Log) TruncateTo(offset int64) error {
+func (l *Log) TruncateTo(offset int64) (err error) {
 	if offset < 0 {
 		return fmt.Errorf("%w: truncate to negative offset %d", ErrOffsetOutOfRange, offset)
 	}
@@ -124,6 +134,14 @@ func (l *Log) TruncateTo(offset int64) error {
 		newEnd  int64
 		victims []*segment
 	)
+	emptied := false // set once the log has been emptied
+	defer func() {
+		// However far the truncation got, the producer state must not
+		// remember batches the log no longer has.
+		if perr := l.truncateProducerStateLocked(emptied); perr != nil && err == nil {
+			err = perr
+		}
+	}()
 	if offset < l.segs[0].base {
 		ns, err := createSegment(l.dir, offset)
 		if err != nil {
@@ -133,6 +151,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		l.segs = []*segment{ns}
 		l.logStart.Store(offset)
 		newEnd = offset
+		emptied = true
 	} else {
 		// Work out the new state first, then change the files: an error
 		// before the truncation leaves the log as it was.
@@ -217,4 +236,26 @@ func (s *segment) batchStart(offset int64) (pos, base int64, err error) {
 		expect = h.LastOffset() + 1
 	}
 	return s.size, s.next, nil
+}
+
+// truncateProducerStateLocked rebuilds the producer state after TruncateTo
+// as of the new log end. Snapshots past it describe removed batches (all
+// of them if the log was emptied): they are deleted durably, so that none
+// comes back to describe offsets written again.
+func (l *Log) truncateProducerStateLocked(emptied bool) error {
+	end := l.leo.Load()
+	drop := func(off int64) bool { return emptied || off > end }
+	l.dropPendingSnapshotsLocked(drop)
+	removed, err := l.removeSnapshots(drop)
+	if removed && err == nil {
+		if serr := syncDir(l.dir); serr != nil {
+			err = storageErr("fsync log directory", serr)
+		}
+	}
+	if emptied {
+		l.producers = newProducerState()
+	} else {
+		l.producers = l.loadProducerState(end)
+	}
+	return err
 }

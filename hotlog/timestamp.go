@@ -9,6 +9,7 @@ type tsCandidate struct {
 	expect int64 // base offset of the batch at pos
 	target int64 // timestamp searched in this segment
 	offset int64 // for MaxTimestamp: the base offset of the batch wanted
+	limit  int64 // most bytes one batch may decompress to
 }
 
 // OffsetForTimestamp returns the first offset whose record timestamp is >=
@@ -30,7 +31,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found
 		if s.maxTs < ts || s.empty() {
 			continue
 		}
-		c := tsCandidate{v: segView{s: s, size: s.size}, expect: s.base, target: ts, offset: -1}
+		c := tsCandidate{v: segView{s: s, size: s.size}, expect: s.base, target: ts, offset: -1, limit: l.cfg.MaxDecompressedBatchBytes}
 		if te, ok := floorTime(s.timeIdx, ts); ok {
 			if e, ok := floorOffset(s.offIdx, int64(te.rel)); ok {
 				c.pos, c.expect = int64(e.pos), s.base+int64(e.rel)
@@ -69,7 +70,7 @@ func (l *Log) MaxTimestamp() (offset int64, timestamp int64, found bool, err err
 		l.mu.RUnlock()
 		return 0, 0, false, nil
 	}
-	c := tsCandidate{v: segView{s: best, size: best.size}, expect: best.base, target: best.maxTs, offset: best.maxTsOffset}
+	c := tsCandidate{v: segView{s: best, size: best.size}, expect: best.base, target: best.maxTs, offset: best.maxTsOffset, limit: l.cfg.MaxDecompressedBatchBytes}
 	if e, ok := floorOffset(best.offIdx, best.maxTsOffset-best.base); ok {
 		c.pos, c.expect = int64(e.pos), best.base+int64(e.rel)
 	}
@@ -111,7 +112,7 @@ func (c tsCandidate) search() (int64, int64, bool, error) {
 				return 0, 0, false, fmt.Errorf("%w: segment %d at byte %d (offset %d): crc mismatch",
 					ErrCorruptBatch, s.base, pos, h.BaseOffset)
 			}
-			o, t, ok, err := firstRecordAtOrAfter(h, batch, c.target)
+			o, t, ok, err := firstRecordAtOrAfter(h, batch, c.target, c.limit)
 			if err != nil || ok || c.offset >= 0 {
 				return o, t, ok, err
 			}

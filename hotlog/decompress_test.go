@@ -1,0 +1,166 @@
+package hotlog
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// xerialFrame frames raw snappy blocks of chunk bytes each as snappy-java
+// does.
+func xerialFrame(data []byte, chunk int) []byte {
+	out := append([]byte(nil), xerialHeader...)
+	out = binary.BigEndian.AppendUint32(out, 1)
+	out = binary.BigEndian.AppendUint32(out, 1)
+	for len(data) > 0 {
+		n := min(chunk, len(data))
+		block := s2.EncodeSnappy(nil, data[:n])
+		out = binary.BigEndian.AppendUint32(out, uint32(len(block)))
+		out = append(out, block...)
+		data = data[n:]
+	}
+	return out
+}
+
+func kgoCompress(t *testing.T, codec kgo.CompressionCodec, data []byte) []byte {
+	t.Helper()
+	c, err := kgo.DefaultCompressor(codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := c.Compress(new(bytes.Buffer), data)
+	return append([]byte(nil), out...)
+}
+
+func TestDecompressBounded(t *testing.T) {
+	payload := bytes.Repeat([]byte("strata hot log record payload 0123456789 "), 5000) // ~200 KB
+	tests := []struct {
+		name  string
+		codec int8
+		data  []byte
+	}{
+		{"gzip", CompressionGzip, kgoCompress(t, kgo.GzipCompression(), payload)},
+		{"snappy block", CompressionSnappy, kgoCompress(t, kgo.SnappyCompression(), payload)},
+		{"snappy xerial", CompressionSnappy, xerialFrame(payload, 32<<10)},
+		{"lz4 frame", CompressionLZ4, kgoCompress(t, kgo.Lz4Compression(), payload)},
+		{"zstd", CompressionZstd, kgoCompress(t, kgo.ZstdCompression(), payload)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, limit := range []int64{int64(len(payload)), 1 << 20} {
+				got, err := decompress(tc.codec, tc.data, limit)
+				if err != nil || !bytes.Equal(got, payload) {
+					t.Fatalf("limit %d: %d bytes, %v", limit, len(got), err)
+				}
+			}
+			for _, limit := range []int64{int64(len(payload)) - 1, 1000, 1} {
+				_, err := decompress(tc.codec, tc.data, limit)
+				if !errors.Is(err, ErrCorruptBatch) || !errors.Is(err, errTooLarge) {
+					t.Fatalf("limit %d: error %v, want too large", limit, err)
+				}
+			}
+			// Damaged input is corrupt, never a panic.
+			for _, cut := range []int{1, len(tc.data) / 2, len(tc.data) - 1} {
+				if _, err := decompress(tc.codec, tc.data[:cut], 1<<20); err == nil {
+					t.Fatalf("%d of %d bytes decompressed without error", cut, len(tc.data))
+				} else if !errors.Is(err, ErrCorruptBatch) {
+					t.Fatalf("error %v does not wrap ErrCorruptBatch", err)
+				}
+			}
+		})
+	}
+	if _, err := decompress(5, []byte{1}, 100); !errors.Is(err, ErrCorruptBatch) {
+		t.Fatalf("codec 5: %v", err)
+	}
+}
+
+// TestDecompressionBomb: a few KiB that expand to 64 MiB cost about the
+// limit in memory, not 64 MiB.
+func TestDecompressionBomb(t *testing.T) {
+	const size = 64 << 20
+	var gz bytes.Buffer
+	gw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	io.Copy(gw, io.LimitReader(zeroReader{}, size))
+	gw.Close()
+	var zs bytes.Buffer
+	zw, _ := zstd.NewWriter(&zs, zstd.WithEncoderConcurrency(1))
+	io.Copy(zw, io.LimitReader(zeroReader{}, size))
+	zw.Close()
+	var lz bytes.Buffer
+	lw := lz4.NewWriter(&lz)
+	io.Copy(lw, io.LimitReader(zeroReader{}, size))
+	lw.Close()
+	// A snappy block only has to claim its length.
+	snappyClaim := binary.AppendUvarint(nil, size)
+	snappyClaim = append(snappyClaim, 0)
+	xerialClaim := append(xerialFrame(nil, 1), 0, 0, 0, 6)
+	xerialClaim = append(xerialClaim, binary.AppendUvarint(nil, size)...)
+	xerialClaim = append(xerialClaim, 0)
+
+	const limit = 1 << 20
+	for _, tc := range []struct {
+		name  string
+		codec int8
+		data  []byte
+	}{
+		{"gzip", CompressionGzip, gz.Bytes()},
+		{"zstd", CompressionZstd, zs.Bytes()},
+		{"snappy", CompressionSnappy, snappyClaim},
+		{"snappy xerial", CompressionSnappy, xerialClaim},
+		{"lz4", CompressionLZ4, lz.Bytes()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := decompress(tc.codec, tc.data, limit)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrCorruptBatch) {
+				t.Fatalf("%d compressed bytes: error %v, want corrupt", len(tc.data), err)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 24<<20 {
+				t.Fatalf("%d compressed bytes: %d MiB allocated before giving up", len(tc.data), alloc>>20)
+			}
+		})
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+func TestTimestampLookupDecompressionLimit(t *testing.T) {
+	ts := time.Now().UnixMilli()
+	spec := batchSpec{codec: CompressionZstd, firstTs: ts}
+	for i := 0; i < 20; i++ {
+		spec.records = append(spec.records, testRecord{tsDelta: int64(i), value: bytes.Repeat([]byte{'x'}, 1000)})
+	}
+	cfg := smallConfig()
+	cfg.MaxDecompressedBatchBytes = 4096
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	mustAppend(t, l, buildBatch(t, spec), 0, nil)
+	if _, _, _, err := l.OffsetForTimestamp(ts + 5); !errors.Is(err, ErrCorruptBatch) {
+		t.Fatalf("lookup in a batch over the limit: %v", err)
+	}
+	cfg.MaxDecompressedBatchBytes = 0 // default: 64 MiB
+	l.SetConfig(cfg)
+	off, got, found, err := l.OffsetForTimestamp(ts + 5)
+	if err != nil || !found || off != 5 || got != ts+5 {
+		t.Fatalf("lookup with the default limit: %d %d %v %v", off, got, found, err)
+	}
+	l.Close()
+}

@@ -1,0 +1,365 @@
+package hotlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+	"time"
+)
+
+// Producer state: what an idempotent producer (one with a producer id)
+// last wrote, so that a retried batch is recognised and answered with its
+// original offsets instead of being stored twice, and a lost or reordered
+// batch is refused. The rules are Kafka's (ProducerStateManager and
+// ProducerAppendInfo): per producer id, its epoch and its last 5 batches.
+// The state is part of the log: it is snapshotted to <offset>.snapshot files
+// (docs/format/producer-state.md) and rebuilt from the batch headers after
+// the newest snapshot on Open.
+
+var (
+	// ErrOutOfOrderSequence: an idempotent batch whose first sequence does
+	// not follow the producer's last one (a gap, or an old batch no longer
+	// cached), or a new epoch that does not start at sequence 0.
+	ErrOutOfOrderSequence = errors.New("out of order sequence number")
+	// ErrInvalidProducerEpoch: an idempotent batch from an epoch older than
+	// the producer's current one (a fenced, zombie producer).
+	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+)
+
+// DuplicateBatchError is returned by Append when its first batch is one of
+// the last batches its producer wrote (same epoch, same first and last
+// sequence): nothing is written, and the offsets are those the original
+// batch got.
+type DuplicateBatchError struct {
+	ProducerID                  int64
+	ProducerEpoch               int16
+	FirstSequence, LastSequence int32
+	FirstOffset, LastOffset     int64
+	// MaxTimestamp is the original batch's maxTimestamp (for LogAppendTime
+	// topics, the time it was appended).
+	MaxTimestamp int64
+}
+
+func (e *DuplicateBatchError) Error() string {
+	return fmt.Sprintf("duplicate batch: producer %d epoch %d sequences %d..%d already stored at offsets %d..%d",
+		e.ProducerID, e.ProducerEpoch, e.FirstSequence, e.LastSequence, e.FirstOffset, e.LastOffset)
+}
+
+// producerBatchesRetained is how many of a producer's last batches are
+// remembered (Kafka's NUM_BATCHES_TO_RETAIN: a producer has at most 5
+// requests in flight per partition).
+const producerBatchesRetained = 5
+
+// DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms default.
+const DefaultProducerIDExpiration = 24 * time.Hour
+
+// producerBatch is what is remembered of one batch.
+type producerBatch struct {
+	firstSeq, lastSeq       int32
+	firstOffset, lastOffset int64
+	maxTimestamp            int64
+}
+
+// producerEntry is one producer's state: its epoch and its last batches,
+// oldest first. An entry always holds at least one batch.
+type producerEntry struct {
+	epoch   int16
+	n       int
+	batches [producerBatchesRetained]producerBatch
+}
+
+func newProducerEntry(epoch int16, b producerBatch) producerEntry {
+	e := producerEntry{epoch: epoch, n: 1}
+	e.batches[0] = b
+	return e
+}
+
+func (e producerEntry) last() producerBatch { return e.batches[e.n-1] }
+
+func (e *producerEntry) add(b producerBatch) {
+	if e.n == producerBatchesRetained {
+		copy(e.batches[:], e.batches[1:])
+		e.n--
+	}
+	e.batches[e.n] = b
+	e.n++
+}
+
+func (e *producerEntry) find(firstSeq, lastSeq int32) (producerBatch, bool) {
+	for _, b := range e.batches[:e.n] {
+		if b.firstSeq == firstSeq && b.lastSeq == lastSeq {
+			return b, true
+		}
+	}
+	return producerBatch{}, false
+}
+
+// seqAdd adds n >= 0 to a sequence number; sequences wrap from
+// math.MaxInt32 to 0 (Kafka's DefaultRecordBatch.incrementSequence).
+func seqAdd(seq, n int32) int32 {
+	if seq > math.MaxInt32-n {
+		return n - (math.MaxInt32 - seq) - 1
+	}
+	return seq + n
+}
+
+// producerState maps producer ids to their entries. It is guarded by
+// Log.mu.
+type producerState struct {
+	m map[int64]*producerEntry
+}
+
+func newProducerState() *producerState {
+	return &producerState{m: map[int64]*producerEntry{}}
+}
+
+// producerUpdate is an entry as it will be once an append is written.
+type producerUpdate struct {
+	pid   int64
+	entry producerEntry
+}
+
+// batchInfo is what a header says about its producer, at offset base.
+func batchInfo(h BatchHeader, base int64) producerBatch {
+	return producerBatch{
+		firstSeq:     h.BaseSequence,
+		lastSeq:      seqAdd(h.BaseSequence, h.LastOffsetDelta),
+		firstOffset:  base,
+		lastOffset:   base + int64(h.LastOffsetDelta),
+		maxTimestamp: h.MaxTimestamp,
+	}
+}
+
+// check validates the idempotent batches of one append, whose first batch
+// gets offset first, against the state, and returns the entries the append
+// would leave (appended to upd); the state itself is not changed. Each
+// batch is checked against the state as the batches before it in the same
+// append leave it.
+func (ps *producerState) check(hs []BatchHeader, first int64, upd []producerUpdate) ([]producerUpdate, error) {
+	next := first
+	for i, h := range hs {
+		base := next
+		next = base + int64(h.LastOffsetDelta) + 1
+		if h.ProducerID < 0 {
+			continue
+		}
+		if h.ProducerEpoch < 0 || h.BaseSequence < 0 {
+			return upd, fmt.Errorf("%w: batch %d: producer id %d with epoch %d and sequence %d",
+				ErrInvalidBatch, i, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
+		b := batchInfo(h, base)
+		var cur *producerEntry
+		k := slices.IndexFunc(upd, func(u producerUpdate) bool { return u.pid == h.ProducerID })
+		if k >= 0 {
+			cur = &upd[k].entry
+		} else if e := ps.m[h.ProducerID]; e != nil {
+			upd = append(upd, producerUpdate{pid: h.ProducerID, entry: *e})
+			k = len(upd) - 1
+			cur = &upd[k].entry
+		}
+		if cur == nil {
+			// Unknown producer (new, or expired): any sequence starts it.
+			upd = append(upd, producerUpdate{pid: h.ProducerID, entry: newProducerEntry(h.ProducerEpoch, b)})
+			continue
+		}
+		switch {
+		case h.ProducerEpoch < cur.epoch:
+			return upd, fmt.Errorf("%w: producer %d: epoch %d is older than the current epoch %d",
+				ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, cur.epoch)
+		case h.ProducerEpoch > cur.epoch:
+			if h.BaseSequence != 0 {
+				return upd, fmt.Errorf("%w: producer %d: new epoch %d (was %d) must start at sequence 0, not %d",
+					ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, cur.epoch, h.BaseSequence)
+			}
+			*cur = newProducerEntry(h.ProducerEpoch, b)
+		default:
+			if i == 0 {
+				if d, ok := cur.find(b.firstSeq, b.lastSeq); ok {
+					return upd, &DuplicateBatchError{
+						ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
+						FirstSequence: d.firstSeq, LastSequence: d.lastSeq,
+						FirstOffset: d.firstOffset, LastOffset: d.lastOffset, MaxTimestamp: d.maxTimestamp,
+					}
+				}
+			}
+			if want := seqAdd(cur.last().lastSeq, 1); b.firstSeq != want {
+				return upd, fmt.Errorf("%w: producer %d epoch %d: sequence %d, expected %d",
+					ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, b.firstSeq, want)
+			}
+			cur.add(b)
+		}
+	}
+	return upd, nil
+}
+
+// commit stores the entries check returned.
+func (ps *producerState) commit(upd []producerUpdate) {
+	for _, u := range upd {
+		if e := ps.m[u.pid]; e != nil {
+			*e = u.entry
+		} else {
+			e := u.entry
+			ps.m[u.pid] = &e
+		}
+	}
+}
+
+// replay applies a stored batch (offsets in h) without checking it, as
+// recovery and replication do: a batch of another epoch starts the entry
+// over, one of the same epoch is added to it.
+func (ps *producerState) replay(h BatchHeader) {
+	if h.ProducerID < 0 {
+		return
+	}
+	b := batchInfo(h, h.BaseOffset)
+	e := ps.m[h.ProducerID]
+	switch {
+	case e == nil:
+		ne := newProducerEntry(h.ProducerEpoch, b)
+		ps.m[h.ProducerID] = &ne
+	case e.epoch != h.ProducerEpoch:
+		*e = newProducerEntry(h.ProducerEpoch, b)
+	default:
+		e.add(b)
+	}
+}
+
+// expire removes producers whose last batch's maxTimestamp is ttl or more
+// before now (Kafka's producer.id.expiration.ms). It returns how many went.
+func (ps *producerState) expire(now time.Time, ttl time.Duration) int {
+	limit := now.UnixMilli() - ttl.Milliseconds()
+	n := 0
+	for pid, e := range ps.m {
+		if e.last().maxTimestamp <= limit {
+			delete(ps.m, pid)
+			n++
+		}
+	}
+	return n
+}
+
+// Snapshot encoding (docs/format/producer-state.md).
+const (
+	snapshotMagic      = "STPS"
+	snapshotVersion    = 1
+	snapshotHeaderSize = 22 // magic 4, version 2, crc 4, offset 8, count 4
+	snapshotEntryFixed = 11 // producer id 8, epoch 2, batch count 1
+	snapshotBatchSize  = 32 // first/last sequence 4+4, first/last offset 8+8, max timestamp 8
+	snapshotCRCStart   = 10
+)
+
+var errBadSnapshot = errors.New("bad producer-state snapshot")
+
+// encodeSnapshot serialises the state as of offset: producers sorted by id.
+func encodeSnapshot(offset int64, ps *producerState) []byte {
+	pids := make([]int64, 0, len(ps.m))
+	size := snapshotHeaderSize
+	for pid, e := range ps.m {
+		pids = append(pids, pid)
+		size += snapshotEntryFixed + e.n*snapshotBatchSize
+	}
+	slices.Sort(pids)
+	be := binary.BigEndian
+	b := make([]byte, 0, size)
+	b = append(b, snapshotMagic...)
+	b = be.AppendUint16(b, snapshotVersion)
+	b = be.AppendUint32(b, 0) // crc, below
+	b = be.AppendUint64(b, uint64(offset))
+	b = be.AppendUint32(b, uint32(len(pids)))
+	for _, pid := range pids {
+		e := ps.m[pid]
+		b = be.AppendUint64(b, uint64(pid))
+		b = be.AppendUint16(b, uint16(e.epoch))
+		b = append(b, byte(e.n))
+		for _, pb := range e.batches[:e.n] {
+			b = be.AppendUint32(b, uint32(pb.firstSeq))
+			b = be.AppendUint32(b, uint32(pb.lastSeq))
+			b = be.AppendUint64(b, uint64(pb.firstOffset))
+			b = be.AppendUint64(b, uint64(pb.lastOffset))
+			b = be.AppendUint64(b, uint64(pb.maxTimestamp))
+		}
+	}
+	be.PutUint32(b[6:], crc32.Checksum(b[snapshotCRCStart:], castagnoli))
+	return b
+}
+
+// decodeSnapshot parses and checks a snapshot file's contents. offset is
+// the offset its name says (-1: do not check). It never panics and never
+// allocates more than the input justifies.
+func decodeSnapshot(b []byte, offset int64) (int64, *producerState, error) {
+	fail := func(format string, args ...any) (int64, *producerState, error) {
+		return 0, nil, fmt.Errorf("%w: "+format, append([]any{errBadSnapshot}, args...)...)
+	}
+	if len(b) < snapshotHeaderSize {
+		return fail("%d bytes, the header needs %d", len(b), snapshotHeaderSize)
+	}
+	if string(b[:4]) != snapshotMagic {
+		return fail("magic %q", b[:4])
+	}
+	be := binary.BigEndian
+	if v := be.Uint16(b[4:]); v != snapshotVersion {
+		return fail("unknown version %d", v)
+	}
+	if want, got := be.Uint32(b[6:]), crc32.Checksum(b[snapshotCRCStart:], castagnoli); want != got {
+		return fail("crc mismatch: stored %#08x, computed %#08x", want, got)
+	}
+	off := int64(be.Uint64(b[10:]))
+	if off < 0 || (offset >= 0 && off != offset) {
+		return fail("offset %d, file name says %d", off, offset)
+	}
+	count := be.Uint32(b[18:])
+	rest := b[snapshotHeaderSize:]
+	if uint64(count)*(snapshotEntryFixed+snapshotBatchSize) > uint64(len(rest)) {
+		return fail("%d producers do not fit in %d bytes", count, len(rest))
+	}
+	ps := &producerState{m: make(map[int64]*producerEntry, count)}
+	prev := int64(-1)
+	for i := uint32(0); i < count; i++ {
+		if len(rest) < snapshotEntryFixed {
+			return fail("producer %d: truncated", i)
+		}
+		pid := int64(be.Uint64(rest))
+		epoch := int16(be.Uint16(rest[8:]))
+		n := int(rest[10])
+		rest = rest[snapshotEntryFixed:]
+		if pid <= prev {
+			return fail("producer id %d after %d: ids must increase", pid, prev)
+		}
+		prev = pid
+		if epoch < 0 || n < 1 || n > producerBatchesRetained {
+			return fail("producer %d: epoch %d, %d batches", pid, epoch, n)
+		}
+		if len(rest) < n*snapshotBatchSize {
+			return fail("producer %d: truncated batches", pid)
+		}
+		e := &producerEntry{epoch: epoch, n: n}
+		for k := 0; k < n; k++ {
+			pb := producerBatch{
+				firstSeq:     int32(be.Uint32(rest)),
+				lastSeq:      int32(be.Uint32(rest[4:])),
+				firstOffset:  int64(be.Uint64(rest[8:])),
+				lastOffset:   int64(be.Uint64(rest[16:])),
+				maxTimestamp: int64(be.Uint64(rest[24:])),
+			}
+			rest = rest[snapshotBatchSize:]
+			delta := pb.lastOffset - pb.firstOffset
+			switch {
+			case pb.firstSeq < 0 || pb.firstOffset < 0 || delta < 0 || delta > math.MaxInt32 || pb.lastOffset >= off:
+				return fail("producer %d batch %d: sequences %d..%d at offsets %d..%d", pid, k, pb.firstSeq, pb.lastSeq, pb.firstOffset, pb.lastOffset)
+			case pb.lastSeq != seqAdd(pb.firstSeq, int32(delta)):
+				return fail("producer %d batch %d: sequences %d..%d do not span offsets %d..%d", pid, k, pb.firstSeq, pb.lastSeq, pb.firstOffset, pb.lastOffset)
+			case k > 0 && pb.firstOffset <= e.batches[k-1].lastOffset:
+				return fail("producer %d batch %d: offset %d not after %d", pid, k, pb.firstOffset, e.batches[k-1].lastOffset)
+			}
+			e.batches[k] = pb
+		}
+		ps.m[pid] = e
+	}
+	if len(rest) != 0 {
+		return fail("%d bytes after the last producer", len(rest))
+	}
+	return off, ps, nil
+}
