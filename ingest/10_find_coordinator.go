@@ -8,8 +8,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Every broker coordinates the groups it is asked about until group
-// placement arrives with the cluster; transactions are not offered.
+// FindCoordinator v0-v4 (v4: several keys per request). A group is
+// coordinated by the broker the group coordinator places it on (a hash of
+// the group id over the live brokers); without a coordinator every broker
+// answers for itself. Transactions are not offered.
 func (cc *clientConn) handleFindCoordinator(_ context.Context, req *kmsg.FindCoordinatorRequest) (*kmsg.FindCoordinatorResponse, error) {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	answer := func(key string) (int32, string, int32, error) {
@@ -19,7 +21,20 @@ func (cc *clientConn) handleFindCoordinator(_ context.Context, req *kmsg.FindCoo
 		case key == "":
 			return -1, "", -1, fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
 		}
-		return cc.s.cluster.ID(), cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
+		self := cc.s.cluster.ID()
+		if cc.s.cfg.Groups == nil {
+			return self, cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
+		}
+		id := cc.s.cfg.Groups.CoordinatorFor(key)
+		if id == self {
+			return self, cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
+		}
+		for _, b := range cc.s.cluster.Brokers() {
+			if b.ID == id {
+				return b.ID, b.Host, b.Port, nil
+			}
+		}
+		return -1, "", -1, fmt.Errorf("%w: coordinator broker %d of group %q is not live", kerr.CoordinatorNotAvailable, id, key)
 	}
 	if req.Version >= 4 {
 		for _, key := range req.CoordinatorKeys {

@@ -15,8 +15,8 @@ import (
 //	/strata/<cluster>/topics/<topic>                              Topic
 //	/strata/<cluster>/partitions/<topic>/<partition>              PartitionState
 //	/strata/<cluster>/epochs/<topic>/<partition>                  leader epoch, decimal: the fencing key
-//	/strata/<cluster>/groups/<group>/state                        group state (reserved)
-//	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  committed offset (reserved)
+//	/strata/<cluster>/groups/<group>/state                        GroupState (groups.go)
+//	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      tier manifest entry (reserved)
 //
 // Numbers in keys are zero-padded so that a prefix listing (etcd sorts by key

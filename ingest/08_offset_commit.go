@@ -1,0 +1,78 @@
+package ingest
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/group"
+)
+
+// OffsetCommit v0-v9: v0 has no generation or member (a simple commit),
+// v1 a per-partition commit timestamp, v2-v4 an explicit retention, v6+ the
+// leader epoch, v7+ the instance id. The valid partitions of one request
+// are written in one etcd transaction. (v10 names topics by id: not
+// offered.)
+func (cc *clientConn) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, error) {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	cr := group.CommitRequest{Group: req.Group, Generation: -1, InstanceID: deref(req.InstanceID)}
+	if req.Version >= 1 {
+		cr.Generation, cr.MemberID = req.Generation, req.MemberID
+	}
+	if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis > 0 {
+		cr.Retention = time.Duration(req.RetentionTimeMillis) * time.Millisecond
+	}
+	// errs[topic][partition] is the answer; index maps cr.Offsets back.
+	errs := make([][]error, len(req.Topics))
+	type pos struct{ t, p int }
+	var index []pos
+	for ti, rt := range req.Topics {
+		errs[ti] = make([]error, len(rt.Partitions))
+		n := cc.partitionCount(rt.Topic)
+		for pi, rp := range rt.Partitions {
+			if rp.Partition < 0 || rp.Partition >= n {
+				errs[ti][pi] = unknownPartition(rt.Topic, rp.Partition)
+				continue
+			}
+			o := group.CommitOffset{
+				Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset,
+				LeaderEpoch: -1, Metadata: deref(rp.Metadata),
+			}
+			if req.Version >= 6 {
+				o.LeaderEpoch = rp.LeaderEpoch
+			}
+			if req.Version == 1 && rp.Timestamp >= 0 {
+				o.CommitTime = time.UnixMilli(rp.Timestamp)
+			}
+			cr.Offsets = append(cr.Offsets, o)
+			index = append(index, pos{ti, pi})
+		}
+	}
+	if len(cr.Offsets) > 0 {
+		gs, err := cc.groups()
+		var results []error
+		if err == nil {
+			results = gs.CommitOffsets(ctx, cr)
+		}
+		for i, at := range index {
+			if err != nil {
+				errs[at.t][at.p] = err
+			} else {
+				errs[at.t][at.p] = results[i]
+			}
+		}
+	}
+	for ti, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for pi, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = errorCode(errs[ti][pi])
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

@@ -1,0 +1,111 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/group"
+	"github.com/stratalog/strata/meta"
+)
+
+// OffsetFetch v0-v9: v2+ a null topic list means every committed
+// partition and errors are group-level, v5+ the leader epoch, v7+
+// require_stable, v8+ several groups per request (KIP-709), v9 the KIP-848
+// member fields (ignored: classic groups only). Partitions without a
+// commit answer offset -1. (v10 names topics by id: not offered.)
+func (cc *clientConn) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			sg := kmsg.NewOffsetFetchResponseGroup()
+			sg.Group = rg.Group
+			var parts []meta.TopicPartition
+			if rg.Topics != nil {
+				parts = []meta.TopicPartition{}
+				for _, rt := range rg.Topics {
+					for _, p := range rt.Partitions {
+						parts = append(parts, meta.TopicPartition{Topic: rt.Topic, Partition: p})
+					}
+				}
+			}
+			fetched, err := cc.fetchOffsets(ctx, rg.Group, parts, req.RequireStable)
+			sg.ErrorCode = errorCode(err)
+			for _, ft := range groupByTopic(fetched) {
+				st := kmsg.NewOffsetFetchResponseGroupTopic()
+				st.Topic = ft[0].Topic
+				for _, f := range ft {
+					sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					sp.Partition, sp.Offset, sp.LeaderEpoch = f.Partition, f.Offset, f.LeaderEpoch
+					md := f.Metadata
+					sp.Metadata = &md
+					sp.ErrorCode = errorCode(f.Err)
+					st.Partitions = append(st.Partitions, sp)
+				}
+				sg.Topics = append(sg.Topics, st)
+			}
+			resp.Groups = append(resp.Groups, sg)
+		}
+		return resp, nil
+	}
+
+	var parts []meta.TopicPartition
+	if req.Topics != nil || req.Version < 2 {
+		parts = []meta.TopicPartition{}
+		for _, rt := range req.Topics {
+			for _, p := range rt.Partitions {
+				parts = append(parts, meta.TopicPartition{Topic: rt.Topic, Partition: p})
+			}
+		}
+	}
+	fetched, err := cc.fetchOffsets(ctx, req.Group, parts, req.RequireStable)
+	if err != nil {
+		if req.Version >= 2 {
+			resp.ErrorCode = errorCode(err)
+		}
+		// Before v2 there is no group-level error: every partition carries it.
+		fetched = fetched[:0]
+		for _, tp := range parts {
+			fetched = append(fetched, group.FetchedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, LeaderEpoch: -1, Err: err})
+		}
+	}
+	for _, ft := range groupByTopic(fetched) {
+		st := kmsg.NewOffsetFetchResponseTopic()
+		st.Topic = ft[0].Topic
+		for _, f := range ft {
+			sp := kmsg.NewOffsetFetchResponseTopicPartition()
+			sp.Partition, sp.Offset, sp.LeaderEpoch = f.Partition, f.Offset, f.LeaderEpoch
+			md := f.Metadata
+			sp.Metadata = &md
+			sp.ErrorCode = errorCode(f.Err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func (cc *clientConn) fetchOffsets(ctx context.Context, groupID string, parts []meta.TopicPartition, requireStable bool) ([]group.FetchedOffset, error) {
+	gs, err := cc.groups()
+	if err != nil {
+		return nil, err
+	}
+	return gs.FetchOffsets(ctx, groupID, parts, requireStable)
+}
+
+// groupByTopic splits offsets into runs of one topic, in order of first
+// appearance.
+func groupByTopic(fs []group.FetchedOffset) [][]group.FetchedOffset {
+	var out [][]group.FetchedOffset
+	at := map[string]int{}
+	for _, f := range fs {
+		i, ok := at[f.Topic]
+		if !ok {
+			i = len(out)
+			at[f.Topic] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], f)
+	}
+	return out
+}

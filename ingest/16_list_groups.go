@@ -1,0 +1,29 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListGroups v0-v5: the groups this broker coordinates; v4 adds the state
+// and a states filter, v5 the group type ("classic") and a types filter.
+func (cc *clientConn) handleListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) (*kmsg.ListGroupsResponse, error) {
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	gs, err := cc.groups()
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	list, err := gs.ListGroups(ctx, req.StatesFilter, req.TypesFilter)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	for _, l := range list {
+		sg := kmsg.NewListGroupsResponseGroup()
+		sg.Group, sg.ProtocolType, sg.GroupState, sg.GroupType = l.Group, l.ProtocolType, l.State, l.Type
+		resp.Groups = append(resp.Groups, sg)
+	}
+	return resp, nil
+}

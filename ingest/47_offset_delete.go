@@ -1,0 +1,55 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/meta"
+)
+
+// OffsetDelete v0: deletes committed offsets of an empty group, or of
+// topics a consumer group with members does not subscribe to.
+func (cc *clientConn) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetDeleteResponse, error) {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	errs := make([][]error, len(req.Topics))
+	type pos struct{ t, p int }
+	var parts []meta.TopicPartition
+	var index []pos
+	for ti, rt := range req.Topics {
+		errs[ti] = make([]error, len(rt.Partitions))
+		n := cc.partitionCount(rt.Topic)
+		for pi, rp := range rt.Partitions {
+			if rp.Partition < 0 || rp.Partition >= n {
+				errs[ti][pi] = unknownPartition(rt.Topic, rp.Partition)
+				continue
+			}
+			parts = append(parts, meta.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+			index = append(index, pos{ti, pi})
+		}
+	}
+	gs, err := cc.groups()
+	var results []error
+	if err == nil {
+		results, err = gs.DeleteOffsets(ctx, req.Group, parts)
+	}
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	for i, at := range index {
+		errs[at.t][at.p] = results[i]
+	}
+	for ti, rt := range req.Topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		for pi, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = errorCode(errs[ti][pi])
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

@@ -1,0 +1,312 @@
+package meta
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Consumer groups. Two kinds of keys per group (docs/etcd-keys.md, docs/groups.md):
+//
+//	groups/<escaped group>/state                     GroupState, written at each generation change
+//	groups/<escaped group>/offsets/<topic>/<p>       GroupOffset, one per committed partition
+//
+// Only the group's coordinator writes them. Every write is one transaction
+// guarded by the mod revision of the state key as the coordinator last saw it
+// (0: the key does not exist). The coordinator learns that revision when it
+// loads the group and from each state write of its own; a write by anybody
+// else (another broker that took the group over) changes it, so the stale
+// coordinator's next write fails with ErrConflict and nothing lands. Offset
+// commits do not touch the state key, so they never conflict with each other.
+
+// GroupMember is one member of a group as of its last persisted generation.
+type GroupMember struct {
+	MemberID           string `json:"member_id"`
+	InstanceID         string `json:"instance_id,omitempty"` // group.instance.id of a static member
+	ClientID           string `json:"client_id"`
+	ClientHost         string `json:"client_host"`
+	SessionTimeoutMs   int32  `json:"session_timeout_ms"`
+	RebalanceTimeoutMs int32  `json:"rebalance_timeout_ms"`
+	// Metadata is the member's metadata for the group's protocol (for
+	// consumers: its subscription), Assignment what the leader assigned it.
+	// Both are opaque bytes, base64 in JSON.
+	Metadata   []byte `json:"metadata,omitempty"`
+	Assignment []byte `json:"assignment,omitempty"`
+}
+
+// GroupState is the value of groups/<group>/state: the group as of its last
+// generation change. A group with members is Stable, one without Empty.
+type GroupState struct {
+	Group        string        `json:"group"`
+	State        string        `json:"state"` // "Stable" or "Empty"
+	ProtocolType string        `json:"protocol_type,omitempty"`
+	Protocol     string        `json:"protocol,omitempty"`
+	Generation   int32         `json:"generation"`
+	Leader       string        `json:"leader,omitempty"`
+	StateTimeMs  int64         `json:"state_time_ms"` // when the group entered State (Empty: empty since), Unix ms
+	Members      []GroupMember `json:"members,omitempty"`
+	Revision     int64         `json:"-"` // etcd mod revision when read
+}
+
+// GroupOffset is the value of groups/<group>/offsets/<topic>/<p>: a committed
+// offset.
+type GroupOffset struct {
+	Topic        string `json:"topic"`
+	Partition    int32  `json:"partition"`
+	Offset       int64  `json:"offset"`
+	LeaderEpoch  int32  `json:"leader_epoch"` // -1: unknown
+	Metadata     string `json:"metadata,omitempty"`
+	CommitTimeMs int64  `json:"commit_time_ms"`           // Unix ms
+	ExpireTimeMs int64  `json:"expire_time_ms,omitempty"` // explicit expiry (OffsetCommit v1-v4), 0: none
+	Revision     int64  `json:"-"`                        // etcd mod revision when read
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// GroupData is everything stored for one group.
+type GroupData struct {
+	Group string
+	// State is nil when the group never completed a generation (only
+	// offsets were committed, by a consumer that manages its own partitions).
+	State *GroupState
+	// StateRevision is the mod revision of the state key, 0 when absent: the
+	// value to pass as stateRevision to the writes below.
+	StateRevision int64
+	Offsets       []GroupOffset // sorted by topic, then partition
+}
+
+// Empty reports whether nothing is stored for the group.
+func (d GroupData) Empty() bool { return d.State == nil && len(d.Offsets) == 0 }
+
+// LoadGroup reads a group's state and committed offsets in one range read.
+// A group with nothing stored comes back Empty(), not as an error.
+func (c *Client) LoadGroup(ctx context.Context, group string) (GroupData, error) {
+	resp, err := c.cli.Get(ctx, c.keys.Group(group), clientv3.WithPrefix())
+	if err != nil {
+		return GroupData{}, etcdErr(fmt.Sprintf("load group %q", group), err)
+	}
+	all, err := c.decodeGroups(resp.Kvs)
+	if err != nil {
+		return GroupData{}, err
+	}
+	for _, d := range all {
+		if d.Group == group {
+			return d, nil
+		}
+	}
+	return GroupData{Group: group}, nil
+}
+
+// AllGroups reads every group (state and offsets) in one range read, sorted
+// by group id.
+func (c *Client) AllGroups(ctx context.Context) ([]GroupData, error) {
+	resp, err := c.cli.Get(ctx, c.keys.Groups(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, etcdErr("list groups", err)
+	}
+	return c.decodeGroups(resp.Kvs)
+}
+
+// decodeGroups turns the keys under groups/ into GroupData, one per group.
+// Undecodable keys are logged and skipped: one bad value must not hide every
+// other group.
+func (c *Client) decodeGroups(kvs []*mvccpb.KeyValue) ([]GroupData, error) {
+	byName := map[string]*GroupData{}
+	var names []string
+	prefix := c.keys.Groups()
+	for _, kv := range kvs {
+		key := string(kv.Key)
+		rest, ok := strings.CutPrefix(key, prefix)
+		if !ok {
+			continue
+		}
+		escaped, sub, ok := strings.Cut(rest, "/")
+		if !ok {
+			c.log.Error("meta: skipping unexpected group key", "key", key)
+			continue
+		}
+		name, err := url.PathUnescape(escaped)
+		if err != nil {
+			c.log.Error("meta: skipping group key with bad escaping", "key", key, "err", err)
+			continue
+		}
+		d := byName[name]
+		if d == nil {
+			d = &GroupData{Group: name}
+			byName[name] = d
+			names = append(names, name)
+		}
+		switch {
+		case sub == "state":
+			var st GroupState
+			if err := json.Unmarshal(kv.Value, &st); err != nil {
+				c.log.Error("meta: skipping undecodable group state", "key", key, "err", err)
+				continue
+			}
+			st.Group = name
+			st.Revision = kv.ModRevision
+			d.State = &st
+			d.StateRevision = st.Revision
+		case strings.HasPrefix(sub, "offsets/"):
+			topic, part, ok := strings.Cut(strings.TrimPrefix(sub, "offsets/"), "/")
+			p, err := strconv.ParseInt(part, 10, 32)
+			if !ok || err != nil || validTopicName(topic) != nil {
+				c.log.Error("meta: skipping unexpected group offset key", "key", key)
+				continue
+			}
+			var o GroupOffset
+			if err := json.Unmarshal(kv.Value, &o); err != nil {
+				c.log.Error("meta: skipping undecodable group offset", "key", key, "err", err)
+				continue
+			}
+			o.Topic, o.Partition, o.Revision = topic, int32(p), kv.ModRevision
+			d.Offsets = append(d.Offsets, o)
+		default:
+			c.log.Error("meta: skipping unexpected group key", "key", key)
+		}
+	}
+	sort.Strings(names)
+	out := make([]GroupData, 0, len(names))
+	for _, n := range names {
+		d := byName[n]
+		sort.Slice(d.Offsets, func(i, j int) bool {
+			a, b := d.Offsets[i], d.Offsets[j]
+			return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
+		})
+		out = append(out, *d)
+	}
+	return out, nil
+}
+
+// stateGuard is the comparison every group write carries: the state key's
+// mod revision is still the one the writer knows (0: absent).
+func (c *Client) stateGuard(group string, stateRevision int64) clientv3.Cmp {
+	return clientv3.Compare(clientv3.ModRevision(c.keys.GroupState(group)), "=", stateRevision)
+}
+
+// groupTxn runs ops if the group's state key still has mod revision
+// stateRevision. It returns the revision of the transaction, or an error
+// wrapping ErrConflict (with the current revision in the message) when the
+// state changed.
+func (c *Client) groupTxn(ctx context.Context, what, group string, stateRevision int64, ops []clientv3.Op) (int64, error) {
+	if stateRevision < 0 {
+		return 0, fmt.Errorf("meta: %s of group %q: negative state revision: %w", what, group, ErrInvalid)
+	}
+	sk := c.keys.GroupState(group)
+	resp, err := c.cli.Txn(ctx).If(c.stateGuard(group, stateRevision)).Then(ops...).Else(clientv3.OpGet(sk, clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return 0, etcdErr(fmt.Sprintf("%s of group %q", what, group), err)
+	}
+	if !resp.Succeeded {
+		var cur int64
+		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+			cur = kvs[0].ModRevision
+		}
+		return 0, fmt.Errorf("meta: %s of group %q: group state at revision %d, expected %d: %w", what, group, cur, stateRevision, ErrConflict)
+	}
+	return resp.Header.Revision, nil
+}
+
+// SaveGroupState writes st (the group's state after a generation change) if
+// the state key still has mod revision stateRevision (0: it must not exist),
+// and returns the new revision. A different revision means somebody else
+// wrote the group: ErrConflict, nothing written.
+func (c *Client) SaveGroupState(ctx context.Context, st GroupState, stateRevision int64) (int64, error) {
+	val, err := json.Marshal(st)
+	if err != nil {
+		return 0, err
+	}
+	return c.groupTxn(ctx, "save state", st.Group, stateRevision, []clientv3.Op{clientv3.OpPut(c.keys.GroupState(st.Group), string(val))})
+}
+
+// CommitGroupOffsets writes all offsets in one transaction, guarded like
+// SaveGroupState, and returns the revision of that transaction (the mod
+// revision of every offset written). Topic names must be valid Kafka names.
+func (c *Client) CommitGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []GroupOffset) (int64, error) {
+	if len(offsets) == 0 {
+		return 0, nil
+	}
+	ops := make([]clientv3.Op, 0, len(offsets))
+	for _, o := range offsets {
+		if err := validTopicName(o.Topic); err != nil {
+			return 0, err
+		}
+		if o.Partition < 0 {
+			return 0, fmt.Errorf("meta: commit %s-%d for group %q: negative partition: %w", o.Topic, o.Partition, group, ErrInvalid)
+		}
+		val, err := json.Marshal(o)
+		if err != nil {
+			return 0, err
+		}
+		ops = append(ops, clientv3.OpPut(c.keys.GroupOffset(group, o.Topic, o.Partition), string(val)))
+	}
+	return c.groupTxn(ctx, "commit offsets", group, stateRevision, ops)
+}
+
+// DeleteGroupOffsets deletes the committed offsets of parts in one
+// transaction, guarded like SaveGroupState. Offsets that do not exist are
+// ignored.
+func (c *Client) DeleteGroupOffsets(ctx context.Context, group string, stateRevision int64, parts []TopicPartition) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	ops := make([]clientv3.Op, 0, len(parts))
+	for _, tp := range parts {
+		if err := validTopicName(tp.Topic); err != nil {
+			return err
+		}
+		ops = append(ops, clientv3.OpDelete(c.keys.GroupOffset(group, tp.Topic, tp.Partition)))
+	}
+	_, err := c.groupTxn(ctx, "delete offsets", group, stateRevision, ops)
+	return err
+}
+
+// ExpireGroupOffsets deletes the given offsets in one transaction if the
+// group's state key still has mod revision stateRevision and each offset
+// key still has the mod revision in its Revision field (so a commit that
+// landed after the caller decided to expire it survives). Any mismatch is
+// ErrConflict and nothing is deleted.
+func (c *Client) ExpireGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []GroupOffset) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	if stateRevision < 0 {
+		return fmt.Errorf("meta: expire offsets of group %q: negative state revision: %w", group, ErrInvalid)
+	}
+	cmps := []clientv3.Cmp{c.stateGuard(group, stateRevision)}
+	ops := make([]clientv3.Op, 0, len(offsets))
+	for _, o := range offsets {
+		if err := validTopicName(o.Topic); err != nil {
+			return err
+		}
+		k := c.keys.GroupOffset(group, o.Topic, o.Partition)
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", o.Revision))
+		ops = append(ops, clientv3.OpDelete(k))
+	}
+	resp, err := c.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return etcdErr(fmt.Sprintf("expire offsets of group %q", group), err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("meta: expire offsets of group %q: group state or an offset changed: %w", group, ErrConflict)
+	}
+	return nil
+}
+
+// DeleteGroup deletes the group's state and all its offsets in one
+// transaction, guarded like SaveGroupState.
+func (c *Client) DeleteGroup(ctx context.Context, group string, stateRevision int64) error {
+	_, err := c.groupTxn(ctx, "delete", group, stateRevision, []clientv3.Op{clientv3.OpDelete(c.keys.Group(group), clientv3.WithPrefix())})
+	return err
+}
