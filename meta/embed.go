@@ -24,6 +24,11 @@ type EmbeddedConfig struct {
 	Name      string // member name; default "strata"
 	ClientURL string // e.g. "http://127.0.0.1:2379"; default: a free 127.0.0.1 port, kept in Dir/ports.json
 	PeerURL   string // e.g. "http://127.0.0.1:2380"; default: likewise
+	// InitialCluster, when set, makes this member one of several forming
+	// one etcd cluster ("1=http://h1:2380,2=http://h2:2380,..." in etcd's
+	// --initial-cluster syntax; Name must be one of the names). Empty: a
+	// single-member cluster.
+	InitialCluster string
 }
 
 // Embedded is a running single-member etcd.
@@ -92,6 +97,14 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	ec.AdvertisePeerUrls = []url.URL{*purl}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
 	ec.InitialClusterToken = "strata-" + cfg.Name
+	readyTimeout := embedReadyTimeout
+	if cfg.InitialCluster != "" {
+		ec.InitialCluster = cfg.InitialCluster
+		ec.InitialClusterToken = "strata-cluster"
+		// A member is ready only once a quorum of its peers has started:
+		// wait as long as the caller allows.
+		readyTimeout = 10 * time.Minute
+	}
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = "1h"
 	ec.QuotaBackendBytes = embedQuotaBytes
@@ -105,7 +118,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("meta: embedded etcd in %s (client %s, peer %s): %w", dir, clientURL, peerURL, err)
 	}
-	timer := time.NewTimer(embedReadyTimeout)
+	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
@@ -116,7 +129,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	case <-timer.C:
 		closing.Store(true)
 		e.Close()
-		return nil, fmt.Errorf("meta: embedded etcd in %s not ready after %s", dir, embedReadyTimeout)
+		return nil, fmt.Errorf("meta: embedded etcd in %s not ready after %s", dir, readyTimeout)
 	case <-ctx.Done():
 		closing.Store(true)
 		e.Close()

@@ -62,7 +62,11 @@ type PartitionState struct {
 	LeaderEpoch int32   `json:"leader_epoch"`
 	Replicas    []int32 `json:"replicas"`
 	ISR         []int32 `json:"isr"`
-	Revision    int64   `json:"-"` // etcd mod revision when read
+	// An ongoing reassignment (KIP-455): Replicas is the union of the old
+	// and the target set while Adding catch up; then Removing leave.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+	Revision         int64   `json:"-"` // etcd mod revision when read
 }
 
 // NewTopicID returns a random UUIDv4, never all-zero.

@@ -118,54 +118,15 @@ func TestCrashKgoIdempotentProducer(t *testing.T) {
 	const topic = "crash-kgo"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(2000), kgo.ProducerLinger(2*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	acked := map[string]ackedRecord{}
-	stop := make(chan struct{})
-	var attempted int
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				attempted = i
-				return
-			default:
-			}
-			r := &kgo.Record{Key: []byte("k" + strconv.Itoa(i%30)), Value: []byte("v-" + strconv.Itoa(i))}
-			cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-				if err != nil {
-					return // not acknowledged: may or may not be stored, never twice
-				}
-				mu.Lock()
-				acked[string(r.Value)] = ackedRecord{r.Partition, r.Offset}
-				mu.Unlock()
-			})
-		}
-	}()
+	load := startIdempotentLoad(ctx, t, []string{p.addr}, topic)
 	for k := 0; k < crashKills(); k++ {
 		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
 		p.kill(syscall.SIGKILL)
 		p.start()
 	}
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if err := cl.Flush(ctx); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	cl.Close()
-	if len(acked) == 0 {
-		t.Fatal("no record was acknowledged")
-	}
-	crashVerify(t, p.addr, topic, acked, attempted)
+	acked := load.finish(ctx, t)
+	crashVerify(t, p.addr, topic, acked, load.attempted)
 }
 
 func TestCrashLibrdkafkaIdempotentProducer(t *testing.T) {
@@ -225,4 +186,66 @@ func TestCrashLibrdkafkaIdempotentProducer(t *testing.T) {
 		t.Fatal("no record was acknowledged")
 	}
 	crashVerify(t, p.addr, topic, acked, n)
+}
+
+// idempotentLoad is a franz-go idempotent acks=all producer writing
+// "v-<i>" records to a topic in the background, remembering where each
+// acknowledged record went.
+type idempotentLoad struct {
+	cl        *kgo.Client
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	acked     map[string]ackedRecord
+	attempted int
+}
+
+func startIdempotentLoad(ctx context.Context, t *testing.T, seeds []string, topic string) *idempotentLoad {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(2000), kgo.ProducerLinger(2*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &idempotentLoad{cl: cl, stop: make(chan struct{}), acked: map[string]ackedRecord{}}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-l.stop:
+				l.attempted = i
+				return
+			default:
+			}
+			r := &kgo.Record{Key: []byte("k" + strconv.Itoa(i%30)), Value: []byte("v-" + strconv.Itoa(i))}
+			cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+				if err != nil {
+					return // not acknowledged: may or may not be stored, never twice
+				}
+				l.mu.Lock()
+				l.acked[string(r.Value)] = ackedRecord{r.Partition, r.Offset}
+				l.mu.Unlock()
+			})
+		}
+	}()
+	return l
+}
+
+// finish stops producing, waits for every outstanding record and returns
+// the acknowledged ones.
+func (l *idempotentLoad) finish(ctx context.Context, t *testing.T) map[string]ackedRecord {
+	t.Helper()
+	close(l.stop)
+	l.wg.Wait()
+	if err := l.cl.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	l.cl.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.acked) == 0 {
+		t.Fatal("no record was acknowledged")
+	}
+	return l.acked
 }

@@ -21,6 +21,7 @@ type brokerProc struct {
 	dataDir, addr, metrics string
 	logPath                string
 	extraArgs              []string
+	wrap                   []string // command prefix, e.g. ip netns exec <ns>
 	cmd                    *exec.Cmd
 	done                   chan struct{}
 	starts                 int
@@ -51,6 +52,13 @@ func newBrokerProc(t *testing.T, bin string, extraArgs ...string) *brokerProc {
 // start launches the process and waits until /readyz answers 200.
 func (p *brokerProc) start() {
 	p.t.Helper()
+	p.launch()
+	p.waitReady()
+}
+
+// launch starts the process without waiting for it to be ready.
+func (p *brokerProc) launch() {
+	p.t.Helper()
 	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		p.t.Fatal(err)
@@ -58,7 +66,8 @@ func (p *brokerProc) start() {
 	fmt.Fprintf(logFile, "=== start %d\n", p.starts)
 	p.starts++
 	args := append([]string{"serve", "--data-dir", p.dataDir, "--listen", p.addr, "--metrics-listen", p.metrics}, p.extraArgs...)
-	p.cmd = exec.Command(p.bin, args...)
+	argv := append(append(append([]string(nil), p.wrap...), p.bin), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = clientsServerEnv()
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
@@ -72,6 +81,12 @@ func (p *brokerProc) start() {
 		logFile.Close()
 		close(done)
 	}()
+}
+
+// waitReady waits until /readyz answers 200 and the Kafka port accepts.
+func (p *brokerProc) waitReady() {
+	p.t.Helper()
+	done := p.done
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {

@@ -1,0 +1,323 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/meta"
+)
+
+// replication is a partition's replication state: its current assignment
+// from etcd, and, when this broker leads, what it knows of each follower.
+//
+// The rules are Kafka's: the high watermark is the smallest log end offset
+// among the in-sync replicas; a follower is in sync while it has been fully
+// caught up within replica.lag.time.max.ms; the leader grows and shrinks
+// the ISR with etcd transactions that compare its leader epoch, so a
+// deposed leader cannot change it.
+type replication struct {
+	mu         sync.Mutex
+	state      meta.PartitionState
+	followers  map[int32]*followerProgress
+	isrPending bool     // an ISR change is being written to etcd
+	fetcher    *fetcher // set while this broker follows the partition
+}
+
+type followerProgress struct {
+	leo        int64     // the offset the follower fetches next, -1 until its first fetch
+	leoAtFetch int64     // the leader's log end when it answered the previous fetch
+	caughtUpAt time.Time // the last time the follower had everything the leader had
+}
+
+// isLeader reports whether this broker leads the partition.
+func (p *Partition) isLeader() bool {
+	p.repl.mu.Lock()
+	defer p.repl.mu.Unlock()
+	return p.repl.state.Leader == p.b.cfg.BrokerID
+}
+
+// partitionState is the current assignment as this broker knows it.
+func (p *Partition) partitionState() meta.PartitionState {
+	p.repl.mu.Lock()
+	defer p.repl.mu.Unlock()
+	return p.repl.state
+}
+
+// applyState takes a new assignment from etcd: it makes this broker the
+// leader or a follower (starting or stopping the fetcher) and updates the
+// ISR used for the high watermark.
+func (p *Partition) applyState(st meta.PartitionState) {
+	self := p.b.cfg.BrokerID
+	p.repl.mu.Lock()
+	prev := p.repl.state
+	if prev.Revision > st.Revision && prev.LeaderEpoch >= st.LeaderEpoch {
+		p.repl.mu.Unlock()
+		return // stale event
+	}
+	p.repl.state = st
+	p.repl.isrPending = false
+	newLeaderTerm := st.Leader != prev.Leader || st.LeaderEpoch != prev.LeaderEpoch
+	var stop *fetcher
+	if newLeaderTerm && p.repl.fetcher != nil {
+		stop, p.repl.fetcher = p.repl.fetcher, nil
+	}
+	if st.Leader == self && newLeaderTerm {
+		now := time.Now()
+		p.repl.followers = map[int32]*followerProgress{}
+		for _, r := range st.Replicas {
+			if r != self {
+				// A grace period of one lag interval before an unheard
+				// follower counts as out of sync.
+				p.repl.followers[r] = &followerProgress{leo: -1, leoAtFetch: -1, caughtUpAt: now}
+			}
+		}
+	}
+	if st.Leader == self && !newLeaderTerm {
+		// Same term, new replica set (reassignment): track exactly the
+		// current followers.
+		for _, r := range st.Replicas {
+			if _, ok := p.repl.followers[r]; !ok && r != self {
+				p.repl.followers[r] = &followerProgress{leo: -1, leoAtFetch: -1, caughtUpAt: time.Now()}
+			}
+		}
+		for r := range p.repl.followers {
+			if !slices.Contains(st.Replicas, r) {
+				delete(p.repl.followers, r)
+			}
+		}
+	}
+	startFollowing := st.Leader != self && st.Leader >= 0 && newLeaderTerm && slices.Contains(st.Replicas, self)
+	p.repl.mu.Unlock()
+	p.leaderEpoch.Store(st.LeaderEpoch)
+
+	if stop != nil {
+		stop.stop()
+	}
+	if startFollowing {
+		f := newFetcher(p, st.Leader, st.LeaderEpoch)
+		p.repl.mu.Lock()
+		if p.repl.state.LeaderEpoch == st.LeaderEpoch && p.repl.fetcher == nil && !p.closedNow() {
+			p.repl.fetcher = f
+			p.repl.mu.Unlock()
+			f.start()
+		} else {
+			p.repl.mu.Unlock()
+		}
+	}
+	if st.Leader == self {
+		p.maybeAdvanceHW()
+	}
+	p.notify()
+}
+
+func (p *Partition) closedNow() bool {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	return p.closed
+}
+
+// stopReplication stops the fetcher, if any (the partition is closing).
+func (p *Partition) stopReplication() {
+	p.repl.mu.Lock()
+	f := p.repl.fetcher
+	p.repl.fetcher = nil
+	p.repl.mu.Unlock()
+	if f != nil {
+		f.stop()
+	}
+}
+
+// maybeAdvanceHW moves the high watermark to the smallest log end offset
+// of the ISR, once every ISR member has been heard from in this term.
+func (p *Partition) maybeAdvanceHW() {
+	self := p.b.cfg.BrokerID
+	hw := p.log.LogEndOffset()
+	p.repl.mu.Lock()
+	if p.repl.state.Leader != self {
+		p.repl.mu.Unlock()
+		return
+	}
+	for _, r := range p.repl.state.ISR {
+		if r == self {
+			continue
+		}
+		f, ok := p.repl.followers[r]
+		if !ok || f.leo < 0 {
+			p.repl.mu.Unlock()
+			return // not heard from yet: the high watermark waits
+		}
+		hw = min(hw, f.leo)
+	}
+	p.repl.mu.Unlock()
+	for {
+		cur := p.hw.Load()
+		if hw <= cur {
+			return
+		}
+		if p.hw.CompareAndSwap(cur, hw) {
+			p.notify()
+			return
+		}
+	}
+}
+
+// isrSize is the number of in-sync replicas.
+func (p *Partition) isrSize() int {
+	p.repl.mu.Lock()
+	defer p.repl.mu.Unlock()
+	return len(p.repl.state.ISR)
+}
+
+// ReplicaFetch answers a follower's fetch: it records the follower's
+// progress, which may advance the high watermark or bring the follower
+// back into the ISR, and returns batches up to the log end (followers see
+// past the high watermark).
+func (p *Partition) ReplicaFetch(replicaID int32, offset int64, maxBytes int, clientEpoch int32) (FetchResult, error) {
+	if err := p.checkEpoch(clientEpoch); err != nil {
+		return FetchResult{}, err
+	}
+	leo := p.log.LogEndOffset()
+	now := time.Now()
+	p.repl.mu.Lock()
+	if p.repl.state.Leader != p.b.cfg.BrokerID {
+		p.repl.mu.Unlock()
+		return FetchResult{}, fmt.Errorf("%w: not the leader", kerr.NotLeaderForPartition)
+	}
+	f, ok := p.repl.followers[replicaID]
+	if !ok {
+		p.repl.mu.Unlock()
+		return FetchResult{}, fmt.Errorf("%w: broker %d is not a replica of %s", kerr.NotLeaderForPartition, replicaID, p)
+	}
+	if offset > leo {
+		p.repl.mu.Unlock()
+		return FetchResult{}, fmt.Errorf("%w: follower offset %d beyond log end %d", kerr.OffsetOutOfRange, offset, leo)
+	}
+	f.leo = offset
+	if offset >= leo || (f.leoAtFetch >= 0 && offset >= f.leoAtFetch) {
+		f.caughtUpAt = now
+	}
+	f.leoAtFetch = leo
+	var expand []int32
+	if !slices.Contains(p.repl.state.ISR, replicaID) && !p.repl.isrPending && offset >= p.hw.Load() && offset >= leo {
+		expand = append(slices.Clone(p.repl.state.ISR), replicaID)
+		slices.Sort(expand)
+	}
+	p.repl.mu.Unlock()
+	if expand != nil {
+		p.proposeISR(expand, "follower caught up", replicaID)
+	}
+	p.maybeAdvanceHW()
+
+	res := FetchResult{HighWatermark: p.hw.Load(), LogStartOffset: p.log.LogStartOffset()}
+	res.LastStableOffset = res.HighWatermark
+	if offset == leo {
+		return res, nil
+	}
+	data, err := p.log.Read(offset, leo, maxBytes, true)
+	if err != nil {
+		return res, p.readError(offset, err)
+	}
+	res.Records = data
+	return res, nil
+}
+
+// checkISR shrinks the ISR of a led partition by the followers that have
+// not caught up within lagMax.
+func (p *Partition) checkISR(now time.Time, lagMax time.Duration) {
+	self := p.b.cfg.BrokerID
+	p.repl.mu.Lock()
+	if p.repl.state.Leader != self || p.repl.isrPending {
+		p.repl.mu.Unlock()
+		return
+	}
+	var keep []int32
+	var dropped []int32
+	for _, r := range p.repl.state.ISR {
+		f, ok := p.repl.followers[r]
+		if r != self && ok && now.Sub(f.caughtUpAt) > lagMax {
+			dropped = append(dropped, r)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	p.repl.mu.Unlock()
+	if len(dropped) > 0 {
+		p.proposeISR(keep, "followers lagging", dropped...)
+	}
+}
+
+// proposeISR writes a new ISR to etcd, fenced by the leader epoch; the
+// partition watch then applies it.
+func (p *Partition) proposeISR(isr []int32, why string, who ...int32) {
+	p.repl.mu.Lock()
+	if p.repl.isrPending {
+		p.repl.mu.Unlock()
+		return
+	}
+	p.repl.isrPending = true
+	st := p.repl.state
+	p.repl.mu.Unlock()
+	next := st
+	next.ISR = isr
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := p.b.meta.UpdatePartitionState(ctx, next, st.LeaderEpoch)
+		if err != nil {
+			p.repl.mu.Lock()
+			if p.repl.state.Revision == st.Revision {
+				p.repl.isrPending = false
+			}
+			p.repl.mu.Unlock()
+			level := p.b.log.Warn
+			if errors.Is(err, meta.ErrFenced) {
+				level = p.b.log.Info
+			}
+			level("ISR change not written", "partition", p.String(), "isr", isr, "why", why, "err", err)
+			return
+		}
+		p.b.metrics.isrChanges.Inc()
+		p.b.log.Info("ISR changed", "partition", p.String(), "isr", isr, "why", why, "brokers", who)
+	}()
+}
+
+// waitReplicated blocks until the high watermark passes offset (acks=all),
+// the ISR shrinks below minISR, or ctx ends.
+func (p *Partition) waitReplicated(ctx context.Context, offset int64, minISR int32) error {
+	for {
+		ch := p.Wait()
+		if p.hw.Load() > offset {
+			return nil
+		}
+		if n := p.isrSize(); n < int(minISR) {
+			return fmt.Errorf("%w: %d in-sync replicas, min.insync.replicas=%d", kerr.NotEnoughReplicasAfterAppend, n, minISR)
+		}
+		if !p.isLeader() {
+			return fmt.Errorf("%w: leadership moved while waiting for replication", kerr.NotLeaderForPartition)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for in-sync replicas: %v", kerr.RequestTimedOut, ctx.Err())
+		}
+	}
+}
+
+// underReplicated counts led partitions with fewer in-sync replicas than
+// replicas.
+func (b *Broker) underReplicated() int {
+	n := 0
+	for _, p := range b.localPartitions() {
+		st := p.partitionState()
+		if st.Leader == b.cfg.BrokerID && len(st.ISR) < len(st.Replicas) {
+			n++
+		}
+	}
+	return n
+}

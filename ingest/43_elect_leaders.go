@@ -1,0 +1,39 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ElectLeaders: preferred (type 0) moves leadership back to each
+// partition's first replica; unclean (type 1) gives a leaderless partition
+// any live replica.
+func (cc *clientConn) handleElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) (*kmsg.ElectLeadersResponse, error) {
+	c := cc.s.cluster
+	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	topics := req.Topics
+	if topics == nil { // every partition
+		for _, t := range c.Topics() {
+			rt := kmsg.NewElectLeadersRequestTopic()
+			rt.Topic = t.Name
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, p.Partition)
+			}
+			topics = append(topics, rt)
+		}
+	}
+	for _, rt := range topics {
+		st := kmsg.NewElectLeadersResponseTopic()
+		st.Topic = rt.Topic
+		for _, p := range rt.Partitions {
+			sp := kmsg.NewElectLeadersResponseTopicPartition()
+			sp.Partition = p
+			err := c.ElectLeader(ctx, rt.Topic, p, req.ElectionType == 1)
+			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
