@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +29,16 @@ type Config struct {
 	DefaultPartitions        int32
 	DefaultReplicationFactor int16
 	RetentionCheckInterval   time.Duration
-	Logger                   *slog.Logger
+	// ReplicaLagMax is Kafka's replica.lag.time.max.ms: a follower not
+	// caught up for this long leaves the ISR.
+	ReplicaLagMax time.Duration
+	// ControllerTTL is the lease of the controller election: how long a
+	// dead controller keeps the role.
+	ControllerTTL time.Duration
+	Logger        *slog.Logger
+	// Cold is the cold tier (package tiering); nil: no remote storage, local
+	// retention alone decides.
+	Cold ColdReader
 }
 
 func (c *Config) setDefaults() {
@@ -38,6 +50,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetentionCheckInterval <= 0 {
 		c.RetentionCheckInterval = 30 * time.Second
+	}
+	if c.ControllerTTL <= 0 {
+		c.ControllerTTL = 10 * time.Second
+	}
+	if c.ReplicaLagMax <= 0 {
+		c.ReplicaLagMax = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -72,9 +90,11 @@ type Broker struct {
 	topics map[string]*topicState
 	byID   map[[16]byte]string
 
-	pids    producerIDs
-	brokers atomic.Pointer[[]meta.BrokerInfo]
-	metaErr atomic.Pointer[error] // last etcd error seen by background loops, nil when healthy
+	pids         producerIDs
+	controllerID atomic.Int32
+	fenced       atomic.Bool
+	brokers      atomic.Pointer[[]meta.BrokerInfo]
+	metaErr      atomic.Pointer[error] // last etcd error seen by background loops, nil when healthy
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -116,8 +136,11 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
-	b.wg.Add(3)
+	b.controllerID.Store(-1)
+	b.wg.Add(5)
+	go b.runController(bg)
 	go b.watchTopics(bg)
+	go b.watchPartitions(bg)
 	go b.refreshBrokersLoop(bg)
 	go b.maintenanceLoop(bg)
 	return b, nil
@@ -151,10 +174,19 @@ func (b *Broker) ID() int32 { return b.cfg.BrokerID }
 // ClusterID is the cluster id stored in etcd.
 func (b *Broker) ClusterID() string { return b.clusterID }
 
-// ControllerID is the broker that answers admin requests. Until the
-// cluster controller exists every broker handles them itself, fenced by
-// etcd transactions.
-func (b *Broker) ControllerID() int32 { return b.cfg.BrokerID }
+// ControllerID is the broker holding the controller election (-1 while
+// unknown). Admin requests are answered by any broker: they are etcd
+// transactions, fenced where they need to be.
+func (b *Broker) ControllerID() int32 { return b.controllerID.Load() }
+
+// SetFenced stops (true) or resumes (false) appends on every partition.
+// The process fences its broker while its etcd registration is lost: the
+// controller may already have moved leadership away.
+func (b *Broker) SetFenced(fenced bool) {
+	if b.fenced.Swap(fenced) != fenced {
+		b.log.Warn("broker fencing changed", "fenced", fenced)
+	}
+}
 
 // Brokers returns the live brokers, as last read from etcd.
 func (b *Broker) Brokers() []meta.BrokerInfo {
@@ -190,6 +222,7 @@ func (b *Broker) refreshBrokers(ctx context.Context) error {
 		return fmt.Errorf("broker: list brokers: %w", err)
 	}
 	b.brokers.Store(&list)
+	b.refreshController(ctx)
 	return nil
 }
 
@@ -249,27 +282,69 @@ func (b *Broker) applyTopic(ctx context.Context, t meta.Topic) error {
 	cur.cfg = resolveTopicConfig(t.Configs)
 	cur.states = states
 	for _, st := range states {
-		p, open := cur.local[st.Partition]
-		if st.Leader != b.cfg.BrokerID {
-			if open {
-				b.log.Info("no longer leader, closing partition", "topic", t.Name, "partition", st.Partition)
-				_ = p.close()
-				delete(cur.local, st.Partition)
-			}
-			continue
+		if err := b.applyPartitionLocked(cur, st); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// applyPartitionLocked opens, reconfigures or closes one partition so that
+// this broker hosts it exactly when it is one of its replicas.
+func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) error {
+	if int(st.Partition) < len(cur.states) {
+		cur.states[st.Partition] = st
+	}
+	p, open := cur.local[st.Partition]
+	if !slices.Contains(st.Replicas, b.cfg.BrokerID) {
 		if open {
-			p.setConfig(cur.cfg)
-			p.setLeaderEpoch(st.LeaderEpoch)
-			continue
+			b.log.Info("no longer a replica, deleting the local copy", "topic", cur.meta.Name, "partition", st.Partition)
+			if err := p.delete(); err != nil {
+				b.log.Error("cannot delete partition log", "topic", cur.meta.Name, "partition", st.Partition, "err", err)
+			}
+			delete(cur.local, st.Partition)
 		}
-		p, err := openPartition(b, t, st, cur.cfg)
-		if err != nil {
+		return nil
+	}
+	if !open {
+		var err error
+		if p, err = openPartition(b, cur.meta, st, cur.cfg); err != nil {
 			return err
 		}
 		cur.local[st.Partition] = p
+	} else {
+		p.setConfig(cur.cfg)
 	}
+	p.applyState(st)
 	return nil
+}
+
+// watchPartitions follows leadership and ISR changes of every partition.
+func (b *Broker) watchPartitions(ctx context.Context) {
+	defer b.wg.Done()
+	for ev := range b.meta.WatchPartitions(ctx) {
+		if ev.Deleted {
+			continue // topic deletion is handled by the topic watch
+		}
+		b.mu.Lock()
+		cur, ok := b.topics[ev.State.Topic]
+		if ok {
+			if err := b.applyPartitionLocked(cur, ev.State); err != nil {
+				b.log.Error("cannot apply partition change", "topic", ev.State.Topic, "partition", ev.State.Partition, "err", err)
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// brokerAddr is the advertised address of a live broker.
+func (b *Broker) brokerAddr(id int32) (string, bool) {
+	for _, br := range b.Brokers() {
+		if br.ID == id {
+			return net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))), true
+		}
+	}
+	return "", false
 }
 
 func (b *Broker) removeTopic(name string, id [16]byte) {
@@ -345,7 +420,7 @@ func (b *Broker) Partition(topic string, partition int32) (*Partition, error) {
 		return nil, fmt.Errorf("%w: %s/%d", kerr.UnknownTopicOrPartition, topic, partition)
 	}
 	p, ok := t.local[partition]
-	if !ok {
+	if !ok || !p.isLeader() {
 		return nil, fmt.Errorf("%w: %s/%d is led by broker %d", kerr.NotLeaderForPartition, topic, partition, t.states[partition].Leader)
 	}
 	return p, nil
@@ -367,6 +442,10 @@ func (b *Broker) localPartitions() []*Partition {
 // a broker chosen by the topic name so that topics do not all start on
 // the same broker.
 func (b *Broker) placement(name string, from, to int32, rf int16) ([]meta.PartitionState, error) {
+	// Placement needs the live brokers now, not as of the last refresh.
+	if err := b.refreshBrokers(context.Background()); err != nil {
+		return nil, err
+	}
 	live := b.Brokers()
 	if len(live) == 0 {
 		live = []meta.BrokerInfo{{ID: b.cfg.BrokerID}}
@@ -374,21 +453,48 @@ func (b *Broker) placement(name string, from, to int32, rf int16) ([]meta.Partit
 	if int(rf) > len(live) {
 		return nil, fmt.Errorf("%w: replication factor %d larger than available brokers %d", kerr.InvalidReplicationFactor, rf, len(live))
 	}
-	if rf > 1 {
-		return nil, fmt.Errorf("%w: replication factor %d: replication is not implemented yet, use 1", kerr.InvalidReplicationFactor, rf)
-	}
+	ring := rackAlternating(live)
 	h := fnv.New32a()
 	h.Write([]byte(name))
-	start := int(h.Sum32() % uint32(len(live)))
+	start := int(h.Sum32() % uint32(len(ring)))
 	var out []meta.PartitionState
 	for p := from; p < to; p++ {
-		leader := live[(start+int(p))%len(live)].ID
+		// Leaders rotate over the ring; followers are the next brokers on
+		// it, which alternates racks when there are several.
+		replicas := make([]int32, 0, rf)
+		for r := 0; r < int(rf); r++ {
+			replicas = append(replicas, ring[(start+int(p)+r)%len(ring)].ID)
+		}
 		out = append(out, meta.PartitionState{
-			Topic: name, Partition: p, Leader: leader, LeaderEpoch: 0,
-			Replicas: []int32{leader}, ISR: []int32{leader},
+			Topic: name, Partition: p, Leader: replicas[0], LeaderEpoch: 0,
+			Replicas: replicas, ISR: slices.Clone(replicas),
 		})
 	}
 	return out, nil
+}
+
+// rackAlternating orders brokers so that consecutive entries are on
+// different racks whenever possible (Kafka's rack-aware assignment).
+func rackAlternating(brokers []meta.BrokerInfo) []meta.BrokerInfo {
+	byRack := map[string][]meta.BrokerInfo{}
+	var racks []string
+	for _, br := range brokers {
+		if _, ok := byRack[br.Rack]; !ok {
+			racks = append(racks, br.Rack)
+		}
+		byRack[br.Rack] = append(byRack[br.Rack], br)
+	}
+	sort.Strings(racks)
+	var out []meta.BrokerInfo
+	for len(out) < len(brokers) {
+		for _, r := range racks {
+			if list := byRack[r]; len(list) > 0 {
+				out = append(out, list[0])
+				byRack[r] = list[1:]
+			}
+		}
+	}
+	return out
 }
 
 // ValidateTopicName applies Kafka's rules for topic names.
@@ -493,13 +599,20 @@ func (b *Broker) manualPlacement(name string, from int32, assignment map[int32][
 		if !ok {
 			return nil, fmt.Errorf("%w: no assignment for partition %d", kerr.InvalidReplicaAssignment, from+i)
 		}
-		if len(replicas) != 1 {
-			return nil, fmt.Errorf("%w: %d replicas for partition %d: replication is not implemented yet", kerr.InvalidReplicationFactor, len(replicas), from+i)
+		if len(replicas) == 0 {
+			return nil, fmt.Errorf("%w: no replicas for partition %d", kerr.InvalidReplicaAssignment, from+i)
 		}
-		if !live[replicas[0]] {
-			return nil, fmt.Errorf("%w: broker %d is not alive", kerr.InvalidReplicaAssignment, replicas[0])
+		seen := map[int32]bool{}
+		for _, r := range replicas {
+			if !live[r] {
+				return nil, fmt.Errorf("%w: broker %d is not alive", kerr.InvalidReplicaAssignment, r)
+			}
+			if seen[r] {
+				return nil, fmt.Errorf("%w: broker %d named twice for partition %d", kerr.InvalidReplicaAssignment, r, from+i)
+			}
+			seen[r] = true
 		}
-		out = append(out, meta.PartitionState{Topic: name, Partition: from + i, Leader: replicas[0], Replicas: replicas, ISR: replicas})
+		out = append(out, meta.PartitionState{Topic: name, Partition: from + i, Leader: replicas[0], Replicas: replicas, ISR: slices.Clone(replicas)})
 	}
 	return out, nil
 }

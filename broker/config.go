@@ -72,14 +72,26 @@ var topicConfigDefs = []topicConfigDef{
 	{"flush.messages", strconv.FormatInt(math.MaxInt64, 10), ConfigLong, "Force an fsync after this many messages, before acknowledging them.", intRange(1, math.MaxInt64)},
 	{"flush.ms", "1000", ConfigLong, "Longest time appended data may stay in the page cache before a background fsync.", intRange(0, math.MaxInt64)},
 	{"index.interval.bytes", "4096", ConfigInt, "Bytes between entries of the sparse offset and time indexes.", intRange(0, math.MaxInt32)},
+	{"local.retention.bytes", "-2", ConfigLong, "With remote storage: largest size of the local log before old segments already in the cold tier are deleted; -2 = retention.bytes, -1 = unlimited.", intRange(-2, math.MaxInt64)},
+	{"local.retention.ms", "-2", ConfigLong, "With remote storage: age after which local segments already in the cold tier are deleted; -2 = retention.ms, -1 = unlimited.", intRange(-2, math.MaxInt64)},
 	{"max.message.bytes", strconv.Itoa(DefaultMaxMessageBytes), ConfigInt, "Largest record batch the broker accepts.", intRange(0, math.MaxInt32)},
 	{"message.timestamp.type", "CreateTime", ConfigString, "CreateTime keeps the producer timestamp; LogAppendTime stamps batches with the broker clock.", oneOf("CreateTime", "LogAppendTime")},
 	{"min.insync.replicas", "1", ConfigInt, "Replicas that must have a record before acks=all is answered.", intRange(1, math.MaxInt32)},
+	{"producer.id.expiration.ms", "86400000", ConfigInt, "Time after its last batch's timestamp that an idempotent producer's sequence state is kept for deduplication.", intRange(1, math.MaxInt32)},
+	{"remote.storage.enable", "true", ConfigBoolean, "Tier sealed segments to the object store as Parquet (the cold tier); local segments are then deleted only once tiered.", oneOf("true", "false")},
 	{"retention.bytes", "-1", ConfigLong, "Largest size of a partition before old segments are deleted; -1 = unlimited.", intRange(-1, math.MaxInt64)},
 	{"retention.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age after which old segments are deleted; -1 = unlimited.", intRange(-1, math.MaxInt64)},
 	{"segment.bytes", strconv.Itoa(DefaultSegmentBytes), ConfigInt, "Size at which the active segment is rolled.", intRange(14, math.MaxInt32)},
 	{"segment.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age at which the active segment is rolled.", intRange(1, math.MaxInt64)},
+	{"strata.tier.max.lag.ms", strconv.FormatInt(DefaultTierMaxLagMs, 10), ConfigLong, "The active segment is rolled (and so tiered) once it has held records this long; 0 = only segment.bytes/segment.ms roll.", intRange(0, math.MaxInt64)},
+	{"strata.tier.target.file.bytes", strconv.FormatInt(DefaultTierTargetFileBytes, 10), ConfigLong, "Small tiered Parquet files of a partition are merged toward this size; 0 = no merging.", intRange(0, math.MaxInt64)},
 }
+
+// Tiering defaults (DESIGN.md, "Cold tier").
+const (
+	DefaultTierMaxLagMs        = 10 * 60 * 1000
+	DefaultTierTargetFileBytes = 128 << 20
+)
 
 func lookupConfigDef(name string) (topicConfigDef, bool) {
 	for _, d := range topicConfigDefs {
@@ -123,6 +135,16 @@ type TopicConfig struct {
 	FlushMs            int64
 	MinInsyncReplicas  int32
 	LogAppendTime      bool
+	// ProducerIDExpirationMs: idle producers' deduplication state is
+	// dropped after this long.
+	ProducerIDExpirationMs int64
+	// Tiering (KIP-405 names): local retention resolved (-2 replaced by
+	// retention.*), whether the topic is tiered, and Strata's tier knobs.
+	RemoteStorageEnable bool
+	LocalRetentionMs    int64
+	LocalRetentionBytes int64
+	TierMaxLagMs        int64
+	TierTargetFileBytes int64
 }
 
 func resolveTopicConfig(explicit map[string]string) TopicConfig {
@@ -136,6 +158,14 @@ func resolveTopicConfig(explicit map[string]string) TopicConfig {
 		return n
 	}
 	ts := explicit["message.timestamp.type"]
+	localMs, localBytes := get("local.retention.ms"), get("local.retention.bytes")
+	if localMs == -2 {
+		localMs = get("retention.ms")
+	}
+	if localBytes == -2 {
+		localBytes = get("retention.bytes")
+	}
+	remote := explicit["remote.storage.enable"]
 	return TopicConfig{
 		SegmentBytes:       get("segment.bytes"),
 		SegmentMs:          get("segment.ms"),
@@ -147,6 +177,14 @@ func resolveTopicConfig(explicit map[string]string) TopicConfig {
 		FlushMs:            get("flush.ms"),
 		MinInsyncReplicas:  int32(get("min.insync.replicas")),
 		LogAppendTime:      ts == "LogAppendTime",
+
+		ProducerIDExpirationMs: get("producer.id.expiration.ms"),
+
+		RemoteStorageEnable: remote == "" || remote == "true",
+		LocalRetentionMs:    localMs,
+		LocalRetentionBytes: localBytes,
+		TierMaxLagMs:        get("strata.tier.max.lag.ms"),
+		TierTargetFileBytes: get("strata.tier.target.file.bytes"),
 	}
 }
 

@@ -19,6 +19,7 @@ func (b *Broker) maintenanceLoop(ctx context.Context) {
 		case now := <-tick.C:
 			for _, p := range b.localPartitions() {
 				p.flushIfDue(now)
+				p.checkISR(now, b.cfg.ReplicaLagMax)
 			}
 			if now.Sub(lastRetention) >= b.cfg.RetentionCheckInterval {
 				lastRetention = now
@@ -43,7 +44,7 @@ func (p *Partition) flushIfDue(now time.Time) {
 
 func (b *Broker) enforceRetention(now time.Time) {
 	for _, p := range b.localPartitions() {
-		n, err := p.log.EnforceRetention(now, nil)
+		n, err := p.log.EnforceRetention(now, p.retentionAllow(now))
 		if err != nil {
 			b.log.Error("retention failed", "partition", p.String(), "err", err)
 			continue

@@ -15,6 +15,8 @@ type metrics struct {
 	flushSeconds    prometheus.Histogram
 	flushErrors     prometheus.Counter
 	segmentsDeleted prometheus.Counter
+	isrChanges      prometheus.Counter
+	elections       prometheus.Counter
 }
 
 func newMetrics(reg Registerer, b *Broker) *metrics {
@@ -41,12 +43,21 @@ func newMetrics(reg Registerer, b *Broker) *metrics {
 		segmentsDeleted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_log_segments_deleted_total", Help: "Segments deleted by local retention.",
 		}),
+		isrChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_isr_changes_total", Help: "ISR shrinks and expands written by this broker as leader.",
+		}),
+		elections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_leader_elections_total", Help: "Partition leaders elected by this broker as controller.",
+		}),
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.appendedBytes, m.appendedRecords, m.appendErrors, m.fetchedBytes,
-		m.flushSeconds, m.flushErrors, m.segmentsDeleted,
+		m.flushSeconds, m.flushErrors, m.segmentsDeleted, m.isrChanges, m.elections,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strata_under_replicated_partitions", Help: "Led partitions whose ISR is smaller than their replica set.",
+		}, func() float64 { return float64(b.underReplicated()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strata_partitions_led", Help: "Partitions this broker leads.",
 		}, func() float64 { return float64(len(b.localPartitions())) }),

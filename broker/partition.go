@@ -37,8 +37,10 @@ type Partition struct {
 	lastFlush   atomic.Int64 // unix nanos of the last fsync
 
 	waitMu sync.Mutex
-	waitCh chan struct{} // closed when the high watermark moves or the partition closes
+	waitCh chan struct{} // closed when the high watermark or log end moves, or the partition closes
 	closed bool
+
+	repl replication
 }
 
 const partitionMetadataFile = "partition.metadata"
@@ -48,15 +50,20 @@ func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicCon
 	if err := checkPartitionDir(dir, t.ID); err != nil {
 		return nil, err
 	}
-	l, err := hotlog.Open(dir, logConfig(cfg), b.log.With("topic", t.Name, "partition", st.Partition))
+	l, err := hotlog.Open(dir, logConfig(cfg, b.cfg.Cold != nil), b.log.With("topic", t.Name, "partition", st.Partition))
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s/%d: %w", t.Name, st.Partition, err)
 	}
 	p := &Partition{b: b, topic: t.Name, topicID: t.ID, index: st.Partition, log: l, waitCh: make(chan struct{})}
 	p.cfg.Store(&cfg)
 	p.leaderEpoch.Store(st.LeaderEpoch)
-	// A single-replica ISR: everything recovered from the log is committed.
-	p.hw.Store(l.LogEndOffset())
+	p.repl.state = meta.PartitionState{Leader: -1, LeaderEpoch: -1, Revision: -1}
+	// A sole replica has everything committed that it recovered; with
+	// followers, the high watermark grows again as they report in (a
+	// restarted follower's is the leader's, learned at its first fetch).
+	if len(st.Replicas) <= 1 {
+		p.hw.Store(l.LogEndOffset())
+	}
 	p.lastFlush.Store(time.Now().UnixNano())
 	return p, nil
 }
@@ -88,24 +95,32 @@ func checkPartitionDir(dir string, id [16]byte) error {
 	return os.Rename(tmp, path)
 }
 
-func logConfig(c TopicConfig) hotlog.Config {
+// logConfig is the hot log's configuration. With a cold tier (and
+// remote.storage.enable) local retention is local.retention.ms/bytes, and
+// retention.ms/bytes apply to the cold tier.
+func logConfig(c TopicConfig, cold bool) hotlog.Config {
 	cfg := hotlog.DefaultConfig()
 	cfg.SegmentBytes = c.SegmentBytes
 	cfg.SegmentAge = time.Duration(c.SegmentMs) * time.Millisecond
-	cfg.RetentionAge = time.Duration(c.RetentionMs) * time.Millisecond
-	if c.RetentionMs < 0 {
+	retMs, retBytes := c.RetentionMs, c.RetentionBytes
+	if cold && c.RemoteStorageEnable {
+		retMs, retBytes = c.LocalRetentionMs, c.LocalRetentionBytes
+	}
+	cfg.RetentionAge = time.Duration(retMs) * time.Millisecond
+	if retMs < 0 {
 		cfg.RetentionAge = -1
 	}
-	cfg.RetentionBytes = c.RetentionBytes
+	cfg.RetentionBytes = retBytes
 	if c.IndexIntervalBytes > 0 {
 		cfg.IndexIntervalBytes = c.IndexIntervalBytes
 	}
+	cfg.ProducerIDExpiration = time.Duration(c.ProducerIDExpirationMs) * time.Millisecond
 	return cfg
 }
 
 func (p *Partition) setConfig(c TopicConfig) {
 	p.cfg.Store(&c)
-	p.log.SetConfig(logConfig(c))
+	p.log.SetConfig(logConfig(c, p.b.cfg.Cold != nil))
 }
 
 func (p *Partition) setLeaderEpoch(e int32) { p.leaderEpoch.Store(e) }
@@ -157,6 +172,7 @@ func (p *Partition) markClosed() {
 
 func (p *Partition) close() error {
 	p.markClosed()
+	p.stopReplication()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	return p.log.Close()
@@ -164,6 +180,7 @@ func (p *Partition) close() error {
 
 func (p *Partition) delete() error {
 	p.markClosed()
+	p.stopReplication()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	return p.log.Delete()
@@ -225,6 +242,12 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		if h.IsTransactional() {
 			return res, fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
 		}
+		if int64(h.NumRecords) > int64(cfg.MaxMessageBytes) {
+			// A record takes at least 7 bytes: no batch within
+			// max.message.bytes holds more records than that, whatever
+			// its compressed size; claiming more would burn offsets.
+			return res, fmt.Errorf("%w: %w: batch claims %d records, more than max.message.bytes %d", kerr.InvalidRecord, hotlog.ErrInvalidBatch, h.NumRecords, cfg.MaxMessageBytes)
+		}
 		count += int64(h.NumRecords)
 	}
 	now := time.Now()
@@ -233,17 +256,35 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		stampLogAppendTime(records, headers, res.LogAppendTime)
 	}
 
-	p.appendMu.Lock()
-	info, err := p.log.Append(records, p.leaderEpoch.Load(), now)
-	if err == nil {
-		// Single-replica ISR: the leader's log end is the high watermark.
-		p.hw.Store(p.log.LogEndOffset())
+	if acks == AcksAll {
+		if n := p.isrSize(); n < int(cfg.MinInsyncReplicas) {
+			return res, fmt.Errorf("%w: %d in-sync replicas, min.insync.replicas=%d", kerr.NotEnoughReplicas, n, cfg.MinInsyncReplicas)
+		}
 	}
+	p.appendMu.Lock()
+	if !p.isLeader() || p.b.fenced.Load() {
+		p.appendMu.Unlock()
+		return res, fmt.Errorf("%w: %s", kerr.NotLeaderForPartition, p)
+	}
+	info, err := p.log.Append(records, p.leaderEpoch.Load(), now)
 	p.appendMu.Unlock()
+	if err == nil {
+		p.maybeAdvanceHW()
+	}
+	if dup := (*hotlog.DuplicateBatchError)(nil); errors.As(err, &dup) {
+		return p.appendDuplicate(ctx, res, dup, acks, cfg)
+	}
 	if err != nil {
 		p.b.metrics.appendErrors.Inc()
-		if errors.Is(err, hotlog.ErrStorage) {
+		switch {
+		case errors.Is(err, hotlog.ErrStorage):
 			return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		case errors.Is(err, hotlog.ErrOutOfOrderSequence):
+			return res, fmt.Errorf("%w: %v", kerr.OutOfOrderSequenceNumber, err)
+		case errors.Is(err, hotlog.ErrInvalidProducerEpoch):
+			return res, fmt.Errorf("%w: %v", kerr.InvalidProducerEpoch, err)
+		case errors.Is(err, hotlog.ErrInvalidBatch):
+			return res, fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
 		}
 		return res, fmt.Errorf("append %s/%d: %w", p.topic, p.index, err)
 	}
@@ -257,6 +298,32 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 	if acks == AcksAll || pending >= cfg.FlushMessages {
 		if err := p.flush(info.LastOffset + 1); err != nil {
 			return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		}
+	}
+	if acks == AcksAll {
+		if err := p.waitReplicated(ctx, info.LastOffset, cfg.MinInsyncReplicas); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// appendDuplicate answers a retried batch that the log already holds with
+// the offsets the original got, as Kafka does. The original may still be
+// waiting for its fsync (or replication): acks=all waits for it as it
+// would have.
+func (p *Partition) appendDuplicate(ctx context.Context, res AppendResult, dup *hotlog.DuplicateBatchError, acks int16, cfg *TopicConfig) (AppendResult, error) {
+	res.BaseOffset = dup.FirstOffset
+	res.LogStartOffset = p.log.LogStartOffset()
+	if cfg.LogAppendTime {
+		res.LogAppendTime = dup.MaxTimestamp // the original's stamp
+	}
+	if acks == AcksAll {
+		if err := p.flush(dup.LastOffset + 1); err != nil {
+			return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		}
+		if err := p.waitReplicated(ctx, dup.LastOffset, cfg.MinInsyncReplicas); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
@@ -315,20 +382,28 @@ func (p *Partition) Fetch(offset int64, maxBytes int, minOneBatch bool, clientEp
 	if offset >= hw && offset <= p.log.LogEndOffset() {
 		return res, nil
 	}
+	if offset < res.LogStartOffset && p.b.cfg.Cold != nil {
+		return p.fetchCold(offset, res.LogStartOffset, maxBytes, minOneBatch, res)
+	}
 	data, err := p.log.Read(offset, hw, maxBytes, minOneBatch)
 	if err != nil {
-		if errors.Is(err, hotlog.ErrOffsetOutOfRange) {
-			return res, fmt.Errorf("%w: offset %d not in [%d, %d]", kerr.OffsetOutOfRange, offset, res.LogStartOffset, hw)
-		}
-		if errors.Is(err, hotlog.ErrCorruptBatch) {
-			p.b.log.Error("corrupt data in stored segment", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
-			return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
-		}
-		return res, fmt.Errorf("%w: read %s/%d: %v", kerr.KafkaStorageError, p.topic, p.index, err)
+		return res, p.readError(offset, err)
 	}
 	res.Records = data
 	p.b.metrics.fetchedBytes.Add(float64(len(data)))
 	return res, nil
+}
+
+// readError turns a hot log read error into the error a client gets.
+func (p *Partition) readError(offset int64, err error) error {
+	switch {
+	case errors.Is(err, hotlog.ErrOffsetOutOfRange):
+		return fmt.Errorf("%w: offset %d not in [%d, %d]", kerr.OffsetOutOfRange, offset, p.log.LogStartOffset(), p.log.LogEndOffset())
+	case errors.Is(err, hotlog.ErrCorruptBatch):
+		p.b.log.Error("corrupt data in stored segment", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	return fmt.Errorf("%w: read %s/%d: %v", kerr.KafkaStorageError, p.topic, p.index, err)
 }
 
 // Special ListOffsets timestamps.
@@ -350,12 +425,25 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	switch ts {
 	case ListLatest:
 		return hw, -1, epoch, nil
-	case ListEarliest, ListEarliestLocal:
+	case ListEarliest:
+		off, err := p.earliestOffset()
+		if err != nil {
+			return -1, -1, -1, err
+		}
+		return off, -1, epoch, nil
+	case ListEarliestLocal:
 		return p.log.LogStartOffset(), -1, epoch, nil
 	case ListMaxTimestamp:
 		off, t, found, err := p.log.MaxTimestamp()
 		if err != nil {
 			return -1, -1, -1, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		}
+		coff, ct, cfound, err := p.coldMaxTimestamp()
+		if err != nil {
+			return -1, -1, -1, err
+		}
+		if cfound && (!found || ct > t) {
+			off, t, found = coff, ct, true
 		}
 		if !found || off >= hw {
 			return -1, -1, epoch, nil
@@ -364,6 +452,12 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	}
 	if ts < 0 {
 		return -1, -1, -1, fmt.Errorf("%w: timestamp %d", kerr.InvalidRequest, ts)
+	}
+	if off, t, found, err := p.coldOffsetForTimestamp(ts); err != nil || (found && off < hw) {
+		if err != nil {
+			return -1, -1, -1, err
+		}
+		return off, t, epoch, nil
 	}
 	off, t, found, err := p.log.OffsetForTimestamp(ts)
 	if err != nil {
@@ -380,10 +474,10 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 	if err := p.checkEpoch(clientEpoch); err != nil {
 		return -1, -1, err
 	}
-	e, off := p.log.EndOffsetForEpoch(epoch)
-	if off > p.hw.Load() && e == p.log.LatestEpoch() {
-		off = p.hw.Load()
+	if epoch > p.leaderEpoch.Load() {
+		return -1, -1, nil // no such epoch yet (Kafka answers UNDEFINED)
 	}
+	e, off := p.log.EndOffsetForEpoch(epoch)
 	return e, off, nil
 }
 

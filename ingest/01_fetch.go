@@ -50,6 +50,12 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int) (int, []<-chan struct{}, bool) {
 	c := cc.s.cluster
 	resp.Topics = resp.Topics[:0]
+	// Followers name themselves (ReplicaState from v15): they read past the
+	// high watermark and report their progress to the leader.
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
 	total := 0
 	failed := false
 	var waits []<-chan struct{}
@@ -75,9 +81,16 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 			if err == nil {
 				limit := min(int(rp.PartitionMaxBytes), maxBytes-total)
 				var res broker.FetchResult
-				res, err = p.Fetch(rp.FetchOffset, max(limit, 0), total == 0, rp.CurrentLeaderEpoch)
+				if replica >= 0 {
+					res, err = p.ReplicaFetch(replica, rp.FetchOffset, max(limit, 0), rp.CurrentLeaderEpoch)
+				} else {
+					res, err = p.Fetch(rp.FetchOffset, max(limit, 0), total == 0, rp.CurrentLeaderEpoch)
+				}
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				sp.RecordBatches = res.Records
+				if sp.RecordBatches == nil {
+					sp.RecordBatches = []byte{} // empty, not null: kafka-python 2.0.2 cannot parse null records
+				}
 				total += len(res.Records)
 				if err == nil && len(res.Records) == 0 {
 					waits = append(waits, p.Wait())

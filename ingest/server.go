@@ -33,6 +33,9 @@ type Cluster interface {
 	AlterTopicConfigs(ctx context.Context, name string, changes []broker.ConfigChange, replace, validateOnly bool) error
 	Partition(topic string, partition int32) (*broker.Partition, error)
 	NewProducerID(ctx context.Context) (int64, error)
+	Reassign(ctx context.Context, topic string, partition int32, replicas []int32) error
+	Reassignments(ctx context.Context, topics []string) ([]meta.PartitionState, error)
+	ElectLeader(ctx context.Context, topic string, partition int32, unclean bool) error
 }
 
 // Config configures the protocol server.
@@ -45,8 +48,11 @@ type Config struct {
 	// socket.request.max.bytes, default 100 MiB); larger frames close the
 	// connection.
 	MaxRequestBytes int32
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	// Groups coordinates consumer groups; nil answers the group APIs with
+	// COORDINATOR_NOT_AVAILABLE.
+	Groups     Groups
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Server accepts Kafka connections and answers their requests.

@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,28 +25,59 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stratalog/strata/broker"
+	"github.com/stratalog/strata/group"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/tiering"
 )
 
 // Config is everything `strata serve` can be told.
 type Config struct {
-	DataDir           string
-	Listen            string // Kafka listener, host:port
-	Advertise         string // host:port clients should use; default derived from Listen
-	BrokerID          int32
-	Rack              string
-	Cluster           string
-	EtcdEndpoints     []string // empty: embedded etcd in EtcdDataDir
-	EtcdDataDir       string   // embedded etcd's directory; default <DataDir>/etcd
-	MetricsListen     string   // empty: no HTTP endpoint
-	AutoCreateTopics  bool
-	DefaultPartitions int32
+	DataDir       string
+	Listen        string // Kafka listener, host:port
+	Advertise     string // host:port clients should use; default derived from Listen
+	BrokerID      int32
+	Rack          string
+	Cluster       string
+	EtcdEndpoints []string // empty: embedded etcd in EtcdDataDir
+	EtcdDataDir   string   // embedded etcd's directory; default <DataDir>/etcd
+	// EtcdInitialCluster makes the embedded etcd one member of a cluster
+	// formed by several brokers: "1=http://h1:2380,2=http://h2:2380,..."
+	// keyed by broker id. EtcdClientURL is this member's client URL
+	// (default: its peer URL with the port minus one, etcd's convention).
+	EtcdInitialCluster string
+	EtcdClientURL      string
+	MetricsListen      string // empty: no HTTP endpoint
+	AutoCreateTopics   bool
+	DefaultPartitions  int32
 	// RetentionCheckInterval is Kafka's log.retention.check.interval.ms.
 	RetentionCheckInterval time.Duration
-	// BrokerTTL is the lease of the broker's registration in etcd.
+	// BrokerTTL is the lease of the broker's registration in etcd: how
+	// long a dead broker keeps its partitions before the controller moves
+	// them (and the controller election's lease).
 	BrokerTTL time.Duration
-	Logger    *slog.Logger
+	// ReplicaLagMax is Kafka's replica.lag.time.max.ms.
+	ReplicaLagMax time.Duration
+	// Groups configures the consumer-group coordinator (offsets retention,
+	// initial rebalance delay, session timeout bounds); BrokerID, Brokers,
+	// Logger and Registerer are filled in here.
+	Groups group.Config
+	Logger *slog.Logger
+
+	// Cold tier. ObjectStore is s3://bucket/prefix or file:///path; ""
+	// means file://<DataDir>/objects. S3 credentials come from
+	// S3CredentialsFile (AWS shared-credentials format) or else
+	// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+	ObjectStore       string
+	S3Endpoint        string
+	S3Region          string
+	S3CredentialsFile string
+	// Tierer knobs; zero values take the tiering defaults.
+	TierUploadConcurrency int
+	TierCacheBytes        int64
+	TierRowGroupBytes     int64
+	TierOrphanGrace       time.Duration
+	TierHooks             *tiering.Hooks // fault injection, for tests
 }
 
 // Server is a running broker process.
@@ -56,6 +89,9 @@ type Server struct {
 	meta     *meta.Client
 	reg      atomic.Pointer[meta.Registration]
 	broker   *broker.Broker
+	tier     *tiering.Tier
+	registry *prometheus.Registry
+	groups   *group.Coordinator
 	kafka    *ingest.Server
 	kafkaLn  net.Listener
 	http     *http.Server
@@ -95,10 +131,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if dir == "" {
 			dir = filepath.Join(cfg.DataDir, "etcd")
 		}
-		s.embedded, err = meta.StartEmbedded(ctx, meta.EmbeddedConfig{
-			Dir:  dir,
-			Name: fmt.Sprintf("strata-%d", cfg.BrokerID),
-		}, s.log.With("component", "etcd"))
+		ec := meta.EmbeddedConfig{Dir: dir, Name: fmt.Sprintf("strata-%d", cfg.BrokerID)}
+		if cfg.EtcdInitialCluster != "" {
+			if ec, err = memberConfig(dir, cfg.BrokerID, cfg.EtcdInitialCluster, cfg.EtcdClientURL); err != nil {
+				return nil, err
+			}
+		}
+		s.embedded, err = meta.StartEmbedded(ctx, ec, s.log.With("component", "etcd"))
 		if err != nil {
 			return nil, fmt.Errorf("embedded etcd: %w", err)
 		}
@@ -118,6 +157,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registry = registry
+	if s.tier, err = s.openTier(ctx); err != nil {
+		return nil, err
+	}
 
 	incarnation, err := dataDirID(cfg.DataDir)
 	if err != nil {
@@ -135,14 +178,22 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		AutoCreateTopics:       cfg.AutoCreateTopics,
 		DefaultPartitions:      cfg.DefaultPartitions,
 		RetentionCheckInterval: cfg.RetentionCheckInterval,
+		ReplicaLagMax:          cfg.ReplicaLagMax,
+		ControllerTTL:          cfg.BrokerTTL,
 		Logger:                 s.log,
+		Cold:                   s.tier,
 	}, s.meta, registry)
 	if err != nil {
 		return nil, err
 	}
+	s.startTier()
+	gcfg := cfg.Groups
+	gcfg.BrokerID, gcfg.Logger, gcfg.Brokers, gcfg.Registerer = cfg.BrokerID, s.log, s.liveBrokerIDs, registry
+	s.groups = group.New(gcfg, s.meta)
 	s.kafka = ingest.NewServer(ingest.Config{
 		AdvertisedHost: host,
 		AdvertisedPort: port,
+		Groups:         s.groups,
 		Logger:         s.log,
 		Registerer:     registry,
 	}, s.broker)
@@ -174,6 +225,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.log.Info("strata broker serving", "broker_id", cfg.BrokerID, "kafka", s.kafkaLn.Addr().String(),
 		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "etcd", endpoints, "data_dir", cfg.DataDir)
 	return s, nil
+}
+
+// liveBrokerIDs is the broker list the group coordinator places groups on.
+func (s *Server) liveBrokerIDs() []int32 {
+	var ids []int32
+	for _, b := range s.broker.Brokers() {
+		ids = append(ids, b.ID)
+	}
+	return ids
 }
 
 // KafkaAddr is the address the Kafka listener is bound to.
@@ -208,6 +268,12 @@ func (s *Server) Close() error {
 		s.kafkaLn.Close()
 	}
 	s.wg.Wait()
+	if s.tier != nil {
+		errs = append(errs, s.tier.Close())
+	}
+	if s.groups != nil {
+		errs = append(errs, s.groups.Close())
+	}
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close())
 	}
@@ -238,13 +304,15 @@ func (s *Server) keepRegistered(ctx context.Context, info meta.BrokerInfo) {
 			return
 		case <-s.reg.Load().Lost():
 		}
-		s.log.Error("broker registration lost; re-registering", "broker_id", info.ID)
+		s.log.Error("broker registration lost; fencing partitions and re-registering", "broker_id", info.ID)
+		s.broker.SetFenced(true)
 		for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			reg, err := s.meta.RegisterBroker(rctx, info, s.cfg.BrokerTTL)
 			cancel()
 			if err == nil {
 				s.reg.Store(reg)
+				s.broker.SetFenced(false)
 				s.log.Info("broker registered again", "broker_id", info.ID)
 				break
 			}
@@ -274,6 +342,7 @@ func (s *Server) httpHandler(reg *prometheus.Registry) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle(tiering.StatusPath, s.tier.StatusHandler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -294,6 +363,9 @@ func (s *Server) ready(ctx context.Context) error {
 	case <-s.reg.Load().Lost():
 		return errors.New("broker registration lost")
 	default:
+	}
+	if err := s.tier.StoreError(); err != nil {
+		return fmt.Errorf("object store: %w", err)
 	}
 	return nil
 }
@@ -320,6 +392,38 @@ func advertised(advertise, bound string) (string, int32, error) {
 		}
 	}
 	return host, int32(port), nil
+}
+
+// memberConfig is the embedded etcd configuration of broker id in a
+// cluster whose members are the brokers named in initialCluster.
+func memberConfig(dir string, id int32, initialCluster, clientURL string) (meta.EmbeddedConfig, error) {
+	name := strconv.Itoa(int(id))
+	var peer string
+	for _, m := range strings.Split(initialCluster, ",") {
+		n, u, ok := strings.Cut(strings.TrimSpace(m), "=")
+		if !ok {
+			return meta.EmbeddedConfig{}, fmt.Errorf("--etcd-initial-cluster: %q is not id=peer-url", m)
+		}
+		if n == name {
+			peer = u
+		}
+	}
+	if peer == "" {
+		return meta.EmbeddedConfig{}, fmt.Errorf("--etcd-initial-cluster names no member %s (this broker's id)", name)
+	}
+	if clientURL == "" {
+		pu, err := url.Parse(peer)
+		if err != nil {
+			return meta.EmbeddedConfig{}, fmt.Errorf("--etcd-initial-cluster: peer URL %q: %w", peer, err)
+		}
+		port, err := strconv.Atoi(pu.Port())
+		if err != nil {
+			return meta.EmbeddedConfig{}, fmt.Errorf("--etcd-initial-cluster: peer URL %q has no port", peer)
+		}
+		pu.Host = net.JoinHostPort(pu.Hostname(), strconv.Itoa(port-1))
+		clientURL = pu.String()
+	}
+	return meta.EmbeddedConfig{Dir: dir, Name: name, PeerURL: peer, ClientURL: clientURL, InitialCluster: initialCluster}, nil
 }
 
 // dataDirID returns the random id of the data directory, created on first

@@ -33,6 +33,9 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 				return err
 			}
 			cfg.BrokerID = brokerID
+			if cfg.Groups.InitialRebalanceDelay == 0 {
+				cfg.Groups.InitialRebalanceDelay = -1 // group.Config: negative is "no delay", 0 the default
+			}
 			cfg.Logger = logger
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -55,11 +58,23 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.StringVar(&cfg.Rack, "rack", "", "rack of this broker")
 	f.StringVar(&cfg.Cluster, "cluster", "default", "cluster name: the etcd key prefix /strata/<cluster>/")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints, comma separated (empty: embedded etcd in the data dir)")
+	f.StringVar(&cfg.EtcdInitialCluster, "etcd-initial-cluster", "", "form one etcd cluster from the brokers' embedded etcds: 1=http://h1:2380,2=http://h2:2380,... (keys are broker ids)")
+	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", "", "client URL of this broker's embedded etcd member (default: its peer port minus one)")
 	f.StringVar(&cfg.EtcdDataDir, "etcd-data-dir", "", "directory of the embedded etcd (default <data-dir>/etcd)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", ":9644", "HTTP address for /metrics, /healthz, /readyz and /debug/pprof (empty: off)")
 	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", true, "create unknown topics on produce and metadata requests")
 	f.Int32Var(&cfg.DefaultPartitions, "default-partitions", 1, "partitions of auto-created topics (Kafka's num.partitions)")
 	f.DurationVar(&cfg.RetentionCheckInterval, "retention-check-interval", 30*time.Second, "how often retention runs (Kafka's log.retention.check.interval.ms)")
+	f.DurationVar(&cfg.Groups.OffsetsRetention, "offsets-retention", 7*24*time.Hour, "how long committed offsets of an empty consumer group are kept (Kafka's offsets.retention.minutes)")
+	f.DurationVar(&cfg.Groups.InitialRebalanceDelay, "group-initial-rebalance-delay", 3*time.Second, "how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms; 0: none)")
+	f.StringVar(&cfg.ObjectStore, "object-store", "", "cold tier: s3://bucket/prefix or file:///path (default file://<data-dir>/objects)")
+	f.StringVar(&cfg.S3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL for s3:// object stores, e.g. http://127.0.0.1:9000 (default AWS S3)")
+	f.StringVar(&cfg.S3Region, "s3-region", "", "S3 region (default: discovered)")
+	f.StringVar(&cfg.S3CredentialsFile, "s3-credentials-file", "", "AWS shared-credentials file for the object store (default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")
+	f.IntVar(&cfg.TierUploadConcurrency, "tier-upload-concurrency", 2, "partitions tiered to the object store at once")
+	f.Int64Var(&cfg.TierCacheBytes, "tier-cache-bytes", 128<<20, "memory for row groups of recent cold reads")
+	f.DurationVar(&cfg.BrokerTTL, "broker-ttl", 10*time.Second, "lease of the broker's etcd registration: a dead broker's partitions move after this long")
+	f.DurationVar(&cfg.ReplicaLagMax, "replica-lag-max", 30*time.Second, "a follower not caught up for this long leaves the ISR (Kafka's replica.lag.time.max.ms)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

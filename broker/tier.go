@@ -1,0 +1,195 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/hotlog"
+)
+
+// ColdReader is what the broker needs from the cold tier (package tiering):
+// the offsets it holds and reads below the local log start. Topics with
+// remote.storage.enable keep local segments until ColdRange covers them.
+type ColdReader interface {
+	// ColdRange is [start, end) of the tiered offsets; -1, -1 when none.
+	ColdRange(ctx context.Context, topic string, partition int32) (start, end int64, err error)
+	// ColdRead returns record batches from offset (the first holding it),
+	// only records below endOffset, at most maxBytes except that with
+	// minOneBatch the first batch always comes back.
+	ColdRead(ctx context.Context, topic string, partition int32, offset, endOffset int64, maxBytes int, minOneBatch bool) ([]byte, error)
+	// ColdOffsetForTimestamp finds the first tiered record with a timestamp
+	// >= ts.
+	ColdOffsetForTimestamp(ctx context.Context, topic string, partition int32, ts int64) (offset, timestamp int64, found bool, err error)
+	// ColdMaxTimestamp finds the tiered record with the largest timestamp.
+	ColdMaxTimestamp(ctx context.Context, topic string, partition int32) (offset, timestamp int64, found bool, err error)
+}
+
+// coldTimeout bounds one cold-tier call on the fetch and list-offsets paths.
+const coldTimeout = 30 * time.Second
+
+// LedPartitions returns the partitions this broker leads: the tierer's
+// work list (only the leader tiers; its manifest writes are fenced by the
+// leader epoch).
+func (b *Broker) LedPartitions() []*Partition {
+	var out []*Partition
+	for _, p := range b.localPartitions() {
+		if p.isLeader() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Config is the partition's effective topic configuration.
+func (p *Partition) Config() TopicConfig { return *p.cfg.Load() }
+
+// Segments describes the partition's local segments, oldest first.
+func (p *Partition) Segments() []hotlog.SegmentInfo { return p.log.Segments() }
+
+// ReadLocal reads whole stored batches from the local log (for tiering):
+// from the batch holding offset, below maxOffset, about maxBytes but at
+// least one batch.
+func (p *Partition) ReadLocal(offset, maxOffset int64, maxBytes int) ([]byte, error) {
+	return p.log.Read(offset, maxOffset, maxBytes, true)
+}
+
+// Roll seals the active segment (tiering rolls segments older than
+// strata.tier.max.lag.ms).
+func (p *Partition) Roll() error { return p.log.Roll() }
+
+// tiered reports whether the partition's local segments wait for the cold
+// tier before local retention may delete them.
+func (p *Partition) tiered() bool {
+	return p.b.cfg.Cold != nil && p.cfg.Load().RemoteStorageEnable
+}
+
+// retentionAllow is local retention's veto: with remote storage a segment
+// may go only once the cold tier holds all of it, or once the topic's total
+// retention (retention.ms/bytes) has expired it anyway (it would not be
+// kept in the cold tier either). nil means no veto.
+func (p *Partition) retentionAllow(now time.Time) func(hotlog.SegmentInfo) bool {
+	if !p.tiered() {
+		return nil
+	}
+	cfg := p.cfg.Load()
+	expired := TotalRetentionExpired(p.log.Segments(), cfg.RetentionMs, cfg.RetentionBytes, now)
+	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
+	defer cancel()
+	_, end, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
+	if err != nil {
+		p.b.log.Warn("local retention waits: cannot read the tier manifest", "partition", p.String(), "err", err)
+		end = -1
+	}
+	return func(s hotlog.SegmentInfo) bool { return (end >= 0 && s.NextOffset <= end) || expired(s) }
+}
+
+// TotalRetentionExpired returns a test for sealed segments (of segs, oldest
+// first) that the total retention no longer keeps: older than retentionMs
+// (by their largest timestamp), or with at least retentionBytes of log after
+// them. Negative limits are unlimited.
+func TotalRetentionExpired(segs []hotlog.SegmentInfo, retentionMs, retentionBytes int64, now time.Time) func(hotlog.SegmentInfo) bool {
+	after := map[int64]int64{}
+	var total int64
+	for i := len(segs) - 1; i >= 0; i-- {
+		after[segs[i].BaseOffset] = total
+		total += segs[i].Size
+	}
+	return func(s hotlog.SegmentInfo) bool {
+		if !s.Sealed {
+			return false
+		}
+		if retentionMs >= 0 && s.MaxTimestamp >= 0 && s.MaxTimestamp < now.UnixMilli()-retentionMs {
+			return true
+		}
+		a, ok := after[s.BaseOffset]
+		return retentionBytes >= 0 && ok && a >= retentionBytes
+	}
+}
+
+// fetchCold serves a fetch below the local log start from the cold tier.
+// res carries the high watermark; its LogStartOffset becomes the cold
+// start.
+func (p *Partition) fetchCold(offset, localStart int64, maxBytes int, minOneBatch bool, res FetchResult) (FetchResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
+	defer cancel()
+	start, end, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
+	if err != nil {
+		return res, fmt.Errorf("%w: cold tier of %s: %v", kerr.KafkaStorageError, p, err)
+	}
+	if start >= 0 && start < res.LogStartOffset {
+		res.LogStartOffset = start
+	}
+	if start < 0 || offset < start {
+		return res, fmt.Errorf("%w: offset %d not in [%d, %d]", kerr.OffsetOutOfRange, offset, res.LogStartOffset, res.HighWatermark)
+	}
+	hw := res.HighWatermark
+	var data []byte
+	if offset >= end {
+		// A hole between the cold tier and the local log (data deleted
+		// while remote storage was off): go on from the local start, as
+		// a consumer of a compacted topic would.
+		data, err = p.log.Read(localStart, hw, maxBytes, minOneBatch)
+	} else {
+		data, err = p.b.cfg.Cold.ColdRead(ctx, p.topic, p.index, offset, hw, maxBytes, minOneBatch)
+	}
+	if err != nil {
+		if errors.Is(err, hotlog.ErrOffsetOutOfRange) {
+			return res, fmt.Errorf("%w: %v", kerr.OffsetOutOfRange, err)
+		}
+		p.b.log.Error("cold read failed", "partition", p.String(), "offset", offset, "err", err)
+		return res, fmt.Errorf("%w: cold read of %s at %d: %v", kerr.KafkaStorageError, p, offset, err)
+	}
+	res.Records = data
+	p.b.metrics.fetchedBytes.Add(float64(len(data)))
+	return res, nil
+}
+
+// earliestOffset is the first offset of the partition, cold or local.
+func (p *Partition) earliestOffset() (int64, error) {
+	local := p.log.LogStartOffset()
+	if p.b.cfg.Cold == nil {
+		return local, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
+	defer cancel()
+	start, _, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
+	if err != nil {
+		return -1, fmt.Errorf("%w: cold tier of %s: %v", kerr.KafkaStorageError, p, err)
+	}
+	if start >= 0 && start < local {
+		return start, nil
+	}
+	return local, nil
+}
+
+// coldOffsetForTimestamp looks for ts in the cold tier first: records
+// there come before the local ones (or are the same records).
+func (p *Partition) coldOffsetForTimestamp(ts int64) (int64, int64, bool, error) {
+	if p.b.cfg.Cold == nil {
+		return -1, -1, false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
+	defer cancel()
+	off, t, found, err := p.b.cfg.Cold.ColdOffsetForTimestamp(ctx, p.topic, p.index, ts)
+	if err != nil {
+		return -1, -1, false, fmt.Errorf("%w: cold tier of %s: %v", kerr.KafkaStorageError, p, err)
+	}
+	return off, t, found, nil
+}
+
+func (p *Partition) coldMaxTimestamp() (int64, int64, bool, error) {
+	if p.b.cfg.Cold == nil {
+		return -1, -1, false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
+	defer cancel()
+	off, t, found, err := p.b.cfg.Cold.ColdMaxTimestamp(ctx, p.topic, p.index)
+	if err != nil {
+		return -1, -1, false, fmt.Errorf("%w: cold tier of %s: %v", kerr.KafkaStorageError, p, err)
+	}
+	return off, t, found, nil
+}

@@ -1,0 +1,261 @@
+package meta
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Tier manifests. tier/<topic>/<p>/<base offset> holds one TierSegment: an
+// object in the cold tier holding offsets [BaseOffset, LastOffset] of the
+// partition. The partition's manifest is the set of those keys; entries
+// never overlap. Every write is fenced by the partition's leader epoch (only
+// the leader tiers), and the writes that replace or remove entries also
+// compare each entry's mod revision, so a merge and a retention pass that
+// race cannot both apply. The object is always stored before its entry is
+// written and deleted only after its entry is gone: the manifest never names
+// a missing object (docs/format/parquet.md).
+
+// TierEpoch is one leader epoch of a tiered segment and the first offset
+// written in it.
+type TierEpoch struct {
+	Epoch       int32 `json:"epoch"`
+	StartOffset int64 `json:"start_offset"`
+}
+
+// TierSegment is the value of tier/<topic>/<p>/<base offset>.
+type TierSegment struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// TopicID is the topic's id (Kafka's base64 text form): objects of a
+	// deleted topic with the same name are never taken for this one's.
+	TopicID    string `json:"topic_id,omitempty"`
+	BaseOffset int64  `json:"base_offset"`
+	LastOffset int64  `json:"last_offset"`
+	Records    int64  `json:"records"`
+	// Object is the object key, relative to the store's prefix.
+	Object string `json:"object"`
+	Size   int64  `json:"size"` // object bytes
+	ETag   string `json:"etag,omitempty"`
+	// LogBytes is the size of the record batches in the hot log that the
+	// object holds (what retention.bytes counts).
+	LogBytes     int64       `json:"log_bytes"`
+	MinTimestamp int64       `json:"min_timestamp"` // -1 if no record has one
+	MaxTimestamp int64       `json:"max_timestamp"` // -1 if no record has one
+	LeaderEpochs []TierEpoch `json:"leader_epochs,omitempty"`
+	Format       int         `json:"format"`      // Parquet layout version (strata.format.version)
+	UploadedAt   int64       `json:"uploaded_at"` // unix milliseconds
+	Revision     int64       `json:"-"`           // etcd mod revision when read
+}
+
+func (s TierSegment) validate() error {
+	if err := validTopicName(s.Topic); err != nil {
+		return err
+	}
+	switch {
+	case s.Partition < 0:
+		return fmt.Errorf("meta: tier segment %s-%d: negative partition: %w", s.Topic, s.Partition, ErrInvalid)
+	case s.BaseOffset < 0 || s.LastOffset < s.BaseOffset:
+		return fmt.Errorf("meta: tier segment %s-%d: offsets [%d, %d]: %w", s.Topic, s.Partition, s.BaseOffset, s.LastOffset, ErrInvalid)
+	case s.Object == "":
+		return fmt.Errorf("meta: tier segment %s-%d/%d: no object: %w", s.Topic, s.Partition, s.BaseOffset, ErrInvalid)
+	}
+	return nil
+}
+
+// TierSegments reads a partition's manifest, sorted by base offset.
+func (c *Client) TierSegments(ctx context.Context, topic string, partition int32) ([]TierSegment, error) {
+	if err := validTopicName(topic); err != nil {
+		return nil, err
+	}
+	resp, err := c.cli.Get(ctx, c.keys.Tier(topic, partition), clientv3.WithPrefix())
+	if err != nil {
+		return nil, etcdErr(fmt.Sprintf("tier manifest of %s-%d", topic, partition), err)
+	}
+	out := make([]TierSegment, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var s TierSegment
+		if err := json.Unmarshal(kv.Value, &s); err != nil {
+			return nil, fmt.Errorf("meta: decode %s: %w", kv.Key, err)
+		}
+		s.Revision = kv.ModRevision
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].BaseOffset < out[j].BaseOffset })
+	return out, nil
+}
+
+// AddTierSegment writes a new manifest entry if the partition still has
+// leader epoch epoch (ErrFenced otherwise) and no entry with the same base
+// offset exists (ErrConflict otherwise). It returns the entry's revision.
+// The caller stores the object first.
+func (c *Client) AddTierSegment(ctx context.Context, seg TierSegment, epoch int32) (int64, error) {
+	return c.ReplaceTierSegments(ctx, seg.Topic, seg.Partition, epoch, nil, &seg)
+}
+
+// ReplaceTierSegments removes the entries old (each compared on its
+// Revision, as read by TierSegments) and adds add (if not nil; its key must
+// be free or one of old's), in one transaction fenced by the leader epoch.
+// A merge replaces several entries with one; retention removes entries
+// with add == nil. ErrFenced if the epoch moved, ErrConflict if an entry
+// changed since it was read. It returns the revision of the write.
+func (c *Client) ReplaceTierSegments(ctx context.Context, topic string, partition int32, epoch int32, old []TierSegment, add *TierSegment) (int64, error) {
+	if err := validTopicName(topic); err != nil {
+		return 0, err
+	}
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	addKey := ""
+	if add != nil {
+		if add.Topic != topic || add.Partition != partition {
+			return 0, fmt.Errorf("meta: tier segment of %s-%d written as %s-%d: %w", add.Topic, add.Partition, topic, partition, ErrInvalid)
+		}
+		if err := add.validate(); err != nil {
+			return 0, err
+		}
+		addKey = c.keys.TierSegment(topic, partition, add.BaseOffset)
+	}
+	reused := false
+	for _, s := range old {
+		if s.Topic != topic || s.Partition != partition {
+			return 0, fmt.Errorf("meta: tier segment of %s-%d removed as %s-%d: %w", s.Topic, s.Partition, topic, partition, ErrInvalid)
+		}
+		if s.Revision == 0 {
+			return 0, fmt.Errorf("meta: tier segment %s-%d/%d: no revision (read it with TierSegments): %w", topic, partition, s.BaseOffset, ErrInvalid)
+		}
+		k := c.keys.TierSegment(topic, partition, s.BaseOffset)
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", s.Revision))
+		if k == addKey {
+			reused = true // overwritten below; etcd refuses a delete and a put of one key in a txn
+			continue
+		}
+		ops = append(ops, clientv3.OpDelete(k))
+	}
+	if add != nil {
+		if !reused {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(addKey), "=", 0))
+		}
+		a := *add
+		if a.UploadedAt == 0 {
+			a.UploadedAt = time.Now().UnixMilli()
+		}
+		val, err := json.Marshal(a)
+		if err != nil {
+			return 0, err
+		}
+		ops = append(ops, clientv3.OpPut(addKey, string(val)))
+	}
+	if len(ops) == 0 {
+		return 0, nil
+	}
+	rev, err := c.fencedTxnRev(ctx, topic, partition, epoch, cmps, ops)
+	if err != nil {
+		return 0, err
+	}
+	return rev, nil
+}
+
+// fencedTxnRev is fencedTxn returning the revision the transaction wrote.
+func (c *Client) fencedTxnRev(ctx context.Context, topic string, partition int32, epoch int32, extra []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
+	ek := c.keys.Epoch(topic, partition)
+	want := strconv.FormatInt(int64(epoch), 10)
+	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.Value(ek), "=", want)}, extra...)
+	resp, err := c.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(ek)).Commit()
+	if err != nil {
+		return 0, etcdErr(fmt.Sprintf("tier manifest write to %s-%d", topic, partition), err)
+	}
+	if resp.Succeeded {
+		return resp.Header.Revision, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	switch {
+	case len(kvs) == 0:
+		return 0, fmt.Errorf("meta: %s-%d: partition does not exist: %w (%w)", topic, partition, ErrFenced, ErrTopicNotFound)
+	case string(kvs[0].Value) != want:
+		return 0, fmt.Errorf("meta: %s-%d: epoch %d, current %s: %w", topic, partition, epoch, kvs[0].Value, ErrFenced)
+	default:
+		return 0, fmt.Errorf("meta: %s-%d: tier manifest changed since read (epoch %d still current): %w", topic, partition, epoch, ErrConflict)
+	}
+}
+
+// TierChange says that the manifest of one partition changed. Reset means
+// that changes may have been missed (the watch was (re)established): every
+// cached manifest is stale.
+type TierChange struct {
+	Topic     string
+	Partition int32
+	Reset     bool
+}
+
+// WatchTier reports every change to any tier manifest of the cluster. It
+// starts with a Reset, and sends another after each re-established watch.
+// The channel is closed when ctx ends or the client is closed.
+func (c *Client) WatchTier(ctx context.Context) <-chan TierChange {
+	ch := make(chan TierChange, 64)
+	prefix := c.keys.root + "tier/"
+	go func() {
+		defer close(ch)
+		send := func(tc TierChange) bool {
+			select {
+			case ch <- tc:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		failures := 0
+		for ctx.Err() == nil && c.cli.Ctx().Err() == nil {
+			resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+			if err == nil {
+				failures = 0
+				if !send(TierChange{Reset: true}) {
+					return
+				}
+				wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+				wch := c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+				for wr := range wch {
+					if wr.Err() != nil {
+						break
+					}
+					for _, ev := range wr.Events {
+						topic, p, ok := parseTierKey(strings.TrimPrefix(string(ev.Kv.Key), prefix))
+						if ok && !send(TierChange{Topic: topic, Partition: p}) {
+							cancel()
+							return
+						}
+					}
+				}
+				cancel()
+			}
+			failures++
+			d := min(100*time.Millisecond<<min(failures, 5), 2*time.Second)
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.cli.Ctx().Done():
+				return
+			case <-time.After(d):
+			}
+		}
+	}()
+	return ch
+}
+
+// parseTierKey splits "<topic>/<partition>/<base>".
+func parseTierKey(rest string) (string, int32, bool) {
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 {
+		return "", 0, false
+	}
+	p, err := strconv.ParseInt(parts[1], 10, 32)
+	if err != nil {
+		return "", 0, false
+	}
+	return parts[0], int32(p), true
+}

@@ -1,0 +1,242 @@
+package tiering
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/stratalog/strata/hotlog"
+)
+
+func encodeFile(t testing.TB, rows []Row, rowGroupBytes int64) ([]byte, FileInfo) {
+	t.Helper()
+	var buf bytes.Buffer
+	fw := newFileWriter(&buf, "orders", [16]byte{1, 2, 3}, rows[0].Partition, rowGroupBytes)
+	for _, r := range rows {
+		if err := fw.add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := fw.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), info
+}
+
+func TestParquetRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	batches, end := mixedBatches(t, r, 100, 80)
+	if _, err := hotlog.ValidateBatches(batches); err != nil {
+		t.Fatalf("test batches invalid: %v", err)
+	}
+	rows := decodeAll(t, batches, 3)
+	if int64(len(rows)) != end-100 || rows[0].Offset != 100 || rows[len(rows)-1].Offset != end-1 {
+		t.Fatalf("decoded %d rows [%d, %d], want [100, %d)", len(rows), rows[0].Offset, rows[len(rows)-1].Offset, end)
+	}
+	data, info := encodeFile(t, rows, 8<<10)
+	if info.BaseOffset != 100 || info.LastOffset != end-1 || info.Records != int64(len(rows)) {
+		t.Fatalf("file info %+v", info)
+	}
+
+	// The file is standard Parquet with the documented schema and metadata.
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{kvFormatVersion, kvTopic, kvTopicID, kvPartition, kvBaseOffset, kvLastOffset, kvRecords, kvMinTimestamp, kvMaxTimestamp, kvLeaderEpochs} {
+		if v, ok := f.Lookup(k); !ok || v == "" {
+			t.Errorf("key-value metadata %s missing", k)
+		}
+	}
+	if len(f.RowGroups()) < 4 {
+		t.Errorf("%d row groups, want several", len(f.RowGroups()))
+	}
+	if len(f.ColumnIndexes()) == 0 || len(f.OffsetIndexes()) == 0 {
+		t.Errorf("no page index")
+	}
+	for _, col := range []string{"offset", "timestamp"} {
+		leaf, _ := f.Schema().Lookup(col)
+		st := f.Metadata().RowGroups[0].Columns[leaf.ColumnIndex].MetaData.Statistics
+		if len(st.MinValue) == 0 || len(st.MaxValue) == 0 {
+			t.Errorf("no statistics on %s", col)
+		}
+	}
+
+	b := localBucket(t)
+	key := ObjectKey("orders", 3, info.BaseOffset, info.LastOffset)
+	if _, err := b.Put(testCtx(t), key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	rf, err := openRemote(testCtx(t), b, key, int64(len(data)), "", newRGCache(1<<20, m), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Scanning from any offset gives exactly the rows from there on.
+	for _, from := range []int64{100, 101, 100 + int64(len(rows))/2, rf.rgs[1].first, rf.rgs[1].first - 1, rf.rgs[2].last, end - 1} {
+		var got []Row
+		for j := rf.rowGroupFor(from); j < len(rf.rgs); j++ {
+			if err := rf.loadRowGroup(testCtx(t), j); err != nil {
+				t.Fatal(err)
+			}
+			if err := rf.scan(j, from, func(r *Row) error {
+				got = append(got, *r)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := rows[from-100:]
+		if len(got) != len(want) {
+			t.Fatalf("scan from %d: %d rows, want %d", from, len(got), len(want))
+		}
+		for i := range got {
+			if err := sameRow(got[i], want[i]); err != nil {
+				t.Fatalf("scan from %d: %v", from, err)
+			}
+		}
+	}
+
+	// Rebuilt batches are valid Kafka batches holding exactly the rows.
+	bb := newBatchBuilder(1<<30, true)
+	for i := range rows {
+		if !bb.add(&rows[i]) {
+			t.Fatal("builder refused a row with an unlimited budget")
+		}
+	}
+	rebuilt := bb.finish()
+	hs, err := hotlog.ValidateBatches(rebuilt)
+	if err != nil {
+		t.Fatalf("rebuilt batches invalid: %v", err)
+	}
+	back := decodeAll(t, rebuilt, 3)
+	if len(back) != len(rows) {
+		t.Fatalf("rebuilt %d records, want %d", len(back), len(rows))
+	}
+	for i := range back {
+		if err := sameRow(back[i], rows[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	controls := 0
+	for _, h := range hs {
+		if h.IsControl() {
+			controls++
+			if h.NumRecords != 1 || !h.IsTransactional() {
+				t.Errorf("control batch at %d: %d records, transactional %v", h.BaseOffset, h.NumRecords, h.IsTransactional())
+			}
+		}
+	}
+	if controls == 0 {
+		t.Error("no control batch in the rebuilt data")
+	}
+}
+
+func TestBatchBuilderBudget(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	batches, _ := mixedBatches(t, r, 0, 20)
+	rows := decodeAll(t, batches, 0)
+	// A budget of one byte still returns one record with minOneBatch,
+	// nothing without.
+	bb := newBatchBuilder(1, true)
+	for i := range rows {
+		if !bb.add(&rows[i]) {
+			break
+		}
+	}
+	out := bb.finish()
+	hs, err := hotlog.ValidateBatches(out)
+	if err != nil || len(hs) != 1 || hs[0].NumRecords != 1 || hs[0].BaseOffset != 0 {
+		t.Fatalf("one-byte budget: %d batches, err %v", len(hs), err)
+	}
+	bb = newBatchBuilder(1, false)
+	if bb.add(&rows[0]) || len(bb.finish()) != 0 {
+		t.Fatal("one-byte budget without minOneBatch returned data")
+	}
+	// Budgets are never exceeded otherwise, and every budget makes
+	// progress through all rows in order.
+	for _, budget := range []int{100, 200, 1000, 5000} {
+		next := 0
+		for next < len(rows) {
+			bb := newBatchBuilder(budget, true)
+			for i := next; i < len(rows) && bb.add(&rows[i]); i++ {
+			}
+			out := bb.finish()
+			got := decodeAll(t, out, 0)
+			if len(got) == 0 {
+				t.Fatalf("budget %d: no progress at row %d", budget, next)
+			}
+			if len(out) > budget && len(got) > 1 {
+				t.Fatalf("budget %d: %d bytes for %d records", budget, len(out), len(got))
+			}
+			for i := range got {
+				if err := sameRow(got[i], rows[next+i]); err != nil {
+					t.Fatalf("budget %d: %v", budget, err)
+				}
+			}
+			next += len(got)
+		}
+	}
+}
+
+func TestOpenRemoteRejectsGarbage(t *testing.T) {
+	b := localBucket(t)
+	m := newMetrics()
+	for i, data := range [][]byte{[]byte("PAR1 nonsense PAR1"), bytes.Repeat([]byte{0xff}, 5000), append(append([]byte("PAR1"), bytes.Repeat([]byte{7}, 100)...), []byte{50, 0, 0, 0, 'P', 'A', 'R', '1'}...)} {
+		key := ObjectKey("x", 0, int64(i), int64(i))
+		if _, err := b.Put(testCtx(t), key, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openRemote(testCtx(t), b, key, int64(len(data)), "", newRGCache(1<<20, m), m); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("garbage %d: %v, want ErrCorrupt", i, err)
+		}
+	}
+}
+
+// TestParquetNullsAcrossWrites: null and empty keys, values and header
+// values stay apart whatever the row-group and write boundaries (a
+// parquet-go GenericWriter.Write bug loses the difference; the writer
+// avoids that path).
+func TestParquetNullsAcrossWrites(t *testing.T) {
+	var rows []Row
+	for i := 0; i < 3000; i++ {
+		r := Row{Offset: int64(i), Timestamp: int64(i)}
+		switch i % 3 {
+		case 1:
+			r.Key, r.Value = []byte{}, []byte("v")
+		case 2:
+			r.Key, r.Value = []byte("k"), []byte{}
+		}
+		for h := 0; h < i%4; h++ {
+			hd := Header{Key: "h"}
+			if (i+h)%3 == 1 {
+				hd.Value = []byte{}
+			} else if (i+h)%3 == 2 {
+				hd.Value = []byte("x")
+			}
+			r.Headers = append(r.Headers, hd)
+		}
+		rows = append(rows, r)
+	}
+	for _, rg := range []int64{300, 4 << 10, 1 << 30} {
+		data, _ := encodeFile(t, rows, rg)
+		f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]Row, len(rows))
+		n, _ := parquet.NewGenericReader[Row](f).Read(out)
+		if n != len(rows) {
+			t.Fatalf("read %d rows", n)
+		}
+		for i := range rows {
+			if err := sameRow(out[i], rows[i]); err != nil {
+				t.Fatalf("row group bytes %d: %v", rg, err)
+			}
+		}
+	}
+}

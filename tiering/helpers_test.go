@@ -1,0 +1,312 @@
+package tiering
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/objstore"
+	"github.com/stratalog/strata/objstore/local"
+)
+
+var (
+	testEtcd    *meta.Embedded
+	testCounter atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	etcdMu.Lock()
+	if testEtcd != nil {
+		testEtcd.Close()
+		os.RemoveAll(etcdDir)
+	}
+	etcdMu.Unlock()
+	os.Exit(code)
+}
+
+var (
+	etcdMu  sync.Mutex
+	etcdDir string
+)
+
+// sharedEtcd starts the embedded etcd the tests share, on first use (fuzz
+// workers never need it).
+func sharedEtcd(t testing.TB) *meta.Embedded {
+	t.Helper()
+	etcdMu.Lock()
+	defer etcdMu.Unlock()
+	if testEtcd != nil {
+		return testEtcd
+	}
+	dir, err := os.MkdirTemp("", "tiering-test-etcd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := meta.StartEmbedded(ctx, meta.EmbeddedConfig{Dir: dir}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testEtcd, etcdDir = e, dir
+	return e
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("STRATA_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// newMeta returns a client on the shared etcd under a cluster name no other
+// test uses.
+func newMeta(t *testing.T) *meta.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := meta.Dial(ctx, sharedEtcd(t).Endpoints(), fmt.Sprintf("tiering-%d", testCounter.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func localBucket(t *testing.T) objstore.Bucket {
+	t.Helper()
+	b, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// batchSpec describes a record batch to build for tests.
+type batchSpec struct {
+	codec         kgo.CompressionCodec
+	compressed    bool
+	control       bool
+	transactional bool
+	logAppendTime bool
+	producerID    int64
+	producerEpoch int16
+	baseSequence  int32
+	leaderEpoch   int32
+	records       []kmsg.Record
+	firstTs       int64
+	maxTs         int64
+}
+
+// randomRecords makes n records with a mix of null / empty / random keys,
+// values and headers, and timestamps that mostly increase.
+func randomRecords(r *rand.Rand, n int, ts0 int64) ([]kmsg.Record, int64, int64) {
+	recs := make([]kmsg.Record, n)
+	maxTs := ts0
+	for i := range recs {
+		rec := kmsg.Record{OffsetDelta: int32(i)}
+		ts := ts0 + int64(i*3) + int64(r.IntN(5)) - 2
+		rec.TimestampDelta64 = ts - ts0
+		maxTs = max(maxTs, ts)
+		switch r.IntN(5) {
+		case 0:
+			rec.Key = nil
+		case 1:
+			rec.Key = []byte{}
+		default:
+			rec.Key = fmt.Appendf(nil, "key-%d-%d", i, r.IntN(1000))
+		}
+		switch r.IntN(6) {
+		case 0:
+			rec.Value = nil
+		case 1:
+			rec.Value = []byte{}
+		default:
+			v := make([]byte, r.IntN(300))
+			for j := range v {
+				v[j] = byte(r.IntN(256))
+			}
+			rec.Value = v
+		}
+		for h := range r.IntN(4) {
+			hd := kmsg.Header{Key: fmt.Sprintf("h%d", h)}
+			if r.IntN(3) > 0 {
+				hd.Value = fmt.Appendf(nil, "hv-%d", r.IntN(100))
+			}
+			if r.IntN(5) == 0 {
+				hd.Key = ""
+			}
+			rec.Headers = append(rec.Headers, hd)
+		}
+		recs[i] = rec
+	}
+	return recs, ts0, maxTs
+}
+
+var castTable = crc32.MakeTable(crc32.Castagnoli)
+
+// build encodes the batch with base offset base.
+func (s batchSpec) build(t testing.TB, base int64) []byte {
+	t.Helper()
+	var area []byte
+	for i := range s.records {
+		rec := s.records[i]
+		body := rec
+		body.Length = 0
+		enc := body.AppendTo(nil)
+		// AppendTo wrote Length=0 as a one-byte varint: replace it.
+		payload := enc[1:]
+		area = binary.AppendVarint(area, int64(len(payload)))
+		area = append(area, payload...)
+	}
+	attrs := int16(0)
+	if s.compressed {
+		c, err := kgo.DefaultCompressor(s.codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		out, codec := c.Compress(&buf, area)
+		if codec == 0 {
+			t.Fatalf("compression with %v did not happen", s.codec)
+		}
+		area = append([]byte(nil), out...)
+		attrs |= int16(codec)
+	}
+	if s.logAppendTime {
+		attrs |= 0x08
+	}
+	if s.transactional {
+		attrs |= 0x10
+	}
+	if s.control {
+		attrs |= 0x20
+	}
+	rb := kmsg.RecordBatch{
+		FirstOffset: base, PartitionLeaderEpoch: s.leaderEpoch, Magic: 2, Attributes: attrs,
+		LastOffsetDelta: int32(len(s.records) - 1), FirstTimestamp: s.firstTs, MaxTimestamp: s.maxTs,
+		ProducerID: s.producerID, ProducerEpoch: s.producerEpoch, FirstSequence: s.baseSequence,
+		NumRecords: int32(len(s.records)), Records: area,
+	}
+	rb.Length = int32(49 + len(area))
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castTable))
+	return b
+}
+
+// mixedBatches builds a realistic mix of batches from offset base: plain,
+// every compression codec, an idempotent producer with wrapping sequences,
+// LogAppendTime, transactional data and a control (commit marker) batch.
+func mixedBatches(t testing.TB, r *rand.Rand, base int64, nBatches int) ([]byte, int64) {
+	return mixedBatchesFor(t, r, base, nBatches, false)
+}
+
+var nextPID atomic.Int64
+
+// mixedBatchesFor with forLog builds batches the hot log accepts through
+// Append (which checks idempotent producers' sequences and knows no
+// transaction markers yet): every producer batch gets a producer id of its
+// own, and no control batch is made.
+func mixedBatchesFor(t testing.TB, r *rand.Rand, base int64, nBatches int, forLog bool) ([]byte, int64) {
+	t.Helper()
+	var out []byte
+	ts := int64(1_700_000_000_000) + base*3
+	codecs := []kgo.CompressionCodec{kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()}
+	for i := 0; i < nBatches; i++ {
+		n := 1 + r.IntN(40)
+		recs, first, maxTs := randomRecords(r, n, ts)
+		s := batchSpec{producerID: -1, producerEpoch: -1, baseSequence: -1, leaderEpoch: int32(base / 500), records: recs, firstTs: first, maxTs: maxTs}
+		switch i % 7 {
+		case 1, 2, 3, 4:
+			s.compressed, s.codec = true, codecs[(i+int(base))%4]
+		case 5:
+			s.producerID, s.producerEpoch, s.baseSequence = 4242, 3, 2147483647-int32(r.IntN(3))
+			if forLog {
+				s.producerID = 1000 + nextPID.Add(1)
+			}
+		case 6:
+			s.logAppendTime = true
+			s.maxTs = ts + 1000
+		}
+		if i%11 == 10 && forLog {
+			s.transactional, s.producerID, s.producerEpoch, s.baseSequence = true, 1000+nextPID.Add(1), 1, 0
+			out = append(out, s.build(t, base)...)
+			base += int64(n)
+		} else if i%11 == 10 {
+			// A transaction: data then its commit marker.
+			s.transactional, s.producerID, s.producerEpoch, s.baseSequence = true, 77, 1, 0
+			out = append(out, s.build(t, base)...)
+			base += int64(n)
+			ctl := batchSpec{control: true, transactional: true, producerID: 77, producerEpoch: 1, baseSequence: -1,
+				leaderEpoch: s.leaderEpoch, firstTs: ts, maxTs: ts,
+				records: []kmsg.Record{{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0, 0, 0, 0}}}}
+			out = append(out, ctl.build(t, base)...)
+			base++
+		} else {
+			out = append(out, s.build(t, base)...)
+			base += int64(n)
+		}
+		ts = maxTs + 5
+	}
+	return out, base
+}
+
+// decodeAll decodes batches to rows.
+func decodeAll(t testing.TB, b []byte, partition int32) []Row {
+	t.Helper()
+	var rows []Row
+	if err := DecodeBatches(b, partition, func(r Row) error {
+		rows = append(rows, r)
+		return nil
+	}); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return rows
+}
+
+// sameRow compares two rows exactly, including nil versus empty keys and
+// values.
+func sameRow(a, b Row) error {
+	if (a.Key == nil) != (b.Key == nil) || !bytes.Equal(a.Key, b.Key) {
+		return fmt.Errorf("offset %d: key %q (nil %v) vs %q (nil %v)", a.Offset, a.Key, a.Key == nil, b.Key, b.Key == nil)
+	}
+	if (a.Value == nil) != (b.Value == nil) || !bytes.Equal(a.Value, b.Value) {
+		return fmt.Errorf("offset %d: value differs (nil %v vs %v, len %d vs %d)", a.Offset, a.Value == nil, b.Value == nil, len(a.Value), len(b.Value))
+	}
+	if len(a.Headers) != len(b.Headers) {
+		return fmt.Errorf("offset %d: %d headers vs %d", a.Offset, len(a.Headers), len(b.Headers))
+	}
+	for i := range a.Headers {
+		ha, hb := a.Headers[i], b.Headers[i]
+		if ha.Key != hb.Key || (ha.Value == nil) != (hb.Value == nil) || !bytes.Equal(ha.Value, hb.Value) {
+			return fmt.Errorf("offset %d: header %d %+v vs %+v", a.Offset, i, ha, hb)
+		}
+	}
+	a.Key, a.Value, a.Headers = nil, nil, nil
+	b.Key, b.Value, b.Headers = nil, nil, nil
+	if !reflect.DeepEqual(a, b) {
+		return fmt.Errorf("row differs:\n %+v\n %+v", a, b)
+	}
+	return nil
+}

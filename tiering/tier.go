@@ -1,0 +1,662 @@
+package tiering
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratalog/strata/hotlog"
+	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/objstore"
+)
+
+// Settings are a topic's tiering configs, as the broker resolved them.
+type Settings struct {
+	// Enabled is remote.storage.enable.
+	Enabled bool
+	// RetentionMs / RetentionBytes are the topic's total retention.ms /
+	// retention.bytes, applied to the cold tier; -1 = unlimited.
+	RetentionMs    int64
+	RetentionBytes int64
+	// MaxLag is strata.tier.max.lag.ms: the active segment is rolled (and
+	// so tiered) once it is this old; 0 = never.
+	MaxLag time.Duration
+	// TargetFileBytes is strata.tier.target.file.bytes: small tiered files
+	// are merged toward this size; 0 = no merging.
+	TargetFileBytes int64
+}
+
+// Partition is what the tierer needs of a partition this broker leads.
+// broker.Partition provides it (wrapped by the server).
+type Partition interface {
+	Topic() string
+	Index() int32
+	TopicID() [16]byte
+	LeaderEpoch() int32
+	HighWatermark() int64
+	// Segments describes the local segments, oldest first; the last one is
+	// active.
+	Segments() []hotlog.SegmentInfo
+	// ReadLocal reads whole stored batches from offset, stopping before
+	// maxOffset and after about maxBytes (at least one batch).
+	ReadLocal(offset, maxOffset int64, maxBytes int) ([]byte, error)
+	// Roll seals the active segment.
+	Roll() error
+	TierSettings() Settings
+}
+
+// Hooks let tests inject failures at the steps of the upload protocol. A
+// hook returning an error makes that step fail as if the store or etcd had.
+type Hooks struct {
+	BeforePut    func(key string) error
+	BeforeCommit func(seg meta.TierSegment) error
+}
+
+// Config configures the cold tier of one broker.
+type Config struct {
+	Bucket     objstore.Bucket
+	Meta       *meta.Client
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// TempDir holds Parquet files being written (default
+	// $TMPDIR/strata-tier); leftovers are removed at New.
+	TempDir string
+	// UploadConcurrency bounds the partitions tiered at once (default 2).
+	UploadConcurrency int
+	// Interval is how often partitions are checked for work (default 2s).
+	Interval time.Duration
+	// CacheBytes bounds the row-group cache of cold reads (default 128 MiB).
+	CacheBytes int64
+	// ReadAhead is how many row groups past the last one read are loaded in
+	// the background (default 2).
+	ReadAhead int
+	// RowGroupBytes is the target of uncompressed data per row group
+	// (default 64 MiB).
+	RowGroupBytes int64
+	// OrphanGrace: an object no manifest entry names is deleted once it is
+	// this old (default 1h): an upload in flight is never taken for one.
+	OrphanGrace time.Duration
+	// SweepInterval is how often orphans are looked for (default 10m).
+	SweepInterval time.Duration
+	// SweepDeletedTopics also deletes the objects of topics that no longer
+	// exist (the controller's job in a cluster).
+	SweepDeletedTopics bool
+	// MergeMinAge: a group of small files that together stay under half the
+	// target size is merged only once its newest file is this old (default
+	// 1h); groups reaching half the target are merged at once.
+	MergeMinAge time.Duration
+	// MaintenanceInterval is how often remote retention and merges run per
+	// partition (default 30s; the broker passes its retention check
+	// interval).
+	MaintenanceInterval time.Duration
+	// MaxBackoff caps the retry delay after failures (default 30s).
+	MaxBackoff time.Duration
+	// Hooks are for tests.
+	Hooks *Hooks
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.TempDir == "" {
+		c.TempDir = filepath.Join(os.TempDir(), "strata-tier")
+	}
+	if c.UploadConcurrency <= 0 {
+		c.UploadConcurrency = 2
+	}
+	if c.Interval <= 0 {
+		c.Interval = 2 * time.Second
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 128 << 20
+	}
+	if c.ReadAhead < 0 {
+		c.ReadAhead = 0
+	} else if c.ReadAhead == 0 {
+		c.ReadAhead = 2
+	}
+	if c.RowGroupBytes <= 0 {
+		c.RowGroupBytes = DefaultRowGroupBytes
+	}
+	if c.OrphanGrace <= 0 {
+		c.OrphanGrace = time.Hour
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = 10 * time.Minute
+	}
+	if c.MergeMinAge <= 0 {
+		c.MergeMinAge = time.Hour
+	}
+	if c.MaintenanceInterval <= 0 {
+		c.MaintenanceInterval = 30 * time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.Hooks == nil {
+		c.Hooks = &Hooks{}
+	}
+}
+
+// ErrOffsetOutOfRange: the offset is below the first tiered offset.
+var ErrOffsetOutOfRange = errors.New("tiering: offset below the cold tier's start")
+
+// Tier is a broker's cold tier: the tierer that uploads sealed segments,
+// the remote retention, merges and orphan sweeps it runs in the background,
+// and the cold reads the broker serves fetches from.
+type Tier struct {
+	cfg    Config
+	bucket objstore.Bucket
+	meta   *meta.Client
+	log    *slog.Logger
+	m      *metrics
+	cache  *rgCache
+	files  *fileCache
+	mf     *manifestCache
+
+	storeErr atomic.Pointer[error]
+	prefetch chan struct{}
+
+	mu     sync.Mutex
+	parts  map[partKey]*partState
+	source func() []Partition
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New creates the cold tier; Start begins the background work. Cold reads
+// work without Start.
+func New(cfg Config) (*Tier, error) {
+	cfg.setDefaults()
+	if cfg.Bucket == nil || cfg.Meta == nil {
+		return nil, errors.New("tiering: no bucket or no metadata client")
+	}
+	if err := os.MkdirAll(cfg.TempDir, 0o755); err != nil {
+		return nil, fmt.Errorf("tiering: temp dir: %w", err)
+	}
+	if ents, err := os.ReadDir(cfg.TempDir); err == nil {
+		for _, e := range ents {
+			if filepath.Ext(e.Name()) == ".tmp" {
+				os.Remove(filepath.Join(cfg.TempDir, e.Name()))
+			}
+		}
+	}
+	m := newMetrics()
+	t := &Tier{
+		cfg: cfg, bucket: cfg.Bucket, meta: cfg.Meta, log: cfg.Logger.With("component", "tiering"), m: m,
+		cache:    newRGCache(cfg.CacheBytes, m),
+		files:    newFileCache(256),
+		mf:       newManifestCache(),
+		prefetch: make(chan struct{}, 4),
+		parts:    map[partKey]*partState{},
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	m.register(cfg.Registerer, t)
+	t.wg.Add(1)
+	go t.watchManifests()
+	return t, nil
+}
+
+// Start begins tiering the partitions source returns (called every
+// Interval).
+func (t *Tier) Start(source func() []Partition) {
+	t.mu.Lock()
+	t.source = source
+	t.mu.Unlock()
+	t.wg.Add(1)
+	go t.loop()
+}
+
+// Close stops the background work and waits for it.
+func (t *Tier) Close() error {
+	t.cancel()
+	t.wg.Wait()
+	return nil
+}
+
+// StoreError is the last object-store failure of the background work, nil
+// once an operation worked again.
+func (t *Tier) StoreError() error {
+	if p := t.storeErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (t *Tier) noteStore(err error) {
+	if err == nil {
+		t.storeErr.Store(nil)
+		return
+	}
+	if errors.Is(err, objstore.ErrNotExist) || errors.Is(err, context.Canceled) {
+		return
+	}
+	t.storeErr.Store(&err)
+}
+
+// Bucket is the object store.
+func (t *Tier) Bucket() objstore.Bucket { return t.bucket }
+
+// --- manifest cache -------------------------------------------------------
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// manifestCache caches partition manifests read from etcd. An entry is
+// dropped whenever the etcd watch reports a change to it (or the watch is
+// re-established), and replaced when this broker writes the manifest; a
+// load that raced with an invalidation is not stored.
+type manifestCache struct {
+	mu   sync.Mutex
+	m    map[tp][]meta.TierSegment
+	gen  map[tp]uint64
+	all  uint64
+	live bool // the watch is established
+}
+
+func newManifestCache() *manifestCache {
+	return &manifestCache{m: map[tp][]meta.TierSegment{}, gen: map[tp]uint64{}}
+}
+
+func (c *manifestCache) lookup(k tp) ([]meta.TierSegment, bool, uint64, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	segs, ok := c.m[k]
+	return segs, ok && c.live, c.gen[k], c.all
+}
+
+func (c *manifestCache) store(k tp, segs []meta.TierSegment, gen, all uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen[k] == gen && c.all == all {
+		c.m[k] = segs
+	}
+}
+
+// set replaces an entry with what this broker just wrote.
+func (c *manifestCache) set(k tp, segs []meta.TierSegment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen[k]++
+	c.m[k] = segs
+}
+
+func (c *manifestCache) invalidate(k tp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen[k]++
+	delete(c.m, k)
+}
+
+func (c *manifestCache) reset(live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.all++
+	c.live = live
+	clear(c.m)
+}
+
+func (t *Tier) watchManifests() {
+	defer t.wg.Done()
+	for ev := range t.meta.WatchTier(t.ctx) {
+		if ev.Reset {
+			t.mf.reset(true)
+			continue
+		}
+		t.mf.invalidate(tp{ev.Topic, ev.Partition})
+	}
+	t.mf.reset(false)
+}
+
+// manifest returns the partition's manifest, cached while the etcd watch
+// keeps it valid.
+func (t *Tier) manifest(ctx context.Context, topic string, partition int32) ([]meta.TierSegment, error) {
+	k := tp{topic, partition}
+	segs, ok, gen, all := t.mf.lookup(k)
+	if ok {
+		return segs, nil
+	}
+	segs, err := t.meta.TierSegments(ctx, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	t.mf.store(k, segs, gen, all)
+	return segs, nil
+}
+
+// --- opened files -----------------------------------------------------------
+
+// fileKey names one version of an object: a topic deleted and created
+// again may store different bytes under the same key.
+type fileKey struct {
+	object   string
+	size     int64
+	etag     string
+	uploaded int64
+}
+
+// fileCache keeps recently opened Parquet objects (footer, page index and
+// row-group map), LRU by count.
+type fileCache struct {
+	mu       sync.Mutex
+	max      int
+	ll       *list.List
+	m        map[fileKey]*list.Element
+	inflight map[fileKey]*fileLoad
+}
+
+type fileLoad struct {
+	done chan struct{}
+	rf   *remoteFile
+	err  error
+}
+
+type fileEntry struct {
+	key fileKey
+	rf  *remoteFile
+}
+
+func newFileCache(n int) *fileCache {
+	return &fileCache{max: n, ll: list.New(), m: map[fileKey]*list.Element{}, inflight: map[fileKey]*fileLoad{}}
+}
+
+func (c *fileCache) get(ctx context.Context, k fileKey, open func(context.Context) (*remoteFile, error)) (*remoteFile, error) {
+	c.mu.Lock()
+	if e, ok := c.m[k]; ok {
+		c.ll.MoveToFront(e)
+		c.mu.Unlock()
+		return e.Value.(*fileEntry).rf, nil
+	}
+	if l, ok := c.inflight[k]; ok {
+		c.mu.Unlock()
+		select {
+		case <-l.done:
+			return l.rf, l.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	l := &fileLoad{done: make(chan struct{})}
+	c.inflight[k] = l
+	c.mu.Unlock()
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	l.rf, l.err = open(octx)
+	cancel()
+	c.mu.Lock()
+	delete(c.inflight, k)
+	if l.err == nil {
+		c.m[k] = c.ll.PushFront(&fileEntry{key: k, rf: l.rf})
+		for c.ll.Len() > c.max {
+			old := c.ll.Back()
+			c.ll.Remove(old)
+			delete(c.m, old.Value.(*fileEntry).key)
+		}
+	}
+	c.mu.Unlock()
+	close(l.done)
+	return l.rf, l.err
+}
+
+func (c *fileCache) drop(object string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if k.object == object {
+			c.ll.Remove(e)
+			delete(c.m, k)
+		}
+	}
+}
+
+func (t *Tier) open(ctx context.Context, seg meta.TierSegment) (*remoteFile, error) {
+	k := fileKey{seg.Object, seg.Size, seg.ETag, seg.UploadedAt}
+	rf, err := t.files.get(ctx, k, func(ctx context.Context) (*remoteFile, error) {
+		rf, err := openRemote(ctx, t.bucket, seg.Object, seg.Size, seg.ETag, t.cache, t.m)
+		if rf != nil {
+			rf.version = seg.UploadedAt
+		}
+		return rf, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rf.info.Topic != seg.Topic || rf.info.Partition != seg.Partition || rf.info.BaseOffset != seg.BaseOffset || rf.info.LastOffset != seg.LastOffset {
+		t.files.drop(seg.Object)
+		return nil, fmt.Errorf("%w: object %s holds %s-%d [%d, %d], the manifest says %s-%d [%d, %d]", ErrCorrupt, seg.Object,
+			rf.info.Topic, rf.info.Partition, rf.info.BaseOffset, rf.info.LastOffset, seg.Topic, seg.Partition, seg.BaseOffset, seg.LastOffset)
+	}
+	return rf, nil
+}
+
+// --- cold reads ---------------------------------------------------------------
+
+// ColdRange returns the offsets the cold tier holds for the partition:
+// [start, end), or -1, -1 when it holds none.
+func (t *Tier) ColdRange(ctx context.Context, topic string, partition int32) (start, end int64, err error) {
+	segs, err := t.manifest(ctx, topic, partition)
+	if err != nil {
+		return -1, -1, err
+	}
+	if len(segs) == 0 {
+		return -1, -1, nil
+	}
+	return segs[0].BaseOffset, segs[len(segs)-1].LastOffset + 1, nil
+}
+
+// ColdRead reads record batches of the partition from offset, rebuilt from
+// the Parquet objects: records below endOffset only, at most maxBytes
+// (except that with minOneBatch the first batch always comes back).
+// ErrOffsetOutOfRange if offset is below the cold tier's start; nil, nil
+// if the cold tier holds nothing at or after offset.
+func (t *Tier) ColdRead(ctx context.Context, topic string, partition int32, offset, endOffset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	start := time.Now()
+	var out []byte
+	var err error
+	for attempt := 0; ; attempt++ {
+		out, err = t.coldRead(ctx, topic, partition, offset, endOffset, maxBytes, minOneBatch)
+		// An object deleted under us (a merge or retention swapped the
+		// manifest since it was cached): read the manifest again, once.
+		if attempt == 0 && errors.Is(err, objstore.ErrNotExist) {
+			t.mf.invalidate(tp{topic, partition})
+			continue
+		}
+		break
+	}
+	if err != nil {
+		if !errors.Is(err, ErrOffsetOutOfRange) {
+			t.m.coldFetchErrors.Inc()
+		}
+		return nil, err
+	}
+	t.m.coldFetchSeconds.Observe(time.Since(start).Seconds())
+	t.m.coldFetchBytes.Add(float64(len(out)))
+	return out, nil
+}
+
+func (t *Tier) coldRead(ctx context.Context, topic string, partition int32, offset, endOffset int64, maxBytes int, minOne bool) ([]byte, error) {
+	segs, err := t.manifest(ctx, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) > 0 && offset < segs[0].BaseOffset {
+		return nil, fmt.Errorf("%w: offset %d, cold tier starts at %d", ErrOffsetOutOfRange, offset, segs[0].BaseOffset)
+	}
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= offset })
+	if i == len(segs) || offset >= endOffset {
+		return nil, nil
+	}
+	bb := newBatchBuilder(maxBytes, minOne)
+	var lastSeg, lastRG = -1, -1
+	var lastRF *remoteFile
+	from := offset
+scan:
+	for ; i < len(segs); i++ {
+		seg := segs[i]
+		if seg.BaseOffset >= endOffset {
+			break
+		}
+		rf, err := t.open(ctx, seg)
+		if err != nil {
+			return nil, err
+		}
+		for j := rf.rowGroupFor(from); j < len(rf.rgs); j++ {
+			if rf.rgs[j].first >= endOffset {
+				break scan
+			}
+			if err := rf.loadRowGroup(ctx, j); err != nil {
+				return nil, err
+			}
+			lastSeg, lastRG, lastRF = i, j, rf
+			stopped := false
+			err := rf.scan(j, from, func(r *Row) error {
+				if r.Offset >= endOffset || !bb.add(r) {
+					stopped = true
+					return errStop
+				}
+				from = r.Offset + 1
+				return nil
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return nil, err
+			}
+			if stopped {
+				break scan
+			}
+		}
+	}
+	if lastRF != nil && t.cfg.ReadAhead > 0 {
+		t.readAhead(segs, lastSeg, lastRG, lastRF, endOffset)
+	}
+	return bb.finish(), nil
+}
+
+// readAhead loads, in the background, the row groups after (seg, rg), so
+// that a consumer reading on finds them in the cache.
+func (t *Tier) readAhead(segs []meta.TierSegment, seg, rg int, rf *remoteFile, endOffset int64) {
+	if t.ctx.Err() != nil {
+		return // closing
+	}
+	select {
+	case t.prefetch <- struct{}{}:
+	default:
+		return // enough read-ahead running
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer func() { <-t.prefetch }()
+		ctx, cancel := context.WithTimeout(t.ctx, time.Minute)
+		defer cancel()
+		left := t.cfg.ReadAhead
+		var wg sync.WaitGroup
+		for i := seg; i < len(segs) && left > 0; i++ {
+			if segs[i].BaseOffset >= endOffset {
+				break
+			}
+			f := rf
+			j0 := rg + 1
+			if i != seg {
+				var err error
+				if f, err = t.open(ctx, segs[i]); err != nil {
+					return
+				}
+				j0 = 0
+			}
+			for j := j0; j < len(f.rgs) && left > 0; j++ {
+				if f.rgs[j].first >= endOffset {
+					break
+				}
+				left--
+				wg.Add(1)
+				go func(f *remoteFile, j int) {
+					defer wg.Done()
+					_ = f.loadRowGroup(ctx, j)
+				}(f, j)
+			}
+		}
+		wg.Wait()
+	}()
+}
+
+// ColdOffsetForTimestamp finds the first tiered record whose timestamp is
+// >= ts.
+func (t *Tier) ColdOffsetForTimestamp(ctx context.Context, topic string, partition int32, ts int64) (offset, timestamp int64, found bool, err error) {
+	segs, err := t.manifest(ctx, topic, partition)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	for _, seg := range segs {
+		if seg.MaxTimestamp < ts {
+			continue
+		}
+		off, t2, ok, err := t.findTimestamp(ctx, seg, ts)
+		if err != nil || ok {
+			return off, t2, ok, err
+		}
+	}
+	return -1, -1, false, nil
+}
+
+// ColdMaxTimestamp finds the tiered record with the largest timestamp
+// (the first, if several share it).
+func (t *Tier) ColdMaxTimestamp(ctx context.Context, topic string, partition int32) (offset, timestamp int64, found bool, err error) {
+	segs, err := t.manifest(ctx, topic, partition)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	best := -1
+	for i, seg := range segs {
+		if seg.MaxTimestamp >= 0 && (best < 0 || seg.MaxTimestamp > segs[best].MaxTimestamp) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return -1, -1, false, nil
+	}
+	return t.findTimestamp(ctx, segs[best], segs[best].MaxTimestamp)
+}
+
+func (t *Tier) findTimestamp(ctx context.Context, seg meta.TierSegment, ts int64) (int64, int64, bool, error) {
+	rf, err := t.open(ctx, seg)
+	if err != nil {
+		return -1, -1, false, err
+	}
+	for j, rg := range rf.rgs {
+		if rg.maxTs >= 0 && rg.maxTs < ts {
+			continue // pruned by the timestamp statistics
+		}
+		if err := rf.loadRowGroup(ctx, j); err != nil {
+			return -1, -1, false, err
+		}
+		off, found := int64(-1), int64(-1)
+		err := rf.scan(j, 0, func(r *Row) error {
+			if r.Timestamp >= ts {
+				off, found = r.Offset, r.Timestamp
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return -1, -1, false, err
+		}
+		if off >= 0 {
+			return off, found, true, nil
+		}
+	}
+	return -1, -1, false, nil
+}
