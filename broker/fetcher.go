@@ -129,18 +129,11 @@ func (f *fetcher) truncate(ctx context.Context, conn *peerConn) error {
 		return err
 	}
 	leo := p.log.LogEndOffset()
-	to := leo
-	if r.LeaderEpoch < 0 || r.EndOffset < 0 {
-		// The leader knows no epoch as old as ours: keep only what is
-		// committed.
-		to = min(leo, p.hw.Load())
-	} else {
-		_, ours := p.log.EndOffsetForEpoch(r.LeaderEpoch)
-		if ours >= 0 {
-			to = min(to, ours)
-		}
-		to = min(to, r.EndOffset)
+	ours := int64(-1)
+	if r.LeaderEpoch >= 0 {
+		_, ours = p.log.EndOffsetForEpoch(r.LeaderEpoch)
 	}
+	to := truncationPoint(leo, p.hw.Load(), r.LeaderEpoch, r.EndOffset, ours)
 	if to < leo {
 		p.b.log.Info("follower truncating divergent log", "partition", p.String(), "from", leo, "to", to, "leader_epoch", r.LeaderEpoch)
 		p.appendMu.Lock()
@@ -154,6 +147,22 @@ func (f *fetcher) truncate(ctx context.Context, conn *peerConn) error {
 		}
 	}
 	return nil
+}
+
+// truncationPoint is where a follower's log stops agreeing with the
+// leader's (KIP-279): the leader answered OffsetForLeaderEpoch with
+// (leaderEpoch, leaderEnd) for our latest epoch, and ourEnd is our own end
+// offset for leaderEpoch. If the leader knows no epoch that old, only what
+// is committed (below our high watermark) is kept.
+func truncationPoint(leo, hw int64, leaderEpoch int32, leaderEnd, ourEnd int64) int64 {
+	if leaderEpoch < 0 || leaderEnd < 0 {
+		return min(leo, hw)
+	}
+	to := min(leo, leaderEnd)
+	if ourEnd >= 0 {
+		to = min(to, ourEnd)
+	}
+	return to
 }
 
 // fetchOnce fetches and appends one response. again asks for a new
