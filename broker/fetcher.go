@@ -203,6 +203,16 @@ func (f *fetcher) fetchOnce(ctx context.Context, conn *peerConn) (again bool, er
 	switch err := kerr.ErrorForCode(r.ErrorCode); {
 	case err == nil:
 	case errors.Is(err, kerr.OffsetOutOfRange):
+		if leo := p.log.LogEndOffset(); r.LogStartOffset > leo {
+			// The leader keeps nothing from our log end on locally (it is
+			// in the cold tier, shared by every replica): start over at
+			// the leader's local log start.
+			p.b.log.Info("follower behind the leader's log start, resetting", "partition", p.String(), "from", leo, "to", r.LogStartOffset)
+			p.appendMu.Lock()
+			err := p.log.ResetTo(r.LogStartOffset)
+			p.appendMu.Unlock()
+			return false, err
+		}
 		return true, err
 	default:
 		return false, err

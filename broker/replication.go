@@ -196,7 +196,8 @@ func (p *Partition) ReplicaFetch(replicaID int32, offset int64, maxBytes int, cl
 	}
 	if offset > leo {
 		p.repl.mu.Unlock()
-		return FetchResult{}, fmt.Errorf("%w: follower offset %d beyond log end %d", kerr.OffsetOutOfRange, offset, leo)
+		return FetchResult{HighWatermark: p.hw.Load(), LogStartOffset: p.log.LogStartOffset()},
+			fmt.Errorf("%w: follower offset %d beyond log end %d", kerr.OffsetOutOfRange, offset, leo)
 	}
 	f.leo = offset
 	if offset >= leo || (f.leoAtFetch >= 0 && offset >= f.leoAtFetch) {

@@ -116,7 +116,19 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 // batch's base offset. An offset at or below the log start empties the log
 // and restarts it at offset. Offsets at or beyond the log end change
 // nothing. The truncation is fsynced before TruncateTo returns.
-func (l *Log) TruncateTo(offset int64) (err error) {
+func (l *Log) TruncateTo(offset int64) error {
+	return l.truncate(offset, false)
+}
+
+// ResetTo empties the log and starts it again at offset, which may lie
+// beyond the log end. A follower whose leader no longer keeps the records
+// after the follower's log end locally (they are in the cold tier) starts
+// over at the leader's local log start, as Kafka's truncateFullyAndStartAt.
+func (l *Log) ResetTo(offset int64) error {
+	return l.truncate(offset, true)
+}
+
+func (l *Log) truncate(offset int64, reset bool) (err error) {
 	if offset < 0 {
 		return fmt.Errorf("%w: truncate to negative offset %d", ErrOffsetOutOfRange, offset)
 	}
@@ -127,7 +139,7 @@ func (l *Log) TruncateTo(offset int64) (err error) {
 	if l.closed {
 		return ErrClosed
 	}
-	if offset >= l.leo.Load() {
+	if !reset && offset >= l.leo.Load() {
 		return nil
 	}
 	var (
@@ -142,12 +154,20 @@ func (l *Log) TruncateTo(offset int64) (err error) {
 			err = perr
 		}
 	}()
-	if offset < l.segs[0].base {
+	if reset || offset < l.segs[0].base {
+		old := l.segs
+		if i := slices.IndexFunc(old, func(v *segment) bool { return v.base == offset }); i >= 0 {
+			// The new empty segment takes this one's file name.
+			if err := old[i].remove(); err != nil {
+				return storageErr(fmt.Sprintf("delete segment %d", offset), err)
+			}
+			old = slices.Delete(slices.Clone(old), i, i+1)
+		}
 		ns, err := createSegment(l.dir, offset)
 		if err != nil {
 			return err
 		}
-		victims = l.segs
+		victims = old
 		l.segs = []*segment{ns}
 		l.logStart.Store(offset)
 		newEnd = offset
@@ -203,6 +223,12 @@ func (l *Log) TruncateTo(offset int64) (err error) {
 	l.dirDirty = false
 	if l.flushed.Load() > newEnd {
 		l.flushed.Store(newEnd)
+	}
+	if reset && len(l.epochs) > 0 {
+		l.epochs = l.epochs[:0] // none of the epochs' offsets is in the log any more
+		if err := l.writeEpochCheckpoint(); err != nil {
+			return err
+		}
 	}
 	if l.truncateEpochsFromEnd(newEnd) {
 		if err := l.writeEpochCheckpoint(); err != nil {

@@ -1,6 +1,7 @@
 package hotlog
 
 import (
+	"fmt"
 	"bytes"
 	"errors"
 	"math"
@@ -263,5 +264,39 @@ func TestTruncateBelowLogStart(t *testing.T) {
 	info := mustAppend(t, l, simpleBatch(t, 1, 2, 1), 7, nil)
 	if info.FirstOffset != 5 {
 		t.Fatalf("append at %d", info.FirstOffset)
+	}
+}
+
+func TestResetTo(t *testing.T) {
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, offset := range []int64{0, 32, 47, 48, 500} {
+		t.Run(fmt.Sprint(offset), func(t *testing.T) {
+			l, _ := segmentedLog(t, 5, base) // offsets 0..47
+			dir := l.dir
+			if err := l.ResetTo(offset); err != nil {
+				t.Fatal(err)
+			}
+			check := func(l *Log) {
+				t.Helper()
+				if l.LogStartOffset() != offset || l.LogEndOffset() != offset || l.LatestEpoch() != -1 {
+					t.Fatalf("after reset to %d: start %d end %d epoch %d", offset, l.LogStartOffset(), l.LogEndOffset(), l.LatestEpoch())
+				}
+				if segs := l.Segments(); len(segs) != 1 || segs[0].BaseOffset != offset {
+					t.Fatalf("segments %+v", segs)
+				}
+			}
+			check(l)
+			// Appends continue at the reset offset, and all of it survives a restart.
+			info, err := l.Append(simpleBatch(t, base.UnixMilli(), 3, 10), 7, base)
+			if err != nil || info.FirstOffset != offset {
+				t.Fatalf("append after reset: %v at %d", err, info.FirstOffset)
+			}
+			l.Close()
+			l = openLog(t, dir, DefaultConfig())
+			defer l.Close()
+			if l.LogStartOffset() != offset || l.LogEndOffset() != offset+3 {
+				t.Fatalf("after reopen: start %d end %d", l.LogStartOffset(), l.LogEndOffset())
+			}
+		})
 	}
 }

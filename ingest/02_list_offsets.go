@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -11,9 +12,20 @@ func (cc *clientConn) handleListOffsets(_ context.Context, req *kmsg.ListOffsets
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		// Kafka refuses a partition named twice in one request.
+		count := map[int32]int{}
+		for _, rp := range rt.Partitions {
+			count[rp.Partition]++
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
+			if count[rp.Partition] > 1 {
+				sp.ErrorCode = kerr.InvalidRequest.Code
+				sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, err := cc.s.cluster.Partition(rt.Topic, rp.Partition)
 			if err == nil {
 				var off, ts int64

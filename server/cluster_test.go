@@ -30,7 +30,7 @@ type testCluster struct {
 	brokers []*testBroker
 }
 
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t *testing.T, n int, mutate ...func(*Config)) *testCluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -45,6 +45,9 @@ func startCluster(t *testing.T, n int) *testCluster {
 			cfg.EtcdEndpoints = e.Endpoints()
 			cfg.BrokerTTL = 2 * time.Second
 			cfg.ReplicaLagMax = 3 * time.Second
+			for _, m := range mutate {
+				m(cfg)
+			}
 		}))
 	}
 	t.Cleanup(func() {
@@ -352,4 +355,63 @@ func leaderNow(ctx context.Context, t *testing.T, adm *kadm.Client, topic string
 		t.Fatal(err)
 	}
 	return td[topic].Partitions[0].Leader
+}
+
+// TestReassignTieredPartition moves a partition whose old segments are
+// only in the (shared) cold tier to a new broker: the new replica starts at
+// the leader's local log start, and consumers still read from offset 0.
+func TestReassignTieredPartition(t *testing.T) {
+	store := "file://" + t.TempDir()
+	c := startCluster(t, 2, func(cfg *Config) { cfg.ObjectStore = store })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const topic = "tiered-move"
+	cl := c.client()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{1}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	for k, v := range tieredTopicConfigs() {
+		rc := kmsg.NewCreateTopicsRequestTopicConfig()
+		rc.Name, rc.Value = k, v
+		rt.Configs = append(rt.Configs, rc)
+	}
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(4096))
+	const n = 3000
+	for i := 0; i < n; i++ {
+		prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("t-%06d-%s", i, bytes.Repeat([]byte("x"), 80)))}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitTiered(t, c.broker(1), topic, 1, time.Minute)
+
+	var areq kadm.AlterPartitionAssignmentsReq
+	areq.Assign(topic, 0, []int32{2})
+	ares, err := kadm.NewClient(cl).AlterPartitionAssignments(ctx, areq)
+	if err != nil || ares.Error() != nil {
+		t.Fatalf("reassign: %v %v", err, ares.Error())
+	}
+	for leaderNow(ctx, t, kadm.NewClient(cl), topic) != 2 {
+		if ctx.Err() != nil {
+			t.Fatal("reassignment to broker 2 never completed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	recs := consumeAllFrom(t, c.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), n)
+	for i, r := range recs[:n] {
+		if r.Offset != int64(i) || !bytes.HasPrefix(r.Value, []byte(fmt.Sprintf("t-%06d-", i))) {
+			t.Fatalf("record %d: offset %d value %.10q", i, r.Offset, r.Value)
+		}
+	}
 }
