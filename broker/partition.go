@@ -123,8 +123,6 @@ func (p *Partition) setConfig(c TopicConfig) {
 	p.log.SetConfig(logConfig(c, p.b.cfg.Cold != nil))
 }
 
-func (p *Partition) setLeaderEpoch(e int32) { p.leaderEpoch.Store(e) }
-
 // Topic, Index and TopicID name the partition.
 func (p *Partition) Topic() string     { return p.topic }
 func (p *Partition) Index() int32      { return p.index }
