@@ -3,7 +3,7 @@
 #   make run     build and start one broker with defaults (./strata-data, :9092)
 #   make test    the full test suite, exactly what CI runs (.ci/run)
 #   make lint    go vet + staticcheck
-#   make bench   Go benchmarks
+#   make bench   hot-path Go benchmarks, then `strata bench` (docs/benchmarks.md)
 #   make fuzz    every fuzz target for $(FUZZTIME)
 
 SHELL     := bash
@@ -71,9 +71,22 @@ lint:
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 
-# For now: the Go benchmarks. (`strata bench`, the load generator, comes later.)
+# The Go benchmarks of the hot paths (batch validation, append, index
+# lookup, fetch read, request decoding, Parquet conversion, cold rebuild),
+# then `strata bench`: a broker under load beside references measured in the
+# same run (under 10 minutes on 2 cores). Everything lands in $(BENCH_OUT);
+# BENCH_ARGS=--quick for a smoke run, BENCH_TIME for the Go benchmarks.
+BENCH_OUT  ?= bin/bench
+BENCH_ARGS ?=
+BENCH_TIME ?= 1s
+BENCH_PKGS ?= ./hotlog/ ./ingest/ ./broker/ ./tiering/
+
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(BUILD_CMD)
+	@mkdir -p $(BENCH_OUT)
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) $(BENCH_PKGS) | tee $(BENCH_OUT)/go-bench.txt
+	set -o pipefail; ./$(BIN) bench --out $(BENCH_OUT)/results.json --chart $(BENCH_OUT)/results.svg \
+		--cpuprofile $(BENCH_OUT)/broker.cpu.pprof $(BENCH_ARGS) | tee $(BENCH_OUT)/results.md
 
 # Runs every fuzz target of every package for $(FUZZTIME) each.
 fuzz:

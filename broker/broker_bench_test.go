@@ -1,0 +1,168 @@
+package broker_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/broker"
+	"github.com/stratalog/strata/server"
+)
+
+// benchBroker starts a broker (embedded etcd included) for one top-level
+// benchmark, which must run its setup once: b.Loop, or sub-benchmarks.
+func benchBroker(b *testing.B) *broker.Broker {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := server.Start(ctx, server.Config{
+		DataDir: b.TempDir(), Listen: "127.0.0.1:0", BrokerID: 1, DefaultPartitions: 1,
+		RetentionCheckInterval: time.Minute, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatalf("start broker: %v", err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	return srv.Broker()
+}
+
+// benchPartition creates a one-partition topic (no cold tier) and returns
+// its partition once this broker leads it.
+func benchPartition(b *testing.B, br *broker.Broker, name string) *broker.Partition {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := br.CreateTopic(ctx, broker.CreateTopicRequest{
+		Name: name, Partitions: 1, ReplicationFactor: 1,
+		Configs: map[string]string{"remote.storage.enable": "false"},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = br.DeleteTopic(context.Background(), name) })
+	for {
+		p, err := br.Partition(name, 0)
+		if err == nil {
+			return p
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("partition %s/0: %v", name, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// benchBatch is an uncompressed RecordBatch v2 of n records with values of
+// size bytes and a valid CRC.
+func benchBatch(n, size int) []byte {
+	var area []byte
+	value := make([]byte, size)
+	for i := range n {
+		rec := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Key: fmt.Appendf(nil, "k%d", i), Value: value}
+		enc := rec.AppendTo(nil)
+		_, skip := binary.Varint(enc) // AppendTo wrote Length 0: replace it
+		area = binary.AppendVarint(area, int64(len(enc)-skip))
+		area = append(area, enc[skip:]...)
+	}
+	rb := kmsg.RecordBatch{
+		Magic: 2, LastOffsetDelta: int32(n - 1), FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: area,
+	}
+	rb.Length = int32(49 + len(area))
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+// BenchmarkPartitionAppend is a produce request's partition: validation,
+// append, high watermark, and for acks=all the fsync, with one producer
+// (every op waits for its own fsync).
+func BenchmarkPartitionAppend(b *testing.B) {
+	br := benchBroker(b)
+	for _, a := range []struct {
+		name string
+		acks int16
+	}{{"1", broker.AcksLeader}, {"all", broker.AcksAll}} {
+		acks := a.acks
+		b.Run("acks="+a.name, func(b *testing.B) {
+			p := benchPartition(b, br, "append-acks-"+a.name)
+			batch := benchBatch(64, 1024)
+			ctx := context.Background()
+			b.SetBytes(int64(len(batch)))
+			for b.Loop() {
+				if _, err := p.Append(ctx, batch, acks); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPartitionAppendGroupCommit is acks=all with many producers at
+// once: their fsyncs are shared (group commit).
+func BenchmarkPartitionAppendGroupCommit(b *testing.B) {
+	p := benchPartition(b, benchBroker(b), "append-group")
+	batch := benchBatch(64, 1024)
+	b.Run("producers=8xGOMAXPROCS", func(b *testing.B) {
+		b.SetBytes(int64(len(batch)))
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			own := append([]byte(nil), batch...) // Append rewrites the header
+			ctx := context.Background()
+			for pb.Next() {
+				if _, err := p.Append(ctx, own, broker.AcksAll); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkPartitionFetch is a consumer catching up: 1 MiB fetches from
+// 64 MiB of 1 KiB records, each from where the previous one ended.
+func BenchmarkPartitionFetch(b *testing.B) {
+	p := benchPartition(b, benchBroker(b), "fetch")
+	batch := benchBatch(64, 1024)
+	ctx := context.Background()
+	for written := 0; written < 64<<20; written += len(batch) {
+		if _, err := p.Append(ctx, batch, broker.AcksLeader); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end := p.HighWatermark()
+	var off, n, ops int64
+	for b.Loop() {
+		res, err := p.Fetch(off, 1<<20, true, -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, ops = n+int64(len(res.Records)), ops+1
+		off = nextOffset(b, res.Records)
+		if off >= end {
+			off = 0
+		}
+	}
+	b.SetBytes(n / max(1, ops)) // the mean fetch size
+}
+
+// nextOffset is the offset after the last batch of data.
+func nextOffset(b *testing.B, data []byte) int64 {
+	var next int64
+	for pos := 0; pos+61 <= len(data); {
+		base := int64(binary.BigEndian.Uint64(data[pos:]))
+		length := int(binary.BigEndian.Uint32(data[pos+8:]))
+		lastDelta := int64(binary.BigEndian.Uint32(data[pos+23:]))
+		next = base + lastDelta + 1
+		pos += 12 + length
+	}
+	if next == 0 {
+		b.Fatal("fetch returned no batch")
+	}
+	return next
+}

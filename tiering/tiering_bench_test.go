@@ -1,0 +1,128 @@
+package tiering
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/objstore/local"
+)
+
+// benchSegment is 8 MiB of uncompressed batches of 64 records of 1 KiB
+// random values (random, so that Parquet's zstd has no easy win), from
+// offset 0.
+func benchSegment(b *testing.B) []byte {
+	b.Helper()
+	r := rand.NewChaCha8([32]byte{7})
+	var seg []byte
+	var base int64
+	for len(seg) < 8<<20 {
+		var area []byte
+		for i := range 64 {
+			v := make([]byte, 1024)
+			_, _ = r.Read(v)
+			rec := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Key: fmt.Appendf(nil, "key-%d", base+int64(i)), Value: v}
+			enc := rec.AppendTo(nil)
+			_, skip := binary.Varint(enc) // AppendTo wrote Length 0: replace it
+			area = binary.AppendVarint(area, int64(len(enc)-skip))
+			area = append(area, enc[skip:]...)
+		}
+		rb := kmsg.RecordBatch{
+			FirstOffset: base, Magic: 2, LastOffsetDelta: 63, FirstTimestamp: 1_700_000_000_000 + base, MaxTimestamp: 1_700_000_000_063 + base,
+			ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 64, Records: area,
+		}
+		rb.Length = int32(49 + len(area))
+		batch := rb.AppendTo(nil)
+		binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
+		seg = append(seg, batch...)
+		base += 64
+	}
+	return seg
+}
+
+// BenchmarkParquetConvert is the upload's conversion: a segment's batches
+// decoded into rows and written as a zstd Parquet file (default row-group
+// size). Bytes are the segment's.
+func BenchmarkParquetConvert(b *testing.B) {
+	seg := benchSegment(b)
+	b.SetBytes(int64(len(seg)))
+	for b.Loop() {
+		fw := newFileWriter(io.Discard, "bench", [16]byte{1}, 0, 0)
+		if err := DecodeBatches(seg, 0, fw.add); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := fw.close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkColdRebuild turns rows back into RecordBatches (records, headers,
+// CRC), as a cold fetch does after reading them. Bytes are the batches'.
+func BenchmarkColdRebuild(b *testing.B) {
+	seg := benchSegment(b)
+	var rows []Row
+	if err := DecodeBatches(seg, 0, func(r Row) error { rows = append(rows, r); return nil }); err != nil {
+		b.Fatal(err)
+	}
+	var n, ops int64
+	for b.Loop() {
+		bb := newBatchBuilder(1<<30, true)
+		for i := range rows {
+			bb.add(&rows[i])
+		}
+		n, ops = n+int64(len(bb.finish())), ops+1
+	}
+	b.SetBytes(n / max(1, ops))
+}
+
+// BenchmarkColdRead is a whole cold fetch of a segment from an object in a
+// local-directory bucket: open (footer, page index), load each row group,
+// decode its rows and rebuild batches. Bytes are the rebuilt batches'.
+func BenchmarkColdRead(b *testing.B) {
+	seg := benchSegment(b)
+	var buf bytes.Buffer
+	fw := newFileWriter(&buf, "bench", [16]byte{1}, 0, 2<<20)
+	if err := DecodeBatches(seg, 0, fw.add); err != nil {
+		b.Fatal(err)
+	}
+	info, err := fw.close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bucket, err := local.New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	key := ObjectKey("bench", 0, info.BaseOffset, info.LastOffset)
+	if _, err := bucket.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+		b.Fatal(err)
+	}
+	var n, ops int64
+	for b.Loop() {
+		m := newMetrics()
+		rf, err := openRemote(ctx, bucket, key, int64(buf.Len()), "", newRGCache(64<<20, m), m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bb := newBatchBuilder(1<<30, true)
+		for j := range rf.rgs {
+			if err := rf.loadRowGroup(ctx, j); err != nil {
+				b.Fatal(err)
+			}
+			if err := rf.scan(j, 0, func(r *Row) error { bb.add(r); return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n, ops = n+int64(len(bb.finish())), ops+1
+	}
+	b.SetBytes(n / max(1, ops))
+}
