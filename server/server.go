@@ -78,6 +78,9 @@ type Config struct {
 	TierRowGroupBytes     int64
 	TierOrphanGrace       time.Duration
 	TierHooks             *tiering.Hooks // fault injection, for tests
+	// FlightListen is the Arrow Flight endpoint (query.FlightService);
+	// empty: off.
+	FlightListen string
 }
 
 // Server is a running broker process.
@@ -90,6 +93,7 @@ type Server struct {
 	reg      atomic.Pointer[meta.Registration]
 	broker   *broker.Broker
 	tier     *tiering.Tier
+	flight   *flightEndpoint
 	registry *prometheus.Registry
 	groups   *group.Coordinator
 	kafka    *ingest.Server
@@ -208,6 +212,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	go s.keepRegistered(bg, info)
+	if err := s.startFlight(); err != nil {
+		return nil, err
+	}
 
 	if cfg.MetricsListen != "" {
 		if s.httpLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -257,6 +264,7 @@ func (s *Server) Close() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	s.closeFlight()
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		errs = append(errs, s.http.Shutdown(ctx))

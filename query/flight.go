@@ -1,0 +1,228 @@
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// FlightCommand is the JSON command of a Flight descriptor (CMD type):
+// a range of a topic. A PATH descriptor [topic] means the whole topic.
+// to_offset is exclusive; -1 or absent ends at the high watermark.
+type FlightCommand struct {
+	Topic      string  `json:"topic"`
+	Partitions []int32 `json:"partitions,omitempty"`
+	FromOffset *int64  `json:"from_offset,omitempty"`
+	ToOffset   *int64  `json:"to_offset,omitempty"`
+}
+
+// flightTicket is what DoGet reads: a resolved plan.
+type flightTicket struct {
+	Topic string           `json:"topic"`
+	Parts []PartitionRange `json:"parts"`
+}
+
+// FlightService serves topic ranges over Arrow Flight: ListFlights lists
+// the topics, GetFlightInfo resolves a range (one endpoint, a ticket
+// holding the resolved offsets), DoGet streams it.
+type FlightService struct {
+	flight.BaseFlightServer
+	q *Planner
+}
+
+// NewFlightService serves ranges read with q.
+func NewFlightService(q *Planner) *FlightService { return &FlightService{q: q} }
+
+func (f *FlightService) descriptorRange(d *flight.FlightDescriptor) (Range, error) {
+	switch d.GetType() {
+	case flight.DescriptorPATH:
+		if len(d.Path) != 1 || d.Path[0] == "" {
+			return Range{}, status.Error(codes.InvalidArgument, "a path descriptor is [topic]")
+		}
+		return AllOffsets(d.Path[0]), nil
+	case flight.DescriptorCMD:
+		var c FlightCommand
+		if err := json.Unmarshal(d.Cmd, &c); err != nil || c.Topic == "" {
+			return Range{}, status.Errorf(codes.InvalidArgument, "command: want JSON {\"topic\":..., \"partitions\":[...], \"from_offset\":N, \"to_offset\":N}")
+		}
+		r := AllOffsets(c.Topic)
+		r.Partitions = c.Partitions
+		if c.FromOffset != nil {
+			r.FromOffset = *c.FromOffset
+		}
+		if c.ToOffset != nil {
+			r.ToOffset = *c.ToOffset
+		}
+		return r, nil
+	}
+	return Range{}, status.Error(codes.InvalidArgument, "unknown descriptor type")
+}
+
+func grpcErr(err error) error {
+	switch {
+	case errors.Is(err, ErrUnknownTopic):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrEmptyRange):
+		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}
+
+func (f *FlightService) info(d *flight.FlightDescriptor, p *Plan, records int64) (*flight.FlightInfo, error) {
+	t, err := json.Marshal(flightTicket{Topic: p.Topic, Parts: p.Parts})
+	if err != nil {
+		return nil, err
+	}
+	return &flight.FlightInfo{
+		Schema:           flight.SerializeSchema(Schema(), memory.DefaultAllocator),
+		FlightDescriptor: d,
+		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: t}}},
+		TotalRecords:     records,
+		TotalBytes:       -1,
+		Ordered:          true,
+	}, nil
+}
+
+// ListFlights lists one flight per topic (the whole topic).
+func (f *FlightService) ListFlights(_ *flight.Criteria, fs flight.FlightService_ListFlightsServer) error {
+	ctx := fs.Context()
+	topics, err := f.q.Topics(ctx)
+	if err != nil {
+		return grpcErr(err)
+	}
+	for _, t := range topics {
+		d := &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{t}}
+		p, err := f.q.Plan(ctx, AllOffsets(t))
+		if errors.Is(err, ErrEmptyRange) {
+			p, err = &Plan{Topic: t}, nil
+		}
+		if err != nil {
+			return grpcErr(err)
+		}
+		fi, err := f.info(d, p, p.Records)
+		if err != nil {
+			return err
+		}
+		if err := fs.Send(fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetFlightInfo resolves a range.
+func (f *FlightService) GetFlightInfo(ctx context.Context, d *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	r, err := f.descriptorRange(d)
+	if err != nil {
+		return nil, err
+	}
+	p, err := f.q.Plan(ctx, r)
+	if err != nil {
+		return nil, grpcErr(err)
+	}
+	return f.info(d, p, p.Records)
+}
+
+// GetSchema is the Arrow schema of every range.
+func (f *FlightService) GetSchema(_ context.Context, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(Schema(), memory.DefaultAllocator)}, nil
+}
+
+// DoGet streams the ticket's range.
+func (f *FlightService) DoGet(tkt *flight.Ticket, fs flight.FlightService_DoGetServer) error {
+	var t flightTicket
+	if err := json.Unmarshal(tkt.GetTicket(), &t); err != nil || t.Topic == "" {
+		return status.Error(codes.InvalidArgument, "bad ticket: use one from GetFlightInfo")
+	}
+	ctx := fs.Context()
+	p, err := f.q.PlanParts(ctx, t.Topic, t.Parts)
+	if err != nil {
+		return grpcErr(err)
+	}
+	s, err := f.q.Scan(ctx, p, nil)
+	if err != nil {
+		return grpcErr(err)
+	}
+	defer s.Close()
+	w := flight.NewRecordWriter(fs, ipc.WithSchema(s.Schema()))
+	defer w.Close()
+	for {
+		rec, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return grpcErr(err)
+		}
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// PlanParts is a plan of already resolved partition ranges (a ticket).
+func (q *Planner) PlanParts(ctx context.Context, topic string, parts []PartitionRange) (*Plan, error) {
+	md, err := kadm.NewClient(q.cfg.Client).Metadata(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownTopic, topic)
+	}
+	p := &Plan{Topic: topic, topicID: td.ID, leaders: map[int32]int32{}}
+	for _, pr := range parts {
+		pd, ok := td.Partitions[pr.Partition]
+		if !ok {
+			return nil, fmt.Errorf("%w: topic %q has no partition %d", ErrUnknownTopic, topic, pr.Partition)
+		}
+		p.leaders[pr.Partition] = pd.Leader
+		if pr.Start < pr.End {
+			p.Parts = append(p.Parts, pr)
+			p.Records += pr.End - pr.Start
+		}
+	}
+	return p, nil
+}
+
+// FlightServer is a running Flight endpoint.
+type FlightServer struct {
+	srv  flight.Server
+	done chan error
+}
+
+// ServeFlight starts a Flight endpoint on addr.
+func ServeFlight(addr string, q *Planner) (*FlightServer, error) {
+	srv := flight.NewServerWithMiddleware(nil)
+	if err := srv.Init(addr); err != nil {
+		return nil, fmt.Errorf("flight listener %s: %w", addr, err)
+	}
+	srv.RegisterFlightService(NewFlightService(q))
+	fs := &FlightServer{srv: srv, done: make(chan error, 1)}
+	go func() { fs.done <- srv.Serve() }()
+	return fs, nil
+}
+
+// Addr is the bound address.
+func (f *FlightServer) Addr() net.Addr { return f.srv.Addr() }
+
+// Close stops the endpoint (streams in progress are cut).
+func (f *FlightServer) Close() error {
+	f.srv.Shutdown()
+	return <-f.done
+}
