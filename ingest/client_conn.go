@@ -165,7 +165,7 @@ func parseRequestHeader(frame []byte) (requestHeader, []byte, error) {
 // always uses header v0 so that a client can parse it before it knows our
 // versions; every other flexible response has header v1 (empty tags).
 func frameResponse(hdr requestHeader, resp kmsg.Response) []byte {
-	buf := make([]byte, 8, 256)
+	buf := make([]byte, 8, responseSizeHint(resp))
 	binary.BigEndian.PutUint32(buf[4:], uint32(hdr.correlationID))
 	if resp.IsFlexible() && hdr.key != apiVersionsKey {
 		buf = append(buf, 0)
@@ -173,4 +173,23 @@ func frameResponse(hdr requestHeader, resp kmsg.Response) []byte {
 	buf = resp.AppendTo(buf)
 	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
 	return buf
+}
+
+// responseSizeHint guesses a response's encoded size so that framing
+// allocates once: fetch responses are mostly their record batches, and
+// growing a multi-megabyte buffer by doubling cost a quarter of the
+// broker's CPU in benchmarks.
+func responseSizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 256
+	}
+	n := 256
+	for _, t := range f.Topics {
+		n += 64 + len(t.Topic)
+		for _, p := range t.Partitions {
+			n += 96 + len(p.RecordBatches)
+		}
+	}
+	return n
 }
