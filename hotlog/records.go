@@ -63,7 +63,7 @@ func (r *recordReader) int8(what string) {
 // skipBytes skips a varint-length-prefixed field; a length of -1 is null and
 // allowed only if nullable.
 func (r *recordReader) skipBytes(what string, nullable bool) {
-	l := r.varint(what + " length")
+	l := r.varint(what) // "what" names the field; its length is what is read here
 	if r.err != nil {
 		return
 	}
