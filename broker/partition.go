@@ -422,6 +422,9 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	hw := p.hw.Load()
 	switch ts {
 	case ListLatest:
+		if hw < p.termStartOffset() {
+			return -1, -1, -1, fmt.Errorf("%w: high watermark %d has not reached the start %d of leader epoch %d", kerr.OffsetNotAvailable, hw, p.termStartOffset(), epoch)
+		}
 		return hw, -1, epoch, nil
 	case ListEarliest:
 		off, err := p.earliestOffset()

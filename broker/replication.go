@@ -26,6 +26,7 @@ type replication struct {
 	state      meta.PartitionState
 	followers  map[int32]*followerProgress
 	isrPending bool     // an ISR change is being written to etcd
+	termStart  int64    // log end offset when this broker became leader
 	fetcher    *fetcher // set while this broker follows the partition
 }
 
@@ -68,6 +69,9 @@ func (p *Partition) applyState(st meta.PartitionState) {
 		stop, p.repl.fetcher = p.repl.fetcher, nil
 	}
 	if st.Leader == self && newLeaderTerm {
+		// KIP-207: until the high watermark reaches where this term
+		// starts, the latest offset is not known yet.
+		p.repl.termStart = p.log.LogEndOffset()
 		now := time.Now()
 		p.repl.followers = map[int32]*followerProgress{}
 		for _, r := range st.Replicas {
@@ -321,4 +325,12 @@ func (b *Broker) underReplicated() int {
 		}
 	}
 	return n
+}
+
+// termStartOffset is the log end offset at which this broker's current
+// leadership began.
+func (p *Partition) termStartOffset() int64 {
+	p.repl.mu.Lock()
+	defer p.repl.mu.Unlock()
+	return p.repl.termStart
 }
