@@ -95,6 +95,17 @@ func TestClusterFailover(t *testing.T) {
 	}
 
 	load := startIdempotentLoad(ctx, t, seeds, topic)
+	// librdkafka's idempotent producer writes to its own topic at the same time.
+	const rdTopic, rdRecords = "cluster-rdkafka", 20000
+	var rdLoad *rdkafkaLoad
+	if err := clientsPythonModule("confluent_kafka"); err != nil {
+		clientsMissing(t, "%s cannot import confluent_kafka: %v", clientsPython, err)
+	} else {
+		if r, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, rdTopic); err != nil || r.Err != nil {
+			t.Fatalf("create topic: %v %v", err, r.Err)
+		}
+		rdLoad = startRdkafkaLoad(ctx, t, strings.Join(seeds, ","), rdTopic, rdRecords, 15*time.Second)
+	}
 
 	time.Sleep(time.Second)
 	// SIGKILL the leader of partition 0, then bring it back.
@@ -116,6 +127,9 @@ func TestClusterFailover(t *testing.T) {
 
 	acked := load.finish(ctx, t)
 	crashVerify(t, procs[0].addr, topic, acked, load.attempted)
+	if rdLoad != nil {
+		crashVerify(t, procs[0].addr, rdTopic, rdLoad.wait(t), rdRecords)
+	}
 
 	// Every replica back in sync, then identical logs below the high watermark.
 	for {

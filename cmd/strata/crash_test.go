@@ -143,8 +143,29 @@ func TestCrashLibrdkafkaIdempotentProducer(t *testing.T) {
 	const n = 20000
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	load := startRdkafkaLoad(ctx, t, p.addr, topic, n, 0)
+	for k := 0; k < crashKills(); k++ {
+		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
+		p.kill(syscall.SIGKILL)
+		p.start()
+	}
+	crashVerify(t, p.addr, topic, load.wait(t), n)
+}
+
+// rdkafkaLoad is the librdkafka (confluent-kafka) idempotent acks=all
+// producer script, reporting each delivered record on its stdout.
+type rdkafkaLoad struct {
+	cmd      *exec.Cmd
+	acked    map[string]ackedRecord
+	readDone chan error
+}
+
+// startRdkafkaLoad produces n records "v-<i>" to topic, spread over about
+// spread (0: as fast as it goes).
+func startRdkafkaLoad(ctx context.Context, t *testing.T, bootstrap, topic string, n int, spread time.Duration) *rdkafkaLoad {
+	t.Helper()
 	script, _ := filepath.Abs("testdata/crash/idempotent_producer.py")
-	cmd := exec.CommandContext(ctx, clientsPython, script, p.addr, topic, strconv.Itoa(n))
+	cmd := exec.CommandContext(ctx, clientsPython, script, bootstrap, topic, strconv.Itoa(n), strconv.FormatFloat(spread.Seconds(), 'f', 1, 64))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -153,8 +174,7 @@ func TestCrashLibrdkafkaIdempotentProducer(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[string]ackedRecord{}
-	readDone := make(chan error, 1)
+	l := &rdkafkaLoad{cmd: cmd, acked: map[string]ackedRecord{}, readDone: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -164,28 +184,30 @@ func TestCrashLibrdkafkaIdempotentProducer(t *testing.T) {
 				Offset    int64  `json:"o"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
-				readDone <- fmt.Errorf("bad line from producer %q: %w", sc.Text(), err)
+				l.readDone <- fmt.Errorf("bad line from producer %q: %w", sc.Text(), err)
 				return
 			}
-			acked[d.Value] = ackedRecord{d.Partition, d.Offset}
+			l.acked[d.Value] = ackedRecord{d.Partition, d.Offset}
 		}
-		readDone <- sc.Err()
+		l.readDone <- sc.Err()
 	}()
-	for k := 0; k < crashKills(); k++ {
-		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
-		p.kill(syscall.SIGKILL)
-		p.start()
-	}
-	if err := <-readDone; err != nil {
+	return l
+}
+
+// wait waits for the script to deliver everything and exit, and returns
+// the acknowledged records.
+func (l *rdkafkaLoad) wait(t *testing.T) map[string]ackedRecord {
+	t.Helper()
+	if err := <-l.readDone; err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := l.cmd.Wait(); err != nil {
 		t.Fatalf("producer script: %v", err)
 	}
-	if len(acked) == 0 {
+	if len(l.acked) == 0 {
 		t.Fatal("no record was acknowledged")
 	}
-	crashVerify(t, p.addr, topic, acked, n)
+	return l.acked
 }
 
 // idempotentLoad is a franz-go idempotent acks=all producer writing

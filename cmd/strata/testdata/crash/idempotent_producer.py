@@ -3,7 +3,7 @@
 Produces N records "v-<i>" with acks=all and enable.idempotence=true while the
 test kills and restarts the broker; prints one JSON line per delivered record
 ({"v": value, "p": partition, "o": offset}) and exits 0 after a final flush.
-Usage: idempotent_producer.py BOOTSTRAP TOPIC N
+Usage: idempotent_producer.py BOOTSTRAP TOPIC N [SPREAD_SECONDS]
 """
 import json
 import sys
@@ -12,6 +12,8 @@ import time
 from confluent_kafka import Producer
 
 bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+spread = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+pause = max(0.05, spread / max(1, n // 500))
 p = Producer({
     "bootstrap.servers": bootstrap,
     "enable.idempotence": True,
@@ -41,7 +43,7 @@ for i in range(n):
             p.poll(0.05)
     p.poll(0)
     if i % 500 == 0:
-        time.sleep(0.05)  # spread the run over the kills
+        time.sleep(pause)  # spread the run over the faults
 left = p.flush(max(1, deadline - time.time()))
 if left:
     print("producer: %d records still undelivered at exit" % left, file=sys.stderr)
