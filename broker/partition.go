@@ -392,6 +392,13 @@ func (p *Partition) Fetch(offset int64, maxBytes int, minOneBatch bool, clientEp
 	return res, nil
 }
 
+// ReadsCold reports whether a consumer fetch at offset is served from the
+// cold tier (below the local log start); such reads go to the object
+// store, so callers run them in parallel.
+func (p *Partition) ReadsCold(offset int64) bool {
+	return p.b.cfg.Cold != nil && offset < p.log.LogStartOffset()
+}
+
 // readError turns a hot log read error into the error a client gets.
 func (p *Partition) readError(offset int64, err error) error {
 	switch {

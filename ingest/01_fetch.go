@@ -47,6 +47,13 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 // fillFetch (re)builds the response from the current logs. It returns the
 // bytes gathered, the channels to wait on for more, and whether some
 // partition failed (Kafka answers at once then).
+//
+// Partitions are answered in request order within the response's byte
+// budget. Cold reads (below a partition's local log start: object-store
+// GETs) of all the partitions named are started together first, so one
+// request for many cold partitions costs about one round trip to the store,
+// not one per partition; a cold read that no longer fits the budget when
+// its turn comes is dropped (the client fetches it again).
 func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int) (int, []<-chan struct{}, bool) {
 	c := cc.s.cluster
 	resp.Topics = resp.Topics[:0]
@@ -56,45 +63,73 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 	if req.Version >= 15 {
 		replica = req.ReplicaState.ID
 	}
-	total := 0
-	failed := false
-	var waits []<-chan struct{}
-	for _, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+	type job struct {
+		p    *broker.Partition
+		rp   *kmsg.FetchRequestTopicPartition
+		err  error
+		cold *coldRead
+	}
+	var jobs [][]job
+	var names []string
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		name := rt.Topic
 		var topicErr error
 		if req.Version >= 13 {
 			if t, ok := c.TopicByID(rt.TopicID); ok {
-				st.Topic = t.Name
+				name = t.Name
 			} else {
 				topicErr = kerr.UnknownTopicID
 			}
 		}
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			err := topicErr
-			var p *broker.Partition
-			if err == nil {
-				p, err = c.Partition(st.Topic, rp.Partition)
+		names = append(names, name)
+		js := make([]job, len(rt.Partitions))
+		for pi := range rt.Partitions {
+			j := &js[pi]
+			j.rp, j.err = &rt.Partitions[pi], topicErr
+			if j.err == nil {
+				j.p, j.err = c.Partition(name, j.rp.Partition)
 			}
+			if j.err == nil && replica < 0 && j.p.ReadsCold(j.rp.FetchOffset) {
+				j.cold = startColdRead(cc.s.coldReads, j.p, j.rp, maxBytes)
+			}
+		}
+		jobs = append(jobs, js)
+	}
+
+	total := 0
+	failed := false
+	var waits []<-chan struct{}
+	for ti, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = names[ti], rt.TopicID
+		for _, j := range jobs[ti] {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = j.rp.Partition
+			err := j.err
 			if err == nil {
-				limit := min(int(rp.PartitionMaxBytes), maxBytes-total)
+				limit := max(min(int(j.rp.PartitionMaxBytes), maxBytes-total), 0)
 				var res broker.FetchResult
-				if replica >= 0 {
-					res, err = p.ReplicaFetch(replica, rp.FetchOffset, max(limit, 0), rp.CurrentLeaderEpoch)
-				} else {
-					res, err = p.Fetch(rp.FetchOffset, max(limit, 0), total == 0, rp.CurrentLeaderEpoch)
+				switch {
+				case j.cold != nil:
+					res, err = j.cold.wait()
+					if total > 0 && len(res.Records) > limit {
+						res.Records = nil // over budget: fetched again next time
+					}
+				case replica >= 0:
+					res, err = j.p.ReplicaFetch(replica, j.rp.FetchOffset, limit, j.rp.CurrentLeaderEpoch)
+				default:
+					res, err = j.p.Fetch(j.rp.FetchOffset, limit, total == 0, j.rp.CurrentLeaderEpoch)
 				}
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				sp.RecordBatches = res.Records
-				if sp.RecordBatches == nil {
-					sp.RecordBatches = []byte{} // empty, not null: kafka-python 2.0.2 cannot parse null records
-				}
 				total += len(res.Records)
 				if err == nil && len(res.Records) == 0 {
-					waits = append(waits, p.Wait())
+					waits = append(waits, j.p.Wait())
 				}
+			}
+			if sp.RecordBatches == nil {
+				sp.RecordBatches = []byte{} // empty, not null: kafka-python 2.0.2 cannot parse null records
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -105,6 +140,32 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 		resp.Topics = append(resp.Topics, st)
 	}
 	return total, waits, failed
+}
+
+// coldRead is a cold-tier fetch running in the background.
+type coldRead struct {
+	done chan struct{}
+	res  broker.FetchResult
+	err  error
+}
+
+// startColdRead starts a consumer fetch of p from the cold tier; sem
+// bounds the cold reads running at once in the whole server.
+func startColdRead(sem chan struct{}, p *broker.Partition, rp *kmsg.FetchRequestTopicPartition, maxBytes int) *coldRead {
+	r := &coldRead{done: make(chan struct{})}
+	limit := max(min(int(rp.PartitionMaxBytes), maxBytes), 0)
+	go func() {
+		defer close(r.done)
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		r.res, r.err = p.Fetch(rp.FetchOffset, limit, true, rp.CurrentLeaderEpoch)
+	}()
+	return r
+}
+
+func (r *coldRead) wait() (broker.FetchResult, error) {
+	<-r.done
+	return r.res, r.err
 }
 
 // waitAny blocks until one channel closes, the deadline passes or ctx

@@ -65,6 +65,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	coldReads chan struct{} // bounds concurrent cold-tier reads of fetches
+
 	mu    sync.Mutex
 	lns   []net.Listener
 	conns map[net.Conn]struct{}
@@ -87,7 +89,9 @@ func NewServer(cfg Config, cluster Cluster) *Server {
 		metrics: newServerMetrics(cfg.Registerer),
 		ctx:     ctx,
 		cancel:  cancel,
-		conns:   map[net.Conn]struct{}{},
+		// Object-store GETs of cold fetches, across all connections.
+		coldReads: make(chan struct{}, 16),
+		conns:     map[net.Conn]struct{}{},
 	}
 }
 
