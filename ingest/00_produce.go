@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,6 +48,13 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 			}
 			jobs = append(jobs, job{ti, pi, p, rp.Records})
 		}
+	}
+	// The request's timeout bounds the wait for in-sync replicas
+	// (acks=all); past it the partition answers REQUEST_TIMED_OUT.
+	if req.TimeoutMillis > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
+		defer cancel()
 	}
 	// Partitions append in parallel so that the fsyncs of acks=all overlap.
 	var wg sync.WaitGroup
