@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -16,7 +15,8 @@ func newClusterCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Brokers, controller, partition leaders and ISR, under-replicated partitions",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
 			adm, closeFn, ctx, cancel, err := af.client()
 			if err != nil {
 				return err
@@ -27,8 +27,8 @@ func newClusterCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("cluster metadata: %w", err)
 			}
-			fmt.Printf("cluster %s, controller %d\n", md.Cluster, md.Controller)
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(out, "cluster %s, controller %d\n", md.Cluster, md.Controller)
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "BROKER\tHOST\tPORT\tRACK")
 			for _, b := range md.Brokers {
 				rack := ""
@@ -40,8 +40,8 @@ func newClusterCmd() *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			fmt.Println()
-			w = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(out)
+			w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TOPIC\tPARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tSTATUS")
 			under := 0
 			for _, t := range md.Topics.Sorted() {
@@ -61,7 +61,7 @@ func newClusterCmd() *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			fmt.Printf("\n%d partitions under-replicated or offline\n", under)
+			fmt.Fprintf(out, "\n%d partitions under-replicated or offline\n", under)
 			return nil
 		},
 	}

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -43,11 +44,13 @@ func newTopicCmd() *cobra.Command {
 	var partitions int32
 	var rf int16
 	var configs []string
+	var ifNotExists bool
 	create := &cobra.Command{
 		Use:   "create TOPIC",
 		Short: "Create a topic",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
 			cfgs := map[string]*string{}
 			for _, kv := range configs {
 				k, v, ok := strings.Cut(kv, "=")
@@ -66,22 +69,27 @@ func newTopicCmd() *cobra.Command {
 			if err == nil {
 				err = resp.Err
 			}
+			if ifNotExists && errors.Is(err, kerr.TopicAlreadyExists) {
+				fmt.Fprintf(out, "topic %s already exists\n", args[0])
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("create topic %s: %w", args[0], err)
 			}
-			fmt.Printf("created topic %s (%d partitions)\n", resp.Topic, resp.NumPartitions)
+			fmt.Fprintf(out, "created topic %s (%d partitions)\n", resp.Topic, resp.NumPartitions)
 			return nil
 		},
 	}
 	create.Flags().Int32VarP(&partitions, "partitions", "p", -1, "partitions (-1: broker default)")
 	create.Flags().Int16VarP(&rf, "replication-factor", "r", -1, "replication factor (-1: broker default)")
 	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config name=value (repeatable)")
+	create.Flags().BoolVar(&ifNotExists, "if-not-exists", false, "succeed when the topic already exists")
 
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List topics",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			adm, closeFn, ctx, cancel, err := af.client()
 			if err != nil {
 				return err
@@ -92,7 +100,7 @@ func newTopicCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("list topics: %w", err)
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICAS")
 			for _, t := range topics.Sorted() {
 				fmt.Fprintf(w, "%s\t%d\t%d\n", t.Topic, len(t.Partitions), t.Partitions.NumReplicas())
@@ -105,7 +113,8 @@ func newTopicCmd() *cobra.Command {
 		Use:   "describe TOPIC",
 		Short: "Show a topic's partitions, offsets and configs",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
 			adm, closeFn, ctx, cancel, err := af.client()
 			if err != nil {
 				return err
@@ -128,8 +137,8 @@ func newTopicCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("end offsets: %w", err)
 			}
-			fmt.Printf("topic %s  id %s\n", td.Topic, td.ID)
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(out, "topic %s  id %s\n", td.Topic, td.ID)
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tSTART\tEND")
 			for _, p := range td.Partitions.Sorted() {
 				s, _ := starts.Lookup(args[0], p.Partition)
@@ -148,13 +157,13 @@ func newTopicCmd() *cobra.Command {
 				return fmt.Errorf("configs: %w", err)
 			}
 			sort.Slice(rc.Configs, func(i, j int) bool { return rc.Configs[i].Key < rc.Configs[j].Key })
-			fmt.Println("configs:")
+			fmt.Fprintln(out, "configs:")
 			for _, c := range rc.Configs {
 				src := "default"
 				if c.Source == 1 {
 					src = "topic"
 				}
-				fmt.Printf("  %s=%s (%s)\n", c.Key, c.MaybeValue(), src)
+				fmt.Fprintf(out, "  %s=%s (%s)\n", c.Key, c.MaybeValue(), src)
 			}
 			return nil
 		},
@@ -164,7 +173,7 @@ func newTopicCmd() *cobra.Command {
 		Use:   "delete TOPIC...",
 		Short: "Delete topics",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			adm, closeFn, ctx, cancel, err := af.client()
 			if err != nil {
 				return err
@@ -178,7 +187,7 @@ func newTopicCmd() *cobra.Command {
 			if err := resps.Error(); err != nil {
 				return fmt.Errorf("delete topics: %w", err)
 			}
-			fmt.Printf("deleted %s\n", strings.Join(args, ", "))
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", strings.Join(args, ", "))
 			return nil
 		},
 	}
