@@ -301,15 +301,9 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendIn
 	if err != nil {
 		return AppendInfo{}, err
 	}
-	seg := l.active()
-	if !seg.empty() && l.shouldRoll(seg, int64(len(batches)), first+span-1, now) {
-		if err := l.rollLocked(); err != nil {
-			return AppendInfo{}, err
-		}
-		seg = l.active()
-	}
-	if seg.size+int64(len(batches)) > maxSegmentBytes || first+span-1-seg.base > math.MaxUint32 {
-		return AppendInfo{}, fmt.Errorf("%w: append of %d bytes, %d offsets does not fit in one segment", ErrInvalidBatch, len(batches), span)
+	seg, err := l.segmentForLocked(int64(len(batches)), first, first+span-1, now)
+	if err != nil {
+		return AppendInfo{}, err
 	}
 	if leaderEpoch >= 0 && leaderEpoch > l.latestEpochLocked() {
 		if err := l.assignEpochLocked(leaderEpoch, first); err != nil {
@@ -330,17 +324,43 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendIn
 		next = h.LastOffset() + 1
 		pos += h.Size()
 	}
-	if err := seg.append(batches, hs, int64(l.cfg.IndexIntervalBytes)); err != nil {
-		l.logger.Error("append failed", "offset", first, "bytes", len(batches), "err", err)
+	if err := l.writeLocked(seg, batches, hs, first, now); err != nil {
 		return AppendInfo{}, err
-	}
-	if seg.firstAppend.IsZero() {
-		seg.firstAppend = now
 	}
 	info.LastOffset = next - 1
 	l.leo.Store(next)
 	l.producers.commit(upd)
 	return info, nil
+}
+
+// segmentForLocked returns the segment an append of n bytes holding
+// offsets first..last goes to: the active one, or a new one when the active
+// segment (if non-empty) is too big or too old. An append that cannot fit
+// even in an empty segment is refused.
+func (l *Log) segmentForLocked(n, first, last int64, now time.Time) (*segment, error) {
+	seg := l.active()
+	if !seg.empty() && l.shouldRoll(seg, n, last, now) {
+		if err := l.rollLocked(); err != nil {
+			return nil, err
+		}
+		seg = l.active()
+	}
+	if seg.size+n > maxSegmentBytes || last-seg.base > math.MaxUint32 {
+		return nil, fmt.Errorf("%w: append of %d bytes, offsets %d..%d, does not fit in one segment", ErrInvalidBatch, n, first, last)
+	}
+	return seg, nil
+}
+
+// writeLocked writes batches (with headers hs, first offset first) to seg.
+func (l *Log) writeLocked(seg *segment, batches []byte, hs []BatchHeader, first int64, now time.Time) error {
+	if err := seg.append(batches, hs, int64(l.cfg.IndexIntervalBytes)); err != nil {
+		l.logger.Error("append failed", "offset", first, "bytes", len(batches), "err", err)
+		return err
+	}
+	if seg.firstAppend.IsZero() {
+		seg.firstAppend = now
+	}
+	return nil
 }
 
 func (l *Log) shouldRoll(seg *segment, n int64, lastOffset int64, now time.Time) bool {

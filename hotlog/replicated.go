@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -44,16 +43,9 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error
 		next = h.LastOffset() + 1
 		pos += h.Size()
 	}
-	first := info.FirstOffset
-	seg := l.active()
-	if !seg.empty() && l.shouldRoll(seg, int64(len(batches)), next-1, now) {
-		if err := l.rollLocked(); err != nil {
-			return AppendInfo{}, err
-		}
-		seg = l.active()
-	}
-	if seg.size+int64(len(batches)) > maxSegmentBytes || next-1-seg.base > math.MaxUint32 {
-		return AppendInfo{}, fmt.Errorf("%w: replicated append of %d bytes does not fit in one segment", ErrInvalidBatch, len(batches))
+	seg, err := l.segmentForLocked(int64(len(batches)), info.FirstOffset, next-1, now)
+	if err != nil {
+		return AppendInfo{}, err
 	}
 	for _, h := range hs {
 		if h.PartitionLeaderEpoch >= 0 && h.PartitionLeaderEpoch > l.latestEpochLocked() {
@@ -62,12 +54,8 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error
 			}
 		}
 	}
-	if err := seg.append(batches, hs, int64(l.cfg.IndexIntervalBytes)); err != nil {
-		l.logger.Error("replicated append failed", "offset", first, "bytes", len(batches), "err", err)
+	if err := l.writeLocked(seg, batches, hs, info.FirstOffset, now); err != nil {
 		return AppendInfo{}, err
-	}
-	if seg.firstAppend.IsZero() {
-		seg.firstAppend = now
 	}
 	info.LastOffset = next - 1
 	l.leo.Store(next)

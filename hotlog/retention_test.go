@@ -1,9 +1,9 @@
 package hotlog
 
 import (
-	"fmt"
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
