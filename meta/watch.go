@@ -24,23 +24,36 @@ type TopicEvent struct {
 // already delivered (including deletions that happened in the gap). The
 // channel is closed when ctx ends or the etcd client is closed.
 func (c *Client) WatchTopics(ctx context.Context) <-chan TopicEvent {
-	ch := make(chan TopicEvent, 16)
+	prefix := c.keys.Topics()
+	return watchEvents(ctx, c, prefix, 16, func(key string, kv *mvccpb.KeyValue, deleted bool) (TopicEvent, bool) {
+		ev := TopicEvent{Deleted: deleted}
+		if kv != nil {
+			t, err := decodeTopic(kv.Key, kv.Value, kv.ModRevision)
+			if err != nil {
+				c.log.Error("meta: skipping undecodable topic", "key", key, "err", err)
+				if !deleted {
+					return ev, false
+				}
+			}
+			ev.Topic = t
+		}
+		ev.Topic.Name = strings.TrimPrefix(key, prefix)
+		return ev, true
+	})
+}
+
+// watchEvents runs listWatch on prefix in the background and delivers
+// what event makes of each change (ok false: nothing to deliver) on a
+// channel of capacity buf, closed when the watch ends.
+func watchEvents[E any](ctx context.Context, c *Client, prefix string, buf int, event func(key string, kv *mvccpb.KeyValue, deleted bool) (E, bool)) <-chan E {
+	ch := make(chan E, buf)
 	go func() {
 		defer close(ch)
-		prefix := c.keys.Topics()
 		c.listWatch(ctx, prefix, func(key string, kv *mvccpb.KeyValue, deleted bool) bool {
-			ev := TopicEvent{Deleted: deleted}
-			if kv != nil {
-				t, err := decodeTopic(kv.Key, kv.Value, kv.ModRevision)
-				if err != nil {
-					c.log.Error("meta: skipping undecodable topic", "key", key, "err", err)
-					if !deleted {
-						return true
-					}
-				}
-				ev.Topic = t
+			ev, ok := event(key, kv, deleted)
+			if !ok {
+				return true
 			}
-			ev.Topic.Name = strings.TrimPrefix(key, prefix)
 			select {
 			case ch <- ev:
 				return true

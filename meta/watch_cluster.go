@@ -3,7 +3,6 @@ package meta
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
@@ -19,30 +18,18 @@ type PartitionEvent struct {
 // change, with the same list-then-watch guarantees as WatchTopics. Brokers
 // use it to learn when they become leader or follower of a partition.
 func (c *Client) WatchPartitions(ctx context.Context) <-chan PartitionEvent {
-	ch := make(chan PartitionEvent, 64)
-	go func() {
-		defer close(ch)
-		prefix := c.keys.root + "partitions/"
-		c.listWatch(ctx, prefix, func(key string, kv *mvccpb.KeyValue, deleted bool) bool {
-			ev := PartitionEvent{Deleted: deleted}
-			if kv != nil {
-				if err := json.Unmarshal(kv.Value, &ev.State); err != nil {
-					c.log.Error("meta: skipping undecodable partition state", "key", key, "err", err)
-					return true
-				}
-				ev.State.Revision = kv.ModRevision
-			} else if !strings.HasPrefix(key, prefix) {
-				return true
-			}
-			select {
-			case ch <- ev:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		})
-	}()
-	return ch
+	return watchEvents(ctx, c, c.keys.root+"partitions/", 64, func(key string, kv *mvccpb.KeyValue, deleted bool) (PartitionEvent, bool) {
+		ev := PartitionEvent{Deleted: deleted}
+		if kv == nil {
+			return ev, true
+		}
+		if err := json.Unmarshal(kv.Value, &ev.State); err != nil {
+			c.log.Error("meta: skipping undecodable partition state", "key", key, "err", err)
+			return ev, false
+		}
+		ev.State.Revision = kv.ModRevision
+		return ev, true
+	})
 }
 
 // BrokerEvent is one change of the set of live brokers.
@@ -54,24 +41,14 @@ type BrokerEvent struct {
 // WatchBrokers delivers every registered broker, then every registration
 // and every expiry.
 func (c *Client) WatchBrokers(ctx context.Context) <-chan BrokerEvent {
-	ch := make(chan BrokerEvent, 16)
-	go func() {
-		defer close(ch)
-		c.listWatch(ctx, c.keys.Brokers(), func(key string, kv *mvccpb.KeyValue, deleted bool) bool {
-			ev := BrokerEvent{Gone: deleted}
-			if kv != nil {
-				if err := json.Unmarshal(kv.Value, &ev.Broker); err != nil {
-					c.log.Error("meta: skipping undecodable broker", "key", key, "err", err)
-					return true
-				}
+	return watchEvents(ctx, c, c.keys.Brokers(), 16, func(key string, kv *mvccpb.KeyValue, deleted bool) (BrokerEvent, bool) {
+		ev := BrokerEvent{Gone: deleted}
+		if kv != nil {
+			if err := json.Unmarshal(kv.Value, &ev.Broker); err != nil {
+				c.log.Error("meta: skipping undecodable broker", "key", key, "err", err)
+				return ev, false
 			}
-			select {
-			case ch <- ev:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		})
-	}()
-	return ch
+		}
+		return ev, true
+	})
 }
