@@ -30,22 +30,18 @@ func newGroupListCmd(af *adminFlags) *cobra.Command {
 		Short: "List consumer groups",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, closeFn, ctx, cancel, err := af.client()
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			defer cancel()
-			groups, err := adm.ListGroups(ctx, states...)
-			if err != nil {
-				return fmt.Errorf("list groups: %w", err)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "GROUP\tSTATE\tPROTOCOL TYPE\tCOORDINATOR")
-			for _, g := range groups.Sorted() {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", g.Group, g.State, groupDash(g.ProtocolType), g.Coordinator)
-			}
-			return w.Flush()
+			return af.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+				groups, err := adm.ListGroups(ctx, states...)
+				if err != nil {
+					return fmt.Errorf("list groups: %w", err)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "GROUP\tSTATE\tPROTOCOL TYPE\tCOORDINATOR")
+				for _, g := range groups.Sorted() {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", g.Group, g.State, groupDash(g.ProtocolType), g.Coordinator)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringSliceVar(&states, "state", nil, "only groups in these states (Empty, Stable, PreparingRebalance, CompletingRebalance)")
@@ -67,76 +63,72 @@ func newGroupDescribeCmd(af *adminFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			out := cmd.OutOrStdout()
-			adm, closeFn, ctx, cancel, err := af.client()
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			defer cancel()
-			lags, err := adm.Lag(ctx, name)
-			if err != nil {
-				return fmt.Errorf("describe group %s: %w", name, err)
-			}
-			l, ok := lags[name]
-			if !ok {
-				return fmt.Errorf("describe group %s: no answer for the group", name)
-			}
-			if err := l.Error(); err != nil {
-				return fmt.Errorf("describe group %s: %w", name, err)
-			}
-			if l.State == "Dead" && len(l.Lag) == 0 {
-				return fmt.Errorf("group %s does not exist", name)
-			}
-			proto := groupDash(l.ProtocolType)
-			if l.Protocol != "" {
-				proto += "/" + l.Protocol
-			}
-			fmt.Fprintf(out, "group %s  state %s  protocol %s  members %d  coordinator %d\n",
-				name, l.State, proto, len(l.Members), l.Coordinator.NodeID)
+			return af.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+				lags, err := adm.Lag(ctx, name)
+				if err != nil {
+					return fmt.Errorf("describe group %s: %w", name, err)
+				}
+				l, ok := lags[name]
+				if !ok {
+					return fmt.Errorf("describe group %s: no answer for the group", name)
+				}
+				if err := l.Error(); err != nil {
+					return fmt.Errorf("describe group %s: %w", name, err)
+				}
+				if l.State == "Dead" && len(l.Lag) == 0 {
+					return fmt.Errorf("group %s does not exist", name)
+				}
+				proto := groupDash(l.ProtocolType)
+				if l.Protocol != "" {
+					proto += "/" + l.Protocol
+				}
+				fmt.Fprintf(out, "group %s  state %s  protocol %s  members %d  coordinator %d\n",
+					name, l.State, proto, len(l.Members), l.Coordinator.NodeID)
 
-			if len(l.Members) > 0 {
-				w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "MEMBER\tINSTANCE\tCLIENT\tHOST\tASSIGNMENT")
-				for _, m := range l.Members {
-					inst := "-"
-					if m.InstanceID != nil {
-						inst = *m.InstanceID
+				if len(l.Members) > 0 {
+					w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "MEMBER\tINSTANCE\tCLIENT\tHOST\tASSIGNMENT")
+					for _, m := range l.Members {
+						inst := "-"
+						if m.InstanceID != nil {
+							inst = *m.InstanceID
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, inst, m.ClientID, m.ClientHost, groupMemberAssignment(m))
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, inst, m.ClientID, m.ClientHost, groupMemberAssignment(m))
+					if err := w.Flush(); err != nil {
+						return err
+					}
+				}
+
+				w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER")
+				var total int64
+				for _, ml := range l.Lag.Sorted() {
+					committed, end, lag := "-", "-", "-"
+					if ml.Commit.At >= 0 {
+						committed = strconv.FormatInt(ml.Commit.At, 10)
+					}
+					if ml.End.Err == nil {
+						end = strconv.FormatInt(ml.End.Offset, 10)
+					}
+					if ml.Err == nil && ml.Lag >= 0 {
+						lag = strconv.FormatInt(ml.Lag, 10)
+						total += ml.Lag
+					} else if ml.Err != nil {
+						lag = "error: " + ml.Err.Error()
+					}
+					owner := "-"
+					if ml.Member != nil {
+						owner = ml.Member.MemberID
+					}
+					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, committed, end, lag, owner)
 				}
 				if err := w.Flush(); err != nil {
 					return err
 				}
-			}
-
-			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER")
-			var total int64
-			for _, ml := range l.Lag.Sorted() {
-				committed, end, lag := "-", "-", "-"
-				if ml.Commit.At >= 0 {
-					committed = strconv.FormatInt(ml.Commit.At, 10)
-				}
-				if ml.End.Err == nil {
-					end = strconv.FormatInt(ml.End.Offset, 10)
-				}
-				if ml.Err == nil && ml.Lag >= 0 {
-					lag = strconv.FormatInt(ml.Lag, 10)
-					total += ml.Lag
-				} else if ml.Err != nil {
-					lag = "error: " + ml.Err.Error()
-				}
-				owner := "-"
-				if ml.Member != nil {
-					owner = ml.Member.MemberID
-				}
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, committed, end, lag, owner)
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "total lag %d\n", total)
-			return nil
+				fmt.Fprintf(out, "total lag %d\n", total)
+				return nil
+			})
 		},
 	}
 }
@@ -210,13 +202,9 @@ moves to the first record at or after that time (the end if none).`,
 			if cmd.Flags().Changed("to-offset") && target.offset < 0 {
 				return fmt.Errorf("reset-offsets: --to-offset %d: want an offset >= 0", target.offset)
 			}
-			adm, closeFn, ctx, cancel, err := af.client()
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			defer cancel()
-			return groupResetOffsets(ctx, cmd.OutOrStdout(), adm, name, topic, target, at, dryRun)
+			return af.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+				return groupResetOffsets(ctx, cmd.OutOrStdout(), adm, name, topic, target, at, dryRun)
+			})
 		},
 	}
 	f := cmd.Flags()

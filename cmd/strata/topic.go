@@ -27,13 +27,17 @@ func (a *adminFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().DurationVar(&a.timeout, "timeout", 15*time.Second, "how long to wait for the cluster")
 }
 
-func (a *adminFlags) client() (*kadm.Client, func(), context.Context, context.CancelFunc, error) {
+// withAdmin runs fn with an admin client for the cluster and a context
+// bounded by --timeout, and closes the client afterwards.
+func (a *adminFlags) withAdmin(fn func(ctx context.Context, adm *kadm.Client) error) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(a.brokers...))
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("kafka client: %w", err)
+		return fmt.Errorf("kafka client: %w", err)
 	}
+	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
-	return kadm.NewClient(cl), cl.Close, ctx, cancel, nil
+	defer cancel()
+	return fn(ctx, kadm.NewClient(cl))
 }
 
 func newTopicCmd() *cobra.Command {
@@ -59,25 +63,21 @@ func newTopicCmd() *cobra.Command {
 				}
 				cfgs[k] = &v
 			}
-			adm, closeFn, ctx, cancel, err := af.client()
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			defer cancel()
-			resp, err := adm.CreateTopic(ctx, partitions, rf, cfgs, args[0])
-			if err == nil {
-				err = resp.Err
-			}
-			if ifNotExists && errors.Is(err, kerr.TopicAlreadyExists) {
-				fmt.Fprintf(out, "topic %s already exists\n", args[0])
+			return af.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+				resp, err := adm.CreateTopic(ctx, partitions, rf, cfgs, args[0])
+				if err == nil {
+					err = resp.Err
+				}
+				if ifNotExists && errors.Is(err, kerr.TopicAlreadyExists) {
+					fmt.Fprintf(out, "topic %s already exists\n", args[0])
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("create topic %s: %w", args[0], err)
+				}
+				fmt.Fprintf(out, "created topic %s (%d partitions)\n", resp.Topic, resp.NumPartitions)
 				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("create topic %s: %w", args[0], err)
-			}
-			fmt.Fprintf(out, "created topic %s (%d partitions)\n", resp.Topic, resp.NumPartitions)
-			return nil
+			})
 		},
 	}
 	create.Flags().Int32VarP(&partitions, "partitions", "p", -1, "partitions (-1: broker default)")
@@ -90,22 +90,18 @@ func newTopicCmd() *cobra.Command {
 		Short: "List topics",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, closeFn, ctx, cancel, err := af.client()
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			defer cancel()
-			topics, err := adm.ListTopics(ctx)
-			if err != nil {
-				return fmt.Errorf("list topics: %w", err)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICAS")
-			for _, t := range topics.Sorted() {
-				fmt.Fprintf(w, "%s\t%d\t%d\n", t.Topic, len(t.Partitions), t.Partitions.NumReplicas())
-			}
-			return w.Flush()
+			return af.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+				topics, err := adm.ListTopics(ctx)
+				if err != nil {
+					return fmt.Errorf("list topics: %w", err)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICAS")
+				for _, t := range topics.Sorted() {
+					fmt.Fprintf(w, "%s\t%d\t%d\n", t.Topic, len(t.Partitions), t.Partitions.NumReplicas())
+				}
+				return w.Flush()
+			})
 		},
 	}
 
@@ -115,57 +111,53 @@ func newTopicCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
-			adm, closeFn, ctx, cancel, err := af.client()
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			defer cancel()
-			topics, err := adm.ListTopics(ctx, args[0])
-			if err != nil {
-				return fmt.Errorf("describe topic %s: %w", args[0], err)
-			}
-			td := topics[args[0]]
-			if td.Err != nil {
-				return fmt.Errorf("describe topic %s: %w", args[0], td.Err)
-			}
-			starts, err := adm.ListStartOffsets(ctx, args[0])
-			if err != nil {
-				return fmt.Errorf("start offsets: %w", err)
-			}
-			ends, err := adm.ListEndOffsets(ctx, args[0])
-			if err != nil {
-				return fmt.Errorf("end offsets: %w", err)
-			}
-			fmt.Fprintf(out, "topic %s  id %s\n", td.Topic, td.ID)
-			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tSTART\tEND")
-			for _, p := range td.Partitions.Sorted() {
-				s, _ := starts.Lookup(args[0], p.Partition)
-				e, _ := ends.Lookup(args[0], p.Partition)
-				fmt.Fprintf(w, "%d\t%d\t%d\t%v\t%v\t%d\t%d\n", p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, s.Offset, e.Offset)
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			rcs, err := adm.DescribeTopicConfigs(ctx, args[0])
-			if err != nil {
-				return fmt.Errorf("configs: %w", err)
-			}
-			rc, err := rcs.On(args[0], nil)
-			if err != nil {
-				return fmt.Errorf("configs: %w", err)
-			}
-			sort.Slice(rc.Configs, func(i, j int) bool { return rc.Configs[i].Key < rc.Configs[j].Key })
-			fmt.Fprintln(out, "configs:")
-			for _, c := range rc.Configs {
-				src := "default"
-				if c.Source == 1 {
-					src = "topic"
+			return af.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+				topics, err := adm.ListTopics(ctx, args[0])
+				if err != nil {
+					return fmt.Errorf("describe topic %s: %w", args[0], err)
 				}
-				fmt.Fprintf(out, "  %s=%s (%s)\n", c.Key, c.MaybeValue(), src)
-			}
-			return nil
+				td := topics[args[0]]
+				if td.Err != nil {
+					return fmt.Errorf("describe topic %s: %w", args[0], td.Err)
+				}
+				starts, err := adm.ListStartOffsets(ctx, args[0])
+				if err != nil {
+					return fmt.Errorf("start offsets: %w", err)
+				}
+				ends, err := adm.ListEndOffsets(ctx, args[0])
+				if err != nil {
+					return fmt.Errorf("end offsets: %w", err)
+				}
+				fmt.Fprintf(out, "topic %s  id %s\n", td.Topic, td.ID)
+				w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tSTART\tEND")
+				for _, p := range td.Partitions.Sorted() {
+					s, _ := starts.Lookup(args[0], p.Partition)
+					e, _ := ends.Lookup(args[0], p.Partition)
+					fmt.Fprintf(w, "%d\t%d\t%d\t%v\t%v\t%d\t%d\n", p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, s.Offset, e.Offset)
+				}
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				rcs, err := adm.DescribeTopicConfigs(ctx, args[0])
+				if err != nil {
+					return fmt.Errorf("configs: %w", err)
+				}
+				rc, err := rcs.On(args[0], nil)
+				if err != nil {
+					return fmt.Errorf("configs: %w", err)
+				}
+				sort.Slice(rc.Configs, func(i, j int) bool { return rc.Configs[i].Key < rc.Configs[j].Key })
+				fmt.Fprintln(out, "configs:")
+				for _, c := range rc.Configs {
+					src := "default"
+					if c.Source == 1 {
+						src = "topic"
+					}
+					fmt.Fprintf(out, "  %s=%s (%s)\n", c.Key, c.MaybeValue(), src)
+				}
+				return nil
+			})
 		},
 	}
 
@@ -174,21 +166,17 @@ func newTopicCmd() *cobra.Command {
 		Short: "Delete topics",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, closeFn, ctx, cancel, err := af.client()
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			defer cancel()
-			resps, err := adm.DeleteTopics(ctx, args...)
-			if err != nil {
-				return fmt.Errorf("delete topics: %w", err)
-			}
-			if err := resps.Error(); err != nil {
-				return fmt.Errorf("delete topics: %w", err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", strings.Join(args, ", "))
-			return nil
+			return af.withAdmin(func(ctx context.Context, adm *kadm.Client) error {
+				resps, err := adm.DeleteTopics(ctx, args...)
+				if err != nil {
+					return fmt.Errorf("delete topics: %w", err)
+				}
+				if err := resps.Error(); err != nil {
+					return fmt.Errorf("delete topics: %w", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", strings.Join(args, ", "))
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(create, list, describe, del)
