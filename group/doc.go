@@ -17,9 +17,10 @@
 //     unchanged, so every client-side assignor (range, roundrobin, sticky,
 //     cooperative-sticky) works.
 //   - Group placement: a group is coordinated by one live broker, chosen by
-//     hashing the group id over the sorted live broker ids
-//     (Coordinator.CoordinatorFor). Other brokers answer NOT_COORDINATOR
-//     and drop groups they no longer own.
+//     rendezvous hashing of the group id over the live broker ids
+//     (Coordinator.CoordinatorFor), so a broker joining or leaving moves
+//     only its share of groups. Other brokers answer NOT_COORDINATOR and
+//     drop groups they no longer own.
 //   - Offset retention: offsets of empty groups expire after
 //     Config.OffsetsRetention (Kafka's offsets.retention.minutes).
 //
