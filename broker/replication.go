@@ -25,7 +25,12 @@ type replication struct {
 	mu         sync.Mutex
 	state      meta.PartitionState
 	followers  map[int32]*followerProgress
-	isrPending bool     // an ISR change is being written to etcd
+	isrPending bool // an ISR change is being written to etcd
+	// pendingISR is the ISR being written while isrPending. The high
+	// watermark counts its members too (Kafka's maximal ISR, KIP-497): a
+	// follower that is being added must hold every record below the high
+	// watermark the moment it is in the ISR.
+	pendingISR []int32
 	termStart  int64    // log end offset when this broker became leader
 	fetcher    *fetcher // set while this broker follows the partition
 }
@@ -63,6 +68,7 @@ func (p *Partition) applyState(st meta.PartitionState) {
 	}
 	p.repl.state = st
 	p.repl.isrPending = false
+	p.repl.pendingISR = nil
 	newLeaderTerm := st.Leader != prev.Leader || st.LeaderEpoch != prev.LeaderEpoch
 	var stop *fetcher
 	if newLeaderTerm && p.repl.fetcher != nil {
@@ -138,7 +144,8 @@ func (p *Partition) stopReplication() {
 }
 
 // maybeAdvanceHW moves the high watermark to the smallest log end offset
-// of the ISR, once every ISR member has been heard from in this term.
+// of the maximal ISR (the ISR and the members an ISR write in flight adds),
+// once every member has been heard from in this term.
 func (p *Partition) maybeAdvanceHW() {
 	self := p.b.cfg.BrokerID
 	hw := p.log.LogEndOffset()
@@ -147,7 +154,7 @@ func (p *Partition) maybeAdvanceHW() {
 		p.repl.mu.Unlock()
 		return
 	}
-	for _, r := range p.repl.state.ISR {
+	for _, r := range p.repl.maximalISR() {
 		if r == self {
 			continue
 		}
@@ -169,6 +176,22 @@ func (p *Partition) maybeAdvanceHW() {
 			return
 		}
 	}
+}
+
+// maximalISR is the ISR together with the members a pending ISR write
+// adds. A pending shrink adds none: until it is written, the members it
+// drops still count. Called with mu held.
+func (r *replication) maximalISR() []int32 {
+	if !r.isrPending {
+		return r.state.ISR
+	}
+	out := slices.Clone(r.state.ISR)
+	for _, id := range r.pendingISR {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // isrSize is the number of in-sync replicas.
@@ -209,13 +232,17 @@ func (p *Partition) ReplicaFetch(replicaID int32, offset int64, maxBytes int, cl
 	}
 	f.leoAtFetch = leo
 	var expand []int32
+	var from meta.PartitionState
 	if !slices.Contains(p.repl.state.ISR, replicaID) && !p.repl.isrPending && offset >= p.hw.Load() && offset >= leo {
 		expand = append(slices.Clone(p.repl.state.ISR), replicaID)
 		slices.Sort(expand)
+		// Pending from here on, under the same lock as the check: an
+		// append racing in cannot move the high watermark past offset.
+		from = p.beginISRChangeLocked(expand)
 	}
 	p.repl.mu.Unlock()
 	if expand != nil {
-		p.proposeISR(expand, "follower caught up", replicaID)
+		p.writeISR(from, expand, "follower caught up", replicaID)
 	}
 	p.maybeAdvanceHW()
 
@@ -251,23 +278,28 @@ func (p *Partition) checkISR(now time.Time, lagMax time.Duration) {
 		}
 		keep = append(keep, r)
 	}
+	var from meta.PartitionState
+	if len(dropped) > 0 {
+		from = p.beginISRChangeLocked(keep)
+	}
 	p.repl.mu.Unlock()
 	if len(dropped) > 0 {
-		p.proposeISR(keep, "followers lagging", dropped...)
+		p.writeISR(from, keep, "followers lagging", dropped...)
 	}
 }
 
-// proposeISR writes a new ISR to etcd, fenced by the leader epoch; the
-// partition watch then applies it.
-func (p *Partition) proposeISR(isr []int32, why string, who ...int32) {
-	p.repl.mu.Lock()
-	if p.repl.isrPending {
-		p.repl.mu.Unlock()
-		return
-	}
+// beginISRChangeLocked marks isr as being written (so the high watermark
+// counts its members) and returns the state the write replaces. The caller
+// holds mu, has checked that no change is pending, and then calls writeISR.
+func (p *Partition) beginISRChangeLocked(isr []int32) meta.PartitionState {
 	p.repl.isrPending = true
-	st := p.repl.state
-	p.repl.mu.Unlock()
+	p.repl.pendingISR = isr
+	return p.repl.state
+}
+
+// writeISR writes a new ISR to etcd in the background, fenced by the
+// leader epoch of st; the partition watch then applies it.
+func (p *Partition) writeISR(st meta.PartitionState, isr []int32, why string, who ...int32) {
 	next := st
 	next.ISR = isr
 	go func() {
@@ -278,6 +310,7 @@ func (p *Partition) proposeISR(isr []int32, why string, who ...int32) {
 			p.repl.mu.Lock()
 			if p.repl.state.Revision == st.Revision {
 				p.repl.isrPending = false
+				p.repl.pendingISR = nil
 			}
 			p.repl.mu.Unlock()
 			level := p.b.log.Warn
