@@ -60,21 +60,45 @@ func (p *Partition) partitionState() meta.PartitionState {
 // ISR used for the high watermark.
 func (p *Partition) applyState(st meta.PartitionState) {
 	self := p.b.cfg.BrokerID
-	p.repl.mu.Lock()
-	prev := p.repl.state
+	// A new leader term changes what Append checks (leadership) and what
+	// it stamps (the epoch) together, with no append in flight: an append
+	// accepted in the new term must never carry the old epoch.
+	var prev meta.PartitionState
+	var termChange bool
+	for {
+		p.repl.mu.Lock()
+		prev = p.repl.state
+		p.repl.mu.Unlock()
+		termChange = st.Leader != prev.Leader || st.LeaderEpoch != prev.LeaderEpoch
+		if termChange {
+			p.appendMu.Lock() // lock order: appendMu, then repl.mu
+		}
+		p.repl.mu.Lock()
+		if p.repl.state.Revision == prev.Revision && p.repl.state.LeaderEpoch == prev.LeaderEpoch {
+			break
+		}
+		// Another event was applied between the peek and the locks.
+		p.repl.mu.Unlock()
+		if termChange {
+			p.appendMu.Unlock()
+		}
+	}
 	if prev.Revision > st.Revision && prev.LeaderEpoch >= st.LeaderEpoch {
 		p.repl.mu.Unlock()
+		if termChange {
+			p.appendMu.Unlock()
+		}
 		return // stale event
 	}
+	p.leaderEpoch.Store(st.LeaderEpoch)
 	p.repl.state = st
 	p.repl.isrPending = false
 	p.repl.pendingISR = nil
-	newLeaderTerm := st.Leader != prev.Leader || st.LeaderEpoch != prev.LeaderEpoch
 	var stop *fetcher
-	if newLeaderTerm && p.repl.fetcher != nil {
+	if termChange && p.repl.fetcher != nil {
 		stop, p.repl.fetcher = p.repl.fetcher, nil
 	}
-	if st.Leader == self && newLeaderTerm {
+	if st.Leader == self && termChange {
 		// KIP-207: until the high watermark reaches where this term
 		// starts, the latest offset is not known yet.
 		p.repl.termStart = p.log.LogEndOffset()
@@ -88,7 +112,7 @@ func (p *Partition) applyState(st meta.PartitionState) {
 			}
 		}
 	}
-	if st.Leader == self && !newLeaderTerm {
+	if st.Leader == self && !termChange {
 		// Same term, new replica set (reassignment): track exactly the
 		// current followers.
 		for _, r := range st.Replicas {
@@ -102,9 +126,11 @@ func (p *Partition) applyState(st meta.PartitionState) {
 			}
 		}
 	}
-	startFollowing := st.Leader != self && st.Leader >= 0 && newLeaderTerm && slices.Contains(st.Replicas, self)
+	startFollowing := st.Leader != self && st.Leader >= 0 && termChange && slices.Contains(st.Replicas, self)
 	p.repl.mu.Unlock()
-	p.leaderEpoch.Store(st.LeaderEpoch)
+	if termChange {
+		p.appendMu.Unlock() // before stopping the fetcher, which may wait for it
+	}
 
 	if stop != nil {
 		stop.stop()
