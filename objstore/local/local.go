@@ -5,6 +5,8 @@
 // Each object is one file at <root>/<key>. Put writes a temporary file in
 // <root>/.tmp, fsyncs it and renames it into place (then fsyncs the
 // directory), so an object is either absent or complete, also after a crash.
+// Several brokers may share one root (a cluster whose cold tier is one
+// shared directory): New clears only temporary files a crash left behind.
 // Local objects have no ETag.
 package local
 
@@ -20,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/stratalog/strata/objstore"
 )
@@ -33,8 +36,13 @@ type Bucket struct {
 
 var _ objstore.Bucket = (*Bucket)(nil)
 
+// staleTempAge is how long a temporary file must have gone unwritten before
+// New takes it for a crash's leftover. Several brokers may share one root,
+// so a younger one may be another process's upload in flight.
+const staleTempAge = time.Hour
+
 // New opens (creating if needed) the directory root as a bucket and removes
-// temporary files a crash may have left.
+// temporary files a crash left (those unwritten for staleTempAge).
 func New(root string) (*Bucket, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -45,7 +53,9 @@ func New(root string) (*Bucket, error) {
 	}
 	ents, _ := os.ReadDir(filepath.Join(abs, tmpDir))
 	for _, e := range ents {
-		_ = os.Remove(filepath.Join(abs, tmpDir, e.Name()))
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTempAge {
+			_ = os.Remove(filepath.Join(abs, tmpDir, e.Name()))
+		}
 	}
 	return &Bucket{root: abs}, nil
 }
