@@ -39,10 +39,12 @@ func startCluster(t *testing.T, n int, mutate ...func(*Config)) *testCluster {
 		t.Fatal(err)
 	}
 	c := &testCluster{t: t, etcd: e}
+	store := "file://" + filepath.Join(t.TempDir(), "objects") // one cold tier for the cluster
 	for i := 1; i <= n; i++ {
 		c.brokers = append(c.brokers, startBroker(t, func(cfg *Config) {
 			cfg.BrokerID = int32(i)
 			cfg.EtcdEndpoints = e.Endpoints()
+			cfg.ObjectStore = store
 			cfg.BrokerTTL = 2 * time.Second
 			cfg.ReplicaLagMax = 3 * time.Second
 			for _, m := range mutate {

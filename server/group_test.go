@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -1004,10 +1005,12 @@ func TestGroupCoordinatorPlacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	var brokers []*testBroker
+	store := "file://" + filepath.Join(t.TempDir(), "objects")
 	for id := int32(1); id <= 2; id++ {
 		brokers = append(brokers, groupBroker(t, func(c *Config) {
 			c.BrokerID = id
 			c.EtcdEndpoints = e.Endpoints()
+			c.ObjectStore = store
 			c.BrokerTTL = 2 * time.Second
 		}))
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/stratalog/strata/group"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/tiering"
 )
 
@@ -93,6 +94,7 @@ type Server struct {
 	reg      atomic.Pointer[meta.Registration]
 	broker   *broker.Broker
 	tier     *tiering.Tier
+	bucket   objstore.Bucket // the cold tier's store
 	flight   *flightEndpoint
 	registry *prometheus.Registry
 	groups   *group.Coordinator
@@ -171,11 +173,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	info := meta.BrokerInfo{ID: cfg.BrokerID, Host: host, Port: port, Rack: cfg.Rack, Incarnation: incarnation}
-	reg, err := s.meta.RegisterBroker(ctx, info, cfg.BrokerTTL)
+	clusterID, err := s.meta.ClusterID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("register broker %d: %w", cfg.BrokerID, err)
+		return nil, fmt.Errorf("cluster id: %w", err)
 	}
-	s.reg.Store(reg)
+	marker := storeMarker{ClusterID: clusterID, BrokerID: cfg.BrokerID, Incarnation: incarnation}
+	if err := s.verifyStoreShared(ctx, marker, func() error {
+		reg, err := s.meta.RegisterBroker(ctx, info, cfg.BrokerTTL)
+		if err != nil {
+			return fmt.Errorf("register broker %d: %w", cfg.BrokerID, err)
+		}
+		s.reg.Store(reg)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	s.broker, err = broker.Open(ctx, broker.Config{
 		BrokerID:               cfg.BrokerID,
 		LogDir:                 filepath.Join(cfg.DataDir, "logs"),

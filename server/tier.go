@@ -47,6 +47,7 @@ func (s *Server) openTier(ctx context.Context) (*tiering.Tier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("object store: %w", err)
 	}
+	s.bucket = store.Bucket
 	if store.Check != nil {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := store.Check(cctx)
