@@ -5,6 +5,7 @@
 #   make lint    go vet + staticcheck
 #   make bench   hot-path Go benchmarks, then `strata bench` (docs/benchmarks.md)
 #   make fuzz    every fuzz target for $(FUZZTIME)
+#   make chaos   randomized fault run of three brokers (CHAOS_DURATION, CHAOS_SEED)
 #   make images        container images FROM scratch (strata, minio, etcd)
 #   make compose-up    compose.yaml (etcd, MinIO, 3 brokers, demo topic) on them
 #   make compose-down  stop it (data volumes stay)
@@ -28,7 +29,7 @@ export STRATA_CLIENT_TESTS ?= require
 # Likewise the object-store tests against MinIO (deps.sh builds it).
 export STRATA_MINIO_REQUIRED ?= 1
 
-.PHONY: all deps build run test vet lint bench fuzz clean
+.PHONY: all deps build run test vet lint bench fuzz chaos clean
 
 all: build
 
@@ -102,6 +103,20 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# The randomized fault run (cmd/strata/chaos_test.go, docs/reliability.md):
+# three brokers on a real MinIO under an idempotent acks=all producer while
+# a seeded driver kills, pauses, tears files, restarts MinIO and elects
+# leaders for CHAOS_DURATION; then every acknowledged record is checked hot,
+# cold and on every replica. CHAOS_SEED replays a run's fault schedule.
+CHAOS_DURATION ?= 3m
+CHAOS_SEED     ?=
+CHAOS_REPORT   ?= bin/chaos-report.json
+chaos:
+	@scripts/deps.sh
+	@mkdir -p $(dir $(CHAOS_REPORT))
+	STRATA_CHAOS=$(CHAOS_DURATION) STRATA_CHAOS_SEED=$(CHAOS_SEED) STRATA_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
+		$(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./cmd/strata
 
 # Removes build outputs only; ./strata-data (your broker's data) stays.
 clean:

@@ -9,11 +9,8 @@ package main
 // the high watermark.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,8 +20,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/stratalog/strata/hotlog"
 )
 
 func startProcCluster(t *testing.T, bin string, n int) []*brokerProc {
@@ -34,20 +29,17 @@ func startProcCluster(t *testing.T, bin string, n int) []*brokerProc {
 		members = append(members, fmt.Sprintf("%d=http://%s", i, clientsFreeAddr(t)))
 	}
 	var procs []*brokerProc
+	store := "file://" + filepath.Join(t.TempDir(), "objects") // the cluster's one cold tier
 	for i := 1; i <= n; i++ {
 		procs = append(procs, newBrokerProc(t, bin,
 			"--broker-id", strconv.Itoa(i),
+			"--object-store", store,
 			"--etcd-initial-cluster", strings.Join(members, ","),
 			"--etcd-listen-client", "http://"+clientsFreeAddr(t),
 			"--broker-ttl", "3s", "--replica-lag-max", "4s",
 		))
 	}
-	for _, p := range procs {
-		p.launch()
-	}
-	for _, p := range procs {
-		p.waitReady()
-	}
+	startAll(procs)
 	return procs
 }
 
@@ -132,55 +124,6 @@ func TestClusterFailover(t *testing.T) {
 	}
 
 	// Every replica back in sync, then identical logs below the high watermark.
-	for {
-		td, err := adm.ListTopics(ctx, topic)
-		full := err == nil
-		for _, p := range td[topic].Partitions {
-			full = full && len(p.ISR) == 3
-		}
-		if full {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("replicas never all back in sync: %v %+v", err, td[topic].Partitions)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range procs {
-		p.kill(syscall.SIGTERM)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for part := int32(0); part < 3; part++ {
-		hw, _ := ends.Lookup(topic, part)
-		var ref []byte
-		for i, p := range procs {
-			l, err := hotlog.Open(filepath.Join(p.dataDir, "logs", fmt.Sprintf("%s-%d", topic, part)), hotlog.DefaultConfig(), quiet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var all []byte
-			for off := int64(0); off < hw.Offset; {
-				chunk, err := l.Read(off, hw.Offset, 1<<20, true)
-				if err != nil || len(chunk) == 0 {
-					t.Fatalf("broker %d partition %d: read at %d below hw %d: %v", i+1, part, off, hw.Offset, err)
-				}
-				hs, err := hotlog.ValidateBatches(chunk)
-				if err != nil {
-					t.Fatal(err)
-				}
-				all = append(all, chunk...)
-				off = hs[len(hs)-1].LastOffset() + 1
-			}
-			l.Close()
-			if ref == nil {
-				ref = all
-			} else if !bytes.Equal(ref, all) {
-				t.Fatalf("partition %d: broker %d's log differs from broker 1's below the high watermark %d", part, i+1, hw.Offset)
-			}
-		}
-	}
+	waitFullISR(ctx, t, adm, topic, 3)
+	stopAndCompareReplicas(ctx, t, adm, procs, topic)
 }

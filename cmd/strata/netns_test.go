@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,9 +113,11 @@ func TestNetworkPartitionedLeader(t *testing.T) {
 	}
 	var procs []*brokerProc
 	var seeds []string
+	store := "file://" + filepath.Join(t.TempDir(), "objects") // the cluster's one cold tier
 	for i := 1; i <= 3; i++ {
 		p := newBrokerProc(t, bin,
 			"--broker-id", strconv.Itoa(i),
+			"--object-store", store,
 			"--etcd-initial-cluster", strings.Join(members, ","),
 			"--broker-ttl", "3s", "--replica-lag-max", "4s")
 		p.wrap = []string{"ip", "netns", "exec", lab.ns(i)}
@@ -123,12 +126,7 @@ func TestNetworkPartitionedLeader(t *testing.T) {
 		procs = append(procs, p)
 		seeds = append(seeds, p.addr)
 	}
-	for _, p := range procs {
-		p.launch()
-	}
-	for _, p := range procs {
-		p.waitReady()
-	}
+	startAll(procs)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const topic = "partitioned"

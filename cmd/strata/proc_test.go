@@ -56,6 +56,17 @@ func (p *brokerProc) start() {
 	p.waitReady()
 }
 
+// startAll launches every process, then waits for each to be ready: the
+// brokers of an embedded etcd cluster need each other to come up.
+func startAll(procs []*brokerProc) {
+	for _, p := range procs {
+		p.launch()
+	}
+	for _, p := range procs {
+		p.waitReady()
+	}
+}
+
 // launch starts the process without waiting for it to be ready.
 func (p *brokerProc) launch() {
 	p.t.Helper()
