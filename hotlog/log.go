@@ -38,6 +38,10 @@ type Config struct {
 	// last batch's maxTimestamp is this much older than now is forgotten
 	// when a snapshot is taken or the log is opened. Default 1 day.
 	ProducerIDExpiration time.Duration
+	// MaxProducers bounds how many producers the log remembers (and so
+	// each roll's snapshot). Past it, the least recently active ones are
+	// forgotten as if they had expired. Default DefaultMaxProducers.
+	MaxProducers int
 	// MaxDecompressedBatchBytes caps how many bytes decompressing one
 	// stored batch may produce (timestamp lookups); a batch that would
 	// exceed it is reported as corrupt. Default 64 MiB.
@@ -64,6 +68,7 @@ func DefaultConfig() Config {
 		IndexIntervalBytes: DefaultIndexIntervalBytes,
 
 		ProducerIDExpiration:      DefaultProducerIDExpiration,
+		MaxProducers:              DefaultMaxProducers,
 		MaxDecompressedBatchBytes: DefaultMaxDecompressedBatchBytes,
 	}
 }
@@ -83,6 +88,9 @@ func (c Config) normalized() Config {
 	}
 	if c.ProducerIDExpiration <= 0 {
 		c.ProducerIDExpiration = DefaultProducerIDExpiration
+	}
+	if c.MaxProducers <= 0 {
+		c.MaxProducers = DefaultMaxProducers
 	}
 	if c.MaxDecompressedBatchBytes <= 0 {
 		c.MaxDecompressedBatchBytes = DefaultMaxDecompressedBatchBytes
@@ -330,6 +338,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendIn
 	info.LastOffset = next - 1
 	l.leo.Store(next)
 	l.producers.commit(upd)
+	l.boundProducersLocked()
 	return info, nil
 }
 

@@ -1,6 +1,7 @@
 package hotlog
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,6 +56,10 @@ const producerBatchesRetained = 5
 
 // DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms default.
 const DefaultProducerIDExpiration = 24 * time.Hour
+
+// DefaultMaxProducers is how many producers a partition remembers by
+// default: about 10 MiB of state and of each roll's snapshot.
+const DefaultMaxProducers = 50000
 
 // producerBatch is what is remembered of one batch.
 type producerBatch struct {
@@ -239,6 +244,43 @@ func (ps *producerState) expire(now time.Time, ttl time.Duration) int {
 		}
 	}
 	return n
+}
+
+// evictOldest keeps at most max producers: past max it forgets the least
+// recently active ones (by their last batch's maxTimestamp, as expiration
+// judges them) down to 90% of max, so that a stream of new producer ids
+// pays for one sort per max/10 of them. It returns how many went.
+func (ps *producerState) evictOldest(max int) int {
+	if len(ps.m) <= max {
+		return 0
+	}
+	type aged struct {
+		pid int64
+		ts  int64
+	}
+	all := make([]aged, 0, len(ps.m))
+	for pid, e := range ps.m {
+		all = append(all, aged{pid, e.last().maxTimestamp})
+	}
+	slices.SortFunc(all, func(a, b aged) int {
+		if c := cmp.Compare(a.ts, b.ts); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pid, b.pid)
+	})
+	drop := len(all) - max*9/10
+	for _, a := range all[:drop] {
+		delete(ps.m, a.pid)
+	}
+	return drop
+}
+
+// boundProducersLocked applies Config.MaxProducers. Called with mu held.
+func (l *Log) boundProducersLocked() {
+	if n := l.producers.evictOldest(l.cfg.MaxProducers); n > 0 {
+		l.logger.Warn("too many producers: forgot the least recently active ones",
+			"forgotten", n, "max_producers", l.cfg.MaxProducers)
+	}
 }
 
 // Snapshot encoding (docs/format/producer-state.md).

@@ -708,3 +708,54 @@ func TestReplicatedAppendKeepsProducerState(t *testing.T) {
 	// A follower that becomes leader deduplicates as the old leader did.
 	sameProducers(t, "follower", producerSnapshotOf(follower), producerSnapshotOf(leader))
 }
+
+// TestProducerStateBounded: a partition written by ever new producer ids (a
+// client that starts a producer per request) must not grow its producer
+// state, and each roll's snapshot, without bound for a whole
+// producer.id.expiration.ms. Past MaxProducers the least recently active
+// producers are forgotten, as expiration would forget them.
+func TestProducerStateBounded(t *testing.T) {
+	now := time.Now().UnixMilli()
+	cfg := smallConfig()
+	cfg.MaxProducers = 100
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	const producers = 250
+	for pid := int64(0); pid < producers; pid++ {
+		mustAppend(t, l, idemBatch(t, pid, 0, 0, 1, now+pid), 0, nil)
+		if n := len(producerSnapshotOf(l)); n > cfg.MaxProducers {
+			t.Fatalf("after producer %d: %d producers remembered, more than MaxProducers %d", pid, n, cfg.MaxProducers)
+		}
+	}
+	got := producerSnapshotOf(l)
+	if _, ok := got[producers-1]; !ok {
+		t.Fatalf("the most recent producer was forgotten: %d remembered", len(got))
+	}
+	if _, ok := got[0]; ok {
+		t.Fatal("the least recently active producer is still remembered")
+	}
+	// The most recent producer's retry is still a duplicate.
+	_, err := l.Append(idemBatch(t, producers-1, 0, 0, 1, now+producers-1), 0, time.Now())
+	if dup := (*DuplicateBatchError)(nil); !errors.As(err, &dup) {
+		t.Fatalf("retry of the newest producer's batch: %v, want a duplicate", err)
+	}
+	l.Roll()
+	l.FlushUpTo(l.LogEndOffset())
+	b, err := os.ReadFile(snapshotPath(dir, l.LogEndOffset()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ps, err := decodeSnapshot(b, l.LogEndOffset()); err != nil || len(ps.m) > cfg.MaxProducers {
+		t.Fatalf("snapshot: %d producers (%v), want at most %d", len(ps.m), err, cfg.MaxProducers)
+	}
+	// A replay without snapshots is bounded too.
+	crash(l)
+	for _, off := range snapshotFiles(t, dir) {
+		os.Remove(snapshotPath(dir, off))
+	}
+	l = openLog(t, dir, cfg)
+	defer l.Close()
+	if n := len(producerSnapshotOf(l)); n > cfg.MaxProducers {
+		t.Fatalf("after a full replay: %d producers, more than %d", n, cfg.MaxProducers)
+	}
+}

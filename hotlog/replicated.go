@@ -64,5 +64,6 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error
 	for _, h := range hs {
 		l.producers.replay(h)
 	}
+	l.boundProducersLocked()
 	return info, nil
 }

@@ -219,6 +219,7 @@ func (l *Log) finishProducerLoad(pl *producerLoad) error {
 		l.logger.Debug("expired idle producers", "count", n)
 	}
 	l.producers = ps
+	l.boundProducersLocked()
 
 	offs, err := l.listSnapshots()
 	if err != nil {
