@@ -2,16 +2,13 @@ package broker_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/stratalog/strata/broker"
+	"github.com/stratalog/strata/recordbatch"
 	"github.com/stratalog/strata/server"
 )
 
@@ -63,20 +60,11 @@ func benchBatch(n, size int) []byte {
 	var area []byte
 	value := make([]byte, size)
 	for i := range n {
-		rec := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Key: fmt.Appendf(nil, "k%d", i), Value: value}
-		enc := rec.AppendTo(nil)
-		_, skip := binary.Varint(enc) // AppendTo wrote Length 0: replace it
-		area = binary.AppendVarint(area, int64(len(enc)-skip))
-		area = append(area, enc[skip:]...)
+		area = recordbatch.AppendRecord(area, int32(i), int64(i), fmt.Appendf(nil, "k%d", i), value, nil)
 	}
-	rb := kmsg.RecordBatch{
-		Magic: 2, LastOffsetDelta: int32(n - 1), FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: area,
-	}
-	rb.Length = int32(49 + len(area))
-	b := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
+	now := time.Now().UnixMilli()
+	return recordbatch.AppendBatch(nil, recordbatch.Header{LastOffsetDelta: int32(n - 1), BaseTimestamp: now, MaxTimestamp: now,
+		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, NumRecords: int32(n)}, area)
 }
 
 // BenchmarkPartitionAppend is a produce request's partition: validation,
@@ -154,12 +142,13 @@ func BenchmarkPartitionFetch(b *testing.B) {
 // nextOffset is the offset after the last batch of data.
 func nextOffset(b *testing.B, data []byte) int64 {
 	var next int64
-	for pos := 0; pos+61 <= len(data); {
-		base := int64(binary.BigEndian.Uint64(data[pos:]))
-		length := int(binary.BigEndian.Uint32(data[pos+8:]))
-		lastDelta := int64(binary.BigEndian.Uint32(data[pos+23:]))
-		next = base + lastDelta + 1
-		pos += 12 + length
+	for pos := 0; pos < len(data); {
+		h, err := recordbatch.ParseHeader(data[pos:])
+		if err != nil {
+			break
+		}
+		next = h.LastOffset() + 1
+		pos += h.Size()
 	}
 	if next == 0 {
 		b.Fatal("fetch returned no batch")

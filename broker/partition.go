@@ -3,10 +3,8 @@ package broker
 import (
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // Partition is one partition this broker leads: its hot log, leader epoch
@@ -222,9 +221,9 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		return res, fmt.Errorf("%w: acks=%d", kerr.InvalidRequiredAcks, acks)
 	}
 	cfg := p.cfg.Load()
-	headers, err := hotlog.ValidateBatches(records)
+	headers, err := recordbatch.Validate(records, recordbatch.DefaultMaxDecompressed)
 	if err != nil {
-		if errors.Is(err, hotlog.ErrCorruptBatch) {
+		if errors.Is(err, recordbatch.ErrCorrupt) {
 			return res, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
 		}
 		return res, fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
@@ -244,7 +243,7 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 			// A record takes at least 7 bytes: no batch within
 			// max.message.bytes holds more records than that, whatever
 			// its compressed size; claiming more would burn offsets.
-			return res, fmt.Errorf("%w: %w: batch claims %d records, more than max.message.bytes %d", kerr.InvalidRecord, hotlog.ErrInvalidBatch, h.NumRecords, cfg.MaxMessageBytes)
+			return res, fmt.Errorf("%w: %w: batch claims %d records, more than max.message.bytes %d", kerr.InvalidRecord, recordbatch.ErrInvalid, h.NumRecords, cfg.MaxMessageBytes)
 		}
 		count += int64(h.NumRecords)
 	}
@@ -264,7 +263,7 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		p.appendMu.Unlock()
 		return res, fmt.Errorf("%w: %s", kerr.NotLeaderForPartition, p)
 	}
-	info, err := p.log.Append(records, p.leaderEpoch.Load(), now)
+	info, err := p.log.Append(records, headers, p.leaderEpoch.Load(), now)
 	p.appendMu.Unlock()
 	if err == nil {
 		p.maybeAdvanceHW()
@@ -343,20 +342,15 @@ func (p *Partition) flush(upTo int64) error {
 	return nil
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// stampLogAppendTime marks batches with the broker's clock, as Kafka does
-// for message.timestamp.type=LogAppendTime: the timestamp-type attribute
-// and maxTimestamp are inside the CRC, so it is recomputed.
-func stampLogAppendTime(records []byte, headers []hotlog.BatchHeader, ts int64) {
+// stampLogAppendTime marks batches (and their parsed headers) with the
+// broker's clock, as Kafka does for message.timestamp.type=LogAppendTime.
+func stampLogAppendTime(records []byte, headers []recordbatch.Header, ts int64) {
 	off := 0
-	for _, h := range headers {
-		batch := records[off : off+h.Size()]
-		attrs := binary.BigEndian.Uint16(batch[21:23]) | 1<<3
-		binary.BigEndian.PutUint16(batch[21:23], attrs)
-		binary.BigEndian.PutUint64(batch[35:43], uint64(ts))
-		binary.BigEndian.PutUint32(batch[17:21], crc32.Checksum(batch[21:], castagnoli))
-		off += h.Size()
+	for i := range headers {
+		h := &headers[i]
+		size := h.Size()
+		recordbatch.StampLogAppendTime(records[off:off+size], h, ts)
+		off += size
 	}
 }
 

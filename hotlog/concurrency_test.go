@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 func TestGroupCommit(t *testing.T) {
@@ -120,7 +122,7 @@ func TestConcurrentAppendFlushReadRetention(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < perAppender; i++ {
 				b := simpleBatch(t, time.Now().UnixMilli(), 1+i%4, 20+i%50)
-				info, err := l.Append(b, 1, time.Now())
+				info, err := l.Append(b, nil, 1, time.Now())
 				if err != nil {
 					failure(err)
 					return
@@ -155,7 +157,7 @@ func TestConcurrentAppendFlushReadRetention(t *testing.T) {
 					failure(err)
 					return
 				}
-				hs, err := ValidateBatches(b)
+				hs, err := recordbatch.Validate(b, recordbatch.DefaultMaxDecompressed)
 				if len(b) > 0 && err != nil {
 					failure(err)
 					return

@@ -2,9 +2,7 @@ package hotlog
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -13,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // testRecord is one record of a test batch.
@@ -25,37 +25,28 @@ type testRecord struct {
 
 // batchSpec describes a test batch.
 type batchSpec struct {
-	codec         int8
+	codec         recordbatch.Codec
 	firstTs       int64
 	logAppendTime bool
 	records       []testRecord
 }
 
-// buildBatch encodes a real RecordBatch v2 with kmsg, compressing with kgo's
-// compressor if asked, and computes the CRC32C.
+// buildBatch encodes a RecordBatch v2 with recordbatch's builder,
+// compressing with kgo's compressor if asked.
 func buildBatch(tb testing.TB, spec batchSpec) []byte {
 	tb.Helper()
 	var raw []byte
 	maxTs := spec.firstTs
 	for i, r := range spec.records {
-		rec := kmsg.Record{
-			TimestampDelta64: r.tsDelta,
-			OffsetDelta:      int32(i),
-			Key:              r.key,
-			Value:            r.value,
-			Headers:          r.headers,
+		var hs []recordbatch.RecordHeader
+		for _, h := range r.headers {
+			hs = append(hs, recordbatch.RecordHeader{Key: []byte(h.Key), Value: h.Value})
 		}
-		body := rec.AppendTo(nil)
-		// AppendTo writes Length first; recompute it from the body.
-		_, n := binary.Varint(body)
-		body = body[n:]
-		raw = binary.AppendVarint(raw, int64(len(body)))
-		raw = append(raw, body...)
+		raw = recordbatch.AppendRecord(raw, int32(i), r.tsDelta, r.key, r.value, hs)
 		maxTs = max(maxTs, spec.firstTs+r.tsDelta)
 	}
-	attrs := int16(spec.codec)
 	if spec.codec != 0 {
-		codec := map[int8]kgo.CompressionCodec{
+		codec := map[recordbatch.Codec]kgo.CompressionCodec{
 			1: kgo.GzipCompression(), 2: kgo.SnappyCompression(), 3: kgo.Lz4Compression(), 4: kgo.ZstdCompression(),
 		}[spec.codec]
 		c, err := kgo.DefaultCompressor(codec)
@@ -63,37 +54,26 @@ func buildBatch(tb testing.TB, spec batchSpec) []byte {
 			tb.Fatal(err)
 		}
 		out, used := c.Compress(new(bytes.Buffer), raw)
-		if int8(used) != spec.codec {
+		if recordbatch.Codec(used) != spec.codec {
 			tb.Fatalf("compressor used codec %d, want %d", used, spec.codec)
 		}
 		raw = append([]byte(nil), out...)
 	}
+	ts := recordbatch.CreateTime
 	if spec.logAppendTime {
-		attrs |= attrLogAppendTime
+		ts = recordbatch.LogAppendTime
 	}
-	b := kmsg.RecordBatch{
-		FirstOffset:          0,
+	return recordbatch.AppendBatch(nil, recordbatch.Header{
 		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		Attributes:           attrs,
+		Attributes:           recordbatch.NewAttributes(spec.codec, ts, false, false),
 		LastOffsetDelta:      int32(len(spec.records) - 1),
-		FirstTimestamp:       spec.firstTs,
+		BaseTimestamp:        spec.firstTs,
 		MaxTimestamp:         maxTs,
 		ProducerID:           -1,
 		ProducerEpoch:        -1,
-		FirstSequence:        -1,
+		BaseSequence:         -1,
 		NumRecords:           int32(len(spec.records)),
-		Records:              raw,
-	}
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	fixCRC(out)
-	return out
-}
-
-// fixCRC recomputes a batch's CRC after a test changed bytes inside it.
-func fixCRC(batch []byte) {
-	binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
+	}, raw)
 }
 
 // simpleBatch is an uncompressed batch of n records with timestamps ts,
@@ -166,7 +146,7 @@ func (a *appended) add(first int64, b []byte) {
 func (a *appended) from(offset, maxOffset int64) []byte {
 	var out []byte
 	for i, b := range a.batches {
-		h, _ := ParseBatchHeader(b)
+		h, _ := recordbatch.ParseHeader(b)
 		if h.LastOffset() < offset {
 			continue
 		}
@@ -180,14 +160,14 @@ func (a *appended) from(offset, maxOffset int64) []byte {
 
 func mustAppend(tb testing.TB, l *Log, b []byte, epoch int32, a *appended) AppendInfo {
 	tb.Helper()
-	info, err := l.Append(b, epoch, time.Now())
+	info, err := l.Append(b, nil, epoch, time.Now())
 	if err != nil {
 		tb.Fatalf("append: %v", err)
 	}
 	if a != nil {
 		pos := 0
 		for pos < len(b) {
-			h, _ := ParseBatchHeader(b[pos:])
+			h, _ := recordbatch.ParseHeader(b[pos:])
 			a.add(h.BaseOffset, b[pos:pos+h.Size()])
 			pos += h.Size()
 		}
@@ -205,11 +185,11 @@ func readAll(tb testing.TB, l *Log, from int64) []byte {
 }
 
 // headersOf parses the headers of concatenated stored batches.
-func headersOf(tb testing.TB, b []byte) []BatchHeader {
+func headersOf(tb testing.TB, b []byte) []recordbatch.Header {
 	tb.Helper()
-	var hs []BatchHeader
+	var hs []recordbatch.Header
 	for pos := 0; pos < len(b); {
-		h, err := ParseBatchHeader(b[pos:])
+		h, err := recordbatch.ParseHeader(b[pos:])
 		if err != nil {
 			tb.Fatalf("parse at %d: %v", pos, err)
 		}
@@ -218,3 +198,5 @@ func headersOf(tb testing.TB, b []byte) []BatchHeader {
 	}
 	return hs
 }
+
+func concat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }

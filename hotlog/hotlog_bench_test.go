@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // benchShapes are batches of about 64 KiB (what franz-go sends under load)
@@ -44,7 +46,7 @@ func BenchmarkValidateBatches(b *testing.B) {
 			batch := simpleBatch(b, 1, s.records, s.size)
 			b.SetBytes(int64(len(batch)))
 			for b.Loop() {
-				if _, err := ValidateBatches(batch); err != nil {
+				if _, err := recordbatch.Validate(batch, recordbatch.DefaultMaxDecompressed); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -61,7 +63,7 @@ func BenchmarkAppend(b *testing.B) {
 			now := time.Now()
 			b.SetBytes(int64(len(batch)))
 			for b.Loop() {
-				if _, err := l.Append(batch, 0, now); err != nil {
+				if _, err := l.Append(batch, nil, 0, now); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -77,7 +79,7 @@ func BenchmarkAppendFlush(b *testing.B) {
 	now := time.Now()
 	b.SetBytes(int64(len(batch)))
 	for b.Loop() {
-		info, err := l.Append(batch, 0, now)
+		info, err := l.Append(batch, nil, 0, now)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -95,7 +97,7 @@ func filledLog(b *testing.B) (*Log, int64) {
 	batch := simpleBatch(b, 1, 64, 1024)
 	now := time.Now()
 	for written := 0; written+len(batch) <= DefaultSegmentBytes; written += len(batch) {
-		if _, err := l.Append(batch, 0, now); err != nil {
+		if _, err := l.Append(batch, nil, 0, now); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -141,7 +143,7 @@ func BenchmarkReadRandom(b *testing.B) {
 func nextOffset(b *testing.B, data []byte) int64 {
 	var next int64
 	for pos := 0; pos < len(data); {
-		h, err := ParseBatchHeader(data[pos:])
+		h, err := recordbatch.ParseHeader(data[pos:])
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // Config is a log's per-topic configuration. Zero or out-of-range sizes are
@@ -44,7 +46,9 @@ type Config struct {
 	MaxProducers int
 	// MaxDecompressedBatchBytes caps how many bytes decompressing one
 	// stored batch may produce (timestamp lookups); a batch that would
-	// exceed it is reported as corrupt. Default 64 MiB.
+	// exceed it is reported as corrupt. Default
+	// recordbatch.DefaultMaxDecompressed (64 MiB), what the broker
+	// accepts on produce.
 	MaxDecompressedBatchBytes int64
 }
 
@@ -52,7 +56,7 @@ type Config struct {
 const (
 	DefaultSegmentBytes              = 128 << 20
 	DefaultIndexIntervalBytes        = 4096
-	DefaultMaxDecompressedBatchBytes = 64 << 20
+	DefaultMaxDecompressedBatchBytes = recordbatch.DefaultMaxDecompressed
 	maxSegmentBytes                  = math.MaxInt32
 )
 
@@ -99,6 +103,14 @@ func (c Config) normalized() Config {
 }
 
 var (
+	// ErrCorruptBatch means stored or appended bytes that do not form a
+	// record batch (short, bad length, CRC mismatch, records that do not
+	// decode). It is recordbatch.ErrCorrupt, so that callers need test
+	// only one.
+	ErrCorruptBatch = recordbatch.ErrCorrupt
+	// ErrInvalidBatch means a well-formed batch that is not acceptable;
+	// it is recordbatch.ErrInvalid.
+	ErrInvalidBatch = recordbatch.ErrInvalid
 	// ErrOffsetOutOfRange: the offset is below the log start or above the
 	// log end.
 	ErrOffsetOutOfRange = errors.New("offset out of range")
@@ -249,38 +261,31 @@ func (l *Log) segmentIndex(offset int64) int {
 	return max(i-1, 0)
 }
 
-// frameBatches walks the headers of concatenated batches, checking only the
-// framing (lengths, magic 2, lastOffsetDelta >= 0): enough that Append can
-// never write something the log cannot read back. The CRC and records are
-// the caller's to validate (ValidateBatches).
-func frameBatches(b []byte) ([]BatchHeader, int64, error) {
-	if len(b) == 0 {
-		return nil, 0, fmt.Errorf("%w: no batches", ErrInvalidBatch)
+// frameBatches returns the headers of batches: hs as the caller parsed
+// them, checked against the bytes' length, or (hs nil) parsed again,
+// checking only the framing. Either way Append can never write something
+// the log cannot read back; the CRC and records are the caller's to
+// validate (recordbatch.Validate). span is the number of offsets the
+// batches take.
+func frameBatches(b []byte, hs []recordbatch.Header) (_ []recordbatch.Header, span int64, err error) {
+	if hs == nil {
+		hs, err = recordbatch.Frame(b)
+	} else {
+		err = recordbatch.CheckFramed(hs, len(b))
 	}
-	var (
-		hs   []BatchHeader
-		span int64
-	)
-	for pos := 0; pos < len(b); {
-		h, err := ParseBatchHeader(b[pos:])
-		if err == nil {
-			err = checkFrame(h, int64(len(b)-pos))
-		}
-		if err == nil && h.LastOffsetDelta < 0 {
-			err = fmt.Errorf("%w: lastOffsetDelta %d", ErrInvalidBatch, h.LastOffsetDelta)
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("batch %d at byte %d: %w", len(hs), pos, err)
-		}
-		hs = append(hs, h)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, h := range hs {
 		span += int64(h.LastOffsetDelta) + 1
-		pos += h.Size()
 	}
 	return hs, span, nil
 }
 
 // Append appends one or more batches (concatenated, validated by the caller;
-// Append owns the slice and rewrites it). Offsets are assigned consecutively
+// Append owns the slice and rewrites it). hs are the batches' headers as
+// the caller's validation parsed them (Append owns and updates them too),
+// or nil to have Append parse the framing again. Offsets are assigned consecutively
 // from LogEndOffset and every batch gets PartitionLeaderEpoch = leaderEpoch.
 // It rolls first if the active segment is non-empty and too big or too old,
 // writes without fsync and updates the indexes. On a write error the segment
@@ -293,8 +298,8 @@ func frameBatches(b []byte) ([]BatchHeader, int64, error) {
 // producer's last 5 gives a *DuplicateBatchError carrying the original
 // offsets, an older epoch ErrInvalidProducerEpoch, a sequence that does not
 // follow ErrOutOfOrderSequence; in all these cases nothing is written.
-func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendInfo, error) {
-	hs, span, err := frameBatches(batches)
+func (l *Log) Append(batches []byte, hs []recordbatch.Header, leaderEpoch int32, now time.Time) (AppendInfo, error) {
+	hs, span, err := frameBatches(batches, hs)
 	if err != nil {
 		return AppendInfo{}, err
 	}
@@ -323,8 +328,8 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, now time.Time) (AppendIn
 	for i := range hs {
 		h := &hs[i]
 		b := batches[pos : pos+h.Size()]
-		SetBaseOffset(b, next)
-		SetPartitionLeaderEpoch(b, leaderEpoch)
+		recordbatch.SetBaseOffset(b, next)
+		recordbatch.SetPartitionLeaderEpoch(b, leaderEpoch)
 		h.BaseOffset, h.PartitionLeaderEpoch = next, leaderEpoch
 		if h.MaxTimestamp > info.MaxTimestamp {
 			info.MaxTimestamp, info.MaxTimestampOffset = h.MaxTimestamp, h.BaseOffset
@@ -361,7 +366,7 @@ func (l *Log) segmentForLocked(n, first, last int64, now time.Time) (*segment, e
 }
 
 // writeLocked writes batches (with headers hs, first offset first) to seg.
-func (l *Log) writeLocked(seg *segment, batches []byte, hs []BatchHeader, first int64, now time.Time) error {
+func (l *Log) writeLocked(seg *segment, batches []byte, hs []recordbatch.Header, first int64, now time.Time) error {
 	if err := seg.append(batches, hs, int64(l.cfg.IndexIntervalBytes)); err != nil {
 		l.logger.Error("append failed", "offset", first, "bytes", len(batches), "err", err)
 		return err
@@ -499,7 +504,7 @@ type batchReader struct {
 // the batch at pos. done means a limit was reached.
 func (r *batchReader) readSegment(v segView, pos, expect int64) (done bool, err error) {
 	sc := headerScanner{s: v.s, limit: v.size}
-	var h BatchHeader
+	var h recordbatch.Header
 	for ; pos < v.size; pos += int64(h.Size()) {
 		if h, err = sc.at(pos); err != nil {
 			return true, err
@@ -543,11 +548,11 @@ func (r *batchReader) readSegment(v segView, pos, expect int64) (done bool, err 
 		}
 	}()
 	for off < n {
-		if n-off < BatchHeaderSize {
+		if n-off < recordbatch.HeaderSize {
 			break
 		}
-		h, _ := ParseBatchHeader(buf[off:])
-		if err := checkFrame(h, v.size-pos-off); err != nil {
+		h, _ := recordbatch.ParseHeader(buf[off:])
+		if err := recordbatch.CheckFrame(h, v.size-pos-off); err != nil {
 			return true, fmt.Errorf("segment %d at byte %d: %w", v.s.base, pos+off, err)
 		}
 		if h.BaseOffset != expect {
@@ -561,7 +566,7 @@ func (r *batchReader) readSegment(v segView, pos, expect int64) (done bool, err 
 		if off+size > n {
 			break
 		}
-		if crc := batchCRC(buf[off : off+size]); crc != h.CRC {
+		if crc := recordbatch.Checksum(buf[off : off+size]); crc != h.CRC {
 			return true, fmt.Errorf("%w: segment %d at byte %d (offset %d): crc mismatch: header %#08x, computed %#08x",
 				ErrCorruptBatch, v.s.base, pos+off, h.BaseOffset, h.CRC, crc)
 		}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 func smallConfig() Config {
@@ -114,7 +116,7 @@ func TestAppendAssignsOffsetsAndEpoch(t *testing.T) {
 	b1 := simpleBatch(t, 100, 3, 5)
 	b2 := simpleBatch(t, 300, 2, 5)
 	b3 := simpleBatch(t, 200, 1, 5)
-	info, err := l.Append(concat(b1, b2, b3), 4, time.Now())
+	info, err := l.Append(concat(b1, b2, b3), nil, 4, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,12 +131,12 @@ func TestAppendAssignsOffsetsAndEpoch(t *testing.T) {
 			t.Fatalf("batch %d: base %d epoch %d", i, h.BaseOffset, h.PartitionLeaderEpoch)
 		}
 	}
-	if _, err := ValidateBatches(readAll(t, l, 0)); err != nil {
+	if _, err := recordbatch.Validate(readAll(t, l, 0), recordbatch.DefaultMaxDecompressed); err != nil {
 		t.Fatalf("stored batches do not validate: %v", err)
 	}
 	// Framing errors are refused without touching the log.
 	for _, bad := range [][]byte{nil, b1[:30], concat(b1, b2[:10])} {
-		if _, err := l.Append(bad, 4, time.Now()); err == nil {
+		if _, err := l.Append(bad, nil, 4, time.Now()); err == nil {
 			t.Fatalf("append of %d bad bytes accepted", len(bad))
 		}
 	}
@@ -239,7 +241,7 @@ func TestRollByAge(t *testing.T) {
 	defer l.Close()
 	t0 := time.Now()
 	app := func(at time.Time) {
-		if _, err := l.Append(simpleBatch(t, at.UnixMilli(), 1, 10), 0, at); err != nil {
+		if _, err := l.Append(simpleBatch(t, at.UnixMilli(), 1, 10), nil, 0, at); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -299,7 +301,7 @@ func TestAppendWriteErrorRollsBack(t *testing.T) {
 	l.mu.Lock()
 	act.log = ro
 	l.mu.Unlock()
-	_, err = l.Append(simpleBatch(t, 9, 2, 10), 0, time.Now())
+	_, err = l.Append(simpleBatch(t, 9, 2, 10), nil, 0, time.Now())
 	if !errors.Is(err, ErrStorage) {
 		t.Fatalf("append on a failing disk: %v", err)
 	}
@@ -329,7 +331,7 @@ func TestClosedLog(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-	if _, err := l.Append(simpleBatch(t, 1, 1, 1), 0, time.Now()); !errors.Is(err, ErrClosed) {
+	if _, err := l.Append(simpleBatch(t, 1, 1, 1), nil, 0, time.Now()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append: %v", err)
 	}
 	if _, err := l.Read(0, math.MaxInt64, 100, true); !errors.Is(err, ErrClosed) {

@@ -9,6 +9,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // Producer state: what an idempotent producer (one with a producer id)
@@ -128,7 +130,7 @@ type producerUpdate struct {
 }
 
 // batchInfo is what a header says about its producer, at offset base.
-func batchInfo(h BatchHeader, base int64) producerBatch {
+func batchInfo(h recordbatch.Header, base int64) producerBatch {
 	return producerBatch{
 		firstSeq:     h.BaseSequence,
 		lastSeq:      seqAdd(h.BaseSequence, h.LastOffsetDelta),
@@ -143,7 +145,7 @@ func batchInfo(h BatchHeader, base int64) producerBatch {
 // would leave (appended to upd); the state itself is not changed. Each
 // batch is checked against the state as the batches before it in the same
 // append leave it.
-func (ps *producerState) check(hs []BatchHeader, first int64, upd []producerUpdate) ([]producerUpdate, error) {
+func (ps *producerState) check(hs []recordbatch.Header, first int64, upd []producerUpdate) ([]producerUpdate, error) {
 	next := first
 	for i, h := range hs {
 		base := next
@@ -215,7 +217,7 @@ func (ps *producerState) commit(upd []producerUpdate) {
 // replay applies a stored batch (offsets in h) without checking it, as
 // recovery and replication do: a batch of another epoch starts the entry
 // over, one of the same epoch is added to it.
-func (ps *producerState) replay(h BatchHeader) {
+func (ps *producerState) replay(h recordbatch.Header) {
 	if h.ProducerID < 0 {
 		return
 	}
@@ -295,6 +297,9 @@ const (
 
 var errBadSnapshot = errors.New("bad producer-state snapshot")
 
+// snapshotCRC is the snapshot file's own CRC-32C (not a batch CRC).
+var snapshotCRC = crc32.MakeTable(crc32.Castagnoli)
+
 // encodeSnapshot serialises the state as of offset: producers sorted by id.
 func encodeSnapshot(offset int64, ps *producerState) []byte {
 	pids := make([]int64, 0, len(ps.m))
@@ -324,7 +329,7 @@ func encodeSnapshot(offset int64, ps *producerState) []byte {
 			b = be.AppendUint64(b, uint64(pb.maxTimestamp))
 		}
 	}
-	be.PutUint32(b[6:], crc32.Checksum(b[snapshotCRCStart:], castagnoli))
+	be.PutUint32(b[6:], crc32.Checksum(b[snapshotCRCStart:], snapshotCRC))
 	return b
 }
 
@@ -345,7 +350,7 @@ func decodeSnapshot(b []byte, offset int64) (int64, *producerState, error) {
 	if v := be.Uint16(b[4:]); v != snapshotVersion {
 		return fail("unknown version %d", v)
 	}
-	if want, got := be.Uint32(b[6:]), crc32.Checksum(b[snapshotCRCStart:], castagnoli); want != got {
+	if want, got := be.Uint32(b[6:]), crc32.Checksum(b[snapshotCRCStart:], snapshotCRC); want != got {
 		return fail("crc mismatch: stored %#08x, computed %#08x", want, got)
 	}
 	off := int64(be.Uint64(b[10:]))

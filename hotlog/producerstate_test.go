@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // idemBatch is an uncompressed batch of n records from an idempotent
@@ -18,10 +20,10 @@ import (
 func idemBatch(tb testing.TB, pid int64, epoch int16, seq int32, n int, ts int64) []byte {
 	tb.Helper()
 	b := simpleBatch(tb, ts, n, 8)
-	binary.BigEndian.PutUint64(b[offProducerID:], uint64(pid))
-	binary.BigEndian.PutUint16(b[offProducerEpoch:], uint16(epoch))
-	binary.BigEndian.PutUint32(b[offBaseSequence:], uint32(seq))
-	fixCRC(b)
+	h, _ := recordbatch.ParseHeader(b)
+	h.ProducerID, h.ProducerEpoch, h.BaseSequence = pid, epoch, seq
+	h.Put(b)
+	recordbatch.SetCRC(b)
 	return b
 }
 
@@ -164,7 +166,7 @@ func TestProducerSequenceRules(t *testing.T) {
 					b = append(b, idemBatch(t, x.pid, x.epoch, x.seq, x.n, ts)...)
 				}
 				leo := l.LogEndOffset()
-				info, err := l.Append(b, 0, time.Now())
+				info, err := l.Append(b, nil, 0, time.Now())
 				var d *DuplicateBatchError
 				switch st.want {
 				case "ok":
@@ -270,7 +272,7 @@ func TestProducerStateSurvivesRestart(t *testing.T) {
 		last := e.last()
 		b := idemBatch(t, pid*1000, e.epoch, last.firstSeq, int(last.lastOffset-last.firstOffset)+1, ts)
 		var d *DuplicateBatchError
-		if _, err := l.Append(b, 0, time.Now()); !errors.As(err, &d) || d.FirstOffset != last.firstOffset {
+		if _, err := l.Append(b, nil, 0, time.Now()); !errors.As(err, &d) || d.FirstOffset != last.firstOffset {
 			t.Fatalf("producer %d: resent last batch: %v", pid, err)
 		}
 	}
@@ -458,12 +460,12 @@ func TestTruncateToRebuildsProducerState(t *testing.T) {
 			t.Fatalf("after truncation: last batch %+v, want sequence 19 at %d", e.last(), offsets[19])
 		}
 		// Sequence 20 was truncated: it is new again, not a duplicate.
-		info, err := l.Append(idemBatch(t, 1, 0, 20, 1, ts), 0, time.Now())
+		info, err := l.Append(idemBatch(t, 1, 0, 20, 1, ts), nil, 0, time.Now())
 		if err != nil || info.FirstOffset != cut {
 			t.Fatalf("re-append of sequence 20: %+v %v", info, err)
 		}
 		var d *DuplicateBatchError
-		if _, err := l.Append(idemBatch(t, 1, 0, 19, 1, ts), 0, time.Now()); !errors.As(err, &d) || d.FirstOffset != offsets[19] {
+		if _, err := l.Append(idemBatch(t, 1, 0, 19, 1, ts), nil, 0, time.Now()); !errors.As(err, &d) || d.FirstOffset != offsets[19] {
 			t.Fatalf("sequence 19 again: %v", err)
 		}
 		// Truncation to the start forgets everything.
@@ -502,7 +504,7 @@ func TestTruncateBelowLogStartForgetsProducers(t *testing.T) {
 	if offs := snapshotFiles(t, l.dir); len(offs) != 0 {
 		t.Fatalf("snapshots %v after emptying the log", offs)
 	}
-	if _, err := l.Append(idemBatch(t, 9, 0, 77, 1, time.Now().UnixMilli()), 0, time.Now()); err != nil {
+	if _, err := l.Append(idemBatch(t, 9, 0, 77, 1, time.Now().UnixMilli()), nil, 0, time.Now()); err != nil {
 		t.Fatalf("forgotten producer refused: %v", err)
 	}
 }
@@ -533,7 +535,7 @@ func TestRetentionDeletesSnapshots(t *testing.T) {
 	}
 	// Retention forgets segments, not producers.
 	var d *DuplicateBatchError
-	if _, err := l.Append(idemBatch(t, 5, 0, 5, 1, old), 0, time.Now()); !errors.As(err, &d) || d.FirstOffset != 5 {
+	if _, err := l.Append(idemBatch(t, 5, 0, 5, 1, old), nil, 0, time.Now()); !errors.As(err, &d) || d.FirstOffset != 5 {
 		t.Fatalf("last batch after retention: %v", err)
 	}
 	want := producerSnapshotOf(l)
@@ -607,9 +609,9 @@ func TestProducerExpiration(t *testing.T) {
 
 func TestProducerSnapshotEncoding(t *testing.T) {
 	ps := newProducerState()
-	ps.replay(BatchHeader{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 10, LastOffsetDelta: 4, BaseOffset: 100, MaxTimestamp: 55})
-	ps.replay(BatchHeader{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 15, LastOffsetDelta: 0, BaseOffset: 105, MaxTimestamp: 56})
-	ps.replay(BatchHeader{ProducerID: 3, ProducerEpoch: 0, BaseSequence: math.MaxInt32, LastOffsetDelta: 1, BaseOffset: 200, MaxTimestamp: 57})
+	ps.replay(recordbatch.Header{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 10, LastOffsetDelta: 4, BaseOffset: 100, MaxTimestamp: 55})
+	ps.replay(recordbatch.Header{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 15, LastOffsetDelta: 0, BaseOffset: 105, MaxTimestamp: 56})
+	ps.replay(recordbatch.Header{ProducerID: 3, ProducerEpoch: 0, BaseSequence: math.MaxInt32, LastOffsetDelta: 1, BaseOffset: 200, MaxTimestamp: 57})
 	b := encodeSnapshot(300, ps)
 	if len(b) != snapshotHeaderSize+2*snapshotEntryFixed+3*snapshotBatchSize {
 		t.Fatalf("%d bytes", len(b))
@@ -650,14 +652,14 @@ func TestProducerSnapshotEncoding(t *testing.T) {
 }
 
 func crcOf(b []byte) uint32 {
-	return crc32.Checksum(b[snapshotCRCStart:], castagnoli)
+	return crc32.Checksum(b[snapshotCRCStart:], snapshotCRC)
 }
 
 func FuzzProducerSnapshot(f *testing.F) {
 	ps := newProducerState()
 	f.Add(encodeSnapshot(0, ps))
 	for i := int64(0); i < 30; i++ {
-		ps.replay(BatchHeader{ProducerID: i % 4, ProducerEpoch: int16(i / 20), BaseSequence: int32(i * 3), LastOffsetDelta: int32(i % 3), BaseOffset: i * 10, MaxTimestamp: i})
+		ps.replay(recordbatch.Header{ProducerID: i % 4, ProducerEpoch: int16(i / 20), BaseSequence: int32(i * 3), LastOffsetDelta: int32(i % 3), BaseOffset: i * 10, MaxTimestamp: i})
 	}
 	full := encodeSnapshot(1000, ps)
 	f.Add(full)
@@ -735,7 +737,7 @@ func TestProducerStateBounded(t *testing.T) {
 		t.Fatal("the least recently active producer is still remembered")
 	}
 	// The most recent producer's retry is still a duplicate.
-	_, err := l.Append(idemBatch(t, producers-1, 0, 0, 1, now+producers-1), 0, time.Now())
+	_, err := l.Append(idemBatch(t, producers-1, 0, 0, 1, now+producers-1), nil, 0, time.Now())
 	if dup := (*DuplicateBatchError)(nil); !errors.As(err, &dup) {
 		t.Fatalf("retry of the newest producer's batch: %v, want a duplicate", err)
 	}

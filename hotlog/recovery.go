@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // cleanShutdownFile is written by Close after everything is fsynced and
@@ -304,7 +306,7 @@ func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
 // offsets reaching the next segment's base. The file is truncated there and
 // both indexes are rebuilt. visit (if not nil) sees the header of every
 // batch kept, in order. It returns the number of bytes dropped.
-func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(BatchHeader)) (int64, error) {
+func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(recordbatch.Header)) (int64, error) {
 	s.resetIndexes()
 	interval := int64(l.cfg.IndexIntervalBytes)
 	br := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, fileSize), 256<<10)
@@ -315,19 +317,19 @@ func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(Ba
 		reason string
 	)
 	for pos < fileSize {
-		if fileSize-pos < BatchHeaderSize {
+		if fileSize-pos < recordbatch.HeaderSize {
 			reason = "short batch header"
 			break
 		}
-		if cap(batch) < BatchHeaderSize {
-			batch = make([]byte, BatchHeaderSize, 64<<10)
+		if cap(batch) < recordbatch.HeaderSize {
+			batch = make([]byte, recordbatch.HeaderSize, 64<<10)
 		}
-		batch = batch[:BatchHeaderSize]
+		batch = batch[:recordbatch.HeaderSize]
 		if _, err := io.ReadFull(br, batch); err != nil {
 			return 0, storageErr(fmt.Sprintf("read segment %d", s.base), err)
 		}
-		h, _ := ParseBatchHeader(batch)
-		if err := checkFrame(h, fileSize-pos); err != nil {
+		h, _ := recordbatch.ParseHeader(batch)
+		if err := recordbatch.CheckFrame(h, fileSize-pos); err != nil {
 			reason = err.Error()
 			break
 		}
@@ -340,11 +342,11 @@ func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(Ba
 			break
 		}
 		size := h.Size()
-		batch = slices.Grow(batch, size-BatchHeaderSize)[:size]
-		if _, err := io.ReadFull(br, batch[BatchHeaderSize:]); err != nil {
+		batch = slices.Grow(batch, size-recordbatch.HeaderSize)[:size]
+		if _, err := io.ReadFull(br, batch[recordbatch.HeaderSize:]); err != nil {
 			return 0, storageErr(fmt.Sprintf("read segment %d", s.base), err)
 		}
-		if crc := batchCRC(batch); crc != h.CRC {
+		if crc := recordbatch.Checksum(batch); crc != h.CRC {
 			reason = fmt.Sprintf("crc mismatch at offset %d", h.BaseOffset)
 			break
 		}

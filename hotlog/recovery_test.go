@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // template is a crashed log: a sealed segment and an active one of several
@@ -56,7 +58,7 @@ func makeTemplate(t *testing.T) *template {
 	}
 	var pos int64
 	for i, b := range a.batches {
-		h, _ := ParseBatchHeader(b)
+		h, _ := recordbatch.ParseHeader(b)
 		if h.BaseOffset < tp.actBase {
 			continue
 		}
@@ -114,7 +116,7 @@ func (tp *template) checkPrefixPatched(t *testing.T, dir string, keep int, patch
 	}
 	wantLEO := tp.actBase
 	if keep > 0 {
-		h, _ := ParseBatchHeader(tp.a.batches[n-1])
+		h, _ := recordbatch.ParseHeader(tp.a.batches[n-1])
 		wantLEO = h.LastOffset() + 1
 	}
 	if l.LogEndOffset() != wantLEO {
@@ -126,7 +128,7 @@ func (tp *template) checkPrefixPatched(t *testing.T, dir string, keep int, patch
 	if fi, _ := os.Stat(filepath.Join(dir, tp.active)); fi.Size() != tp.starts[0]+sumLens(tp, keep) {
 		t.Fatalf("active file is %d bytes, want %d", fi.Size(), sumLens(tp, keep))
 	}
-	info, err := l.Append(simpleBatch(t, 5, 2, 5), 9, time.Now())
+	info, err := l.Append(simpleBatch(t, 5, 2, 5), nil, 9, time.Now())
 	if err != nil || info.FirstOffset != wantLEO {
 		t.Fatalf("append after recovery: %+v %v", info, err)
 	}
@@ -267,7 +269,7 @@ func TestRecoverySealedSegmentTail(t *testing.T) {
 	if got := readAll(t, l, 0); !bytes.Equal(got, bytes.Join(want, nil)) {
 		t.Fatalf("read %d bytes, want %d", len(got), len(bytes.Join(want, nil)))
 	}
-	h, _ := ParseBatchHeader(want[len(want)-1])
+	h, _ := recordbatch.ParseHeader(want[len(want)-1])
 	if l.LogEndOffset() != h.LastOffset()+1 || len(l.Segments()) != 1 {
 		t.Fatalf("LEO %d segments %d", l.LogEndOffset(), len(l.Segments()))
 	}
@@ -308,14 +310,14 @@ func TestCorruptSealedSegmentReads(t *testing.T) {
 	if !bytes.Equal(got, bytes.Join(a.batches[:10], nil)) {
 		t.Fatalf("read before the damage: %d batches", len(headersOf(t, got)))
 	}
-	h10, _ := ParseBatchHeader(a.batches[10])
+	h10, _ := recordbatch.ParseHeader(a.batches[10])
 	if _, err := l.Read(h10.BaseOffset, math.MaxInt64, 1<<20, true); !errors.Is(err, ErrCorruptBatch) {
 		t.Fatalf("read of the damaged batch: %v", err)
 	}
-	if _, _, _, err := l.OffsetForTimestamp(h10.FirstTimestamp); !errors.Is(err, ErrCorruptBatch) {
+	if _, _, _, err := l.OffsetForTimestamp(h10.BaseTimestamp); !errors.Is(err, ErrCorruptBatch) {
 		t.Fatalf("timestamp lookup into the damaged batch: %v", err)
 	}
-	h11, _ := ParseBatchHeader(a.batches[11])
+	h11, _ := recordbatch.ParseHeader(a.batches[11])
 	if got, err := l.Read(h11.BaseOffset, math.MaxInt64, 1<<20, false); err != nil || len(got) == 0 {
 		t.Fatalf("read after the damage: %v", err)
 	}
@@ -397,7 +399,7 @@ func TestIndexRebuild(t *testing.T) {
 					}
 				}
 				o, ts, found, err := l.MaxTimestamp()
-				last, _ := ParseBatchHeader(a.batches[len(a.batches)-1])
+				last, _ := recordbatch.ParseHeader(a.batches[len(a.batches)-1])
 				if err != nil || !found || ts != last.MaxTimestamp || o != last.LastOffset() {
 					t.Fatalf("max timestamp %d at %d (%v %v), want %d at %d", ts, o, found, err, last.MaxTimestamp, last.LastOffset())
 				}
@@ -458,12 +460,12 @@ func FuzzRecovery(f *testing.F) {
 		f.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
-		if _, err := l.Append(simpleBatch(f, int64(i)*10, 1+i%3, 20), 1, time.Now()); err != nil {
+		if _, err := l.Append(simpleBatch(f, int64(i)*10, 1+i%3, 20), nil, 1, time.Now()); err != nil {
 			f.Fatal(err)
 		}
 	}
 	z := buildBatch(f, batchSpec{codec: 4, firstTs: 100, records: []testRecord{{value: []byte("zstd")}, {value: []byte("z")}}})
-	if _, err := l.Append(z, 2, time.Now()); err != nil {
+	if _, err := l.Append(z, nil, 2, time.Now()); err != nil {
 		f.Fatal(err)
 	}
 	crash(l)
@@ -496,15 +498,15 @@ func FuzzRecovery(f *testing.F) {
 		}
 		next := int64(0)
 		for pos := 0; pos < len(got); {
-			h, err := ParseBatchHeader(got[pos:])
+			h, err := recordbatch.ParseHeader(got[pos:])
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := checkFrame(h, int64(len(got)-pos)); err != nil {
+			if err := recordbatch.CheckFrame(h, int64(len(got)-pos)); err != nil {
 				t.Fatal(err)
 			}
-			if h.BaseOffset != next || batchCRC(got[pos:pos+h.Size()]) != h.CRC {
-				t.Fatalf("batch at %d: base %d (want %d), crc ok %v", pos, h.BaseOffset, next, batchCRC(got[pos:pos+h.Size()]) == h.CRC)
+			if h.BaseOffset != next || recordbatch.Checksum(got[pos:pos+h.Size()]) != h.CRC {
+				t.Fatalf("batch at %d: base %d (want %d), crc ok %v", pos, h.BaseOffset, next, recordbatch.Checksum(got[pos:pos+h.Size()]) == h.CRC)
 			}
 			next = h.LastOffset() + 1
 			pos += h.Size()
@@ -515,7 +517,7 @@ func FuzzRecovery(f *testing.F) {
 		if l.LogEndOffset() != next {
 			t.Fatalf("LEO %d, batches end at %d", l.LogEndOffset(), next)
 		}
-		info, err := l.Append(simpleBatch(t, 1, 1, 1), 3, time.Now())
+		info, err := l.Append(simpleBatch(t, 1, 1, 1), nil, 3, time.Now())
 		if err != nil || info.FirstOffset != next {
 			t.Fatalf("append after recovery: %+v %v", info, err)
 		}

@@ -1,7 +1,6 @@
 package hotlog
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -17,7 +16,7 @@ var ErrNotContiguous = errors.New("replicated batches do not continue the log")
 // at LogEndOffset and each batch must follow the previous one. The leader
 // epoch cache learns every epoch that appears.
 func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error) {
-	hs, _, err := frameBatches(batches)
+	hs, _, err := frameBatches(batches, nil)
 	if err != nil {
 		return AppendInfo{}, err
 	}
@@ -28,12 +27,8 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error
 	}
 	next := l.leo.Load()
 	info := AppendInfo{FirstOffset: next, MaxTimestamp: -1, MaxTimestampOffset: -1}
-	pos := 0
 	for i := range hs {
 		h := &hs[i]
-		b := batches[pos : pos+h.Size()]
-		h.BaseOffset = int64(binary.BigEndian.Uint64(b[0:8]))
-		h.PartitionLeaderEpoch = int32(binary.BigEndian.Uint32(b[12:16]))
 		if h.BaseOffset != next {
 			return AppendInfo{}, fmt.Errorf("%w: batch at offset %d, log end %d", ErrNotContiguous, h.BaseOffset, next)
 		}
@@ -41,7 +36,6 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error
 			info.MaxTimestamp, info.MaxTimestampOffset = h.MaxTimestamp, h.BaseOffset
 		}
 		next = h.LastOffset() + 1
-		pos += h.Size()
 	}
 	seg, err := l.segmentForLocked(int64(len(batches)), info.FirstOffset, next-1, now)
 	if err != nil {

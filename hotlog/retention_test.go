@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // segmentedLog builds a log with nseg sealed segments of 4 batches each
@@ -206,7 +208,7 @@ func TestTruncateTo(t *testing.T) {
 					}
 					if tt.wantLEO > 0 {
 						_, ts, _, _ := l.MaxTimestamp()
-						last, _ := ParseBatchHeader(a.batches[tt.wantLEO/2-1])
+						last, _ := recordbatch.ParseHeader(a.batches[tt.wantLEO/2-1])
 						if ts != last.MaxTimestamp {
 							t.Fatalf("max timestamp %d, want %d", ts, last.MaxTimestamp)
 						}
@@ -287,7 +289,7 @@ func TestResetTo(t *testing.T) {
 			}
 			check(l)
 			// Appends continue at the reset offset, and all of it survives a restart.
-			info, err := l.Append(simpleBatch(t, base.UnixMilli(), 3, 10), 7, base)
+			info, err := l.Append(simpleBatch(t, base.UnixMilli(), 3, 10), nil, 7, base)
 			if err != nil || info.FirstOffset != offset {
 				t.Fatalf("append after reset: %v at %d", err, info.FirstOffset)
 			}

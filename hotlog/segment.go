@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // File name extensions of a segment's three files.
@@ -196,7 +198,7 @@ func (s *segment) resetIndexes() {
 // have passed since the last one, and a time-index entry when the batch
 // raises the segment's max timestamp and interval bytes have passed since
 // the last time entry (or there is none).
-func (s *segment) track(h BatchHeader, pos int64, interval int64) {
+func (s *segment) track(h recordbatch.Header, pos int64, interval int64) {
 	rel := uint32(h.BaseOffset - s.base)
 	if len(s.offIdx) == 0 || s.sinceOff >= interval {
 		s.offIdx = append(s.offIdx, offsetEntry{rel: rel, pos: uint32(pos)})
@@ -248,7 +250,7 @@ func (s *segment) restore(st segState) {
 // append writes batches (headers hs, offsets already assigned) at the end of
 // the segment and adds their index entries. On any write error the files
 // are cut back to their previous sizes and the segment is unchanged.
-func (s *segment) append(buf []byte, hs []BatchHeader, interval int64) error {
+func (s *segment) append(buf []byte, hs []recordbatch.Header, interval int64) error {
 	if err := s.openIndexFiles(false); err != nil {
 		return err
 	}
@@ -355,12 +357,12 @@ type headerScanner struct {
 
 // at returns the header of the batch at pos, checked to be a plausible v2
 // frame that ends at or before limit.
-func (sc *headerScanner) at(pos int64) (BatchHeader, error) {
-	if pos+BatchHeaderSize > sc.limit {
-		return BatchHeader{}, fmt.Errorf("%w: segment %d: %d bytes at %d, too short for a batch header",
+func (sc *headerScanner) at(pos int64) (recordbatch.Header, error) {
+	if pos+recordbatch.HeaderSize > sc.limit {
+		return recordbatch.Header{}, fmt.Errorf("%w: segment %d: %d bytes at %d, too short for a batch header",
 			ErrCorruptBatch, sc.s.base, sc.limit-pos, pos)
 	}
-	if pos < sc.start || pos+BatchHeaderSize > sc.start+int64(len(sc.buf)) {
+	if pos < sc.start || pos+recordbatch.HeaderSize > sc.start+int64(len(sc.buf)) {
 		n := min(int64(scanWindow), sc.limit-pos)
 		if int64(cap(sc.buf)) < n {
 			sc.buf = make([]byte, n)
@@ -368,12 +370,12 @@ func (sc *headerScanner) at(pos int64) (BatchHeader, error) {
 		sc.buf = sc.buf[:n]
 		if err := sc.s.readAt(sc.buf, pos); err != nil {
 			sc.buf = sc.buf[:0]
-			return BatchHeader{}, err
+			return recordbatch.Header{}, err
 		}
 		sc.start = pos
 	}
-	h, _ := ParseBatchHeader(sc.buf[pos-sc.start:])
-	if err := checkFrame(h, sc.limit-pos); err != nil {
+	h, _ := recordbatch.ParseHeader(sc.buf[pos-sc.start:])
+	if err := recordbatch.CheckFrame(h, sc.limit-pos); err != nil {
 		return h, fmt.Errorf("segment %d at byte %d: %w", sc.s.base, pos, err)
 	}
 	return h, nil

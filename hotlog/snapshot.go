@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // Producer-state snapshot files (docs/format/producer-state.md): the state
@@ -166,7 +168,7 @@ type producerLoad struct {
 	snap int64 // offset of the snapshot loaded, -1 if none
 }
 
-func (pl *producerLoad) visit(h BatchHeader) {
+func (pl *producerLoad) visit(h recordbatch.Header) {
 	if h.LastOffset() >= pl.from {
 		pl.ps.replay(h)
 	}

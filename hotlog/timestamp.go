@@ -1,6 +1,11 @@
 package hotlog
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/stratalog/strata/recordbatch"
+)
 
 // tsCandidate is a segment to search for a timestamp, and where to start.
 type tsCandidate struct {
@@ -108,7 +113,7 @@ func (c tsCandidate) search() (int64, int64, bool, error) {
 			if err := s.readAt(batch, pos); err != nil {
 				return 0, 0, false, err
 			}
-			if crc := batchCRC(batch); crc != h.CRC {
+			if crc := recordbatch.Checksum(batch); crc != h.CRC {
 				return 0, 0, false, fmt.Errorf("%w: segment %d at byte %d (offset %d): crc mismatch",
 					ErrCorruptBatch, s.base, pos, h.BaseOffset)
 			}
@@ -119,6 +124,36 @@ func (c tsCandidate) search() (int64, int64, bool, error) {
 		}
 		pos += int64(h.Size())
 		expect = h.LastOffset() + 1
+	}
+	return 0, 0, false, nil
+}
+
+// errStopWalk ends a record walk early without an error.
+var errStopWalk = errors.New("stop walk")
+
+// firstRecordAtOrAfter decodes a stored batch (header h, bytes batch, CRC
+// already checked; decompressing at most maxDecompressed bytes) and returns
+// the offset and timestamp of its first record whose timestamp is >= ts.
+// For LogAppendTime batches every record carries the batch's MaxTimestamp.
+func firstRecordAtOrAfter(h recordbatch.Header, batch []byte, ts, maxDecompressed int64) (offset, timestamp int64, found bool, err error) {
+	if h.LogAppendTime() {
+		if h.MaxTimestamp >= ts {
+			return h.BaseOffset, h.MaxTimestamp, true, nil
+		}
+		return 0, 0, false, nil
+	}
+	err = recordbatch.Records(h, batch, maxDecompressed, func(r *recordbatch.Record) error {
+		if r.Timestamp >= ts {
+			offset, timestamp, found = r.Offset, r.Timestamp, true
+			return errStopWalk
+		}
+		return nil
+	})
+	if found {
+		return offset, timestamp, true, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
 	return 0, 0, false, nil
 }

@@ -1,10 +1,14 @@
 package hotlog
 
 import (
+	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // recTS is one record's offset and timestamp, as a brute-force reference.
@@ -20,7 +24,7 @@ func TestOffsetForTimestampRecordPrecision(t *testing.T) {
 	var all []recTS
 	ts := int64(1_700_000_000_000)
 	for i := 0; i < 150; i++ {
-		spec := batchSpec{codec: int8(rng.IntN(5)), firstTs: ts}
+		spec := batchSpec{codec: recordbatch.Codec(rng.IntN(5)), firstTs: ts}
 		n := 1 + rng.IntN(6)
 		for j := 0; j < n; j++ {
 			// Mostly rising timestamps with some going backwards, within
@@ -30,7 +34,7 @@ func TestOffsetForTimestampRecordPrecision(t *testing.T) {
 		spec.logAppendTime = i%17 == 0
 		b := buildBatch(t, spec)
 		info := mustAppend(t, l, b, 0, nil)
-		h, _ := ParseBatchHeader(b)
+		h, _ := recordbatch.ParseHeader(b)
 		for j, r := range spec.records {
 			rt := spec.firstTs + r.tsDelta
 			if spec.logAppendTime {
@@ -94,10 +98,8 @@ func TestOffsetForTimestampCases(t *testing.T) {
 	// offsets 3-4: LogAppendTime 5000
 	lat := buildBatch(t, batchSpec{firstTs: 900, logAppendTime: true, records: []testRecord{{value: []byte("d")}, {tsDelta: 1, value: []byte("e")}}})
 	// a broker stamps LogAppendTime into maxTimestamp
-	for i := 0; i < 8; i++ {
-		lat[35+i] = byte(int64(5000) >> (56 - 8*i))
-	}
-	fixCRC(lat)
+	latH, _ := recordbatch.ParseHeader(lat)
+	recordbatch.StampLogAppendTime(lat, &latH, 5000)
 	mustAppend(t, l, lat, 0, nil)
 	// offsets 5-6: ts 1500, 1600 (gzip)
 	mustAppend(t, l, buildBatch(t, batchSpec{codec: 1, firstTs: 1500, records: []testRecord{
@@ -142,4 +144,27 @@ func TestMaxTimestampFirstOccurrence(t *testing.T) {
 	if err != nil || !ok || o != 1 || ts != now+9 {
 		t.Fatalf("MaxTimestamp = %d %d %v %v", o, ts, ok, err)
 	}
+}
+
+func TestTimestampLookupDecompressionLimit(t *testing.T) {
+	ts := time.Now().UnixMilli()
+	spec := batchSpec{codec: recordbatch.CodecZstd, firstTs: ts}
+	for i := 0; i < 20; i++ {
+		spec.records = append(spec.records, testRecord{tsDelta: int64(i), value: bytes.Repeat([]byte{'x'}, 1000)})
+	}
+	cfg := smallConfig()
+	cfg.MaxDecompressedBatchBytes = 4096
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	mustAppend(t, l, buildBatch(t, spec), 0, nil)
+	if _, _, _, err := l.OffsetForTimestamp(ts + 5); !errors.Is(err, ErrCorruptBatch) {
+		t.Fatalf("lookup in a batch over the limit: %v", err)
+	}
+	cfg.MaxDecompressedBatchBytes = 0 // default: 64 MiB
+	l.SetConfig(cfg)
+	off, got, found, err := l.OffsetForTimestamp(ts + 5)
+	if err != nil || !found || off != 5 || got != ts+5 {
+		t.Fatalf("lookup with the default limit: %d %d %v %v", off, got, found, err)
+	}
+	l.Close()
 }

@@ -1,12 +1,12 @@
 package ingest
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // benchBatch is an uncompressed RecordBatch v2 of n records with values of
@@ -15,20 +15,10 @@ func benchBatch(n, size int) []byte {
 	var area []byte
 	value := make([]byte, size)
 	for i := range n {
-		rec := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Key: fmt.Appendf(nil, "k%d", i), Value: value}
-		enc := rec.AppendTo(nil)
-		_, skip := binary.Varint(enc) // AppendTo wrote Length 0: replace it
-		area = binary.AppendVarint(area, int64(len(enc)-skip))
-		area = append(area, enc[skip:]...)
+		area = recordbatch.AppendRecord(area, int32(i), int64(i), fmt.Appendf(nil, "k%d", i), value, nil)
 	}
-	rb := kmsg.RecordBatch{
-		Magic: 2, LastOffsetDelta: int32(n - 1), FirstTimestamp: 1, MaxTimestamp: int64(n),
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: area,
-	}
-	rb.Length = int32(49 + len(area))
-	b := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
+	return recordbatch.AppendBatch(nil, recordbatch.Header{LastOffsetDelta: int32(n - 1), BaseTimestamp: 1, MaxTimestamp: int64(n),
+		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, NumRecords: int32(n)}, area)
 }
 
 // BenchmarkDecodeProduceRequest takes apart a Produce frame (v9, flexible)

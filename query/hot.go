@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/hotlog"
+	"github.com/stratalog/strata/recordbatch"
 	"github.com/stratalog/strata/tiering"
 )
 
@@ -80,8 +80,8 @@ func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn
 		}
 		b := p.RecordBatches
 		progressed := false
-		for len(b) >= hotlog.BatchHeaderSize && next < to {
-			h, err := hotlog.ParseBatchHeader(b)
+		for len(b) >= recordbatch.HeaderSize && next < to {
+			h, err := recordbatch.ParseHeader(b)
 			if err != nil {
 				return next, fmt.Errorf("fetch %s/%d: %w", s.plan.Topic, pi.partition, err)
 			}
@@ -90,11 +90,11 @@ func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn
 			}
 			batch := b[:h.Size()]
 			b = b[h.Size():]
-			last := h.BaseOffset + int64(h.LastOffsetDelta)
+			last := h.LastOffset()
 			if last < next {
 				continue
 			}
-			if h.Magic != 2 {
+			if h.Magic != recordbatch.Magic {
 				return next, fmt.Errorf("fetch %s/%d: batch at %d has magic %d", s.plan.Topic, pi.partition, h.BaseOffset, h.Magic)
 			}
 			err = tiering.DecodeBatches(batch, pi.partition, func(r tiering.Row) error {
@@ -137,5 +137,3 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
-
-

@@ -21,6 +21,7 @@ import (
 
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // testCluster is several in-process brokers sharing one real etcd.
@@ -214,7 +215,7 @@ func TestReplicatedFailover(t *testing.T) {
 					t.Fatalf("broker %d partition %d: read at %d of %d: %v", b.cfg.BrokerID, p, off, hw.Offset, err)
 				}
 				all = append(all, chunk...)
-				hs, err := hotlog.ValidateBatches(chunk)
+				hs, err := recordbatch.Validate(chunk, recordbatch.DefaultMaxDecompressed)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,14 +1,14 @@
 package server
 
 import (
-	"encoding/binary"
-	"hash/crc32"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // idemBatch builds an uncompressed RecordBatch v2 from an idempotent
@@ -16,26 +16,13 @@ import (
 func idemBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 	var recs []byte
 	for i, v := range values {
-		rec := kmsg.NewRecord()
-		rec.OffsetDelta = int32(i)
-		rec.Value = []byte(v)
-		rec.Length = int32(len(rec.AppendTo(nil)) - 1)
-		recs = append(recs, rec.AppendTo(nil)...)
+		recs = recordbatch.AppendRecord(recs, int32(i), 0, nil, []byte(v), nil)
 	}
-	b := kmsg.NewRecordBatch()
-	b.Magic = 2
-	b.NumRecords = int32(len(values))
-	b.LastOffsetDelta = int32(len(values) - 1)
-	b.Records = recs
-	b.ProducerID = pid
-	b.ProducerEpoch = epoch
-	b.FirstSequence = seq
-	b.FirstTimestamp = time.Now().UnixMilli()
-	b.MaxTimestamp = b.FirstTimestamp
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
+	now := time.Now().UnixMilli()
+	return recordbatch.AppendBatch(nil, recordbatch.Header{
+		LastOffsetDelta: int32(len(values) - 1), BaseTimestamp: now, MaxTimestamp: now,
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, NumRecords: int32(len(values)),
+	}, recs)
 }
 
 // produceRaw sends one acks=all produce of records to topic/0 and returns
@@ -108,10 +95,11 @@ func TestIdempotentProduceDeduplicates(t *testing.T) {
 	// refused before it can take any offsets. (Compressed, so its
 	// records are not walked; its claim alone is checked.)
 	greedy := idemBatch(-1, -1, -1, "q")
-	binary.BigEndian.PutUint16(greedy[21:], 1) // gzip
-	binary.BigEndian.PutUint32(greedy[23:], math.MaxInt32-1)
-	binary.BigEndian.PutUint32(greedy[57:], math.MaxInt32)
-	binary.BigEndian.PutUint32(greedy[17:], crc32.Checksum(greedy[21:], crc32.MakeTable(crc32.Castagnoli)))
+	gh, _ := recordbatch.ParseHeader(greedy)
+	gh.Attributes = recordbatch.NewAttributes(recordbatch.CodecGzip, recordbatch.CreateTime, false, false)
+	gh.LastOffsetDelta, gh.NumRecords = math.MaxInt32-1, math.MaxInt32
+	gh.Put(greedy)
+	recordbatch.SetCRC(greedy)
 	expect(rc, "batch claiming 2^31 records", greedy, kerr.InvalidRecord.Code, 0)
 
 	// After a restart the state comes back from the log: a retry of a

@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"io"
 	"net"
 	"testing"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // rawConn speaks the Kafka protocol by hand, to send what no well-behaved
@@ -219,25 +220,7 @@ func TestFetchSessionsRefused(t *testing.T) {
 }
 
 // rawBatch builds an uncompressed RecordBatch v2 with one record.
-func rawBatch(value []byte) []byte {
-	rec := kmsg.NewRecord()
-	rec.Value = value
-	rec.Length = int32(len(rec.AppendTo(nil)) - 1) // the length varint of 0 is one byte
-	recBytes := rec.AppendTo(nil)
-	b := kmsg.NewRecordBatch()
-	b.Magic = 2
-	b.NumRecords = 1
-	b.Records = recBytes
-	b.ProducerID = -1
-	b.ProducerEpoch = -1
-	b.FirstSequence = -1
-	b.FirstTimestamp = time.Now().UnixMilli()
-	b.MaxTimestamp = b.FirstTimestamp
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
-}
+func rawBatch(value []byte) []byte { return idemBatch(-1, -1, -1, string(value)) }
 
 func TestProduceRejectsCorruptBatches(t *testing.T) {
 	tb := startBroker(t)
@@ -245,7 +228,9 @@ func TestProduceRejectsCorruptBatches(t *testing.T) {
 	badCRC := append([]byte(nil), good...)
 	badCRC[len(badCRC)-1] ^= 0xff
 	badMagic := append([]byte(nil), good...)
-	badMagic[16] = 1
+	mh, _ := recordbatch.ParseHeader(badMagic)
+	mh.Magic = 1
+	mh.Put(badMagic)
 	tests := []struct {
 		name    string
 		records []byte

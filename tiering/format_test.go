@@ -8,7 +8,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/stratalog/strata/hotlog"
+	"github.com/stratalog/strata/recordbatch"
 )
 
 func encodeFile(t testing.TB, rows []Row, rowGroupBytes int64) ([]byte, FileInfo) {
@@ -30,7 +30,7 @@ func encodeFile(t testing.TB, rows []Row, rowGroupBytes int64) ([]byte, FileInfo
 func TestParquetRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	batches, end := mixedBatches(t, r, 100, 80)
-	if _, err := hotlog.ValidateBatches(batches); err != nil {
+	if _, err := recordbatch.Validate(batches, recordbatch.DefaultMaxDecompressed); err != nil {
 		t.Fatalf("test batches invalid: %v", err)
 	}
 	rows := decodeAll(t, batches, 3)
@@ -109,7 +109,7 @@ func TestParquetRoundTrip(t *testing.T) {
 		}
 	}
 	rebuilt := bb.finish()
-	hs, err := hotlog.ValidateBatches(rebuilt)
+	hs, err := recordbatch.Validate(rebuilt, recordbatch.DefaultMaxDecompressed)
 	if err != nil {
 		t.Fatalf("rebuilt batches invalid: %v", err)
 	}
@@ -149,7 +149,7 @@ func TestBatchBuilderBudget(t *testing.T) {
 		}
 	}
 	out := bb.finish()
-	hs, err := hotlog.ValidateBatches(out)
+	hs, err := recordbatch.Validate(out, recordbatch.DefaultMaxDecompressed)
 	if err != nil || len(hs) != 1 || hs[0].NumRecords != 1 || hs[0].BaseOffset != 0 {
 		t.Fatalf("one-byte budget: %d batches, err %v", len(hs), err)
 	}

@@ -8,8 +8,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/objstore"
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // fuzzBucket serves one object from memory.
@@ -75,7 +75,7 @@ func FuzzColdFile(f *testing.F) {
 		}
 		out := bb.finish()
 		if len(out) > 0 {
-			if _, err := hotlog.ValidateBatches(out); err != nil {
+			if _, err := recordbatch.Validate(out, recordbatch.DefaultMaxDecompressed); err != nil {
 				t.Fatalf("rebuilt batches invalid: %v", err)
 			}
 		}

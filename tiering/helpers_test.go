@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/local"
+	"github.com/stratalog/strata/recordbatch"
 )
 
 var (
@@ -164,8 +164,6 @@ func randomRecords(r *rand.Rand, n int, ts0 int64) ([]kmsg.Record, int64, int64)
 	return recs, ts0, maxTs
 }
 
-var castTable = crc32.MakeTable(crc32.Castagnoli)
-
 // build encodes the batch with base offset base.
 func (s batchSpec) build(t testing.TB, base int64) []byte {
 	t.Helper()
@@ -180,39 +178,31 @@ func (s batchSpec) build(t testing.TB, base int64) []byte {
 		area = binary.AppendVarint(area, int64(len(payload)))
 		area = append(area, payload...)
 	}
-	attrs := int16(0)
+	codec := recordbatch.CodecNone
 	if s.compressed {
 		c, err := kgo.DefaultCompressor(s.codec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var buf bytes.Buffer
-		out, codec := c.Compress(&buf, area)
-		if codec == 0 {
+		out, used := c.Compress(&buf, area)
+		if used == 0 {
 			t.Fatalf("compression with %v did not happen", s.codec)
 		}
 		area = append([]byte(nil), out...)
-		attrs |= int16(codec)
+		codec = recordbatch.Codec(used)
 	}
+	ts := recordbatch.CreateTime
 	if s.logAppendTime {
-		attrs |= 0x08
+		ts = recordbatch.LogAppendTime
 	}
-	if s.transactional {
-		attrs |= 0x10
-	}
-	if s.control {
-		attrs |= 0x20
-	}
-	rb := kmsg.RecordBatch{
-		FirstOffset: base, PartitionLeaderEpoch: s.leaderEpoch, Magic: 2, Attributes: attrs,
-		LastOffsetDelta: int32(len(s.records) - 1), FirstTimestamp: s.firstTs, MaxTimestamp: s.maxTs,
-		ProducerID: s.producerID, ProducerEpoch: s.producerEpoch, FirstSequence: s.baseSequence,
-		NumRecords: int32(len(s.records)), Records: area,
-	}
-	rb.Length = int32(49 + len(area))
-	b := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castTable))
-	return b
+	return recordbatch.AppendBatch(nil, recordbatch.Header{
+		BaseOffset: base, PartitionLeaderEpoch: s.leaderEpoch,
+		Attributes:      recordbatch.NewAttributes(codec, ts, s.transactional, s.control),
+		LastOffsetDelta: int32(len(s.records) - 1), BaseTimestamp: s.firstTs, MaxTimestamp: s.maxTs,
+		ProducerID: s.producerID, ProducerEpoch: s.producerEpoch, BaseSequence: s.baseSequence,
+		NumRecords: int32(len(s.records)),
+	}, area)
 }
 
 // mixedBatches builds a realistic mix of batches from offset base: plain,

@@ -1,12 +1,10 @@
 package tiering
 
 import (
-	"encoding/binary"
-	"hash/crc32"
 	"math"
-)
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+	"github.com/stratalog/strata/recordbatch"
+)
 
 // maxRebuiltBatch bounds the records area of one rebuilt batch, so that a
 // consumer's fetch.max.bytes is seldom exceeded by a single batch.
@@ -30,11 +28,10 @@ type batchBuilder struct {
 	n       int32
 	maxTs   int64
 	rec     []byte
+	hdrs    []recordbatch.RecordHeader
 	full    bool
 	records int
 }
-
-const batchHeaderSize = 61
 
 func newBatchBuilder(maxBytes int, minOne bool) *batchBuilder {
 	return &batchBuilder{maxBytes: maxBytes, minOne: minOne}
@@ -69,8 +66,12 @@ func (bb *batchBuilder) add(r *Row) bool {
 	if bb.n > 0 {
 		base, ts = bb.first.Offset, bb.first.Timestamp
 	}
-	bb.rec = appendRecord(bb.rec[:0], r, int32(r.Offset-base), r.Timestamp-ts)
-	need := len(bb.out) + batchHeaderSize + len(bb.cur) + len(bb.rec)
+	bb.hdrs = bb.hdrs[:0]
+	for _, h := range r.Headers {
+		bb.hdrs = append(bb.hdrs, recordbatch.RecordHeader{Key: []byte(h.Key), Value: h.Value})
+	}
+	bb.rec = recordbatch.AppendRecord(bb.rec[:0], int32(r.Offset-base), r.Timestamp-ts, r.Key, r.Value, bb.hdrs)
+	need := len(bb.out) + recordbatch.HeaderSize + len(bb.cur) + len(bb.rec)
 	if need > bb.maxBytes && !(bb.minOne && len(bb.out) == 0 && bb.n == 0) {
 		bb.full = true
 		return false
@@ -111,80 +112,18 @@ func (bb *batchBuilder) closeBatch() {
 		return
 	}
 	f := &bb.first
-	attrs := uint16(0)
-	if f.TimestampType == 1 {
-		attrs |= attrLogAppendTime
-	}
-	if f.IsTransactional {
-		attrs |= attrTransactional
-	}
-	if f.IsControl {
-		attrs |= attrControl
-	}
-	start := len(bb.out)
-	var h [batchHeaderSize]byte
-	be := binary.BigEndian
-	be.PutUint64(h[0:], uint64(f.Offset))
-	be.PutUint32(h[8:], uint32(batchHeaderSize-12+len(bb.cur)))
-	be.PutUint32(h[12:], uint32(f.LeaderEpoch))
-	h[16] = 2
-	be.PutUint16(h[21:], attrs)
-	be.PutUint32(h[23:], uint32(bb.n-1))
-	be.PutUint64(h[27:], uint64(f.Timestamp))
-	be.PutUint64(h[35:], uint64(bb.maxTs))
-	be.PutUint64(h[43:], uint64(f.ProducerID))
-	be.PutUint16(h[51:], uint16(f.ProducerEpoch))
-	be.PutUint32(h[53:], uint32(f.Sequence))
-	be.PutUint32(h[57:], uint32(bb.n))
-	bb.out = append(bb.out, h[:]...)
-	bb.out = append(bb.out, bb.cur...)
-	crc := crc32.Checksum(bb.out[start+21:], castagnoli)
-	be.PutUint32(bb.out[start+17:], crc)
+	bb.out = recordbatch.AppendBatch(bb.out, recordbatch.Header{
+		BaseOffset:           f.Offset,
+		PartitionLeaderEpoch: f.LeaderEpoch,
+		Attributes:           recordbatch.NewAttributes(recordbatch.CodecNone, recordbatch.TimestampType(f.TimestampType), f.IsTransactional, f.IsControl),
+		LastOffsetDelta:      bb.n - 1,
+		BaseTimestamp:        f.Timestamp,
+		MaxTimestamp:         bb.maxTs,
+		ProducerID:           f.ProducerID,
+		ProducerEpoch:        f.ProducerEpoch,
+		BaseSequence:         f.Sequence,
+		NumRecords:           bb.n,
+	}, bb.cur)
 	bb.cur = bb.cur[:0]
 	bb.n = 0
-}
-
-// appendRecord appends one record (length-prefixed, Kafka's zig-zag
-// varints) to dst.
-func appendRecord(dst []byte, r *Row, offsetDelta int32, tsDelta int64) []byte {
-	var body [64]byte
-	b := body[:0]
-	b = append(b, 0) // attributes
-	b = binary.AppendVarint(b, tsDelta)
-	b = binary.AppendVarint(b, int64(offsetDelta))
-	size := len(b) + bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
-	for _, h := range r.Headers {
-		size += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
-	}
-	dst = binary.AppendVarint(dst, int64(size))
-	dst = append(dst, b...)
-	dst = appendBytes(dst, r.Key)
-	dst = appendBytes(dst, r.Value)
-	dst = binary.AppendVarint(dst, int64(len(r.Headers)))
-	for _, h := range r.Headers {
-		dst = binary.AppendVarint(dst, int64(len(h.Key)))
-		dst = append(dst, h.Key...)
-		dst = appendBytes(dst, h.Value)
-	}
-	return dst
-}
-
-func appendBytes(dst, b []byte) []byte {
-	if b == nil {
-		return binary.AppendVarint(dst, -1)
-	}
-	dst = binary.AppendVarint(dst, int64(len(b)))
-	return append(dst, b...)
-}
-
-func bytesLen(b []byte) int {
-	if b == nil {
-		return varintLen(-1)
-	}
-	return varintLen(int64(len(b))) + len(b)
-}
-
-func varintLen(v int64) int {
-	var buf [binary.MaxVarintLen64]byte
-	return binary.PutVarint(buf[:], v)
 }

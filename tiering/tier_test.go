@@ -17,6 +17,7 @@ import (
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/local"
 	"github.com/stratalog/strata/objstore/objstoretest"
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // fakePart is a partition backed by a real hot log.
@@ -94,9 +95,9 @@ func (e *env) produce(n int) {
 	base := e.part.log.LogEndOffset()
 	data, _ := mixedBatchesFor(e.t, e.r, base, n, true)
 	for pos := 0; pos < len(data); {
-		h, _ := hotlog.ParseBatchHeader(data[pos:])
+		h, _ := recordbatch.ParseHeader(data[pos:])
 		b := append([]byte(nil), data[pos:pos+h.Size()]...)
-		if _, err := e.part.log.Append(b, h.PartitionLeaderEpoch, time.Now()); err != nil {
+		if _, err := e.part.log.Append(b, []recordbatch.Header{h}, h.PartitionLeaderEpoch, time.Now()); err != nil {
 			e.t.Fatal(err)
 		}
 		pos += h.Size()
@@ -185,12 +186,12 @@ func (e *env) readCold(from, end int64, maxBytes int) int {
 		}
 		reads++
 		if maxBytes > 1 && len(out) > maxBytes {
-			hs, _ := hotlog.ValidateBatches(out)
+			hs, _ := recordbatch.Validate(out, recordbatch.DefaultMaxDecompressed)
 			if len(hs) > 1 {
 				e.t.Fatalf("cold read at %d: %d bytes over budget %d in %d batches", off, len(out), maxBytes, len(hs))
 			}
 		}
-		if _, err := hotlog.ValidateBatches(out); err != nil {
+		if _, err := recordbatch.Validate(out, recordbatch.DefaultMaxDecompressed); err != nil {
 			e.t.Fatalf("cold read at %d: invalid batches: %v", off, err)
 		}
 		rows := decodeAll(e.t, out, 0)

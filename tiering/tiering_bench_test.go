@@ -3,16 +3,13 @@ package tiering
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/stratalog/strata/objstore/local"
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // benchSegment is 8 MiB of uncompressed batches of 64 records of 1 KiB
@@ -28,19 +25,12 @@ func benchSegment(b *testing.B) []byte {
 		for i := range 64 {
 			v := make([]byte, 1024)
 			_, _ = r.Read(v)
-			rec := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Key: fmt.Appendf(nil, "key-%d", base+int64(i)), Value: v}
-			enc := rec.AppendTo(nil)
-			_, skip := binary.Varint(enc) // AppendTo wrote Length 0: replace it
-			area = binary.AppendVarint(area, int64(len(enc)-skip))
-			area = append(area, enc[skip:]...)
+			area = recordbatch.AppendRecord(area, int32(i), int64(i), fmt.Appendf(nil, "key-%d", base+int64(i)), v, nil)
 		}
-		rb := kmsg.RecordBatch{
-			FirstOffset: base, Magic: 2, LastOffsetDelta: 63, FirstTimestamp: 1_700_000_000_000 + base, MaxTimestamp: 1_700_000_000_063 + base,
-			ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 64, Records: area,
-		}
-		rb.Length = int32(49 + len(area))
-		batch := rb.AppendTo(nil)
-		binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
+		batch := recordbatch.AppendBatch(nil, recordbatch.Header{
+			BaseOffset: base, LastOffsetDelta: 63, BaseTimestamp: 1_700_000_000_000 + base, MaxTimestamp: 1_700_000_000_063 + base,
+			ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, NumRecords: 64,
+		}, area)
 		seg = append(seg, batch...)
 		base += 64
 	}

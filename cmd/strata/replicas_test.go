@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/stratalog/strata/hotlog"
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // stopAndCompareReplicas reads the high watermarks of topic, stops every
@@ -62,7 +63,7 @@ func compareReplicaLogs(t *testing.T, dataDirs []string, topic string, hws map[i
 				if err != nil || len(chunk) == 0 {
 					t.Fatalf("broker %d partition %d: read at %d below hw %d: %v", i+1, part, off, hw, err)
 				}
-				hs, err := hotlog.ValidateBatches(chunk)
+				hs, err := recordbatch.Validate(chunk, recordbatch.DefaultMaxDecompressed)
 				if err != nil {
 					t.Fatal(err)
 				}

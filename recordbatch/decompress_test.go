@@ -1,4 +1,4 @@
-package hotlog
+package recordbatch
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"io"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -32,54 +31,44 @@ func xerialFrame(data []byte, chunk int) []byte {
 	return out
 }
 
-func kgoCompress(t *testing.T, codec kgo.CompressionCodec, data []byte) []byte {
-	t.Helper()
-	c, err := kgo.DefaultCompressor(codec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := c.Compress(new(bytes.Buffer), data)
-	return append([]byte(nil), out...)
-}
-
 func TestDecompressBounded(t *testing.T) {
 	payload := bytes.Repeat([]byte("strata hot log record payload 0123456789 "), 5000) // ~200 KB
 	tests := []struct {
 		name  string
-		codec int8
+		codec Codec
 		data  []byte
 	}{
-		{"gzip", CompressionGzip, kgoCompress(t, kgo.GzipCompression(), payload)},
-		{"snappy block", CompressionSnappy, kgoCompress(t, kgo.SnappyCompression(), payload)},
-		{"snappy xerial", CompressionSnappy, xerialFrame(payload, 32<<10)},
-		{"lz4 frame", CompressionLZ4, kgoCompress(t, kgo.Lz4Compression(), payload)},
-		{"zstd", CompressionZstd, kgoCompress(t, kgo.ZstdCompression(), payload)},
+		{"gzip", CodecGzip, kgoCompress(t, kgo.GzipCompression(), payload)},
+		{"snappy block", CodecSnappy, kgoCompress(t, kgo.SnappyCompression(), payload)},
+		{"snappy xerial", CodecSnappy, xerialFrame(payload, 32<<10)},
+		{"lz4 frame", CodecLZ4, kgoCompress(t, kgo.Lz4Compression(), payload)},
+		{"zstd", CodecZstd, kgoCompress(t, kgo.ZstdCompression(), payload)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, limit := range []int64{int64(len(payload)), 1 << 20} {
-				got, err := decompress(tc.codec, tc.data, limit)
+				got, err := Decompress(tc.codec, tc.data, limit)
 				if err != nil || !bytes.Equal(got, payload) {
 					t.Fatalf("limit %d: %d bytes, %v", limit, len(got), err)
 				}
 			}
 			for _, limit := range []int64{int64(len(payload)) - 1, 1000, 1} {
-				_, err := decompress(tc.codec, tc.data, limit)
-				if !errors.Is(err, ErrCorruptBatch) || !errors.Is(err, errTooLarge) {
+				_, err := Decompress(tc.codec, tc.data, limit)
+				if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrTooLarge) {
 					t.Fatalf("limit %d: error %v, want too large", limit, err)
 				}
 			}
 			// Damaged input is corrupt, never a panic.
 			for _, cut := range []int{1, len(tc.data) / 2, len(tc.data) - 1} {
-				if _, err := decompress(tc.codec, tc.data[:cut], 1<<20); err == nil {
+				if _, err := Decompress(tc.codec, tc.data[:cut], 1<<20); err == nil {
 					t.Fatalf("%d of %d bytes decompressed without error", cut, len(tc.data))
-				} else if !errors.Is(err, ErrCorruptBatch) {
-					t.Fatalf("error %v does not wrap ErrCorruptBatch", err)
+				} else if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("error %v does not wrap ErrCorrupt", err)
 				}
 			}
 		})
 	}
-	if _, err := decompress(5, []byte{1}, 100); !errors.Is(err, ErrCorruptBatch) {
+	if _, err := Decompress(5, []byte{1}, 100); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("codec 5: %v", err)
 	}
 }
@@ -110,22 +99,22 @@ func TestDecompressionBomb(t *testing.T) {
 	const limit = 1 << 20
 	for _, tc := range []struct {
 		name  string
-		codec int8
+		codec Codec
 		data  []byte
 	}{
-		{"gzip", CompressionGzip, gz.Bytes()},
-		{"zstd", CompressionZstd, zs.Bytes()},
-		{"snappy", CompressionSnappy, snappyClaim},
-		{"snappy xerial", CompressionSnappy, xerialClaim},
-		{"lz4", CompressionLZ4, lz.Bytes()},
+		{"gzip", CodecGzip, gz.Bytes()},
+		{"zstd", CodecZstd, zs.Bytes()},
+		{"snappy", CodecSnappy, snappyClaim},
+		{"snappy xerial", CodecSnappy, xerialClaim},
+		{"lz4", CodecLZ4, lz.Bytes()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			_, err := decompress(tc.codec, tc.data, limit)
+			_, err := Decompress(tc.codec, tc.data, limit)
 			runtime.ReadMemStats(&after)
-			if !errors.Is(err, ErrCorruptBatch) {
+			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("%d compressed bytes: error %v, want corrupt", len(tc.data), err)
 			}
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 24<<20 {
@@ -140,27 +129,4 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
-}
-
-func TestTimestampLookupDecompressionLimit(t *testing.T) {
-	ts := time.Now().UnixMilli()
-	spec := batchSpec{codec: CompressionZstd, firstTs: ts}
-	for i := 0; i < 20; i++ {
-		spec.records = append(spec.records, testRecord{tsDelta: int64(i), value: bytes.Repeat([]byte{'x'}, 1000)})
-	}
-	cfg := smallConfig()
-	cfg.MaxDecompressedBatchBytes = 4096
-	dir := t.TempDir()
-	l := openLog(t, dir, cfg)
-	mustAppend(t, l, buildBatch(t, spec), 0, nil)
-	if _, _, _, err := l.OffsetForTimestamp(ts + 5); !errors.Is(err, ErrCorruptBatch) {
-		t.Fatalf("lookup in a batch over the limit: %v", err)
-	}
-	cfg.MaxDecompressedBatchBytes = 0 // default: 64 MiB
-	l.SetConfig(cfg)
-	off, got, found, err := l.OffsetForTimestamp(ts + 5)
-	if err != nil || !found || off != 5 || got != ts+5 {
-		t.Fatalf("lookup with the default limit: %d %d %v %v", off, got, found, err)
-	}
-	l.Close()
 }

@@ -1,4 +1,4 @@
-package hotlog
+package recordbatch
 
 import (
 	"bytes"
@@ -15,44 +15,53 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// Bounded decompression of stored batches. A batch's records area says
-// nothing trustworthy about how big it decompresses to, and a hostile
-// producer can store a few KiB that expand to gigabytes, so every codec is
-// run as a stream (or, for snappy blocks, checked by its declared length
-// first) and stops with an error wrapping ErrCorruptBatch as soon as the
-// output would pass the limit.
+// Bounded decompression. A batch's records area says nothing trustworthy
+// about how big it decompresses to, and a hostile producer can send a few
+// KiB that expand to gigabytes, so every codec is run as a stream (or, for
+// snappy blocks, checked by its declared length first) and stops with an
+// error wrapping ErrCorrupt as soon as the output would pass the limit.
+// This is the only decompressor of batches in Strata.
 
-var errTooLarge = errors.New("decompresses to more than the limit")
+// DefaultMaxDecompressed is the most bytes one batch's records may
+// decompress to: what the broker accepts on produce, and so what every
+// reader (the hot log's timestamp lookups, tiering, Flight) must be able to
+// decode.
+const DefaultMaxDecompressed = 64 << 20
 
-// decompress returns the decompressed records area of a batch with codec c,
-// at most limit bytes.
-func decompress(c int8, src []byte, limit int64) ([]byte, error) {
+// ErrTooLarge is wrapped (beside ErrCorrupt) by the error of a batch that
+// decompresses to more than the limit.
+var ErrTooLarge = errors.New("decompresses to more than the limit")
+
+// Decompress returns the decompressed records area src of a batch with
+// codec c, at most limit bytes. Damaged input, an unknown codec or output
+// past limit give an error wrapping ErrCorrupt.
+func Decompress(c Codec, src []byte, limit int64) ([]byte, error) {
 	var (
 		out []byte
 		err error
 	)
 	switch c {
-	case CompressionGzip:
+	case CodecGzip:
 		out, err = gunzip(src, limit)
-	case CompressionSnappy:
+	case CodecSnappy:
 		out, err = unsnappy(src, limit)
-	case CompressionLZ4:
+	case CodecLZ4:
 		out, err = unlz4(src, limit)
-	case CompressionZstd:
+	case CodecZstd:
 		out, err = unzstd(src, limit)
 	default:
 		err = fmt.Errorf("unknown compression codec %d", c)
 	}
 	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			return nil, fmt.Errorf("%w: %w (%d bytes)", ErrCorruptBatch, err, limit)
+		if errors.Is(err, ErrTooLarge) {
+			return nil, fmt.Errorf("%w: %w (%d bytes)", ErrCorrupt, err, limit)
 		}
-		return nil, fmt.Errorf("%w: decompress: %v", ErrCorruptBatch, err)
+		return nil, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
 	}
 	return out, nil
 }
 
-// readLimited reads r to its end, failing with errTooLarge past limit bytes.
+// readLimited reads r to its end, failing with ErrTooLarge past limit bytes.
 func readLimited(r io.Reader, limit int64, sizeHint int) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(int(min(int64(sizeHint), limit)))
@@ -61,7 +70,7 @@ func readLimited(r io.Reader, limit int64, sizeHint int) ([]byte, error) {
 		return nil, err
 	}
 	if n > limit {
-		return nil, errTooLarge
+		return nil, ErrTooLarge
 	}
 	return buf.Bytes(), nil
 }
@@ -151,7 +160,7 @@ func unsnappy(src []byte, limit int64) ([]byte, error) {
 			return nil, err
 		}
 		if int64(n) > limit {
-			return nil, errTooLarge
+			return nil, ErrTooLarge
 		}
 		return s2.Decode(nil, src)
 	}
@@ -176,7 +185,7 @@ func unsnappy(src []byte, limit int64) ([]byte, error) {
 			return nil, err
 		}
 		if int64(len(out))+int64(n) > limit {
-			return nil, errTooLarge
+			return nil, ErrTooLarge
 		}
 		out = slices.Grow(out, n)
 		dec, err := s2.Decode(out[len(out):len(out)+n], chunk)
