@@ -36,48 +36,80 @@ var ErrTooLarge = errors.New("decompresses to more than the limit")
 // codec c, at most limit bytes. Damaged input, an unknown codec or output
 // past limit give an error wrapping ErrCorrupt.
 func Decompress(c Codec, src []byte, limit int64) ([]byte, error) {
-	var (
-		out []byte
-		err error
-	)
-	switch c {
-	case CodecGzip:
-		out, err = gunzip(src, limit)
-	case CodecSnappy:
-		out, err = unsnappy(src, limit)
-	case CodecLZ4:
-		out, err = unlz4(src, limit)
-	case CodecZstd:
-		out, err = unzstd(src, limit)
-	default:
-		err = fmt.Errorf("unknown compression codec %d", c)
-	}
+	var out []byte
+	err := decompressTo(c, src, limit, func(r io.Reader) error {
+		var buf bytes.Buffer
+		buf.Grow(int(min(4*int64(len(src)), limit)))
+		_, err := buf.ReadFrom(r)
+		out = buf.Bytes()
+		return err
+	})
 	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, fmt.Errorf("%w: %w (%d bytes)", ErrCorrupt, err, limit)
-		}
-		return nil, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
+		return nil, err
 	}
 	return out, nil
 }
 
-// readLimited reads r to its end, failing with ErrTooLarge past limit bytes.
-func readLimited(r io.Reader, limit int64, sizeHint int) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(int(min(int64(sizeHint), limit)))
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
+// decompressTo calls consume with a reader of the decompressed bytes of
+// src; reading past limit bytes fails with ErrTooLarge. Errors of the
+// codec, or consume's that wrap neither sentinel, are wrapped as
+// ErrCorrupt.
+func decompressTo(c Codec, src []byte, limit int64, consume func(io.Reader) error) error {
+	capped := func(r io.Reader) error { return consume(&capReader{r: r, left: limit}) }
+	var err error
+	switch c {
+	case CodecGzip:
+		err = gunzip(src, capped)
+	case CodecSnappy:
+		err = unsnappy(src, limit, capped)
+	case CodecLZ4:
+		err = unlz4(src, capped)
+	case CodecZstd:
+		err = unzstd(src, limit, capped)
+	default:
+		err = fmt.Errorf("unknown compression codec %d", c)
 	}
-	if n > limit {
-		return nil, ErrTooLarge
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrTooLarge):
+		return fmt.Errorf("%w: %w (%d bytes)", ErrCorrupt, ErrTooLarge, limit)
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrInvalid):
+		return err
 	}
-	return buf.Bytes(), nil
+	return fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
+}
+
+// capReader reads r, failing with ErrTooLarge once r has more than left
+// bytes: the decoder never runs further than one read past the limit.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.left <= 0 {
+		var one [1]byte
+		if n, err := c.r.Read(one[:]); n > 0 {
+			return 0, ErrTooLarge
+		} else {
+			return 0, err
+		}
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 var gzipPool sync.Pool
 
-func gunzip(src []byte, limit int64) ([]byte, error) {
+func gunzip(src []byte, consume func(io.Reader) error) error {
 	zr, _ := gzipPool.Get().(*gzip.Reader)
 	var err error
 	if zr == nil {
@@ -86,19 +118,19 @@ func gunzip(src []byte, limit int64) ([]byte, error) {
 		err = zr.Reset(bytes.NewReader(src))
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer gzipPool.Put(zr)
-	return readLimited(zr, limit, 4*len(src))
+	return consume(zr)
 }
 
 var lz4Pool = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
 
-func unlz4(src []byte, limit int64) ([]byte, error) {
+func unlz4(src []byte, consume func(io.Reader) error) error {
 	zr := lz4Pool.Get().(*lz4.Reader)
 	defer lz4Pool.Put(zr)
 	zr.Reset(bytes.NewReader(src))
-	return readLimited(zr, limit, 4*len(src))
+	return consume(zr)
 }
 
 // zstd decoders are pooled per window limit (the limit rarely changes).
@@ -112,7 +144,7 @@ var (
 // bounded by the window.
 const zstdMinWindow = 8 << 20
 
-func unzstd(src []byte, limit int64) ([]byte, error) {
+func unzstd(src []byte, limit int64, consume func(io.Reader) error) error {
 	window := uint64(max(limit, zstdMinWindow))
 	zstdMu.Lock()
 	pool := zstdPools[window]
@@ -134,13 +166,13 @@ func unzstd(src []byte, limit int64) ([]byte, error) {
 		if zr != nil {
 			pool.Put(zr)
 		}
-		return nil, err
+		return err
 	}
 	defer func() {
 		zr.Reset(nil)
 		pool.Put(zr)
 	}()
-	return readLimited(zr, limit, 4*len(src))
+	return consume(zr)
 }
 
 // xerialHeader starts snappy data framed by snappy-java (the Java client):
@@ -152,8 +184,17 @@ const xerialHeaderSize = 16
 
 // unsnappy decodes a raw snappy block (librdkafka, franz-go) or
 // xerial-framed blocks; every block's declared length is checked against
-// what the limit leaves before anything is allocated.
-func unsnappy(src []byte, limit int64) ([]byte, error) {
+// what the limit leaves before anything is allocated. Snappy blocks are not
+// streams: the whole output is decoded before consume reads it.
+func unsnappy(src []byte, limit int64, consume func(io.Reader) error) error {
+	out, err := unsnappyBlocks(src, limit)
+	if err != nil {
+		return err
+	}
+	return consume(bytes.NewReader(out))
+}
+
+func unsnappyBlocks(src []byte, limit int64) ([]byte, error) {
 	if !bytes.HasPrefix(src, xerialHeader) {
 		n, err := s2.DecodedLen(src)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -129,4 +130,60 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// zstdBomb is a zstd records area of a few hundred KiB that decompresses
+// to one record of 1 GiB: concatenated frames, the first holding the
+// record's length and fields up to a 1 GiB value, the rest 8 MiB of zeros
+// each.
+func zstdBomb(tb testing.TB) []byte {
+	tb.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const size = 1 << 30
+	head := []byte{0, 0, 0, 1} // attributes, timestampDelta, offsetDelta, null key
+	head = kbin.AppendVarint(head, size)
+	head = append(kbin.AppendVarint(nil, int32(len(head)+size+1)), head...)
+	out := enc.EncodeAll(head, nil)
+	zeros := enc.EncodeAll(make([]byte, 8<<20), nil)
+	return append(out, bytes.Repeat(zeros, size/(8<<20))...)
+}
+
+// TestValidateBombBoundedMemory: produce's check of a compressed batch
+// streams its records and refuses a record longer than the limit before
+// reading it, so a 1 GiB zstd bomb is refused at once, with the memory of
+// the decoder, not of the limit or of what the bomb expands to.
+func TestValidateBombBoundedMemory(t *testing.T) {
+	bomb := zstdBomb(t)
+	b := AppendBatch(nil, Header{Attributes: NewAttributes(CodecZstd, CreateTime, false, false), NumRecords: 1}, bomb)
+	for _, limit := range []int64{1 << 20, DefaultMaxDecompressed} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := Validate(b, limit)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("limit %d: bomb of %d bytes: %v, want too large", limit, len(b), err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+			t.Fatalf("limit %d: bomb of %d bytes: %d MiB allocated", limit, len(b), alloc>>20)
+		}
+		t.Logf("limit %d: bomb of %d bytes refused (%v) after %d KiB allocated", limit, len(b), err, (after.TotalAlloc-before.TotalAlloc)>>10)
+		// Readers, which keep the records, stop at the limit: their
+		// memory is a few times the limit (a growing buffer and the
+		// decoder's window), far from what the bomb expands to.
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		h, _ := ParseHeader(b)
+		err = Records(h, b, limit, func(*Record) error { return nil })
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("limit %d: Records of the bomb: %v, want too large", limit, err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(4*limit+16<<20) {
+			t.Fatalf("limit %d: Records of the bomb: %d MiB allocated", limit, alloc>>20)
+		}
+	}
 }

@@ -1,7 +1,10 @@
 package recordbatch
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 )
@@ -63,25 +66,63 @@ func Records(h Header, batch []byte, maxDecompressed int64, fn func(*Record) err
 	}
 	area := batch[HeaderSize:]
 	if c := h.Compression(); c != CodecNone {
-		if int64(h.NumRecords) > maxDecompressed/minRecordSize {
-			// Refused before decompressing: no batch within the
-			// limit holds that many records.
-			return fmt.Errorf("%w: batch claims %d records, more than %d decompressed bytes can hold", ErrInvalid, h.NumRecords, maxDecompressed)
+		if err := checkClaim(h, maxDecompressed); err != nil {
+			return err
 		}
 		var err error
 		if area, err = Decompress(c, area, maxDecompressed); err != nil {
 			return err
 		}
 	}
+	return walk(h, &sliceBodies{r: kbin.Reader{Src: area}}, fn)
+}
+
+// checkRecords checks the records of one batch as Records does, without
+// keeping them: a compressed batch's are decompressed as a stream and read
+// one record at a time, so checking costs the largest record, not the
+// decompressed batch.
+func checkRecords(h Header, batch []byte, maxDecompressed int64) error {
+	none := func(*Record) error { return nil }
+	c := h.Compression()
+	if c == CodecNone {
+		return Records(h, batch, maxDecompressed, none)
+	}
+	if err := checkClaim(h, maxDecompressed); err != nil {
+		return err
+	}
+	return decompressTo(c, batch[HeaderSize:], maxDecompressed, func(r io.Reader) error {
+		return walk(h, &streamBodies{r: bufio.NewReaderSize(r, 32<<10), left: maxDecompressed}, none)
+	})
+}
+
+// checkClaim refuses, before anything is decompressed, a batch claiming
+// more records than maxDecompressed bytes can hold.
+func checkClaim(h Header, maxDecompressed int64) error {
+	if int64(h.NumRecords) > maxDecompressed/minRecordSize {
+		return fmt.Errorf("%w: batch claims %d records, more than %d decompressed bytes can hold", ErrInvalid, h.NumRecords, maxDecompressed)
+	}
+	return nil
+}
+
+// bodies yields the bodies of a records area's records (what follows each
+// length), io.EOF after the last.
+type bodies interface {
+	next() ([]byte, error)
+}
+
+// walk decodes the records bodies yields, checking them against h.
+func walk(h Header, src bodies, fn func(*Record) error) error {
 	var rec Record
-	r := kbin.Reader{Src: area}
 	n := 0
-	for ; len(r.Src) > 0; n++ {
-		l := r.Varint()
-		if !r.Ok() || l <= 0 || int(l) > len(r.Src) {
-			return fmt.Errorf("%w: record %d: length %d with %d bytes left", ErrCorrupt, n, l, len(r.Src))
+	for ; ; n++ {
+		body, err := src.next()
+		if err == io.EOF {
+			break
 		}
-		if err := parseRecord(r.Span(int(l)), &rec); err != nil {
+		if err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
+		}
+		if err := parseRecord(body, &rec); err != nil {
 			return fmt.Errorf("record %d: %w", n, err)
 		}
 		if rec.OffsetDelta != int32(n) || n > int(h.LastOffsetDelta) {
@@ -101,6 +142,78 @@ func Records(h Header, batch []byte, maxDecompressed int64, fn func(*Record) err
 		return fmt.Errorf("%w: recordCount %d but %d records present", ErrInvalid, h.NumRecords, n)
 	}
 	return nil
+}
+
+// sliceBodies yields the records of a records area in memory; the bodies
+// alias it.
+type sliceBodies struct{ r kbin.Reader }
+
+func (s *sliceBodies) next() ([]byte, error) {
+	if len(s.r.Src) == 0 {
+		return nil, io.EOF
+	}
+	l := s.r.Varint()
+	if !s.r.Ok() || l <= 0 || int(l) > len(s.r.Src) {
+		return nil, fmt.Errorf("%w: length %d with %d bytes left", ErrCorrupt, l, len(s.r.Src))
+	}
+	return s.r.Span(int(l)), nil
+}
+
+// streamBodies yields the records of a decompressing stream, each body in
+// the same buffer, and decodes lengths exactly as sliceBodies does (kbin's
+// varint of at most 5 bytes). A body longer than what is left of the limit
+// is refused before it is read.
+type streamBodies struct {
+	r    *bufio.Reader
+	buf  []byte
+	left int64 // bytes of the limit not yet read
+}
+
+// streamChunk is how much of a record body is read at a time, so that a
+// forged length costs only the bytes that are really there.
+const streamChunk = 64 << 10
+
+func (s *streamBodies) next() ([]byte, error) {
+	var vb [5]byte
+	n := 0
+	for {
+		c, err := s.r.ReadByte()
+		if err == io.EOF && n == 0 {
+			return nil, io.EOF
+		}
+		if err == io.EOF {
+			return nil, fmt.Errorf("%w: length cut short", ErrCorrupt)
+		}
+		if err != nil {
+			return nil, err
+		}
+		vb[n] = c
+		n++
+		if c < 0x80 || n == len(vb) {
+			break
+		}
+	}
+	l, k := kbin.Varint(vb[:n])
+	if k <= 0 || l <= 0 {
+		return nil, fmt.Errorf("%w: length %d", ErrCorrupt, l)
+	}
+	if s.left -= int64(k) + int64(l); s.left < 0 {
+		return nil, ErrTooLarge
+	}
+	s.buf = s.buf[:0]
+	for len(s.buf) < int(l) {
+		chunk := min(int(l)-len(s.buf), streamChunk)
+		s.buf = slices.Grow(s.buf, chunk)
+		m, err := io.ReadFull(s.r, s.buf[len(s.buf):len(s.buf)+chunk])
+		s.buf = s.buf[:len(s.buf)+m]
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("%w: length %d with %d bytes left", ErrCorrupt, l, len(s.buf))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s.buf, nil
 }
 
 // parseRecord decodes one record body (what follows its length).

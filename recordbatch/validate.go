@@ -65,8 +65,8 @@ func Validate(b []byte, maxDecompressed int64) ([]Header, error) {
 		if err == nil {
 			err = Check(h, b[pos:])
 		}
-		if err == nil && h.Compression() == CodecNone {
-			err = Records(h, b[pos:pos+h.Size()], maxDecompressed, func(*Record) error { return nil })
+		if err == nil {
+			err = checkRecords(h, b[pos:pos+h.Size()], maxDecompressed)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("batch %d at byte %d: %w", len(hs), pos, err)

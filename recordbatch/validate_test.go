@@ -195,6 +195,14 @@ func FuzzParse(f *testing.F) {
 		if err != nil || len(fs) != len(hs) || CheckFramed(hs, len(b)) != nil {
 			t.Fatalf("Validate accepted what Frame refuses: %v", err)
 		}
+		// What produce accepts (streaming) every reader decodes (in memory).
+		pos := 0
+		for _, h := range hs {
+			if err := Records(h, b[pos:pos+h.Size()], fuzzLimit, func(*Record) error { return nil }); err != nil {
+				t.Fatalf("Validate accepted a batch Records refuses: %v", err)
+			}
+			pos += h.Size()
+		}
 	})
 }
 
@@ -225,7 +233,16 @@ func FuzzRecords(f *testing.F) {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrInvalid) {
 				t.Fatalf("error %v wraps neither sentinel", err)
 			}
+			if checkRecords(h, c, fuzzLimit) == nil {
+				t.Fatalf("produce would accept a batch Records refuses: %v", err)
+			}
 			return
+		}
+		if err := checkRecords(h, c, fuzzLimit); err != nil {
+			t.Fatalf("produce would refuse a batch Records decodes: %v", err)
+		}
+		if Check(h, c) != nil {
+			return // records fine, header not (a count Records does not check)
 		}
 		h.Attributes &^= attrCodecMask
 		rebuilt := AppendBatch(nil, h, area)

@@ -1,13 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -265,6 +270,87 @@ func TestProduceRejectsCorruptBatches(t *testing.T) {
 	}
 	// Only the good batch was stored.
 	recs := consumeAll(t, tb, "corrupt", 1)
+	if string(recs[0].Value) != "hello" || recs[0].Offset != 0 {
+		t.Fatalf("stored %q at %d", recs[0].Value, recs[0].Offset)
+	}
+}
+
+// compressedBatch builds a RecordBatch v2 whose records area is area, as
+// compressed with codec, claiming n records, with a correct CRC.
+func compressedBatch(codec recordbatch.Codec, area []byte, n int32) []byte {
+	now := time.Now().UnixMilli()
+	return recordbatch.AppendBatch(nil, recordbatch.Header{
+		Attributes:      recordbatch.NewAttributes(codec, recordbatch.CreateTime, false, false),
+		LastOffsetDelta: n - 1, BaseTimestamp: now, MaxTimestamp: now,
+		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, NumRecords: n,
+	}, area)
+}
+
+// zstdFrames is n zstd frames of size zero bytes each, concatenated: a
+// small input that decompresses to n*size bytes.
+func zstdFrames(t *testing.T, size, n int) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := enc.EncodeAll(make([]byte, size), nil)
+	return bytes.Repeat(frame, n)
+}
+
+// TestProduceValidatesCompressedBatches: a compressed batch is decompressed
+// (within a bound) and its records checked before it is stored, as Kafka
+// does. Garbage with a valid CRC would otherwise be stored and then stall
+// tiering of the partition forever; a decompression bomb must be refused
+// without the broker allocating what it expands to.
+func TestProduceValidatesCompressedBatches(t *testing.T) {
+	tb := startBroker(t)
+	// The records of a one-record batch, to compress.
+	records := recordbatch.AppendRecord(nil, 0, 0, nil, []byte("hello"), nil)
+	zstdOf := func(b []byte) []byte {
+		enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		return enc.EncodeAll(b, nil)
+	}
+	var gz bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write([]byte("these bytes are no records, not even one of them"))
+	gw.Close()
+	const bombSize = 1 << 30
+	bomb := zstdFrames(t, 8<<20, bombSize/(8<<20))
+	// One record claiming (and holding) 1 GiB.
+	bigRecord := append(zstdOf(kbin.AppendVarint(nil, bombSize-5)), bomb...)
+	tests := []struct {
+		name    string
+		records []byte
+		want    int16
+	}{
+		{"zstd", compressedBatch(recordbatch.CodecZstd, zstdOf(records), 1), 0},
+		{"zstd garbage with a valid crc", compressedBatch(recordbatch.CodecZstd, []byte("not a zstd frame, just bytes"), 1), kerr.CorruptMessage.Code},
+		{"gzip of garbage records", compressedBatch(recordbatch.CodecGzip, gz.Bytes(), 1), kerr.CorruptMessage.Code},
+		{"zstd claiming two records, holding one", compressedBatch(recordbatch.CodecZstd, zstdOf(records), 2), kerr.InvalidRecord.Code},
+		{"zstd bomb of 1 GiB of zeros", compressedBatch(recordbatch.CodecZstd, bomb, 1), kerr.CorruptMessage.Code},
+		{"zstd bomb of one 1 GiB record", compressedBatch(recordbatch.CodecZstd, bigRecord, 1), kerr.CorruptMessage.Code},
+	}
+	rc := dialRaw(t, tb)
+	for _, tc := range tests {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		code, _ := rc.produceRaw("compressed", tc.records)
+		runtime.ReadMemStats(&after)
+		t.Logf("%s: %d MiB allocated", tc.name, (after.TotalAlloc-before.TotalAlloc)>>20)
+		if code != tc.want {
+			t.Errorf("%s (%d bytes): error %v, want %v", tc.name, len(tc.records), kerr.ErrorForCode(code), kerr.ErrorForCode(tc.want))
+		}
+		// Produce streams a compressed batch's records and refuses a
+		// record past the limit (64 MiB) before reading it: the memory
+		// is the decoder's, not what the bomb expands to.
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+			t.Errorf("%s: %d MiB allocated while producing %d bytes", tc.name, alloc>>20, len(tc.records))
+		}
+	}
+	// Only the good batch was stored.
+	recs := consumeAll(t, tb, "compressed", 1)
 	if string(recs[0].Value) != "hello" || recs[0].Offset != 0 {
 		t.Fatalf("stored %q at %d", recs[0].Value, recs[0].Offset)
 	}
