@@ -141,17 +141,9 @@ func BenchmarkPartitionFetch(b *testing.B) {
 
 // nextOffset is the offset after the last batch of data.
 func nextOffset(b *testing.B, data []byte) int64 {
-	var next int64
-	for pos := 0; pos < len(data); {
-		h, err := recordbatch.ParseHeader(data[pos:])
-		if err != nil {
-			break
-		}
-		next = h.LastOffset() + 1
-		pos += h.Size()
+	hs, err := recordbatch.Frame(data)
+	if err != nil {
+		b.Fatalf("fetch returned no whole batch: %v", err)
 	}
-	if next == 0 {
-		b.Fatal("fetch returned no batch")
-	}
-	return next
+	return hs[len(hs)-1].LastOffset() + 1
 }

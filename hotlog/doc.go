@@ -20,6 +20,8 @@
 //
 // hotlog knows nothing about Kafka requests, object stores or etcd: callers
 // validate requests, track high watermarks and decide what is committed.
+// The RecordBatch format itself (headers, CRC, records, decompression) is
+// package recordbatch's; hotlog reads batches only through it.
 //
 // The on-disk formats are written down in docs/format/segment.md,
 // docs/format/index.md, docs/format/recovery.md and

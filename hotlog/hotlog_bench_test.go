@@ -141,16 +141,11 @@ func BenchmarkReadRandom(b *testing.B) {
 
 // nextOffset is the offset after the last batch of data.
 func nextOffset(b *testing.B, data []byte) int64 {
-	var next int64
-	for pos := 0; pos < len(data); {
-		h, err := recordbatch.ParseHeader(data[pos:])
-		if err != nil {
-			b.Fatal(err)
-		}
-		next = h.LastOffset() + 1
-		pos += h.Size()
+	hs, err := recordbatch.Frame(data)
+	if err != nil {
+		b.Fatalf("fetch returned no whole batch: %v", err)
 	}
-	return next
+	return hs[len(hs)-1].LastOffset() + 1
 }
 
 // BenchmarkIndexLookup finds the index entry at or below an offset in the

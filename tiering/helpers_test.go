@@ -245,12 +245,13 @@ func mixedBatchesFor(t testing.TB, r *rand.Rand, base int64, nBatches int, forLo
 			base += int64(n)
 		} else if i%11 == 10 {
 			// A transaction: data then its commit marker.
+			commit := recordbatch.ControlRecord{Type: recordbatch.ControlCommit}
 			s.transactional, s.producerID, s.producerEpoch, s.baseSequence = true, 77, 1, 0
 			out = append(out, s.build(t, base)...)
 			base += int64(n)
 			ctl := batchSpec{control: true, transactional: true, producerID: 77, producerEpoch: 1, baseSequence: -1,
 				leaderEpoch: s.leaderEpoch, firstTs: ts, maxTs: ts,
-				records: []kmsg.Record{{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0, 0, 0, 0}}}}
+				records: []kmsg.Record{{Key: commit.Key(), Value: commit.Value()}}}
 			out = append(out, ctl.build(t, base)...)
 			base++
 		} else {
