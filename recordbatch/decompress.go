@@ -93,11 +93,11 @@ func (c *capReader) Read(p []byte) (int, error) {
 	}
 	if c.left <= 0 {
 		var one [1]byte
-		if n, err := c.r.Read(one[:]); n > 0 {
+		n, err := c.r.Read(one[:])
+		if n > 0 {
 			return 0, ErrTooLarge
-		} else {
-			return 0, err
 		}
+		return 0, err
 	}
 	if int64(len(p)) > c.left {
 		p = p[:c.left]

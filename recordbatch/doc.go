@@ -6,8 +6,9 @@
 //     (compression codec, timestamp type, transactional, control) and the byte
 //     offsets of every field, which no other package writes down;
 //   - checking: CheckFrame (what a reader of stored bytes needs before it
-//     trusts a header), Checksum (CRC-32C), Frame (framing only) and Validate
-//     (everything a broker checks on produce, compressed records included);
+//     trusts a header), Checksum (CRC-32C), Frame (framing only), Check (a
+//     whole batch but its records) and Validate (everything a broker checks
+//     on produce, compressed records included);
 //   - bounded decompression of the four codecs (Decompress): a batch never
 //     decompresses to more than the caller's limit, however it is forged;
 //   - the records inside a batch: Records iterates them (checking lengths,
