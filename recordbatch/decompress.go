@@ -2,6 +2,7 @@ package recordbatch
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,17 +38,42 @@ var ErrTooLarge = errors.New("decompresses to more than the limit")
 // past limit give an error wrapping ErrCorrupt.
 func Decompress(c Codec, src []byte, limit int64) ([]byte, error) {
 	var out []byte
-	err := decompressTo(c, src, limit, func(r io.Reader) error {
-		var buf bytes.Buffer
-		buf.Grow(int(min(4*int64(len(src)), limit)))
-		_, err := buf.ReadFrom(r)
-		out = buf.Bytes()
+	err := decompressTo(c, src, limit, func(r io.Reader) (err error) {
+		out, err = readAll(r, 4*int64(len(src)), limit)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// readAll reads r (a capReader of limit) to its end into a buffer that
+// starts at sizeHint and doubles, but never past limit: what is read past
+// the limit fails in the capReader, so the output costs at most twice the
+// limit in allocations.
+func readAll(r io.Reader, sizeHint, limit int64) ([]byte, error) {
+	buf := make([]byte, 0, max(min(sizeHint, limit), 512))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= limit {
+				var one [1]byte // at the limit: only the end may follow
+				if _, err := r.Read(one[:]); err != io.EOF {
+					return nil, cmp.Or(err, ErrTooLarge)
+				}
+				return buf, nil
+			}
+			buf = slices.Grow(buf, int(min(int64(2*cap(buf)), limit))-len(buf))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // decompressTo calls consume with a reader of the decompressed bytes of
