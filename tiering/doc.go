@@ -32,4 +32,8 @@
 // offsets, timestamps, keys, values, headers, producer fields and leader
 // epochs, and a fresh CRC. After each read the next row groups are loaded
 // in the background (read-ahead).
+//
+// The Parquet file itself (row, schema, keys, writer, ranged reader and
+// row-group cache) is package tiering/coldfile; this package turns records
+// into its rows and back (convert.go, rebuild.go) and runs the protocol.
 package tiering

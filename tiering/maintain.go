@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // applyRetention removes tiered segments that retention.ms / retention.bytes
@@ -123,26 +124,25 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	fw := newFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
+	fw := coldfile.NewFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
 	var logBytes, records int64
 	for _, s := range group {
 		rf, err := t.open(ctx, s)
 		if err != nil {
 			return segs, fmt.Errorf("tiering: merge: open %s: %w", s.Object, err)
 		}
-		for j := range rf.rgs {
-			if err := rf.loadRowGroup(ctx, j); err != nil {
+		for j := range rf.RowGroups() {
+			if err := rf.LoadRowGroup(ctx, j); err != nil {
 				return segs, fmt.Errorf("tiering: merge: read %s: %w", s.Object, err)
 			}
-			if err := rf.scan(j, 0, func(r *Row) error { return fw.add(*r) }); err != nil {
+			if err := rf.ScanRowGroup(j, 0, func(r *Row) error { return fw.Add(*r) }); err != nil {
 				return segs, fmt.Errorf("tiering: merge: %s: %w", s.Object, err)
 			}
 		}
 		logBytes += s.LogBytes
 		records += s.Records
 	}
-	fw.info.LogBytes = logBytes
-	info, err := fw.close()
+	info, err := fw.Close(logBytes)
 	if err != nil {
 		return segs, err
 	}
@@ -190,7 +190,7 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 func (t *Tier) sweepPartition(ctx context.Context, topic string, partition int32) error {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	objs, err := t.listObjects(lctx, PartitionPrefix(topic, partition))
+	objs, err := t.listObjects(lctx, coldfile.PartitionPrefix(topic, partition))
 	if err != nil {
 		return fmt.Errorf("tiering: sweep %s-%d: %w", topic, partition, err)
 	}
@@ -209,7 +209,7 @@ func (t *Tier) sweepPartition(ctx context.Context, topic string, partition int32
 		if named[oi.Key] || time.Since(oi.LastModified) < t.cfg.OrphanGrace {
 			continue
 		}
-		if _, _, _, _, ok := ParseObjectKey(oi.Key); !ok {
+		if _, _, _, _, ok := coldfile.ParseObjectKey(oi.Key); !ok {
 			continue // not ours
 		}
 		if err := t.bucket.Delete(lctx, oi.Key); err != nil {
@@ -244,7 +244,7 @@ func (t *Tier) sweepDeletedTopics(ctx context.Context) {
 	}
 	var stale []string
 	for _, oi := range objs {
-		topic, _, _, _, ok := ParseObjectKey(oi.Key)
+		topic, _, _, _, ok := coldfile.ParseObjectKey(oi.Key)
 		if !ok || exists[topic] || time.Since(oi.LastModified) < t.cfg.OrphanGrace {
 			continue
 		}
@@ -263,7 +263,7 @@ func (t *Tier) sweepDeletedTopics(ctx context.Context) {
 		exists[tt.Name] = true
 	}
 	for _, key := range stale {
-		topic, _, _, _, _ := ParseObjectKey(key)
+		topic, _, _, _, _ := coldfile.ParseObjectKey(key)
 		if exists[topic] {
 			continue
 		}

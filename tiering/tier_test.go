@@ -17,6 +17,7 @@ import (
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/local"
 	"github.com/stratalog/strata/objstore/objstoretest"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // fakePart is a partition backed by a real hot log.
@@ -228,7 +229,7 @@ func testUploadAndRead(t *testing.T, b objstore.Bucket) {
 	}
 	// Every file is in its Hive-style place with its own offsets.
 	for _, s := range segs {
-		topic, p, base, last, ok := ParseObjectKey(s.Object)
+		topic, p, base, last, ok := coldfile.ParseObjectKey(s.Object)
 		if !ok || topic != e.part.topic || p != 0 || base != s.BaseOffset || last != s.LastOffset || s.Records != last-base+1 {
 			t.Errorf("entry %+v", s)
 		}
@@ -326,8 +327,8 @@ func TestRetentionMergeSweep(t *testing.T) {
 	before := e.checkManifest()
 
 	// An orphan (a crash between PUT and commit) and a foreign object.
-	orphan := ObjectKey(e.part.topic, 0, end+1000, end+2000)
-	foreign := PartitionPrefix(e.part.topic, 0) + "README"
+	orphan := coldfile.ObjectKey(e.part.topic, 0, end+1000, end+2000)
+	foreign := coldfile.PartitionPrefix(e.part.topic, 0) + "README"
 	for _, k := range []string{orphan, foreign} {
 		if _, err := b.Put(testCtx(t), k, strings.NewReader("x"), 1); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objstore"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 type partKey struct {
@@ -335,7 +336,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	fw := newFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
+	fw := coldfile.NewFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
 	var logBytes int64
 	for pos := from; pos < to; {
 		data, err := p.ReadLocal(pos, to, 4<<20)
@@ -352,7 +353,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 			if r.Offset < from {
 				return nil
 			}
-			return fw.add(r)
+			return fw.Add(r)
 		})
 		if err != nil {
 			return meta.TierSegment{}, fmt.Errorf("tiering: %s-%d at %d: %w", topic, part, pos, err)
@@ -365,8 +366,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 			return meta.TierSegment{}, err
 		}
 	}
-	fw.info.LogBytes = logBytes
-	info, err := fw.close()
+	info, err := fw.Close(logBytes)
 	if err != nil {
 		return meta.TierSegment{}, err
 	}
@@ -387,7 +387,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 
 // store uploads the finished file f and checks that the store holds all of
 // it.
-func (t *Tier) store(ctx context.Context, f *os.File, info FileInfo) (meta.TierSegment, error) {
+func (t *Tier) store(ctx context.Context, f *os.File, info coldfile.FileInfo) (meta.TierSegment, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return meta.TierSegment{}, fmt.Errorf("tiering: %w", err)
@@ -396,7 +396,7 @@ func (t *Tier) store(ctx context.Context, f *os.File, info FileInfo) (meta.TierS
 	if _, err := f.Seek(0, 0); err != nil {
 		return meta.TierSegment{}, fmt.Errorf("tiering: %w", err)
 	}
-	key := ObjectKey(info.Topic, info.Partition, info.BaseOffset, info.LastOffset)
+	key := coldfile.ObjectKey(info.Topic, info.Partition, info.BaseOffset, info.LastOffset)
 	if h := t.cfg.Hooks.BeforePut; h != nil {
 		if err := h(key); err != nil {
 			return meta.TierSegment{}, err
