@@ -76,7 +76,7 @@ func (p *Partition) retentionAllow(now time.Time) func(hotlog.SegmentInfo) bool 
 		return nil
 	}
 	cfg := p.cfg.Load()
-	expired := TotalRetentionExpired(p.log.Segments(), cfg.RetentionMs, cfg.RetentionBytes, now)
+	expired := hotlog.TotalRetentionExpired(p.log.Segments(), cfg.RetentionMs, cfg.RetentionBytes, now)
 	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
 	defer cancel()
 	_, end, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
@@ -85,29 +85,6 @@ func (p *Partition) retentionAllow(now time.Time) func(hotlog.SegmentInfo) bool 
 		end = -1
 	}
 	return func(s hotlog.SegmentInfo) bool { return (end >= 0 && s.NextOffset <= end) || expired(s) }
-}
-
-// TotalRetentionExpired returns a test for sealed segments (of segs, oldest
-// first) that the total retention no longer keeps: older than retentionMs
-// (by their largest timestamp), or with at least retentionBytes of log after
-// them. Negative limits are unlimited.
-func TotalRetentionExpired(segs []hotlog.SegmentInfo, retentionMs, retentionBytes int64, now time.Time) func(hotlog.SegmentInfo) bool {
-	after := map[int64]int64{}
-	var total int64
-	for i := len(segs) - 1; i >= 0; i-- {
-		after[segs[i].BaseOffset] = total
-		total += segs[i].Size
-	}
-	return func(s hotlog.SegmentInfo) bool {
-		if !s.Sealed {
-			return false
-		}
-		if retentionMs >= 0 && s.MaxTimestamp >= 0 && s.MaxTimestamp < now.UnixMilli()-retentionMs {
-			return true
-		}
-		a, ok := after[s.BaseOffset]
-		return retentionBytes >= 0 && ok && a >= retentionBytes
-	}
 }
 
 // fetchCold serves a fetch below the local log start from the cold tier.

@@ -35,24 +35,20 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 	l.mu.RUnlock()
 
 	nowMs := now.UnixMilli()
+	ageMs := int64(-1)
+	if cfg.RetentionAge >= 0 {
+		ageMs = cfg.RetentionAge.Milliseconds()
+	}
 	k := 0
 	for _, si := range infos {
-		expired := false
-		if cfg.RetentionAge >= 0 {
-			ts := si.MaxTimestamp
-			if ts < 0 {
-				if st, err := os.Stat(si.Path); err == nil {
-					ts = st.ModTime().UnixMilli()
-				} else {
-					ts = nowMs
-				}
+		ts := si.MaxTimestamp
+		if ts < 0 && ageMs >= 0 {
+			// No timestamps: the file's age stands in for them.
+			if st, err := os.Stat(si.Path); err == nil {
+				ts = st.ModTime().UnixMilli()
 			}
-			expired = ts < nowMs-cfg.RetentionAge.Milliseconds()
 		}
-		if !expired && cfg.RetentionBytes >= 0 {
-			expired = total-si.Size >= cfg.RetentionBytes
-		}
-		if !expired || (allow != nil && !allow(si)) {
+		if !retentionExpired(ts, nowMs, ageMs, total-si.Size, cfg.RetentionBytes) || (allow != nil && !allow(si)) {
 			break
 		}
 		total -= si.Size
@@ -108,6 +104,43 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// retentionExpired is the retention rule, the one place it is written: a
+// segment whose largest timestamp ts is older than retentionMs before
+// nowMs, or that has at least retentionBytes of log after it, is no longer
+// kept. Negative limits (and a negative ts, for the age) are unlimited.
+func retentionExpired(ts, nowMs, retentionMs, bytesAfter, retentionBytes int64) bool {
+	if retentionMs >= 0 && ts >= 0 && ts < nowMs-retentionMs {
+		return true
+	}
+	return retentionBytes >= 0 && bytesAfter >= retentionBytes
+}
+
+// TotalRetentionExpired returns a test for the sealed segments of segs (a
+// log's segments, oldest first, as Segments returns them) that a topic's
+// total retention (retention.ms by the segment's largest timestamp,
+// retention.bytes of log after it) no longer keeps, even if they were never
+// tiered. Tiering skips them and local retention's veto lets them go; both
+// ask this one rule. Negative limits are unlimited.
+func TotalRetentionExpired(segs []SegmentInfo, retentionMs, retentionBytes int64, now time.Time) func(SegmentInfo) bool {
+	after := map[int64]int64{}
+	var total int64
+	for i := len(segs) - 1; i >= 0; i-- {
+		after[segs[i].BaseOffset] = total
+		total += segs[i].Size
+	}
+	nowMs := now.UnixMilli()
+	return func(s SegmentInfo) bool {
+		if !s.Sealed {
+			return false
+		}
+		a, ok := after[s.BaseOffset]
+		if !ok {
+			a = -1 // not one of segs: only its age counts
+		}
+		return retentionExpired(s.MaxTimestamp, nowMs, retentionMs, a, retentionBytes)
+	}
 }
 
 // TruncateTo drops every record at or after offset (a follower's

@@ -300,3 +300,35 @@ func TestResetTo(t *testing.T) {
 		})
 	}
 }
+
+// TestTotalRetentionExpired: the rule tiering and the broker's local
+// retention veto share, over segments of 100 bytes each (the last one
+// active).
+func TestTotalRetentionExpired(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	old, fresh := now.UnixMilli()-5000, now.UnixMilli()-10
+	seg := func(base, ts int64, sealed bool) SegmentInfo {
+		return SegmentInfo{BaseOffset: base, NextOffset: base + 10, Size: 100, MaxTimestamp: ts, Sealed: sealed}
+	}
+	for _, tc := range []struct {
+		name      string
+		segs      []SegmentInfo
+		ms, bytes int64
+		want      []bool
+	}{
+		{"unlimited", []SegmentInfo{seg(0, old, true), seg(10, old, false)}, -1, -1, []bool{false, false}},
+		{"by age", []SegmentInfo{seg(0, old, true), seg(10, fresh, true), seg(20, old, false)}, 1000, -1, []bool{true, false, false}},
+		{"no timestamp never ages", []SegmentInfo{seg(0, -1, true), seg(10, old, false)}, 1000, -1, []bool{false, false}},
+		{"by bytes after", []SegmentInfo{seg(0, fresh, true), seg(10, fresh, true), seg(20, fresh, true), seg(30, fresh, false)}, -1, 200, []bool{true, true, false, false}},
+		{"zero bytes keeps the active one", []SegmentInfo{seg(0, fresh, true), seg(10, fresh, false)}, -1, 0, []bool{true, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expired := TotalRetentionExpired(tc.segs, tc.ms, tc.bytes, now)
+			for i, s := range tc.segs {
+				if got := expired(s); got != tc.want[i] {
+					t.Errorf("segment %d: expired %v, want %v", s.BaseOffset, got, tc.want[i])
+				}
+			}
+		})
+	}
+}

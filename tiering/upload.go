@@ -210,7 +210,7 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	t.noteLag(ps, p, locals, tieredEnd)
 
 	hw := p.HighWatermark()
-	expired := totalRetentionExpired(locals, set, time.Now())
+	expired := hotlog.TotalRetentionExpired(locals, set.RetentionMs, set.RetentionBytes, time.Now())
 	for _, s := range locals {
 		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > hw {
 			continue
@@ -253,28 +253,6 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 		ps.lastSweep = time.Now()
 	}
 	return nil
-}
-
-// totalRetentionExpired: local segments that retention.ms / retention.bytes
-// no longer keep (the broker's local retention deletes them untiered). The
-// same rule as broker.TotalRetentionExpired.
-func totalRetentionExpired(segs []hotlog.SegmentInfo, set Settings, now time.Time) func(hotlog.SegmentInfo) bool {
-	after := map[int64]int64{}
-	var total int64
-	for i := len(segs) - 1; i >= 0; i-- {
-		after[segs[i].BaseOffset] = total
-		total += segs[i].Size
-	}
-	return func(s hotlog.SegmentInfo) bool {
-		if !s.Sealed {
-			return false
-		}
-		if set.RetentionMs >= 0 && s.MaxTimestamp >= 0 && s.MaxTimestamp < now.UnixMilli()-set.RetentionMs {
-			return true
-		}
-		a, ok := after[s.BaseOffset]
-		return set.RetentionBytes >= 0 && ok && a >= set.RetentionBytes
-	}
 }
 
 // maybeRoll rolls the active segment once it has held records for longer
