@@ -19,7 +19,11 @@ type ColdReader interface {
 	ColdRange(ctx context.Context, topic string, partition int32) (start, end int64, err error)
 	// ColdRead returns record batches from offset (the first holding it),
 	// only records below endOffset, at most maxBytes except that with
-	// minOneBatch the first batch always comes back.
+	// minOneBatch the first batch always comes back. An offset the cold
+	// tier no longer holds (below its start: remote retention ran since
+	// ColdRange) gives an error wrapping hotlog.ErrOffsetOutOfRange, which
+	// the broker answers OFFSET_OUT_OF_RANGE; any other error is
+	// KAFKA_STORAGE_ERROR.
 	ColdRead(ctx context.Context, topic string, partition int32, offset, endOffset int64, maxBytes int, minOneBatch bool) ([]byte, error)
 	// ColdOffsetForTimestamp finds the first tiered record with a timestamp
 	// >= ts.

@@ -150,8 +150,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// ErrOffsetOutOfRange: the offset is below the first tiered offset.
-var ErrOffsetOutOfRange = errors.New("tiering: offset below the cold tier's start")
+// ErrOffsetOutOfRange: the offset is below the first tiered offset (remote
+// retention may have removed it since the caller's ColdRange). It wraps
+// hotlog.ErrOffsetOutOfRange, the sentinel the broker answers
+// OFFSET_OUT_OF_RANGE for, whichever tier the offset was looked for in.
+var ErrOffsetOutOfRange = fmt.Errorf("tiering: offset below the cold tier's start: %w", hotlog.ErrOffsetOutOfRange)
 
 // Tier is a broker's cold tier: the tierer that uploads sealed segments,
 // the remote retention, merges and orphan sweeps it runs in the background,
