@@ -108,17 +108,30 @@ func (t *Tier) mergeGroup(segs []meta.TierSegment, target int64) []meta.TierSegm
 
 // merge rewrites one group of small tiered files as one file, swaps the
 // manifest entries in one fenced transaction, then deletes the old
-// objects. Offsets, timestamps and records are unchanged.
-func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings, segs []meta.TierSegment) ([]meta.TierSegment, error) {
+// objects. Offsets, timestamps and records are unchanged. It starts from
+// the manifest as read from etcd (every entry with its revision and upload
+// time), never from entries this broker holds in memory; a merge whose
+// commit is refused deletes its output at once, so no object holding the
+// same records twice stays beside its inputs.
+func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings) error {
+	if set.TargetFileBytes <= 0 {
+		return nil
+	}
+	topic, part := p.Topic(), p.Index()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	segs, err := t.meta.TierSegments(rctx, topic, part)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("tiering: merge: read the manifest of %s-%d: %w", topic, part, err)
+	}
 	group := t.mergeGroup(segs, set.TargetFileBytes)
 	if len(group) == 0 {
-		return segs, nil
+		return nil
 	}
 	start := time.Now()
-	topic, part := p.Topic(), p.Index()
 	f, err := os.CreateTemp(t.cfg.TempDir, fmt.Sprintf("%s-%d-merge-*.tmp", topic, part))
 	if err != nil {
-		return segs, fmt.Errorf("tiering: temp file: %w", err)
+		return fmt.Errorf("tiering: temp file: %w", err)
 	}
 	defer func() {
 		f.Close()
@@ -129,14 +142,14 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 	for _, s := range group {
 		rf, err := t.open(ctx, s)
 		if err != nil {
-			return segs, fmt.Errorf("tiering: merge: open %s: %w", s.Object, err)
+			return fmt.Errorf("tiering: merge: open %s: %w", s.Object, err)
 		}
 		for j := range rf.RowGroups() {
 			if err := rf.LoadRowGroup(ctx, j); err != nil {
-				return segs, fmt.Errorf("tiering: merge: read %s: %w", s.Object, err)
+				return fmt.Errorf("tiering: merge: read %s: %w", s.Object, err)
 			}
 			if err := rf.ScanRowGroup(j, 0, func(r *Row) error { return fw.Add(*r) }); err != nil {
-				return segs, fmt.Errorf("tiering: merge: %s: %w", s.Object, err)
+				return fmt.Errorf("tiering: merge: %s: %w", s.Object, err)
 			}
 		}
 		logBytes += s.LogBytes
@@ -144,18 +157,26 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 	}
 	info, err := fw.Close(logBytes)
 	if err != nil {
-		return segs, err
+		return err
 	}
 	if info.Records != records || info.BaseOffset != group[0].BaseOffset || info.LastOffset != group[len(group)-1].LastOffset {
-		return segs, fmt.Errorf("%w: merge of %s-%d [%d, %d]: read %d records [%d, %d], the manifest says %d", ErrCorrupt, topic, part,
+		return fmt.Errorf("%w: merge of %s-%d [%d, %d]: read %d records [%d, %d], the manifest says %d", ErrCorrupt, topic, part,
 			group[0].BaseOffset, group[len(group)-1].LastOffset, info.Records, info.BaseOffset, info.LastOffset, records)
 	}
 	seg, err := t.store(ctx, f, info)
 	if err != nil {
-		return segs, err
+		return err
 	}
-	if _, err := t.commit(ctx, epoch, group, seg); err != nil {
-		return segs, err
+	if seg.Revision, err = t.commit(ctx, epoch, group, seg); err != nil {
+		if errors.Is(err, meta.ErrConflict) || errors.Is(err, meta.ErrInvalid) {
+			// Refused, so never named: the object only doubles its
+			// inputs' records. (Not when fenced: a new leader may be
+			// writing the same key; nor when etcd's answer was lost; the
+			// orphan sweep takes those.)
+			t.log.Warn("merge refused, deleting its object", "topic", topic, "partition", part, "object", seg.Object, "err", err)
+			t.deleteObjects(ctx, []meta.TierSegment{seg})
+		}
+		return err
 	}
 	out := make([]meta.TierSegment, 0, len(segs)-len(group)+1)
 	for _, s := range segs {
@@ -179,7 +200,7 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 		}
 		t.deleteObjects(ctx, old)
 	}
-	return out, nil
+	return nil
 }
 
 // sweepPartition deletes objects under the partition's prefix that no

@@ -243,7 +243,7 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	if segs, err = t.applyRetention(ctx, p, epoch, set, segs, locals); err != nil {
 		return err
 	}
-	if _, err = t.merge(ctx, p, epoch, set, segs); err != nil {
+	if err = t.merge(ctx, p, epoch, set); err != nil {
 		return err
 	}
 	if time.Since(ps.lastSweep) >= t.cfg.SweepInterval {
@@ -352,7 +352,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 	if err != nil {
 		return meta.TierSegment{}, err
 	}
-	if _, err := t.commit(ctx, epoch, nil, seg); err != nil {
+	if seg.Revision, err = t.commit(ctx, epoch, nil, seg); err != nil {
 		return meta.TierSegment{}, err
 	}
 	t.m.uploadedSegments.Inc()
@@ -398,7 +398,11 @@ func (t *Tier) store(ctx context.Context, f *os.File, info coldfile.FileInfo) (m
 		return meta.TierSegment{}, fmt.Errorf("tiering: verify %s: store holds %d bytes (etag %q), uploaded %d (etag %q)", key, got.Size, got.ETag, size, oi.ETag)
 	}
 	t.m.uploadedBytes.Add(float64(size))
-	return info.Segment(key, size, got.ETag), nil
+	seg := info.Segment(key, size, got.ETag)
+	// The entry carries its real upload time from the start: merges judge
+	// a file's age by it (an entry without one looks infinitely old).
+	seg.UploadedAt = time.Now().UnixMilli()
+	return seg, nil
 }
 
 // commit writes the manifest change (old entries out, seg in) fenced by

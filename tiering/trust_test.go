@@ -1,0 +1,141 @@
+package tiering
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/objstore"
+	"github.com/stratalog/strata/objstore/objstoretest"
+	"github.com/stratalog/strata/tiering/coldfile"
+)
+
+// Tests of issue 15's tiering items: each drives the tierer's job by hand
+// (one call = one pass), against a real etcd and real object stores.
+
+// stores are the object stores the tests run against.
+var stores = []struct {
+	name   string
+	bucket func(t *testing.T) objstore.Bucket
+}{
+	{"local", localBucket},
+	{"minio", func(t *testing.T) objstore.Bucket { return objstoretest.StartMinIO(t).Bucket(t, 0) }},
+}
+
+// pass runs one job of the partition, as the scheduler does.
+func (e *env) pass(ps *partState) error {
+	e.t.Helper()
+	if ps.p == nil {
+		ps.p, ps.activeBase, ps.tieredEnd, ps.lastSweep = e.part, -1, -2, time.Now()
+	}
+	ps.lastMaint = time.Time{} // maintenance is due
+	return e.tier.job(testCtx(e.t), ps)
+}
+
+// bucketRows lists the partition's objects and counts their rows (what
+// read_parquet over the folder counts).
+func (e *env) bucketRows() (objects int, rows int64) {
+	e.t.Helper()
+	ctx := testCtx(e.t)
+	var infos []objstore.ObjectInfo
+	if err := e.bucket.List(ctx, coldfile.PartitionPrefix(e.part.topic, 0), func(oi objstore.ObjectInfo) error {
+		infos = append(infos, oi)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, oi := range infos {
+		f, err := coldfile.Open(ctx, e.bucket, oi.Key, oi.Size, coldfile.Options{})
+		if err != nil {
+			e.t.Fatalf("object %s: %v", oi.Key, err)
+		}
+		for _, rg := range f.RowGroups() {
+			rows += rg.Rows
+		}
+	}
+	return len(infos), rows
+}
+
+// TestFirstPassNoDuplicateRows: the first maintenance pass after uploads
+// does not merge the files it just uploaded (they are not MergeMinAge
+// old), and the bucket holds every record once: the manifest's objects
+// and nothing else.
+func TestFirstPassNoDuplicateRows(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			e := newEnv(t, st.bucket(t), nil)
+			e.part.set.Store(&Settings{Enabled: true, RetentionMs: -1, RetentionBytes: -1, TargetFileBytes: 128 << 20})
+			e.produce(400)
+			end := e.sealedEnd()
+			if err := e.pass(&partState{}); err != nil {
+				t.Fatalf("first pass: %v", err)
+			}
+			segs := e.checkManifest()
+			if len(segs) < 7 || segs[len(segs)-1].LastOffset != end-1 {
+				t.Fatalf("manifest of %d entries, want the %d offsets tiered", len(segs), end)
+			}
+			objects, rows := e.bucketRows()
+			if objects != len(segs) || rows != end {
+				t.Fatalf("bucket holds %d objects with %d rows; the manifest %d entries for %d records", objects, rows, len(segs), end)
+			}
+		})
+	}
+}
+
+// TestFailedMergeLeavesNoObject: a merge whose manifest commit fails
+// (the manifest changed under it: a real etcd conflict) deletes the merged
+// object at once instead of leaving it beside its inputs.
+func TestFailedMergeLeavesNoObject(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			var e *env
+			conflicts := 0
+			e = newEnv(t, st.bucket(t), func(c *Config) {
+				c.Hooks = &Hooks{BeforeCommit: func(seg meta.TierSegment) error {
+					if seg.Records == seg.LastOffset-seg.BaseOffset+1 && conflicts == 0 && e.part.TierSettings().TargetFileBytes > 0 {
+						// Rewrite the merge's first input: its mod revision
+						// moves, so the merge's transaction fails.
+						cur, err := e.mc.TierSegments(testCtx(t), seg.Topic, seg.Partition)
+						if err != nil {
+							return err
+						}
+						for _, c := range cur {
+							if c.BaseOffset == seg.BaseOffset {
+								conflicts++
+								_, err := e.mc.ReplaceTierSegments(testCtx(t), c.Topic, c.Partition, e.part.LeaderEpoch(), []meta.TierSegment{c}, &c)
+								return err
+							}
+						}
+					}
+					return nil
+				}}
+			})
+			e.produce(400)
+			end := e.sealedEnd()
+			ps := &partState{}
+			if err := e.pass(ps); err != nil {
+				t.Fatalf("upload pass: %v", err)
+			}
+			segs := e.checkManifest()
+			var biggest int64
+			for _, s := range segs {
+				biggest = max(biggest, s.Size)
+			}
+			// A target of three files' size: a run of files reaching half of
+			// it is merged at once, whatever its age.
+			e.part.set.Store(&Settings{Enabled: true, RetentionMs: -1, RetentionBytes: -1, TargetFileBytes: 3 * biggest})
+			err := e.pass(ps)
+			if conflicts != 1 {
+				t.Fatalf("the merge commit was not raced (%d conflicts), pass: %v", conflicts, err)
+			}
+			if err == nil {
+				t.Fatal("a merge whose commit conflicted succeeded")
+			}
+			after := e.checkManifest()
+			objects, rows := e.bucketRows()
+			if objects != len(after) || rows != end {
+				t.Fatalf("after the failed merge (%v) the bucket holds %d objects with %d rows; the manifest %d entries for %d records", err, objects, rows, len(after), end)
+			}
+		})
+	}
+}
