@@ -71,24 +71,26 @@ func (p *Partition) tiered() bool {
 	return p.b.cfg.Cold != nil && p.cfg.Load().RemoteStorageEnable
 }
 
-// retentionAllow is local retention's veto: with remote storage a segment
-// may go only once the cold tier holds all of it, or once the topic's total
-// retention (retention.ms/bytes) has expired it anyway (it would not be
-// kept in the cold tier either). nil means no veto.
+// retentionAllow is local retention's veto (hotlog.TieredRetentionAllow):
+// with remote storage a segment may go only once the cold tier holds all
+// of it, or once the topic's total retention (retention.ms/bytes) has
+// expired it anyway and the cold tier keeps nothing before it (it would not
+// be kept in the cold tier either). nil means no veto.
 func (p *Partition) retentionAllow(now time.Time) func(hotlog.SegmentInfo) bool {
 	if !p.tiered() {
 		return nil
 	}
 	cfg := p.cfg.Load()
-	expired := hotlog.TotalRetentionExpired(p.log.Segments(), cfg.RetentionMs, cfg.RetentionBytes, now)
 	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
 	defer cancel()
-	_, end, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
+	start, end, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
 	if err != nil {
+		// Whether the cold tier holds a segment, or records before it
+		// (then it may not go untiered), is unknown: keep everything.
 		p.b.log.Warn("local retention waits: cannot read the tier manifest", "partition", p.String(), "err", err)
-		end = -1
+		return func(hotlog.SegmentInfo) bool { return false }
 	}
-	return func(s hotlog.SegmentInfo) bool { return (end >= 0 && s.NextOffset <= end) || expired(s) }
+	return hotlog.TieredRetentionAllow(p.log.Segments(), cfg.RetentionMs, cfg.RetentionBytes, now, start, end)
 }
 
 // fetchCold serves a fetch below the local log start from the cold tier.

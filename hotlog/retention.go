@@ -121,25 +121,42 @@ func retentionExpired(ts, nowMs, retentionMs, bytesAfter, retentionBytes int64) 
 // log's segments, oldest first, as Segments returns them) that a topic's
 // total retention (retention.ms by the segment's largest timestamp,
 // retention.bytes of log after it) no longer keeps, even if they were never
-// tiered. Tiering skips them and local retention's veto lets them go; both
-// ask this one rule. Negative limits are unlimited.
+// tiered. Only a prefix of segs expires, as retention deletes only a
+// prefix: a back-dated segment after a kept one is kept. Segments not in
+// segs are kept. Negative limits are unlimited.
 func TotalRetentionExpired(segs []SegmentInfo, retentionMs, retentionBytes int64, now time.Time) func(SegmentInfo) bool {
-	after := map[int64]int64{}
 	var total int64
-	for i := len(segs) - 1; i >= 0; i-- {
-		after[segs[i].BaseOffset] = total
-		total += segs[i].Size
+	for _, s := range segs {
+		total += s.Size
 	}
 	nowMs := now.UnixMilli()
+	prefix := map[int64]bool{}
+	for _, s := range segs {
+		total -= s.Size // now the bytes after s
+		if !s.Sealed || !retentionExpired(s.MaxTimestamp, nowMs, retentionMs, total, retentionBytes) {
+			break
+		}
+		prefix[s.BaseOffset] = true
+	}
+	return func(s SegmentInfo) bool { return s.Sealed && prefix[s.BaseOffset] }
+}
+
+// TieredRetentionAllow is local retention's veto (the allow of
+// EnforceRetention) for a log whose records also go to a cold tier that
+// holds offsets [coldStart, coldEnd) (-1, -1: nothing yet; the tierer keeps
+// it contiguous): a sealed segment of segs may be deleted locally once the
+// cold tier holds all of it, or once the topic's total retention
+// (retentionMs, retentionBytes: TotalRetentionExpired, a prefix of segs)
+// has expired it and the cold tier keeps no record before it; so only a
+// prefix of the partition goes untiered, never a segment between kept
+// ones. The tierer asks the same question to skip what it need not upload.
+func TieredRetentionAllow(segs []SegmentInfo, retentionMs, retentionBytes int64, now time.Time, coldStart, coldEnd int64) func(SegmentInfo) bool {
+	expired := TotalRetentionExpired(segs, retentionMs, retentionBytes, now)
 	return func(s SegmentInfo) bool {
-		if !s.Sealed {
-			return false
+		if coldEnd >= 0 && s.NextOffset <= coldEnd {
+			return true
 		}
-		a, ok := after[s.BaseOffset]
-		if !ok {
-			a = -1 // not one of segs: only its age counts
-		}
-		return retentionExpired(s.MaxTimestamp, nowMs, retentionMs, a, retentionBytes)
+		return expired(s) && (coldEnd < 0 || coldStart >= s.NextOffset)
 	}
 }
 

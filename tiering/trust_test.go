@@ -139,3 +139,53 @@ func TestFailedMergeLeavesNoObject(t *testing.T) {
 		})
 	}
 }
+
+// segmentAt appends about a segment of records with timestamps around ts
+// and rolls: a segment with that age.
+func (e *env) segmentAt(ts time.Time) {
+	e.t.Helper()
+	for i := 0; i < 4; i++ {
+		recs, first, maxTs := randomRecords(e.r, 20, ts.UnixMilli())
+		s := batchSpec{producerID: -1, producerEpoch: -1, baseSequence: -1, records: recs, firstTs: first, maxTs: maxTs}
+		if _, err := e.part.log.Append(s.build(e.t, 0), 0, time.Now()); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.part.log.Roll(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestTieringLeavesNoHole: with retention.ms, the tierer skips only an
+// expired prefix; a back-dated segment between fresh ones is tiered, so
+// the cold tier is contiguous and local retention never deletes it
+// untiered.
+func TestTieringLeavesNoHole(t *testing.T) {
+	now := time.Now()
+	fresh, old := now.Add(-time.Minute), now.Add(-48*time.Hour)
+	for _, tc := range []struct {
+		name    string
+		ages    []time.Time
+		skipped int // segments of the expired prefix left untiered
+	}{
+		{"back-dated between fresh ones", []time.Time{fresh, old, fresh}, 0},
+		{"old prefix", []time.Time{old, old, fresh, old, fresh}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, localBucket(t), nil)
+			e.part.set.Store(&Settings{Enabled: true, RetentionMs: time.Hour.Milliseconds(), RetentionBytes: -1})
+			for _, ts := range tc.ages {
+				e.segmentAt(ts)
+			}
+			locals := e.part.log.Segments()
+			if err := e.pass(&partState{}); err != nil {
+				t.Fatalf("pass: %v", err)
+			}
+			segs := e.checkManifest()
+			start, end := locals[tc.skipped].BaseOffset, locals[len(tc.ages)-1].NextOffset
+			if len(segs) == 0 || segs[0].BaseOffset != start || segs[len(segs)-1].LastOffset != end-1 {
+				t.Fatalf("cold tier of %d entries, want [%d, %d) in one run", len(segs), start, end)
+			}
+		})
+	}
+}

@@ -210,14 +210,18 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	t.noteLag(ps, p, locals, tieredEnd)
 
 	hw := p.HighWatermark()
-	expired := hotlog.TotalRetentionExpired(locals, set.RetentionMs, set.RetentionBytes, time.Now())
+	coldStart := int64(-1)
+	if len(segs) > 0 {
+		coldStart = segs[0].BaseOffset
+	}
+	deletable := hotlog.TieredRetentionAllow(locals, set.RetentionMs, set.RetentionBytes, time.Now(), coldStart, tieredEnd)
 	for _, s := range locals {
 		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > hw {
 			continue
 		}
-		if expired(s) {
+		if deletable(s) {
 			// Beyond the topic's total retention: local retention deletes
-			// it, remote retention would at once.
+			// it untiered, remote retention would at once.
 			continue
 		}
 		from := s.BaseOffset
