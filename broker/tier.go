@@ -51,6 +51,10 @@ func (b *Broker) LedPartitions() []*Partition {
 // Config is the partition's effective topic configuration.
 func (p *Partition) Config() TopicConfig { return *p.cfg.Load() }
 
+// FlushedOffset is the offset below which the local log is fsynced (the
+// tierer takes only records below it and the high watermark).
+func (p *Partition) FlushedOffset() int64 { return p.log.FlushedOffset() }
+
 // Segments describes the partition's local segments, oldest first.
 func (p *Partition) Segments() []hotlog.SegmentInfo { return p.log.Segments() }
 

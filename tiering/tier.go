@@ -45,6 +45,11 @@ type Partition interface {
 	TopicID() [16]byte
 	LeaderEpoch() int32
 	HighWatermark() int64
+	// FlushedOffset is the offset below which the local log is fsynced.
+	// Only records below it and the high watermark are tiered: after a
+	// power loss the log may reuse the offsets of records it had not
+	// fsynced, for other records.
+	FlushedOffset() int64
 	// Segments describes the local segments, oldest first; the last one is
 	// active.
 	Segments() []hotlog.SegmentInfo

@@ -28,6 +28,17 @@ type fakePart struct {
 	log   *hotlog.Log
 	epoch atomic.Int32
 	set   atomic.Pointer[Settings]
+	// unsynced, if > 0, holds the fsynced offset there: an fsync still
+	// under way (the real log's background flush races the tests).
+	unsynced atomic.Int64
+}
+
+func (p *fakePart) FlushedOffset() int64 {
+	f := p.log.FlushedOffset()
+	if u := p.unsynced.Load(); u > 0 {
+		f = min(f, u)
+	}
+	return f
 }
 
 func (p *fakePart) Topic() string                               { return p.topic }

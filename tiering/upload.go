@@ -165,9 +165,9 @@ func (t *Tier) due(ps *partState, now time.Time) bool {
 		return true
 	}
 	locals := ps.p.Segments()
-	hw := ps.p.HighWatermark()
+	limit := tierLimit(ps.p)
 	for _, s := range locals {
-		if s.Sealed && s.Size > 0 && s.NextOffset > ps.tieredEnd && s.NextOffset <= hw {
+		if s.Sealed && s.Size > 0 && s.NextOffset > ps.tieredEnd && s.NextOffset <= limit {
 			return true
 		}
 	}
@@ -209,14 +209,14 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	locals = p.Segments()
 	t.noteLag(ps, p, locals, tieredEnd)
 
-	hw := p.HighWatermark()
+	limit := tierLimit(p)
 	coldStart := int64(-1)
 	if len(segs) > 0 {
 		coldStart = segs[0].BaseOffset
 	}
 	deletable := hotlog.TieredRetentionAllow(locals, set.RetentionMs, set.RetentionBytes, time.Now(), coldStart, tieredEnd)
 	for _, s := range locals {
-		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > hw {
+		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > limit {
 			continue
 		}
 		if deletable(s) {
@@ -228,7 +228,10 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 		if tieredEnd > from {
 			from = tieredEnd
 		} else if tieredEnd >= 0 && from > tieredEnd {
-			t.log.Warn("gap between the cold tier and the local log: offsets missing from both", "topic", topic, "partition", part, "tiered_end", tieredEnd, "segment", s.BaseOffset)
+			// The manifest stays one contiguous run (meta refuses the
+			// entry): uploading would only leave an orphan each retry.
+			return fmt.Errorf("tiering: %s-%d: offsets [%d, %d) are neither in the cold tier nor in the local log (deleted while remote storage was off?): tiering of the partition cannot go on past the gap",
+				topic, part, tieredEnd, from)
 		}
 		seg, err := t.upload(ctx, p, epoch, from, s.NextOffset)
 		if err != nil {
@@ -258,6 +261,10 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	}
 	return nil
 }
+
+// tierLimit is the offset below which records may be tiered: committed
+// (below the high watermark) and fsynced.
+func tierLimit(p Partition) int64 { return min(p.HighWatermark(), p.FlushedOffset()) }
 
 // maybeRoll rolls the active segment once it has held records for longer
 // than strata.tier.max.lag.ms, so that a quiet partition is tiered too.
