@@ -19,7 +19,11 @@ type ColdReader interface {
 	ColdRange(ctx context.Context, topic string, partition int32) (start, end int64, err error)
 	// ColdRead returns record batches from offset (the first holding it),
 	// only records below endOffset, at most maxBytes except that with
-	// minOneBatch the first batch always comes back.
+	// minOneBatch the first batch always comes back. An offset the cold
+	// tier no longer holds (below its start: remote retention ran since
+	// ColdRange) gives an error wrapping hotlog.ErrOffsetOutOfRange, which
+	// the broker answers OFFSET_OUT_OF_RANGE; any other error is
+	// KAFKA_STORAGE_ERROR.
 	ColdRead(ctx context.Context, topic string, partition int32, offset, endOffset int64, maxBytes int, minOneBatch bool) ([]byte, error)
 	// ColdOffsetForTimestamp finds the first tiered record with a timestamp
 	// >= ts.
@@ -47,6 +51,10 @@ func (b *Broker) LedPartitions() []*Partition {
 // Config is the partition's effective topic configuration.
 func (p *Partition) Config() TopicConfig { return *p.cfg.Load() }
 
+// FlushedOffset is the offset below which the local log is fsynced (the
+// tierer takes only records below it and the high watermark).
+func (p *Partition) FlushedOffset() int64 { return p.log.FlushedOffset() }
+
 // Segments describes the partition's local segments, oldest first.
 func (p *Partition) Segments() []hotlog.SegmentInfo { return p.log.Segments() }
 
@@ -67,47 +75,26 @@ func (p *Partition) tiered() bool {
 	return p.b.cfg.Cold != nil && p.cfg.Load().RemoteStorageEnable
 }
 
-// retentionAllow is local retention's veto: with remote storage a segment
-// may go only once the cold tier holds all of it, or once the topic's total
-// retention (retention.ms/bytes) has expired it anyway (it would not be
-// kept in the cold tier either). nil means no veto.
+// retentionAllow is local retention's veto (hotlog.TieredRetentionAllow):
+// with remote storage a segment may go only once the cold tier holds all
+// of it, or once the topic's total retention (retention.ms/bytes) has
+// expired it anyway and the cold tier keeps nothing before it (it would not
+// be kept in the cold tier either). nil means no veto.
 func (p *Partition) retentionAllow(now time.Time) func(hotlog.SegmentInfo) bool {
 	if !p.tiered() {
 		return nil
 	}
 	cfg := p.cfg.Load()
-	expired := TotalRetentionExpired(p.log.Segments(), cfg.RetentionMs, cfg.RetentionBytes, now)
 	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
 	defer cancel()
-	_, end, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
+	start, end, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
 	if err != nil {
+		// Whether the cold tier holds a segment, or records before it
+		// (then it may not go untiered), is unknown: keep everything.
 		p.b.log.Warn("local retention waits: cannot read the tier manifest", "partition", p.String(), "err", err)
-		end = -1
+		return func(hotlog.SegmentInfo) bool { return false }
 	}
-	return func(s hotlog.SegmentInfo) bool { return (end >= 0 && s.NextOffset <= end) || expired(s) }
-}
-
-// TotalRetentionExpired returns a test for sealed segments (of segs, oldest
-// first) that the total retention no longer keeps: older than retentionMs
-// (by their largest timestamp), or with at least retentionBytes of log after
-// them. Negative limits are unlimited.
-func TotalRetentionExpired(segs []hotlog.SegmentInfo, retentionMs, retentionBytes int64, now time.Time) func(hotlog.SegmentInfo) bool {
-	after := map[int64]int64{}
-	var total int64
-	for i := len(segs) - 1; i >= 0; i-- {
-		after[segs[i].BaseOffset] = total
-		total += segs[i].Size
-	}
-	return func(s hotlog.SegmentInfo) bool {
-		if !s.Sealed {
-			return false
-		}
-		if retentionMs >= 0 && s.MaxTimestamp >= 0 && s.MaxTimestamp < now.UnixMilli()-retentionMs {
-			return true
-		}
-		a, ok := after[s.BaseOffset]
-		return retentionBytes >= 0 && ok && a >= retentionBytes
-	}
+	return hotlog.TieredRetentionAllow(p.log.Segments(), cfg.RetentionMs, cfg.RetentionBytes, now, start, end)
 }
 
 // fetchCold serves a fetch below the local log start from the cold tier.

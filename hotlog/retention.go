@@ -35,24 +35,20 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 	l.mu.RUnlock()
 
 	nowMs := now.UnixMilli()
+	ageMs := int64(-1)
+	if cfg.RetentionAge >= 0 {
+		ageMs = cfg.RetentionAge.Milliseconds()
+	}
 	k := 0
 	for _, si := range infos {
-		expired := false
-		if cfg.RetentionAge >= 0 {
-			ts := si.MaxTimestamp
-			if ts < 0 {
-				if st, err := os.Stat(si.Path); err == nil {
-					ts = st.ModTime().UnixMilli()
-				} else {
-					ts = nowMs
-				}
+		ts := si.MaxTimestamp
+		if ts < 0 && ageMs >= 0 {
+			// No timestamps: the file's age stands in for them.
+			if st, err := os.Stat(si.Path); err == nil {
+				ts = st.ModTime().UnixMilli()
 			}
-			expired = ts < nowMs-cfg.RetentionAge.Milliseconds()
 		}
-		if !expired && cfg.RetentionBytes >= 0 {
-			expired = total-si.Size >= cfg.RetentionBytes
-		}
-		if !expired || (allow != nil && !allow(si)) {
+		if !retentionExpired(ts, nowMs, ageMs, total-si.Size, cfg.RetentionBytes) || (allow != nil && !allow(si)) {
 			break
 		}
 		total -= si.Size
@@ -108,6 +104,60 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// retentionExpired is the retention rule, the one place it is written: a
+// segment whose largest timestamp ts is older than retentionMs before
+// nowMs, or that has at least retentionBytes of log after it, is no longer
+// kept. Negative limits (and a negative ts, for the age) are unlimited.
+func retentionExpired(ts, nowMs, retentionMs, bytesAfter, retentionBytes int64) bool {
+	if retentionMs >= 0 && ts >= 0 && ts < nowMs-retentionMs {
+		return true
+	}
+	return retentionBytes >= 0 && bytesAfter >= retentionBytes
+}
+
+// TotalRetentionExpired returns a test for the sealed segments of segs (a
+// log's segments, oldest first, as Segments returns them) that a topic's
+// total retention (retention.ms by the segment's largest timestamp,
+// retention.bytes of log after it) no longer keeps, even if they were never
+// tiered. Only a prefix of segs expires, as retention deletes only a
+// prefix: a back-dated segment after a kept one is kept. Segments not in
+// segs are kept. Negative limits are unlimited.
+func TotalRetentionExpired(segs []SegmentInfo, retentionMs, retentionBytes int64, now time.Time) func(SegmentInfo) bool {
+	var total int64
+	for _, s := range segs {
+		total += s.Size
+	}
+	nowMs := now.UnixMilli()
+	prefix := map[int64]bool{}
+	for _, s := range segs {
+		total -= s.Size // now the bytes after s
+		if !s.Sealed || !retentionExpired(s.MaxTimestamp, nowMs, retentionMs, total, retentionBytes) {
+			break
+		}
+		prefix[s.BaseOffset] = true
+	}
+	return func(s SegmentInfo) bool { return s.Sealed && prefix[s.BaseOffset] }
+}
+
+// TieredRetentionAllow is local retention's veto (the allow of
+// EnforceRetention) for a log whose records also go to a cold tier that
+// holds offsets [coldStart, coldEnd) (-1, -1: nothing yet; the tierer keeps
+// it contiguous): a sealed segment of segs may be deleted locally once the
+// cold tier holds all of it, or once the topic's total retention
+// (retentionMs, retentionBytes: TotalRetentionExpired, a prefix of segs)
+// has expired it and the cold tier keeps no record before it; so only a
+// prefix of the partition goes untiered, never a segment between kept
+// ones. The tierer asks the same question to skip what it need not upload.
+func TieredRetentionAllow(segs []SegmentInfo, retentionMs, retentionBytes int64, now time.Time, coldStart, coldEnd int64) func(SegmentInfo) bool {
+	expired := TotalRetentionExpired(segs, retentionMs, retentionBytes, now)
+	return func(s SegmentInfo) bool {
+		if coldEnd >= 0 && s.NextOffset <= coldEnd {
+			return true
+		}
+		return expired(s) && (coldEnd < 0 || coldStart >= s.NextOffset)
+	}
 }
 
 // TruncateTo drops every record at or after offset (a follower's

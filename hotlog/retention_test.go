@@ -302,3 +302,91 @@ func TestResetTo(t *testing.T) {
 		})
 	}
 }
+
+// TestTotalRetentionExpired: the rule tiering and the broker's local
+// retention veto share, over segments of 100 bytes each (the last one
+// active).
+func TestTotalRetentionExpired(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	old, fresh := now.UnixMilli()-5000, now.UnixMilli()-10
+	seg := func(base, ts int64, sealed bool) SegmentInfo {
+		return SegmentInfo{BaseOffset: base, NextOffset: base + 10, Size: 100, MaxTimestamp: ts, Sealed: sealed}
+	}
+	for _, tc := range []struct {
+		name      string
+		segs      []SegmentInfo
+		ms, bytes int64
+		want      []bool
+	}{
+		{"unlimited", []SegmentInfo{seg(0, old, true), seg(10, old, false)}, -1, -1, []bool{false, false}},
+		{"by age", []SegmentInfo{seg(0, old, true), seg(10, fresh, true), seg(20, old, false)}, 1000, -1, []bool{true, false, false}},
+		{"only a prefix: back-dated after a fresh one is kept", []SegmentInfo{seg(0, fresh, true), seg(10, old, true), seg(20, fresh, false)}, 1000, -1, []bool{false, false, false}},
+		{"no timestamp never ages", []SegmentInfo{seg(0, -1, true), seg(10, old, false)}, 1000, -1, []bool{false, false}},
+		{"by bytes after", []SegmentInfo{seg(0, fresh, true), seg(10, fresh, true), seg(20, fresh, true), seg(30, fresh, false)}, -1, 200, []bool{true, true, false, false}},
+		{"zero bytes keeps the active one", []SegmentInfo{seg(0, fresh, true), seg(10, fresh, false)}, -1, 0, []bool{true, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expired := TotalRetentionExpired(tc.segs, tc.ms, tc.bytes, now)
+			for i, s := range tc.segs {
+				if got := expired(s); got != tc.want[i] {
+					t.Errorf("segment %d: expired %v, want %v", s.BaseOffset, got, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestTieredRetentionOnlyPrefix: with total retention by time, a
+// back-dated segment between fresh ones is neither expired nor deletable
+// before the cold tier holds it (retention deletes only a prefix); an old
+// prefix goes, tiered or not, as long as the cold tier holds nothing
+// before it.
+func TestTieredRetentionOnlyPrefix(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	fresh, old := now.Add(-time.Minute), now.Add(-48*time.Hour)
+	for _, tc := range []struct {
+		name      string
+		ages      []time.Time // of the sealed segments, oldest first
+		tiered    int         // how many of them the cold tier holds (from offset 0)
+		coldStart int         // the segment the cold tier starts at
+		deleted   int         // segments local retention deletes
+	}{
+		// The cold tier holds the first; the second is back-dated: it
+		// must wait for the tierer.
+		{"back-dated after a tiered fresh one", []time.Time{fresh, old, fresh}, 1, 0, 1},
+		{"back-dated, nothing tiered", []time.Time{fresh, old, fresh}, 0, 0, 0},
+		// An expired prefix goes untiered when nothing older is kept.
+		{"old prefix, nothing tiered", []time.Time{old, old, fresh}, 0, 0, 2},
+		{"old prefix before the cold start", []time.Time{old, fresh, fresh}, 2, 1, 2},
+		{"all tiered", []time.Time{fresh, old, fresh}, 3, 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := smallConfig()
+			cfg.SegmentBytes = 1 << 20
+			cfg.RetentionAge = 0 // local.retention.ms=0: gone once allowed
+			l := openLog(t, t.TempDir(), cfg)
+			defer l.Close()
+			a := &appended{}
+			for i, ts := range append(tc.ages, fresh) {
+				for j := 0; j < 3; j++ {
+					mustAppend(t, l, simpleBatch(t, ts.Add(time.Duration(j)*time.Second).UnixMilli(), 2, 100), 0, a)
+				}
+				if i < len(tc.ages) {
+					if err := l.Roll(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			segs := l.Segments()
+			coldStart, coldEnd := int64(-1), int64(-1)
+			if tc.tiered > 0 {
+				coldStart, coldEnd = segs[tc.coldStart].BaseOffset, segs[tc.tiered-1].NextOffset
+			}
+			allow := TieredRetentionAllow(segs, time.Hour.Milliseconds(), -1, now, coldStart, coldEnd)
+			n, err := l.EnforceRetention(now, allow)
+			if err != nil || n != tc.deleted {
+				t.Fatalf("local retention deleted %d segments (%v), want %d", n, err, tc.deleted)
+			}
+		})
+	}
+}

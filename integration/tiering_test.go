@@ -16,6 +16,7 @@ import (
 
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // tierTopicConfig makes a topic tier within seconds: small segments, the
@@ -113,8 +114,8 @@ func checkObjects(ctx context.Context, t *testing.T, c *cluster, l *ledger, topi
 		base, last int64
 	}
 	var objs []object
-	err = bucket.List(ctx, tiering.PartitionPrefix(topic, 0), func(o objstore.ObjectInfo) error {
-		_, _, base, last, ok := tiering.ParseObjectKey(o.Key)
+	err = bucket.List(ctx, coldfile.PartitionPrefix(topic, 0), func(o objstore.ObjectInfo) error {
+		_, _, base, last, ok := coldfile.ParseObjectKey(o.Key)
 		if !ok {
 			return fmt.Errorf("unexpected object %s under the partition's prefix", o.Key)
 		}
@@ -122,7 +123,7 @@ func checkObjects(ctx context.Context, t *testing.T, c *cluster, l *ledger, topi
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("list s3://%s/%s/%s: %v", bucketName, storePrefix, tiering.PartitionPrefix(topic, 0), err)
+		t.Fatalf("list s3://%s/%s/%s: %v", bucketName, storePrefix, coldfile.PartitionPrefix(topic, 0), err)
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].base < objs[j].base })
 	next := int64(0)
@@ -140,7 +141,7 @@ func checkObjects(ctx context.Context, t *testing.T, c *cluster, l *ledger, topi
 		if err != nil {
 			t.Fatalf("read %s: %v", o.key, err)
 		}
-		recs, err := parquet.Read[tiering.Row](bytes.NewReader(data), int64(len(data)))
+		recs, err := parquet.Read[coldfile.Row](bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			t.Fatalf("decode Parquet object %s: %v", o.key, err)
 		}

@@ -9,13 +9,15 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Tier manifests. tier/<topic>/<p>/<base offset> holds one TierSegment: an
 // object in the cold tier holding offsets [BaseOffset, LastOffset] of the
-// partition. The partition's manifest is the set of those keys; entries
-// never overlap. Every write is fenced by the partition's leader epoch (only
+// partition. The partition's manifest is the set of those keys; its entries
+// are one contiguous run of offsets (checked by every write: no gap, no
+// overlap; removals take a prefix). Every write is fenced by the partition's leader epoch (only
 // the leader tiers), and the writes that replace or remove entries also
 // compare each entry's mod revision, so a merge and a retention pass that
 // race cannot both apply. The object is always stored before its entry is
@@ -78,8 +80,13 @@ func (c *Client) TierSegments(ctx context.Context, topic string, partition int32
 	if err != nil {
 		return nil, etcdErr(fmt.Sprintf("tier manifest of %s-%d", topic, partition), err)
 	}
-	out := make([]TierSegment, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	return decodeTierSegments(resp.Kvs)
+}
+
+// decodeTierSegments decodes manifest entries, sorted by base offset.
+func decodeTierSegments(kvs []*mvccpb.KeyValue) ([]TierSegment, error) {
+	out := make([]TierSegment, 0, len(kvs))
+	for _, kv := range kvs {
 		var s TierSegment
 		if err := json.Unmarshal(kv.Value, &s); err != nil {
 			return nil, fmt.Errorf("meta: decode %s: %w", kv.Key, err)
@@ -137,6 +144,22 @@ func (c *Client) ReplaceTierSegments(ctx context.Context, topic string, partitio
 		}
 		ops = append(ops, clientv3.OpDelete(k))
 	}
+	// The result must stay one contiguous run; the check holds at the
+	// revision read, and the transaction requires that no entry changed
+	// or appeared since.
+	prefix := c.keys.Tier(topic, partition)
+	resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return 0, etcdErr(fmt.Sprintf("tier manifest of %s-%d", topic, partition), err)
+	}
+	cur, err := decodeTierSegments(resp.Kvs)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkTierChain(topic, partition, cur, old, add); err != nil {
+		return 0, err
+	}
+	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(prefix), "<", resp.Header.Revision+1).WithPrefix())
 	if add != nil {
 		if !reused {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(addKey), "=", 0))
@@ -159,6 +182,49 @@ func (c *Client) ReplaceTierSegments(ctx context.Context, topic string, partitio
 		return 0, err
 	}
 	return rev, nil
+}
+
+// checkTierChain refuses (ErrInvalid) a manifest change that would leave
+// its entries other than one contiguous run of offsets: add (if any) must
+// start right after the entry before it and end right before the one
+// after it, overlapping none; removals without add must be a prefix.
+// Entries of old no longer in cur, or an entry already at add's key, are
+// left to the transaction's revision checks (ErrConflict).
+func checkTierChain(topic string, partition int32, cur, old []TierSegment, add *TierSegment) error {
+	gone := map[int64]bool{}
+	for _, s := range old {
+		gone[s.BaseOffset] = true
+	}
+	var rest []TierSegment
+	firstGone := int64(-1)
+	for _, s := range cur {
+		switch {
+		case gone[s.BaseOffset]:
+			if firstGone < 0 || s.BaseOffset < firstGone {
+				firstGone = s.BaseOffset
+			}
+		case add != nil && s.BaseOffset == add.BaseOffset:
+		default:
+			rest = append(rest, s)
+		}
+	}
+	if add == nil {
+		if firstGone >= 0 && len(rest) > 0 && rest[0].BaseOffset < firstGone {
+			return fmt.Errorf("meta: tier manifest of %s-%d: removing entries from %d would leave a hole after [%d, %d]: only a prefix may go: %w",
+				topic, partition, firstGone, rest[0].BaseOffset, rest[0].LastOffset, ErrInvalid)
+		}
+		return nil
+	}
+	i := sort.Search(len(rest), func(i int) bool { return rest[i].BaseOffset > add.BaseOffset })
+	if i > 0 && rest[i-1].LastOffset+1 != add.BaseOffset {
+		return fmt.Errorf("meta: tier manifest of %s-%d: entry [%d, %d] does not start where [%d, %d] ends (a gap or an overlap): %w",
+			topic, partition, add.BaseOffset, add.LastOffset, rest[i-1].BaseOffset, rest[i-1].LastOffset, ErrInvalid)
+	}
+	if i < len(rest) && rest[i].BaseOffset != add.LastOffset+1 {
+		return fmt.Errorf("meta: tier manifest of %s-%d: entry [%d, %d] does not end where [%d, %d] starts (a gap or an overlap): %w",
+			topic, partition, add.BaseOffset, add.LastOffset, rest[i].BaseOffset, rest[i].LastOffset, ErrInvalid)
+	}
+	return nil
 }
 
 // fencedTxnRev is fencedTxn returning the revision the transaction wrote.

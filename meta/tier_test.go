@@ -125,3 +125,66 @@ func TestWatchTier(t *testing.T) {
 		t.Fatalf("event %+v, want wt-2 (delete)", tc)
 	}
 }
+
+// TestTierManifestContiguity: manifest writes keep the entries one
+// contiguous run: a new entry starts exactly at the previous end and
+// overlaps nothing, a merge covers exactly what it replaces, and removals
+// take a prefix. Anything else is refused (ErrInvalid) and changes nothing.
+func TestTierManifestContiguity(t *testing.T) {
+	c := newTestClient(t)
+	ctx := testCtx(t)
+	if err := c.CreateTopic(ctx, Topic{Name: "tc", Partitions: 1}, states("tc", 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []TierSegment{tierSeg("tc", 0, 0, 9), tierSeg("tc", 0, 10, 19), tierSeg("tc", 0, 20, 29)} {
+		if _, err := c.AddTierSegment(ctx, s, 0); err != nil {
+			t.Fatalf("add %d: %v", s.BaseOffset, err)
+		}
+	}
+	segs, err := c.TierSegments(ctx, "tc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := func(b, l int64) *TierSegment { s := tierSeg("tc", 0, b, l); return &s }
+	for _, tc := range []struct {
+		name string
+		old  []TierSegment
+		add  *TierSegment
+	}{
+		{"gap after the end", nil, seg(40, 49)},
+		{"overlaps the last", nil, seg(25, 34)},
+		{"starts inside an entry", nil, seg(5, 14)},
+		{"merge that loses offsets", segs[:2], seg(0, 18)},
+		{"merge that overlaps the next", segs[:1], seg(0, 12)},
+		{"removal that opens a hole", segs[1:2], nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := c.ReplaceTierSegments(ctx, "tc", 0, 0, tc.old, tc.add); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%v, want ErrInvalid", err)
+			}
+			if now, _ := c.TierSegments(ctx, "tc", 0); len(now) != 3 || now[2].LastOffset != 29 {
+				t.Fatalf("manifest changed: %+v", now)
+			}
+		})
+	}
+	if _, err := c.AddTierSegment(ctx, tierSeg("tc", 0, 30, 39), 0); err != nil {
+		t.Fatalf("contiguous add: %v", err)
+	}
+	if _, err := c.ReplaceTierSegments(ctx, "tc", 0, 0, segs[:2], seg(0, 19)); err != nil {
+		t.Fatalf("exact merge: %v", err)
+	}
+	segs, _ = c.TierSegments(ctx, "tc", 0)
+	if _, err := c.ReplaceTierSegments(ctx, "tc", 0, 0, segs[:2], nil); err != nil {
+		t.Fatalf("removal of a prefix: %v", err)
+	}
+	if segs, _ = c.TierSegments(ctx, "tc", 0); len(segs) != 1 || segs[0].BaseOffset != 30 {
+		t.Fatalf("manifest %+v, want [30, 39]", segs)
+	}
+	// Once empty, the next entry may start anywhere (retention took all).
+	if _, err := c.ReplaceTierSegments(ctx, "tc", 0, 0, segs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddTierSegment(ctx, tierSeg("tc", 0, 100, 109), 0); err != nil {
+		t.Fatalf("first entry of an empty manifest: %v", err)
+	}
+}

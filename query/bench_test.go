@@ -12,7 +12,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/stratalog/strata/query"
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // readColdWithParquetGo reads every cold-tier file of the topic with
@@ -27,8 +27,8 @@ func readColdWithParquetGo(b *testing.B, dir, topic string) (rows, bytes int64) 
 			return err
 		}
 		defer f.Close()
-		r := parquet.NewGenericReader[tiering.Row](f)
-		buf := make([]tiering.Row, 256)
+		r := parquet.NewGenericReader[coldfile.Row](f)
+		buf := make([]coldfile.Row, 256)
 		for {
 			clear(buf)
 			n, err := r.Read(buf)

@@ -17,7 +17,7 @@
 // starts at the next offset. Memory is bounded by one row group (cold) or
 // one fetch response (hot) plus one output batch.
 //
-// The Arrow schema is the cold tier's Parquet schema (tiering.Row); see
+// The Arrow schema is the cold tier's Parquet schema (coldfile.Row); see
 // Schema. Control records (transaction markers) are rows with
 // is_control=true, as in the cold tier.
 package query

@@ -19,7 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // Formats export writes.
@@ -53,7 +53,7 @@ func CheckFormat(f string) error {
 }
 
 type batchWriter interface {
-	write(rows []tiering.Row) error
+	write(rows []coldfile.Row) error
 	close() error
 }
 
@@ -63,7 +63,7 @@ func Export(s *Scanner, w io.Writer, o ExportOptions) (Stats, error) {
 	if err := CheckFormat(o.Format); err != nil {
 		return Stats{}, err
 	}
-	var pending [][]tiering.Row
+	var pending [][]coldfile.Row
 	var proj *jsonProjector
 	if o.ValueJSON {
 		vs := o.ValueSchema
@@ -72,7 +72,7 @@ func Export(s *Scanner, w io.Writer, o ExportOptions) (Stats, error) {
 			if n <= 0 {
 				n = 1000
 			}
-			var sample []tiering.Row
+			var sample []coldfile.Row
 			for len(sample) < n {
 				rows, err := s.NextRows()
 				if errors.Is(err, io.EOF) {
@@ -92,7 +92,7 @@ func Export(s *Scanner, w io.Writer, o ExportOptions) (Stats, error) {
 	if err != nil {
 		return s.Stats(), err
 	}
-	put := func(rows []tiering.Row) error {
+	put := func(rows []coldfile.Row) error {
 		if err := bw.write(rows); err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func Export(s *Scanner, w io.Writer, o ExportOptions) (Stats, error) {
 }
 
 func newBatchWriter(s *Scanner, w io.Writer, format string, proj *jsonProjector) (batchWriter, error) {
-	build := func(rows []tiering.Row) arrow.RecordBatch {
+	build := func(rows []coldfile.Row) arrow.RecordBatch {
 		if proj != nil {
 			return proj.build(rows)
 		}
@@ -143,7 +143,7 @@ func newBatchWriter(s *Scanner, w io.Writer, format string, proj *jsonProjector)
 	switch format {
 	case FormatParquet:
 		if proj == nil && len(schema.Fields()) == len(allFields) {
-			return &rowParquetWriter{w: tiering.NewRowWriter(w, 0), topic: s.plan.Topic}, nil
+			return &rowParquetWriter{w: coldfile.NewWriter(w, 0), topic: s.plan.Topic}, nil
 		}
 		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithStats(true),
 			parquet.WithCreatedBy("strata"))
@@ -184,22 +184,22 @@ func newBatchWriter(s *Scanner, w io.Writer, format string, proj *jsonProjector)
 }
 
 type rowParquetWriter struct {
-	w     *tiering.RowWriter
+	w     *coldfile.Writer
 	topic string
 }
 
-func (p *rowParquetWriter) write(rows []tiering.Row) error { return p.w.Write(rows) }
+func (p *rowParquetWriter) write(rows []coldfile.Row) error { return p.w.Write(rows) }
 func (p *rowParquetWriter) close() error {
 	return p.w.Close(map[string]string{"strata.topic": p.topic, "strata.export": "1"})
 }
 
 type arrowWriter struct {
-	build   func([]tiering.Row) arrow.RecordBatch
+	build   func([]coldfile.Row) arrow.RecordBatch
 	put     func(arrow.RecordBatch) error
 	closeFn func() error
 }
 
-func (a *arrowWriter) write(rows []tiering.Row) error {
+func (a *arrowWriter) write(rows []coldfile.Row) error {
 	rec := a.build(rows)
 	defer rec.Release()
 	return a.put(rec)

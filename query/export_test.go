@@ -19,7 +19,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/stratalog/strata/query"
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // exportFile exports topic range [from, to) in format to a file and returns
@@ -53,16 +53,16 @@ func exportFile(t testing.TB, e *env, topic string, from, to int64, o query.Expo
 	return path, st
 }
 
-func readParquetRows(t testing.TB, path string) []tiering.Row {
+func readParquetRows(t testing.TB, path string) []coldfile.Row {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := parquet.NewGenericReader[tiering.Row](f)
-	var out []tiering.Row
-	buf := make([]tiering.Row, 100)
+	r := parquet.NewGenericReader[coldfile.Row](f)
+	var out []coldfile.Row
+	buf := make([]coldfile.Row, 100)
 	for {
 		clear(buf)
 		n, err := r.Read(buf)
@@ -76,7 +76,7 @@ func readParquetRows(t testing.TB, path string) []tiering.Row {
 	}
 }
 
-func readArrowRows(t testing.TB, path string) []tiering.Row {
+func readArrowRows(t testing.TB, path string) []coldfile.Row {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -88,7 +88,7 @@ func readArrowRows(t testing.TB, path string) []tiering.Row {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var out []tiering.Row
+	var out []coldfile.Row
 	for i := 0; i < r.NumRecords(); i++ {
 		rec, err := r.RecordBatch(i)
 		if err != nil {
@@ -104,7 +104,7 @@ func col(rec arrow.RecordBatch, name string) arrow.Array {
 	return rec.Column(idx[0])
 }
 
-func rowsOfRecord(rec arrow.RecordBatch) []tiering.Row {
+func rowsOfRecord(rec arrow.RecordBatch) []coldfile.Row {
 	off := col(rec, query.ColOffset).(*array.Int64)
 	ts := col(rec, query.ColTimestamp).(*array.Timestamp)
 	key := col(rec, query.ColKey).(*array.Binary)
@@ -114,7 +114,7 @@ func rowsOfRecord(rec arrow.RecordBatch) []tiering.Row {
 	hst := hs.ListValues().(*array.Struct)
 	hk := hst.Field(0).(*array.String)
 	hv := hst.Field(1).(*array.Binary)
-	var out []tiering.Row
+	var out []coldfile.Row
 	cp := func(a *array.Binary, i int) []byte {
 		if a.IsNull(i) {
 			return nil
@@ -122,10 +122,10 @@ func rowsOfRecord(rec arrow.RecordBatch) []tiering.Row {
 		return append([]byte{}, a.Value(i)...)
 	}
 	for i := 0; i < int(rec.NumRows()); i++ {
-		r := tiering.Row{Offset: off.Value(i), Timestamp: int64(ts.Value(i)), Key: cp(key, i), Value: cp(val, i), Partition: part.Value(i)}
+		r := coldfile.Row{Offset: off.Value(i), Timestamp: int64(ts.Value(i)), Key: cp(key, i), Value: cp(val, i), Partition: part.Value(i)}
 		s, e := hs.ValueOffsets(i)
 		for j := s; j < e; j++ {
-			r.Headers = append(r.Headers, tiering.Header{Key: hk.Value(int(j)), Value: cp(hv, int(j))})
+			r.Headers = append(r.Headers, coldfile.Header{Key: hk.Value(int(j)), Value: cp(hv, int(j))})
 		}
 		out = append(out, r)
 	}
@@ -150,13 +150,13 @@ func cellBytes(t testing.TB, v any) []byte {
 	return nil
 }
 
-func readJSONLRows(t testing.TB, path string) []tiering.Row {
+func readJSONLRows(t testing.TB, path string) []coldfile.Row {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []tiering.Row
+	var out []coldfile.Row
 	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
 		var m map[string]any
 		if err := json.Unmarshal(line, &m); err != nil {
@@ -166,18 +166,18 @@ func readJSONLRows(t testing.TB, path string) []tiering.Row {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := tiering.Row{Offset: int64(m["offset"].(float64)), Timestamp: ts.UnixMilli(), Key: cellBytes(t, m["key"]),
+		r := coldfile.Row{Offset: int64(m["offset"].(float64)), Timestamp: ts.UnixMilli(), Key: cellBytes(t, m["key"]),
 			Value: cellBytes(t, m["value"]), Partition: int32(m["partition"].(float64))}
 		for _, h := range m["headers"].([]any) {
 			hm := h.(map[string]any)
-			r.Headers = append(r.Headers, tiering.Header{Key: hm["key"].(string), Value: cellBytes(t, hm["value"])})
+			r.Headers = append(r.Headers, coldfile.Header{Key: hm["key"].(string), Value: cellBytes(t, hm["value"])})
 		}
 		out = append(out, r)
 	}
 	return out
 }
 
-func readCSVRows(t testing.TB, path string) []tiering.Row {
+func readCSVRows(t testing.TB, path string) []coldfile.Row {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -192,7 +192,7 @@ func readCSVRows(t testing.TB, path string) []tiering.Row {
 	for i, h := range all[0] {
 		idx[h] = i
 	}
-	var out []tiering.Row
+	var out []coldfile.Row
 	for _, rec := range all[1:] {
 		off, _ := strconv.ParseInt(rec[idx["offset"]], 10, 64)
 		p, _ := strconv.Atoi(rec[idx["partition"]])
@@ -200,7 +200,7 @@ func readCSVRows(t testing.TB, path string) []tiering.Row {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := tiering.Row{Offset: off, Timestamp: ts.UnixMilli(), Partition: int32(p), Value: []byte(rec[idx["value"]])}
+		r := coldfile.Row{Offset: off, Timestamp: ts.UnixMilli(), Partition: int32(p), Value: []byte(rec[idx["value"]])}
 		// CSV cannot tell a null key from an empty one: both are "".
 		if k := rec[idx["key"]]; k != "" {
 			r.Key = []byte(k)
@@ -210,7 +210,7 @@ func readCSVRows(t testing.TB, path string) []tiering.Row {
 			t.Fatal(err)
 		}
 		for _, h := range hs {
-			r.Headers = append(r.Headers, tiering.Header{Key: h["key"].(string), Value: cellBytes(t, h["value"])})
+			r.Headers = append(r.Headers, coldfile.Header{Key: h["key"].(string), Value: cellBytes(t, h["value"])})
 		}
 		out = append(out, r)
 	}
@@ -238,7 +238,7 @@ func TestExportFormatsColdAndHot(t *testing.T) {
 			if rg[0] < 0 && (st.ColdRows == 0 || st.HotRows == 0) {
 				t.Fatalf("%s: %d cold and %d hot rows: want both", format, st.ColdRows, st.HotRows)
 			}
-			var rows []tiering.Row
+			var rows []coldfile.Row
 			w := want
 			switch format {
 			case query.FormatParquet:

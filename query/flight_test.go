@@ -16,7 +16,7 @@ import (
 
 	"github.com/stratalog/strata/query"
 	"github.com/stratalog/strata/server"
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // TestFlightPullsRange starts a broker with --flight-listen, and a Go
@@ -57,12 +57,12 @@ func TestFlightPullsRange(t *testing.T) {
 		t.Fatal("ListFlights does not list topic fly")
 	}
 
-	pull := func(d *flight.FlightDescriptor) []tiering.Row {
+	pull := func(d *flight.FlightDescriptor) []coldfile.Row {
 		fi, err := cl.GetFlightInfo(ctx, d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rows []tiering.Row
+		var rows []coldfile.Row
 		for _, ep := range fi.Endpoint {
 			st, err := cl.DoGet(ctx, ep.Ticket)
 			if err != nil {

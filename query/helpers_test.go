@@ -18,7 +18,7 @@ import (
 	"github.com/stratalog/strata/objstore/local"
 	"github.com/stratalog/strata/query"
 	"github.com/stratalog/strata/server"
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 type env struct {
@@ -165,7 +165,7 @@ func merge(ms ...map[int32][]rec) map[int32][]rec {
 
 // compareRows checks rows (in scan order) against want for [from, to) of
 // each partition in parts.
-func compareRows(t testing.TB, rows []tiering.Row, want map[int32][]rec, from, to int64) {
+func compareRows(t testing.TB, rows []coldfile.Row, want map[int32][]rec, from, to int64) {
 	t.Helper()
 	i := 0
 	for p := int32(0); p < int32(len(want)); p++ {

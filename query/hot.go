@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratalog/strata/recordbatch"
 	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 const (
@@ -23,7 +24,7 @@ const (
 // Fetch requests (read_uncommitted, control records included), decodes the
 // batches into rows and calls fn for each row in the range. It returns the
 // offset after the last one covered (to, unless ctx ends).
-func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn func(*tiering.Row) error) (int64, error) {
+func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn func(*coldfile.Row) error) (int64, error) {
 	next := from
 	maxPart := int32(fetchPartMaxBytes)
 	retries := 0
@@ -97,7 +98,7 @@ func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn
 			if h.Magic != recordbatch.Magic {
 				return next, fmt.Errorf("fetch %s/%d: batch at %d has magic %d", s.plan.Topic, pi.partition, h.BaseOffset, h.Magic)
 			}
-			err = tiering.DecodeBatches(batch, pi.partition, func(r tiering.Row) error {
+			err = tiering.DecodeBatches(batch, pi.partition, func(r coldfile.Row) error {
 				if r.Offset < next || r.Offset >= to {
 					return nil
 				}

@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // Columns added by JSON value projection.
@@ -109,7 +109,7 @@ func decodeObject(b []byte) (map[string]any, error) {
 // value seen is an integral number, number if numeric, string, boolean,
 // else json (the JSON text). Fields only ever null are strings. Columns
 // are sorted by name.
-func InferValueSchema(rows []tiering.Row) *ValueSchema {
+func InferValueSchema(rows []coldfile.Row) *ValueSchema {
 	kinds := map[string]ValueKind{}
 	for i := range rows {
 		if rows[i].Value == nil {
@@ -244,7 +244,7 @@ func newJSONProjector(mem memory.Allocator, vs *ValueSchema) *jsonProjector {
 	return &jsonProjector{vs: vs, schema: vs.ArrowSchema(), mem: mem}
 }
 
-func (p *jsonProjector) build(rows []tiering.Row) arrow.RecordBatch {
+func (p *jsonProjector) build(rows []coldfile.Row) arrow.RecordBatch {
 	rb := newRecordBuilder(p.mem, p.schema)
 	defer rb.release()
 	nCold := len(allFields) - 1

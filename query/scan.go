@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stratalog/strata/objstore"
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // Errors a caller may want to tell apart.
@@ -203,7 +203,7 @@ type Scanner struct {
 	cfg    Config
 	plan   *Plan
 	schema *arrow.Schema
-	ch     chan []tiering.Row
+	ch     chan []coldfile.Row
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
@@ -224,7 +224,7 @@ func (q *Planner) Scan(ctx context.Context, p *Plan, columns []string) (*Scanner
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Scanner{cfg: q.cfg, plan: p, schema: schema, ch: make(chan []tiering.Row, 2), cancel: cancel, done: make(chan struct{})}
+	s := &Scanner{cfg: q.cfg, plan: p, schema: schema, ch: make(chan []coldfile.Row, 2), cancel: cancel, done: make(chan struct{})}
 	go s.run(ctx)
 	return s, nil
 }
@@ -244,7 +244,7 @@ func (s *Scanner) Stats() Stats {
 
 // NextRows returns the next rows (at most BatchRows), or io.EOF after the
 // last, or the error that stopped the scan.
-func (s *Scanner) NextRows() ([]tiering.Row, error) {
+func (s *Scanner) NextRows() ([]coldfile.Row, error) {
 	rows, ok := <-s.ch
 	if ok {
 		return rows, nil
@@ -281,7 +281,7 @@ func (s *Scanner) Close() {
 func (s *Scanner) run(ctx context.Context) {
 	defer close(s.done)
 	defer close(s.ch)
-	var buf []tiering.Row
+	var buf []coldfile.Row
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -291,11 +291,11 @@ func (s *Scanner) run(ctx context.Context) {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		buf = make([]tiering.Row, 0, s.cfg.BatchRows)
+		buf = make([]coldfile.Row, 0, s.cfg.BatchRows)
 		return nil
 	}
-	emit := func(cold bool) func(r *tiering.Row) error {
-		return func(r *tiering.Row) error {
+	emit := func(cold bool) func(r *coldfile.Row) error {
+		return func(r *coldfile.Row) error {
 			buf = append(buf, *r)
 			s.mu.Lock()
 			s.stats.Rows++
@@ -327,7 +327,7 @@ func (s *Scanner) run(ctx context.Context) {
 	}
 }
 
-func (s *Scanner) scanPartition(ctx context.Context, pr PartitionRange, cold, hot func(*tiering.Row) error) error {
+func (s *Scanner) scanPartition(ctx context.Context, pr PartitionRange, cold, hot func(*coldfile.Row) error) error {
 	pi := &partInfo{partition: pr.Partition}
 	var files []ColdFile
 	if s.cfg.Cold != nil {
@@ -339,15 +339,15 @@ func (s *Scanner) scanPartition(ctx context.Context, pr PartitionRange, cold, ho
 	next := pr.Start
 	for next < pr.End {
 		if f, ok := fileFor(files, next); ok {
-			cf, err := openColdFile(ctx, s.cfg.Bucket, f)
+			cf, err := coldfile.Open(ctx, s.cfg.Bucket, f.Key, f.Size, coldfile.Options{})
 			if err != nil {
 				return fmt.Errorf("cold tier of %s/%d: %w", s.plan.Topic, pr.Partition, err)
 			}
 			stop := min(f.Last+1, pr.End)
-			err = cf.scanRows(next, stop, cold)
+			err = cf.ScanRange(ctx, next, stop, cold)
 			s.mu.Lock()
 			s.stats.ColdFiles++
-			s.stats.ColdGets += int64(cf.r.gets)
+			s.stats.ColdGets += cf.Gets()
 			s.mu.Unlock()
 			if err != nil {
 				return fmt.Errorf("cold tier of %s/%d: %w", s.plan.Topic, pr.Partition, err)

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/stratalog/strata/query"
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
-func textValue(i int) []byte { return fmt.Appendf(nil, `{"id":%d,"name":"n%d","score":%d.5,"ok":%v}`, i, i, i, i%2 == 0) }
+func textValue(i int) []byte {
+	return fmt.Appendf(nil, `{"id":%d,"name":"n%d","score":%d.5,"ok":%v}`, i, i, i, i%2 == 0)
+}
 
 // coldHot produces records, waits until part of them is tiered, produces
 // more (hot), and returns what was produced.
@@ -24,9 +26,9 @@ func coldHot(t testing.TB, e *env, topic string, parts int32, value func(int) []
 	return merge(a, b)
 }
 
-func scanAll(t testing.TB, s *query.Scanner) []tiering.Row {
+func scanAll(t testing.TB, s *query.Scanner) []coldfile.Row {
 	t.Helper()
-	var out []tiering.Row
+	var out []coldfile.Row
 	for {
 		rows, err := s.NextRows()
 		if errors.Is(err, io.EOF) {

@@ -7,25 +7,25 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
-// Column names of the Arrow schema, the cold tier's Parquet column names.
+// Column names of the Arrow schema: the cold tier's Parquet column names.
 const (
-	ColOffset          = "offset"
-	ColTimestamp       = "timestamp"
-	ColKey             = "key"
-	ColValue           = "value"
-	ColHeaders         = "headers"
-	ColProducerID      = "producer_id"
-	ColProducerEpoch   = "producer_epoch"
-	ColSequence        = "sequence"
-	ColIsTransactional = "is_transactional"
-	ColIsControl       = "is_control"
-	ColAborted         = "aborted"
-	ColPartition       = "partition"
-	ColLeaderEpoch     = "leader_epoch"
-	ColTimestampType   = "timestamp_type"
+	ColOffset          = coldfile.ColOffset
+	ColTimestamp       = coldfile.ColTimestamp
+	ColKey             = coldfile.ColKey
+	ColValue           = coldfile.ColValue
+	ColHeaders         = coldfile.ColHeaders
+	ColProducerID      = coldfile.ColProducerID
+	ColProducerEpoch   = coldfile.ColProducerEpoch
+	ColSequence        = coldfile.ColSequence
+	ColIsTransactional = coldfile.ColIsTransactional
+	ColIsControl       = coldfile.ColIsControl
+	ColAborted         = coldfile.ColAborted
+	ColPartition       = coldfile.ColPartition
+	ColLeaderEpoch     = coldfile.ColLeaderEpoch
+	ColTimestampType   = coldfile.ColTimestampType
 )
 
 // HeaderType is the Arrow type of one header.
@@ -81,33 +81,33 @@ func ProjectedSchema(columns []string) (*arrow.Schema, error) {
 type recordBuilder struct {
 	schema *arrow.Schema
 	b      *array.RecordBuilder
-	fill   []func(*tiering.Row)
+	fill   []func(*coldfile.Row)
 }
 
 func newRecordBuilder(mem memory.Allocator, schema *arrow.Schema) *recordBuilder {
 	rb := &recordBuilder{schema: schema, b: array.NewRecordBuilder(mem, schema)}
 	for i, f := range schema.Fields() {
 		fb := rb.b.Field(i)
-		var fn func(*tiering.Row)
+		var fn func(*coldfile.Row)
 		switch f.Name {
 		case ColOffset:
 			b := fb.(*array.Int64Builder)
-			fn = func(r *tiering.Row) { b.Append(r.Offset) }
+			fn = func(r *coldfile.Row) { b.Append(r.Offset) }
 		case ColTimestamp:
 			b := fb.(*array.TimestampBuilder)
-			fn = func(r *tiering.Row) { b.Append(arrow.Timestamp(r.Timestamp)) }
+			fn = func(r *coldfile.Row) { b.Append(arrow.Timestamp(r.Timestamp)) }
 		case ColKey:
 			b := fb.(*array.BinaryBuilder)
-			fn = func(r *tiering.Row) { appendBytes(b, r.Key) }
+			fn = func(r *coldfile.Row) { appendBytes(b, r.Key) }
 		case ColValue:
 			b := fb.(*array.BinaryBuilder)
-			fn = func(r *tiering.Row) { appendBytes(b, r.Value) }
+			fn = func(r *coldfile.Row) { appendBytes(b, r.Value) }
 		case ColHeaders:
 			b := fb.(*array.ListBuilder)
 			sb := b.ValueBuilder().(*array.StructBuilder)
 			kb := sb.FieldBuilder(0).(*array.StringBuilder)
 			vb := sb.FieldBuilder(1).(*array.BinaryBuilder)
-			fn = func(r *tiering.Row) {
+			fn = func(r *coldfile.Row) {
 				b.Append(true)
 				for _, h := range r.Headers {
 					sb.Append(true)
@@ -117,33 +117,33 @@ func newRecordBuilder(mem memory.Allocator, schema *arrow.Schema) *recordBuilder
 			}
 		case ColProducerID:
 			b := fb.(*array.Int64Builder)
-			fn = func(r *tiering.Row) { b.Append(r.ProducerID) }
+			fn = func(r *coldfile.Row) { b.Append(r.ProducerID) }
 		case ColProducerEpoch:
 			b := fb.(*array.Int16Builder)
-			fn = func(r *tiering.Row) { b.Append(r.ProducerEpoch) }
+			fn = func(r *coldfile.Row) { b.Append(r.ProducerEpoch) }
 		case ColSequence:
 			b := fb.(*array.Int32Builder)
-			fn = func(r *tiering.Row) { b.Append(r.Sequence) }
+			fn = func(r *coldfile.Row) { b.Append(r.Sequence) }
 		case ColIsTransactional:
 			b := fb.(*array.BooleanBuilder)
-			fn = func(r *tiering.Row) { b.Append(r.IsTransactional) }
+			fn = func(r *coldfile.Row) { b.Append(r.IsTransactional) }
 		case ColIsControl:
 			b := fb.(*array.BooleanBuilder)
-			fn = func(r *tiering.Row) { b.Append(r.IsControl) }
+			fn = func(r *coldfile.Row) { b.Append(r.IsControl) }
 		case ColAborted:
 			b := fb.(*array.BooleanBuilder)
-			fn = func(r *tiering.Row) { b.Append(r.Aborted) }
+			fn = func(r *coldfile.Row) { b.Append(r.Aborted) }
 		case ColPartition:
 			b := fb.(*array.Int32Builder)
-			fn = func(r *tiering.Row) { b.Append(r.Partition) }
+			fn = func(r *coldfile.Row) { b.Append(r.Partition) }
 		case ColLeaderEpoch:
 			b := fb.(*array.Int32Builder)
-			fn = func(r *tiering.Row) { b.Append(r.LeaderEpoch) }
+			fn = func(r *coldfile.Row) { b.Append(r.LeaderEpoch) }
 		case ColTimestampType:
 			b := fb.(*array.Int8Builder)
-			fn = func(r *tiering.Row) { b.Append(r.TimestampType) }
+			fn = func(r *coldfile.Row) { b.Append(r.TimestampType) }
 		default:
-			fn = func(*tiering.Row) {} // columns filled by others (JSON projection)
+			fn = func(*coldfile.Row) {} // columns filled by others (JSON projection)
 		}
 		rb.fill = append(rb.fill, fn)
 	}
@@ -158,7 +158,7 @@ func appendBytes(b *array.BinaryBuilder, v []byte) {
 	b.Append(v)
 }
 
-func (rb *recordBuilder) add(r *tiering.Row) {
+func (rb *recordBuilder) add(r *coldfile.Row) {
 	for _, fn := range rb.fill {
 		fn(r)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/objstoretest"
 	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // tieredTopicConfigs make a topic tier quickly: small segments, local
@@ -247,7 +248,7 @@ func runTieredEndToEnd(t *testing.T, mutate func(*Config), bucket func(tb *testB
 	// The objects are where DESIGN.md says, one per tiered range.
 	b := bucket(tb)
 	var objs []string
-	if err := b.List(ctx, tiering.TopicPrefix(topic), func(oi objstore.ObjectInfo) error {
+	if err := b.List(ctx, coldfile.TopicPrefix(topic), func(oi objstore.ObjectInfo) error {
 		objs = append(objs, oi.Key)
 		return nil
 	}); err != nil {
@@ -257,7 +258,7 @@ func runTieredEndToEnd(t *testing.T, mutate func(*Config), bucket func(tb *testB
 		t.Fatalf("%d objects in the store: %v", len(objs), objs)
 	}
 	for _, k := range objs {
-		if tp, _, _, _, ok := tiering.ParseObjectKey(k); !ok || tp != topic {
+		if tp, _, _, _, ok := coldfile.ParseObjectKey(k); !ok || tp != topic {
 			t.Errorf("object key %q", k)
 		}
 	}

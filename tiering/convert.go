@@ -1,21 +1,17 @@
 package tiering
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math"
 
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
-
-	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/recordbatch"
+
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // ErrCorrupt is wrapped by errors about bytes that do not decode: record
-// batches of a segment, or a Parquet object.
-var ErrCorrupt = errors.New("tiering: corrupt data")
+// batches of a segment, or a Parquet object (it is coldfile.ErrCorrupt).
+var ErrCorrupt = coldfile.ErrCorrupt
 
 // DecodeBatches calls fn with one Row per record of the concatenated
 // RecordBatch v2 bytes b (any compression codec, decompressed within
@@ -82,129 +78,4 @@ func sequenceAt(base int32, delta int32) int32 {
 		s -= math.MaxInt32 + 1
 	}
 	return int32(s)
-}
-
-// DefaultRowGroupBytes is the target of uncompressed row data per row group
-// (DESIGN.md: ~64 MiB).
-const DefaultRowGroupBytes = 64 << 20
-
-// fileWriter writes the rows of one partition range to a Parquet file:
-// zstd, row groups of about rowGroupBytes, statistics and page index on
-// every column (offset and timestamp are what readers prune on).
-type fileWriter struct {
-	w        *parquet.GenericWriter[Row]
-	info     FileInfo
-	rgBytes  int64
-	rgLimit  int64
-	buf      []Row
-	prs      []parquet.Row
-	nextWant int64 // offsets must increase
-	started  bool
-}
-
-func newFileWriter(out io.Writer, topic string, topicID [16]byte, partition int32, rowGroupBytes int64) *fileWriter {
-	if rowGroupBytes <= 0 {
-		rowGroupBytes = DefaultRowGroupBytes
-	}
-	w := parquet.NewGenericWriter[Row](out,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
-		parquet.CreatedBy("strata", "", ""),
-		parquet.PageBufferSize(256<<10),
-	)
-	return &fileWriter{
-		w:       w,
-		rgLimit: rowGroupBytes,
-		info: FileInfo{
-			Topic: topic, TopicID: topicID, Partition: partition,
-			BaseOffset: -1, LastOffset: -1, MinTimestamp: -1, MaxTimestamp: -1,
-		},
-	}
-}
-
-func rowBytes(r *Row) int64 {
-	n := int64(48 + len(r.Key) + len(r.Value))
-	for _, h := range r.Headers {
-		n += int64(8 + len(h.Key) + len(h.Value))
-	}
-	return n
-}
-
-// add appends one row; offsets must be strictly increasing.
-func (fw *fileWriter) add(r Row) error {
-	if fw.started && r.Offset < fw.nextWant {
-		return fmt.Errorf("tiering: row offset %d after %d: offsets must increase", r.Offset, fw.nextWant-1)
-	}
-	fi := &fw.info
-	if !fw.started {
-		fi.BaseOffset = r.Offset
-		fw.started = true
-	}
-	fw.nextWant = r.Offset + 1
-	fi.LastOffset = r.Offset
-	fi.Records++
-	if r.Timestamp >= 0 {
-		if fi.MinTimestamp < 0 || r.Timestamp < fi.MinTimestamp {
-			fi.MinTimestamp = r.Timestamp
-		}
-		if r.Timestamp > fi.MaxTimestamp {
-			fi.MaxTimestamp = r.Timestamp
-		}
-	}
-	if n := len(fi.LeaderEpochs); n == 0 || fi.LeaderEpochs[n-1].Epoch != r.LeaderEpoch {
-		fi.LeaderEpochs = append(fi.LeaderEpochs, meta.TierEpoch{Epoch: r.LeaderEpoch, StartOffset: r.Offset})
-	}
-	fw.buf = append(fw.buf, r)
-	fw.rgBytes += rowBytes(&r)
-	if len(fw.buf) >= 1024 || fw.rgBytes >= fw.rgLimit {
-		if err := fw.flushRows(); err != nil {
-			return err
-		}
-	}
-	if fw.rgBytes >= fw.rgLimit {
-		if err := fw.w.Flush(); err != nil { // ends the row group
-			return fmt.Errorf("tiering: write parquet row group: %w", err)
-		}
-		fw.rgBytes = 0
-	}
-	return nil
-}
-
-func (fw *fileWriter) flushRows() error {
-	if len(fw.buf) == 0 {
-		return nil
-	}
-	// Rows go through Schema.Deconstruct and WriteRows: GenericWriter.Write
-	// (parquet-go v0.32.0) sometimes stores a nil optional []byte as empty
-	// when rows come in several Write calls, and Kafka tells a null key
-	// from an empty one (TestParquetNullsAcrossWrites).
-	fw.prs = fw.prs[:0]
-	for i := range fw.buf {
-		fw.prs = append(fw.prs, rowSchema.Deconstruct(nil, &fw.buf[i]))
-	}
-	if _, err := fw.w.WriteRows(fw.prs); err != nil {
-		return fmt.Errorf("tiering: write parquet rows: %w", err)
-	}
-	clear(fw.buf)
-	fw.buf = fw.buf[:0]
-	clear(fw.prs)
-	return nil
-}
-
-var rowSchema = parquet.SchemaOf(Row{})
-
-// close writes the footer with the key-value metadata.
-func (fw *fileWriter) close() (FileInfo, error) {
-	if !fw.started {
-		return FileInfo{}, errors.New("tiering: no records to write")
-	}
-	if err := fw.flushRows(); err != nil {
-		return FileInfo{}, err
-	}
-	for k, v := range fw.info.keyValues() {
-		fw.w.SetKeyValueMetadata(k, v)
-	}
-	if err := fw.w.Close(); err != nil {
-		return FileInfo{}, fmt.Errorf("tiering: close parquet file: %w", err)
-	}
-	return fw.info, nil
 }

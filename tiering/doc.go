@@ -3,13 +3,15 @@
 // those files in etcd, and serves reads below the local log start from them.
 //
 // Upload protocol (crash-safe; docs/format/parquet.md):
-//  1. a sealed segment whose records are all below the high watermark is
-//     converted to one Parquet file (a temporary file on local disk);
+//  1. a sealed segment whose records are all below the high watermark and
+//     the fsynced offset is converted to one Parquet file (a temporary file
+//     on local disk);
 //  2. the file is PUT to the object store under
 //     topic=<t>/partition=<p>/<base>-<last>.parquet (multipart only when
 //     large) and its size (and ETag) verified with a HEAD;
 //  3. the manifest entry tier/<t>/<p>/<base> is written to etcd in one
-//     transaction fenced by the leader epoch (meta.ReplaceTierSegments);
+//     transaction fenced by the leader epoch (meta.ReplaceTierSegments),
+//     which refuses an entry that does not start where the manifest ends;
 //  4. only now may local retention (local.retention.ms/bytes) delete the
 //     local segment: the broker asks ColdRange before deleting.
 //
@@ -32,4 +34,8 @@
 // offsets, timestamps, keys, values, headers, producer fields and leader
 // epochs, and a fresh CRC. After each read the next row groups are loaded
 // in the background (read-ahead).
+//
+// The Parquet file itself (row, schema, keys, writer, ranged reader and
+// row-group cache) is package tiering/coldfile; this package turns records
+// into its rows and back (convert.go, rebuild.go) and runs the protocol.
 package tiering

@@ -2,25 +2,25 @@ package tiering
 
 import (
 	"bytes"
-	"errors"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/stratalog/strata/recordbatch"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
-func encodeFile(t testing.TB, rows []Row, rowGroupBytes int64) ([]byte, FileInfo) {
+func encodeFile(t testing.TB, rows []Row, rowGroupBytes int64) ([]byte, coldfile.FileInfo) {
 	t.Helper()
 	var buf bytes.Buffer
-	fw := newFileWriter(&buf, "orders", [16]byte{1, 2, 3}, rows[0].Partition, rowGroupBytes)
+	fw := coldfile.NewFileWriter(&buf, "orders", [16]byte{1, 2, 3}, rows[0].Partition, rowGroupBytes)
 	for _, r := range rows {
-		if err := fw.add(r); err != nil {
+		if err := fw.Add(r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	info, err := fw.close()
+	info, err := fw.Close(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestParquetRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{kvFormatVersion, kvTopic, kvTopicID, kvPartition, kvBaseOffset, kvLastOffset, kvRecords, kvMinTimestamp, kvMaxTimestamp, kvLeaderEpochs} {
+	for _, k := range []string{"strata.format.version", "strata.topic", "strata.topic.id", "strata.partition", "strata.base.offset", "strata.last.offset", "strata.records", "strata.min.timestamp", "strata.max.timestamp", "strata.leader.epochs"} {
 		if v, ok := f.Lookup(k); !ok || v == "" {
 			t.Errorf("key-value metadata %s missing", k)
 		}
@@ -67,28 +67,24 @@ func TestParquetRoundTrip(t *testing.T) {
 	}
 
 	b := localBucket(t)
-	key := ObjectKey("orders", 3, info.BaseOffset, info.LastOffset)
+	key := coldfile.ObjectKey("orders", 3, info.BaseOffset, info.LastOffset)
 	if _, err := b.Put(testCtx(t), key, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	m := newMetrics()
-	rf, err := openRemote(testCtx(t), b, key, int64(len(data)), "", newRGCache(1<<20, m), m)
+	rf, err := coldfile.Open(testCtx(t), b, key, int64(len(data)), coldfile.Options{Cache: coldfile.NewCache(1<<20, m), Observer: m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Scanning from any offset gives exactly the rows from there on.
-	for _, from := range []int64{100, 101, 100 + int64(len(rows))/2, rf.rgs[1].first, rf.rgs[1].first - 1, rf.rgs[2].last, end - 1} {
+	// Scanning from any offset gives exactly the rows from there on
+	// (the decoded segment: every codec, control batches).
+	for _, from := range []int64{100, 101, 100 + int64(len(rows))/2, rf.RowGroups()[1].First, rf.RowGroups()[1].First - 1, rf.RowGroups()[2].Last, end - 1} {
 		var got []Row
-		for j := rf.rowGroupFor(from); j < len(rf.rgs); j++ {
-			if err := rf.loadRowGroup(testCtx(t), j); err != nil {
-				t.Fatal(err)
-			}
-			if err := rf.scan(j, from, func(r *Row) error {
-				got = append(got, *r)
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
+		if err := rf.ScanRange(testCtx(t), from, end, func(r *Row) error {
+			got = append(got, *r)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
 		want := rows[from-100:]
 		if len(got) != len(want) {
@@ -179,64 +175,6 @@ func TestBatchBuilderBudget(t *testing.T) {
 				}
 			}
 			next += len(got)
-		}
-	}
-}
-
-func TestOpenRemoteRejectsGarbage(t *testing.T) {
-	b := localBucket(t)
-	m := newMetrics()
-	for i, data := range [][]byte{[]byte("PAR1 nonsense PAR1"), bytes.Repeat([]byte{0xff}, 5000), append(append([]byte("PAR1"), bytes.Repeat([]byte{7}, 100)...), []byte{50, 0, 0, 0, 'P', 'A', 'R', '1'}...)} {
-		key := ObjectKey("x", 0, int64(i), int64(i))
-		if _, err := b.Put(testCtx(t), key, bytes.NewReader(data), int64(len(data))); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := openRemote(testCtx(t), b, key, int64(len(data)), "", newRGCache(1<<20, m), m); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("garbage %d: %v, want ErrCorrupt", i, err)
-		}
-	}
-}
-
-// TestParquetNullsAcrossWrites: null and empty keys, values and header
-// values stay apart whatever the row-group and write boundaries (a
-// parquet-go GenericWriter.Write bug loses the difference; the writer
-// avoids that path).
-func TestParquetNullsAcrossWrites(t *testing.T) {
-	var rows []Row
-	for i := 0; i < 3000; i++ {
-		r := Row{Offset: int64(i), Timestamp: int64(i)}
-		switch i % 3 {
-		case 1:
-			r.Key, r.Value = []byte{}, []byte("v")
-		case 2:
-			r.Key, r.Value = []byte("k"), []byte{}
-		}
-		for h := 0; h < i%4; h++ {
-			hd := Header{Key: "h"}
-			if (i+h)%3 == 1 {
-				hd.Value = []byte{}
-			} else if (i+h)%3 == 2 {
-				hd.Value = []byte("x")
-			}
-			r.Headers = append(r.Headers, hd)
-		}
-		rows = append(rows, r)
-	}
-	for _, rg := range []int64{300, 4 << 10, 1 << 30} {
-		data, _ := encodeFile(t, rows, rg)
-		f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]Row, len(rows))
-		n, _ := parquet.NewGenericReader[Row](f).Read(out)
-		if n != len(rows) {
-			t.Fatalf("read %d rows", n)
-		}
-		for i := range rows {
-			if err := sameRow(out[i], rows[i]); err != nil {
-				t.Fatalf("row group bytes %d: %v", rg, err)
-			}
 		}
 	}
 }

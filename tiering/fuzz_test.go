@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/recordbatch"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // fuzzBucket serves one object from memory.
@@ -47,7 +48,7 @@ func FuzzColdFile(f *testing.F) {
 		b := &fuzzBucket{data: data}
 		m := newMetrics()
 		ctx := context.Background()
-		rf, err := openRemote(ctx, b, "x", int64(len(data)), "", newRGCache(4<<20, m), m)
+		rf, err := coldfile.Open(ctx, b, "x", int64(len(data)), coldfile.Options{Cache: coldfile.NewCache(4<<20, m), Observer: m})
 		if err != nil {
 			return
 		}
@@ -55,18 +56,18 @@ func FuzzColdFile(f *testing.F) {
 		// run-length-encoded rows in a few bytes) is legal Parquet and
 		// only slow, not a bug: keep the fuzzer on small claims.
 		var claimed int64
-		for _, rg := range rf.rgs {
-			claimed += rg.rows
+		for _, rg := range rf.RowGroups() {
+			claimed += rg.Rows
 		}
 		if claimed > 20_000 {
 			return
 		}
 		bb := newBatchBuilder(1<<20, true)
-		for j := range rf.rgs {
-			if err := rf.loadRowGroup(ctx, j); err != nil {
+		for j := range rf.RowGroups() {
+			if err := rf.LoadRowGroup(ctx, j); err != nil {
 				return
 			}
-			if err := rf.scan(j, 0, func(r *Row) error {
+			if err := rf.ScanRowGroup(j, 0, func(r *Row) error {
 				bb.add(r)
 				return nil
 			}); err != nil {

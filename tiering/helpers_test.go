@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/local"
 	"github.com/stratalog/strata/recordbatch"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 var (
@@ -278,26 +278,4 @@ func decodeAll(t testing.TB, b []byte, partition int32) []Row {
 
 // sameRow compares two rows exactly, including nil versus empty keys and
 // values.
-func sameRow(a, b Row) error {
-	if (a.Key == nil) != (b.Key == nil) || !bytes.Equal(a.Key, b.Key) {
-		return fmt.Errorf("offset %d: key %q (nil %v) vs %q (nil %v)", a.Offset, a.Key, a.Key == nil, b.Key, b.Key == nil)
-	}
-	if (a.Value == nil) != (b.Value == nil) || !bytes.Equal(a.Value, b.Value) {
-		return fmt.Errorf("offset %d: value differs (nil %v vs %v, len %d vs %d)", a.Offset, a.Value == nil, b.Value == nil, len(a.Value), len(b.Value))
-	}
-	if len(a.Headers) != len(b.Headers) {
-		return fmt.Errorf("offset %d: %d headers vs %d", a.Offset, len(a.Headers), len(b.Headers))
-	}
-	for i := range a.Headers {
-		ha, hb := a.Headers[i], b.Headers[i]
-		if ha.Key != hb.Key || (ha.Value == nil) != (hb.Value == nil) || !bytes.Equal(ha.Value, hb.Value) {
-			return fmt.Errorf("offset %d: header %d %+v vs %+v", a.Offset, i, ha, hb)
-		}
-	}
-	a.Key, a.Value, a.Headers = nil, nil, nil
-	b.Key, b.Value, b.Headers = nil, nil, nil
-	if !reflect.DeepEqual(a, b) {
-		return fmt.Errorf("row differs:\n %+v\n %+v", a, b)
-	}
-	return nil
-}
+func sameRow(a, b Row) error { return coldfile.DiffRows(a, b) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // applyRetention removes tiered segments that retention.ms / retention.bytes
@@ -107,55 +108,75 @@ func (t *Tier) mergeGroup(segs []meta.TierSegment, target int64) []meta.TierSegm
 
 // merge rewrites one group of small tiered files as one file, swaps the
 // manifest entries in one fenced transaction, then deletes the old
-// objects. Offsets, timestamps and records are unchanged.
-func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings, segs []meta.TierSegment) ([]meta.TierSegment, error) {
+// objects. Offsets, timestamps and records are unchanged. It starts from
+// the manifest as read from etcd (every entry with its revision and upload
+// time), never from entries this broker holds in memory; a merge whose
+// commit is refused deletes its output at once, so no object holding the
+// same records twice stays beside its inputs.
+func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings) error {
+	if set.TargetFileBytes <= 0 {
+		return nil
+	}
+	topic, part := p.Topic(), p.Index()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	segs, err := t.meta.TierSegments(rctx, topic, part)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("tiering: merge: read the manifest of %s-%d: %w", topic, part, err)
+	}
 	group := t.mergeGroup(segs, set.TargetFileBytes)
 	if len(group) == 0 {
-		return segs, nil
+		return nil
 	}
 	start := time.Now()
-	topic, part := p.Topic(), p.Index()
 	f, err := os.CreateTemp(t.cfg.TempDir, fmt.Sprintf("%s-%d-merge-*.tmp", topic, part))
 	if err != nil {
-		return segs, fmt.Errorf("tiering: temp file: %w", err)
+		return fmt.Errorf("tiering: temp file: %w", err)
 	}
 	defer func() {
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	fw := newFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
+	fw := coldfile.NewFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
 	var logBytes, records int64
 	for _, s := range group {
 		rf, err := t.open(ctx, s)
 		if err != nil {
-			return segs, fmt.Errorf("tiering: merge: open %s: %w", s.Object, err)
+			return fmt.Errorf("tiering: merge: open %s: %w", s.Object, err)
 		}
-		for j := range rf.rgs {
-			if err := rf.loadRowGroup(ctx, j); err != nil {
-				return segs, fmt.Errorf("tiering: merge: read %s: %w", s.Object, err)
+		for j := range rf.RowGroups() {
+			if err := rf.LoadRowGroup(ctx, j); err != nil {
+				return fmt.Errorf("tiering: merge: read %s: %w", s.Object, err)
 			}
-			if err := rf.scan(j, 0, func(r *Row) error { return fw.add(*r) }); err != nil {
-				return segs, fmt.Errorf("tiering: merge: %s: %w", s.Object, err)
+			if err := rf.ScanRowGroup(j, 0, func(r *Row) error { return fw.Add(*r) }); err != nil {
+				return fmt.Errorf("tiering: merge: %s: %w", s.Object, err)
 			}
 		}
 		logBytes += s.LogBytes
 		records += s.Records
 	}
-	fw.info.LogBytes = logBytes
-	info, err := fw.close()
+	info, err := fw.Close(logBytes)
 	if err != nil {
-		return segs, err
+		return err
 	}
 	if info.Records != records || info.BaseOffset != group[0].BaseOffset || info.LastOffset != group[len(group)-1].LastOffset {
-		return segs, fmt.Errorf("%w: merge of %s-%d [%d, %d]: read %d records [%d, %d], the manifest says %d", ErrCorrupt, topic, part,
+		return fmt.Errorf("%w: merge of %s-%d [%d, %d]: read %d records [%d, %d], the manifest says %d", ErrCorrupt, topic, part,
 			group[0].BaseOffset, group[len(group)-1].LastOffset, info.Records, info.BaseOffset, info.LastOffset, records)
 	}
 	seg, err := t.store(ctx, f, info)
 	if err != nil {
-		return segs, err
+		return err
 	}
-	if _, err := t.commit(ctx, epoch, group, seg); err != nil {
-		return segs, err
+	if seg.Revision, err = t.commit(ctx, epoch, group, seg); err != nil {
+		if errors.Is(err, meta.ErrConflict) || errors.Is(err, meta.ErrInvalid) {
+			// Refused, so never named: the object only doubles its
+			// inputs' records. (Not when fenced: a new leader may be
+			// writing the same key; nor when etcd's answer was lost; the
+			// orphan sweep takes those.)
+			t.log.Warn("merge refused, deleting its object", "topic", topic, "partition", part, "object", seg.Object, "err", err)
+			t.deleteObjects(ctx, []meta.TierSegment{seg})
+		}
+		return err
 	}
 	out := make([]meta.TierSegment, 0, len(segs)-len(group)+1)
 	for _, s := range segs {
@@ -179,7 +200,7 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 		}
 		t.deleteObjects(ctx, old)
 	}
-	return out, nil
+	return nil
 }
 
 // sweepPartition deletes objects under the partition's prefix that no
@@ -190,7 +211,7 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 func (t *Tier) sweepPartition(ctx context.Context, topic string, partition int32) error {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	objs, err := t.listObjects(lctx, PartitionPrefix(topic, partition))
+	objs, err := t.listObjects(lctx, coldfile.PartitionPrefix(topic, partition))
 	if err != nil {
 		return fmt.Errorf("tiering: sweep %s-%d: %w", topic, partition, err)
 	}
@@ -209,7 +230,7 @@ func (t *Tier) sweepPartition(ctx context.Context, topic string, partition int32
 		if named[oi.Key] || time.Since(oi.LastModified) < t.cfg.OrphanGrace {
 			continue
 		}
-		if _, _, _, _, ok := ParseObjectKey(oi.Key); !ok {
+		if _, _, _, _, ok := coldfile.ParseObjectKey(oi.Key); !ok {
 			continue // not ours
 		}
 		if err := t.bucket.Delete(lctx, oi.Key); err != nil {
@@ -244,7 +265,7 @@ func (t *Tier) sweepDeletedTopics(ctx context.Context) {
 	}
 	var stale []string
 	for _, oi := range objs {
-		topic, _, _, _, ok := ParseObjectKey(oi.Key)
+		topic, _, _, _, ok := coldfile.ParseObjectKey(oi.Key)
 		if !ok || exists[topic] || time.Since(oi.LastModified) < t.cfg.OrphanGrace {
 			continue
 		}
@@ -263,7 +284,7 @@ func (t *Tier) sweepDeletedTopics(ctx context.Context) {
 		exists[tt.Name] = true
 	}
 	for _, key := range stale {
-		topic, _, _, _, _ := ParseObjectKey(key)
+		topic, _, _, _, _ := coldfile.ParseObjectKey(key)
 		if exists[topic] {
 			continue
 		}

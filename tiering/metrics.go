@@ -1,6 +1,8 @@
 package tiering
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -78,7 +80,7 @@ func (m *metrics) register(reg prometheus.Registerer, t *Tier) {
 		}, func() float64 { return float64(t.lagTotals().sealedBytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strata_tier_row_group_cache_bytes", Help: "Bytes of row groups held by the cold-read cache.",
-		}, func() float64 { return float64(t.cache.size()) }),
+		}, func() float64 { return float64(t.cache.Size()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strata_tier_store_healthy", Help: "1 when the last object-store operation of the tierer worked.",
 		}, func() float64 {
@@ -88,4 +90,14 @@ func (m *metrics) register(reg prometheus.Registerer, t *Tier) {
 			return 1
 		}),
 	)
+}
+
+// The metrics are the cold reader's coldfile.Observer.
+
+func (m *metrics) ObjectGet() { m.coldGets.Inc() }
+func (m *metrics) CacheHit()  { m.cacheHits.Inc() }
+func (m *metrics) CacheMiss() { m.cacheMisses.Inc() }
+func (m *metrics) RowGroupLoaded(n int64, d time.Duration) {
+	m.coldLoadSeconds.Observe(d.Seconds())
+	m.coldReadBytes.Add(float64(n))
 }

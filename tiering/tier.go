@@ -18,6 +18,7 @@ import (
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objstore"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // Settings are a topic's tiering configs, as the broker resolved them.
@@ -44,6 +45,11 @@ type Partition interface {
 	TopicID() [16]byte
 	LeaderEpoch() int32
 	HighWatermark() int64
+	// FlushedOffset is the offset below which the local log is fsynced.
+	// Only records below it and the high watermark are tiered: after a
+	// power loss the log may reuse the offsets of records it had not
+	// fsynced, for other records.
+	FlushedOffset() int64
 	// Segments describes the local segments, oldest first; the last one is
 	// active.
 	Segments() []hotlog.SegmentInfo
@@ -127,7 +133,7 @@ func (c *Config) setDefaults() {
 		c.ReadAhead = 2
 	}
 	if c.RowGroupBytes <= 0 {
-		c.RowGroupBytes = DefaultRowGroupBytes
+		c.RowGroupBytes = coldfile.DefaultRowGroupBytes
 	}
 	if c.OrphanGrace <= 0 {
 		c.OrphanGrace = time.Hour
@@ -149,8 +155,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// ErrOffsetOutOfRange: the offset is below the first tiered offset.
-var ErrOffsetOutOfRange = errors.New("tiering: offset below the cold tier's start")
+// ErrOffsetOutOfRange: the offset is below the first tiered offset (remote
+// retention may have removed it since the caller's ColdRange). It wraps
+// hotlog.ErrOffsetOutOfRange, the sentinel the broker answers
+// OFFSET_OUT_OF_RANGE for, whichever tier the offset was looked for in.
+var ErrOffsetOutOfRange = fmt.Errorf("tiering: offset below the cold tier's start: %w", hotlog.ErrOffsetOutOfRange)
 
 // Tier is a broker's cold tier: the tierer that uploads sealed segments,
 // the remote retention, merges and orphan sweeps it runs in the background,
@@ -161,7 +170,7 @@ type Tier struct {
 	meta   *meta.Client
 	log    *slog.Logger
 	m      *metrics
-	cache  *rgCache
+	cache  *coldfile.Cache
 	files  *fileCache
 	mf     *manifestCache
 
@@ -197,7 +206,7 @@ func New(cfg Config) (*Tier, error) {
 	m := newMetrics()
 	t := &Tier{
 		cfg: cfg, bucket: cfg.Bucket, meta: cfg.Meta, log: cfg.Logger.With("component", "tiering"), m: m,
-		cache:    newRGCache(cfg.CacheBytes, m),
+		cache:    coldfile.NewCache(cfg.CacheBytes, m),
 		files:    newFileCache(256),
 		mf:       newManifestCache(),
 		prefetch: make(chan struct{}, 4),
@@ -362,20 +371,20 @@ type fileCache struct {
 
 type fileLoad struct {
 	done chan struct{}
-	rf   *remoteFile
+	rf   *coldfile.File
 	err  error
 }
 
 type fileEntry struct {
 	key fileKey
-	rf  *remoteFile
+	rf  *coldfile.File
 }
 
 func newFileCache(n int) *fileCache {
 	return &fileCache{max: n, ll: list.New(), m: map[fileKey]*list.Element{}, inflight: map[fileKey]*fileLoad{}}
 }
 
-func (c *fileCache) get(ctx context.Context, k fileKey, open func(context.Context) (*remoteFile, error)) (*remoteFile, error) {
+func (c *fileCache) get(ctx context.Context, k fileKey, open func(context.Context) (*coldfile.File, error)) (*coldfile.File, error) {
 	c.mu.Lock()
 	if e, ok := c.m[k]; ok {
 		c.ll.MoveToFront(e)
@@ -423,22 +432,18 @@ func (c *fileCache) drop(object string) {
 	}
 }
 
-func (t *Tier) open(ctx context.Context, seg meta.TierSegment) (*remoteFile, error) {
+func (t *Tier) open(ctx context.Context, seg meta.TierSegment) (*coldfile.File, error) {
 	k := fileKey{seg.Object, seg.Size, seg.ETag, seg.UploadedAt}
-	rf, err := t.files.get(ctx, k, func(ctx context.Context) (*remoteFile, error) {
-		rf, err := openRemote(ctx, t.bucket, seg.Object, seg.Size, seg.ETag, t.cache, t.m)
-		if rf != nil {
-			rf.version = seg.UploadedAt
-		}
-		return rf, err
+	rf, err := t.files.get(ctx, k, func(ctx context.Context) (*coldfile.File, error) {
+		return coldfile.Open(ctx, t.bucket, seg.Object, seg.Size, coldfile.Options{ETag: seg.ETag, Version: seg.UploadedAt, Cache: t.cache, Observer: t.m})
 	})
 	if err != nil {
 		return nil, err
 	}
-	if rf.info.Topic != seg.Topic || rf.info.Partition != seg.Partition || rf.info.BaseOffset != seg.BaseOffset || rf.info.LastOffset != seg.LastOffset {
+	if rf.Info().Topic != seg.Topic || rf.Info().Partition != seg.Partition || rf.Info().BaseOffset != seg.BaseOffset || rf.Info().LastOffset != seg.LastOffset {
 		t.files.drop(seg.Object)
 		return nil, fmt.Errorf("%w: object %s holds %s-%d [%d, %d], the manifest says %s-%d [%d, %d]", ErrCorrupt, seg.Object,
-			rf.info.Topic, rf.info.Partition, rf.info.BaseOffset, rf.info.LastOffset, seg.Topic, seg.Partition, seg.BaseOffset, seg.LastOffset)
+			rf.Info().Topic, rf.Info().Partition, rf.Info().BaseOffset, rf.Info().LastOffset, seg.Topic, seg.Partition, seg.BaseOffset, seg.LastOffset)
 	}
 	return rf, nil
 }
@@ -502,7 +507,7 @@ func (t *Tier) coldRead(ctx context.Context, topic string, partition int32, offs
 	}
 	bb := newBatchBuilder(maxBytes, minOne)
 	var lastSeg, lastRG = -1, -1
-	var lastRF *remoteFile
+	var lastRF *coldfile.File
 	from := offset
 scan:
 	for ; i < len(segs); i++ {
@@ -514,24 +519,24 @@ scan:
 		if err != nil {
 			return nil, err
 		}
-		for j := rf.rowGroupFor(from); j < len(rf.rgs); j++ {
-			if rf.rgs[j].first >= endOffset {
+		for j := rf.RowGroupFor(from); j < len(rf.RowGroups()); j++ {
+			if rf.RowGroups()[j].First >= endOffset {
 				break scan
 			}
-			if err := rf.loadRowGroup(ctx, j); err != nil {
+			if err := rf.LoadRowGroup(ctx, j); err != nil {
 				return nil, err
 			}
 			lastSeg, lastRG, lastRF = i, j, rf
 			stopped := false
-			err := rf.scan(j, from, func(r *Row) error {
+			err := rf.ScanRowGroup(j, from, func(r *Row) error {
 				if r.Offset >= endOffset || !bb.add(r) {
 					stopped = true
-					return errStop
+					return coldfile.ErrStop
 				}
 				from = r.Offset + 1
 				return nil
 			})
-			if err != nil && !errors.Is(err, errStop) {
+			if err != nil && !errors.Is(err, coldfile.ErrStop) {
 				return nil, err
 			}
 			if stopped {
@@ -547,7 +552,7 @@ scan:
 
 // readAhead loads, in the background, the row groups after (seg, rg), so
 // that a consumer reading on finds them in the cache.
-func (t *Tier) readAhead(segs []meta.TierSegment, seg, rg int, rf *remoteFile, endOffset int64) {
+func (t *Tier) readAhead(segs []meta.TierSegment, seg, rg int, rf *coldfile.File, endOffset int64) {
 	if t.ctx.Err() != nil {
 		return // closing
 	}
@@ -577,15 +582,15 @@ func (t *Tier) readAhead(segs []meta.TierSegment, seg, rg int, rf *remoteFile, e
 				}
 				j0 = 0
 			}
-			for j := j0; j < len(f.rgs) && left > 0; j++ {
-				if f.rgs[j].first >= endOffset {
+			for j := j0; j < len(f.RowGroups()) && left > 0; j++ {
+				if f.RowGroups()[j].First >= endOffset {
 					break
 				}
 				left--
 				wg.Add(1)
-				go func(f *remoteFile, j int) {
+				go func(f *coldfile.File, j int) {
 					defer wg.Done()
-					_ = f.loadRowGroup(ctx, j)
+					_ = f.LoadRowGroup(ctx, j)
 				}(f, j)
 			}
 		}
@@ -636,22 +641,22 @@ func (t *Tier) findTimestamp(ctx context.Context, seg meta.TierSegment, ts int64
 	if err != nil {
 		return -1, -1, false, err
 	}
-	for j, rg := range rf.rgs {
-		if rg.maxTs >= 0 && rg.maxTs < ts {
+	for j, rg := range rf.RowGroups() {
+		if rg.MaxTs >= 0 && rg.MaxTs < ts {
 			continue // pruned by the timestamp statistics
 		}
-		if err := rf.loadRowGroup(ctx, j); err != nil {
+		if err := rf.LoadRowGroup(ctx, j); err != nil {
 			return -1, -1, false, err
 		}
 		off, found := int64(-1), int64(-1)
-		err := rf.scan(j, 0, func(r *Row) error {
+		err := rf.ScanRowGroup(j, 0, func(r *Row) error {
 			if r.Timestamp >= ts {
 				off, found = r.Offset, r.Timestamp
-				return errStop
+				return coldfile.ErrStop
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, errStop) {
+		if err != nil && !errors.Is(err, coldfile.ErrStop) {
 			return -1, -1, false, err
 		}
 		if off >= 0 {

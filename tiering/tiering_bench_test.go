@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratalog/strata/objstore/local"
 	"github.com/stratalog/strata/recordbatch"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // benchSegment is 8 MiB of uncompressed batches of 64 records of 1 KiB
@@ -44,11 +45,11 @@ func BenchmarkParquetConvert(b *testing.B) {
 	seg := benchSegment(b)
 	b.SetBytes(int64(len(seg)))
 	for b.Loop() {
-		fw := newFileWriter(io.Discard, "bench", [16]byte{1}, 0, 0)
-		if err := DecodeBatches(seg, 0, fw.add); err != nil {
+		fw := coldfile.NewFileWriter(io.Discard, "bench", [16]byte{1}, 0, 0)
+		if err := DecodeBatches(seg, 0, fw.Add); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := fw.close(); err != nil {
+		if _, err := fw.Close(0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -79,11 +80,11 @@ func BenchmarkColdRebuild(b *testing.B) {
 func BenchmarkColdRead(b *testing.B) {
 	seg := benchSegment(b)
 	var buf bytes.Buffer
-	fw := newFileWriter(&buf, "bench", [16]byte{1}, 0, 2<<20)
-	if err := DecodeBatches(seg, 0, fw.add); err != nil {
+	fw := coldfile.NewFileWriter(&buf, "bench", [16]byte{1}, 0, 2<<20)
+	if err := DecodeBatches(seg, 0, fw.Add); err != nil {
 		b.Fatal(err)
 	}
-	info, err := fw.close()
+	info, err := fw.Close(0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,23 +93,23 @@ func BenchmarkColdRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	key := ObjectKey("bench", 0, info.BaseOffset, info.LastOffset)
+	key := coldfile.ObjectKey("bench", 0, info.BaseOffset, info.LastOffset)
 	if _, err := bucket.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
 		b.Fatal(err)
 	}
 	var n, ops int64
 	for b.Loop() {
 		m := newMetrics()
-		rf, err := openRemote(ctx, bucket, key, int64(buf.Len()), "", newRGCache(64<<20, m), m)
+		rf, err := coldfile.Open(ctx, bucket, key, int64(buf.Len()), coldfile.Options{Cache: coldfile.NewCache(64<<20, m), Observer: m})
 		if err != nil {
 			b.Fatal(err)
 		}
 		bb := newBatchBuilder(1<<30, true)
-		for j := range rf.rgs {
-			if err := rf.loadRowGroup(ctx, j); err != nil {
+		for j := range rf.RowGroups() {
+			if err := rf.LoadRowGroup(ctx, j); err != nil {
 				b.Fatal(err)
 			}
-			if err := rf.scan(j, 0, func(r *Row) error { bb.add(r); return nil }); err != nil {
+			if err := rf.ScanRowGroup(j, 0, func(r *Row) error { bb.add(r); return nil }); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objstore"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 type partKey struct {
@@ -164,9 +165,9 @@ func (t *Tier) due(ps *partState, now time.Time) bool {
 		return true
 	}
 	locals := ps.p.Segments()
-	hw := ps.p.HighWatermark()
+	limit := tierLimit(ps.p)
 	for _, s := range locals {
-		if s.Sealed && s.Size > 0 && s.NextOffset > ps.tieredEnd && s.NextOffset <= hw {
+		if s.Sealed && s.Size > 0 && s.NextOffset > ps.tieredEnd && s.NextOffset <= limit {
 			return true
 		}
 	}
@@ -208,22 +209,29 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	locals = p.Segments()
 	t.noteLag(ps, p, locals, tieredEnd)
 
-	hw := p.HighWatermark()
-	expired := totalRetentionExpired(locals, set, time.Now())
+	limit := tierLimit(p)
+	coldStart := int64(-1)
+	if len(segs) > 0 {
+		coldStart = segs[0].BaseOffset
+	}
+	deletable := hotlog.TieredRetentionAllow(locals, set.RetentionMs, set.RetentionBytes, time.Now(), coldStart, tieredEnd)
 	for _, s := range locals {
-		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > hw {
+		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > limit {
 			continue
 		}
-		if expired(s) {
+		if deletable(s) {
 			// Beyond the topic's total retention: local retention deletes
-			// it, remote retention would at once.
+			// it untiered, remote retention would at once.
 			continue
 		}
 		from := s.BaseOffset
 		if tieredEnd > from {
 			from = tieredEnd
 		} else if tieredEnd >= 0 && from > tieredEnd {
-			t.log.Warn("gap between the cold tier and the local log: offsets missing from both", "topic", topic, "partition", part, "tiered_end", tieredEnd, "segment", s.BaseOffset)
+			// The manifest stays one contiguous run (meta refuses the
+			// entry): uploading would only leave an orphan each retry.
+			return fmt.Errorf("tiering: %s-%d: offsets [%d, %d) are neither in the cold tier nor in the local log (deleted while remote storage was off?): tiering of the partition cannot go on past the gap",
+				topic, part, tieredEnd, from)
 		}
 		seg, err := t.upload(ctx, p, epoch, from, s.NextOffset)
 		if err != nil {
@@ -242,7 +250,7 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	if segs, err = t.applyRetention(ctx, p, epoch, set, segs, locals); err != nil {
 		return err
 	}
-	if _, err = t.merge(ctx, p, epoch, set, segs); err != nil {
+	if err = t.merge(ctx, p, epoch, set); err != nil {
 		return err
 	}
 	if time.Since(ps.lastSweep) >= t.cfg.SweepInterval {
@@ -254,27 +262,9 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	return nil
 }
 
-// totalRetentionExpired: local segments that retention.ms / retention.bytes
-// no longer keep (the broker's local retention deletes them untiered). The
-// same rule as broker.TotalRetentionExpired.
-func totalRetentionExpired(segs []hotlog.SegmentInfo, set Settings, now time.Time) func(hotlog.SegmentInfo) bool {
-	after := map[int64]int64{}
-	var total int64
-	for i := len(segs) - 1; i >= 0; i-- {
-		after[segs[i].BaseOffset] = total
-		total += segs[i].Size
-	}
-	return func(s hotlog.SegmentInfo) bool {
-		if !s.Sealed {
-			return false
-		}
-		if set.RetentionMs >= 0 && s.MaxTimestamp >= 0 && s.MaxTimestamp < now.UnixMilli()-set.RetentionMs {
-			return true
-		}
-		a, ok := after[s.BaseOffset]
-		return set.RetentionBytes >= 0 && ok && a >= set.RetentionBytes
-	}
-}
+// tierLimit is the offset below which records may be tiered: committed
+// (below the high watermark) and fsynced.
+func tierLimit(p Partition) int64 { return min(p.HighWatermark(), p.FlushedOffset()) }
 
 // maybeRoll rolls the active segment once it has held records for longer
 // than strata.tier.max.lag.ms, so that a quiet partition is tiered too.
@@ -335,7 +325,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	fw := newFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
+	fw := coldfile.NewFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
 	var logBytes int64
 	for pos := from; pos < to; {
 		data, err := p.ReadLocal(pos, to, 4<<20)
@@ -352,7 +342,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 			if r.Offset < from {
 				return nil
 			}
-			return fw.add(r)
+			return fw.Add(r)
 		})
 		if err != nil {
 			return meta.TierSegment{}, fmt.Errorf("tiering: %s-%d at %d: %w", topic, part, pos, err)
@@ -365,8 +355,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 			return meta.TierSegment{}, err
 		}
 	}
-	fw.info.LogBytes = logBytes
-	info, err := fw.close()
+	info, err := fw.Close(logBytes)
 	if err != nil {
 		return meta.TierSegment{}, err
 	}
@@ -374,7 +363,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 	if err != nil {
 		return meta.TierSegment{}, err
 	}
-	if _, err := t.commit(ctx, epoch, nil, seg); err != nil {
+	if seg.Revision, err = t.commit(ctx, epoch, nil, seg); err != nil {
 		return meta.TierSegment{}, err
 	}
 	t.m.uploadedSegments.Inc()
@@ -387,7 +376,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 
 // store uploads the finished file f and checks that the store holds all of
 // it.
-func (t *Tier) store(ctx context.Context, f *os.File, info FileInfo) (meta.TierSegment, error) {
+func (t *Tier) store(ctx context.Context, f *os.File, info coldfile.FileInfo) (meta.TierSegment, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return meta.TierSegment{}, fmt.Errorf("tiering: %w", err)
@@ -396,7 +385,7 @@ func (t *Tier) store(ctx context.Context, f *os.File, info FileInfo) (meta.TierS
 	if _, err := f.Seek(0, 0); err != nil {
 		return meta.TierSegment{}, fmt.Errorf("tiering: %w", err)
 	}
-	key := ObjectKey(info.Topic, info.Partition, info.BaseOffset, info.LastOffset)
+	key := coldfile.ObjectKey(info.Topic, info.Partition, info.BaseOffset, info.LastOffset)
 	if h := t.cfg.Hooks.BeforePut; h != nil {
 		if err := h(key); err != nil {
 			return meta.TierSegment{}, err
@@ -420,7 +409,11 @@ func (t *Tier) store(ctx context.Context, f *os.File, info FileInfo) (meta.TierS
 		return meta.TierSegment{}, fmt.Errorf("tiering: verify %s: store holds %d bytes (etag %q), uploaded %d (etag %q)", key, got.Size, got.ETag, size, oi.ETag)
 	}
 	t.m.uploadedBytes.Add(float64(size))
-	return info.Segment(key, size, got.ETag), nil
+	seg := info.Segment(key, size, got.ETag)
+	// The entry carries its real upload time from the start: merges judge
+	// a file's age by it (an entry without one looks infinitely old).
+	seg.UploadedAt = time.Now().UnixMilli()
+	return seg, nil
 }
 
 // commit writes the manifest change (old entries out, seg in) fenced by

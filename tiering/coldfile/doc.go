@@ -1,0 +1,12 @@
+// Package coldfile owns the cold tier's file format: the Parquet file that
+// holds a range of one partition's records (docs/format/parquet.md is its
+// documentation; keep both in step). It has the row type and its schema
+// (column names and Iceberg-ready field ids), the key-value metadata of the
+// footer, the object keys (topic=<t>/partition=<p>/<base>-<last>.parquet),
+// the one writer (tier uploads, merges and `strata export`) and the one
+// ranged reader (cold fetches and the query engine), with an optional
+// row-group cache.
+//
+// It knows nothing of RecordBatches, etcd or the upload protocol: tiering
+// turns records into Rows and back, and keeps the manifest.
+package coldfile
