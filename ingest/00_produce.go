@@ -8,16 +8,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/broker"
 )
 
 func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, error) {
-	c := cc.s.cluster
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	type job struct {
 		topic, part int
-		p           *broker.Partition
+		p           Partition
 		records     []byte
 	}
 	var jobs []job
@@ -30,7 +27,7 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		var topicErr error
 		if req.TransactionID != nil {
 			topicErr = fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
-		} else if _, err := c.EnsureTopic(ctx, rt.Topic); err != nil {
+		} else if _, err := cc.s.b.TopicAdmin.EnsureTopic(ctx, rt.Topic); err != nil {
 			topicErr = err
 		}
 		for pi, rp := range rt.Partitions {
@@ -38,9 +35,9 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			err := topicErr
-			var p *broker.Partition
+			var p Partition
 			if err == nil {
-				p, err = c.Partition(rt.Topic, rp.Partition)
+				p, err = cc.s.b.Partitions.Partition(rt.Topic, rp.Partition)
 			}
 			if err != nil {
 				setProduceError(sp, err)

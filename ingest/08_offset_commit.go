@@ -50,7 +50,7 @@ func (cc *clientConn) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCo
 		}
 	}
 	if len(cr.Offsets) > 0 {
-		gs, err := cc.groups()
+		gs, err := groupPart(cc.s.b.Offsets)
 		var results []error
 		if err == nil {
 			results = gs.CommitOffsets(ctx, cr)

@@ -21,7 +21,7 @@ func (cc *clientConn) handleLeaveGroup(ctx context.Context, req *kmsg.LeaveGroup
 			members = append(members, group.LeaveMember{MemberID: m.MemberID, InstanceID: deref(m.InstanceID), Reason: deref(m.Reason)})
 		}
 	}
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.Members)
 	var errs []error
 	if err == nil {
 		errs, err = gs.Leave(ctx, req.Group, members)

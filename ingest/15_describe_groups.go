@@ -15,7 +15,7 @@ const groupOperations = 1<<3 | 1<<6 | 1<<8
 // answers before v6.
 func (cc *clientConn) handleDescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) (*kmsg.DescribeGroupsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	gs, gerr := cc.groups()
+	gs, gerr := groupPart(cc.s.b.GroupAdmin)
 	for _, name := range req.Groups {
 		sg := kmsg.NewDescribeGroupsResponseGroup()
 		sg.Group = name

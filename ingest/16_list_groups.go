@@ -10,7 +10,7 @@ import (
 // and a states filter, v5 the group type ("classic") and a types filter.
 func (cc *clientConn) handleListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) (*kmsg.ListGroupsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.GroupAdmin)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil

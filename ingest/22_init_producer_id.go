@@ -20,7 +20,7 @@ func (cc *clientConn) handleInitProducerID(ctx context.Context, req *kmsg.InitPr
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
-	id, err := cc.s.cluster.NewProducerID(ctx)
+	id, err := cc.s.b.ProducerIDs.NewProducerID(ctx)
 	if err != nil {
 		cc.log.Error("cannot allocate a producer id", "err", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code

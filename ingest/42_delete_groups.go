@@ -11,7 +11,7 @@ import (
 // groups).
 func (cc *clientConn) handleDeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) (*kmsg.DeleteGroupsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	gs, gerr := cc.groups()
+	gs, gerr := groupPart(cc.s.b.GroupAdmin)
 	for _, name := range req.Groups {
 		sg := kmsg.NewDeleteGroupsResponseGroup()
 		sg.Group = name

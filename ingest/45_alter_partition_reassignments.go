@@ -16,7 +16,7 @@ func (cc *clientConn) handleAlterPartitionReassignments(ctx context.Context, req
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			err := cc.s.cluster.Reassign(ctx, rt.Topic, rp.Partition, rp.Replicas)
+			err := cc.s.b.Replicas.Reassign(ctx, rt.Topic, rp.Partition, rp.Replicas)
 			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -18,7 +18,7 @@ func (cc *clientConn) handleListPartitionReassignments(ctx context.Context, req 
 			want[t.Topic] = t.Partitions
 		}
 	}
-	states, err := cc.s.cluster.Reassignments(ctx, names)
+	states, err := cc.s.b.Replicas.Reassignments(ctx, names)
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return resp, nil

@@ -4,8 +4,6 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/meta"
 )
 
 // OffsetDelete v0: deletes committed offsets of an empty group, or of
@@ -14,7 +12,7 @@ func (cc *clientConn) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDe
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	errs := make([][]error, len(req.Topics))
 	type pos struct{ t, p int }
-	var parts []meta.TopicPartition
+	var parts []TopicPartition
 	var index []pos
 	for ti, rt := range req.Topics {
 		errs[ti] = make([]error, len(rt.Partitions))
@@ -24,11 +22,11 @@ func (cc *clientConn) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDe
 				errs[ti][pi] = unknownPartition(rt.Topic, rp.Partition)
 				continue
 			}
-			parts = append(parts, meta.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+			parts = append(parts, TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 			index = append(index, pos{ti, pi})
 		}
 	}
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.Offsets)
 	var results []error
 	if err == nil {
 		results, err = gs.DeleteOffsets(ctx, req.Group, parts)

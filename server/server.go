@@ -197,10 +197,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.kafka = ingest.NewServer(ingest.Config{
 		AdvertisedHost: host,
 		AdvertisedPort: port,
-		Groups:         s.groups,
 		Logger:         s.log,
 		Registerer:     registry,
-	}, s.broker)
+	}, kafkaBackend(s.broker, s.groups))
 
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
