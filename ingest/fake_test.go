@@ -1,0 +1,278 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"reflect"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/group"
+)
+
+// fake is an in-process backend for the handler tests, in the spirit of
+// franz-go's kfake: one type implements every interface of backend.go,
+// from a few topics and canned errors. errs["Method"] makes that method
+// fail.
+type fake struct {
+	self        int32
+	brokers     []BrokerInfo
+	topics      []TopicInfo
+	notLeader   map[TopicPartition]bool // partitions led elsewhere
+	errs        map[string]error
+	coordinator int32 // CoordinatorFor's answer
+	appended    int   // Append calls
+}
+
+func newFake() *fake {
+	return &fake{
+		self:    1,
+		brokers: []BrokerInfo{{ID: 1, Host: "b1", Port: 9092}, {ID: 2, Host: "b2", Port: 9092, Rack: "r2"}},
+		topics: []TopicInfo{{Name: "t", ID: [16]byte{7}, ReplicationFactor: 2, Partitions: []PartitionInfo{
+			{Partition: 0, Leader: 1, LeaderEpoch: 3, Replicas: []int32{1, 2}, ISR: []int32{1, 2}},
+			{Partition: 1, Leader: 9, LeaderEpoch: 1, Replicas: []int32{9, 1}, ISR: []int32{9}},
+		}}},
+		notLeader:   map[TopicPartition]bool{{"t", 1}: true},
+		errs:        map[string]error{},
+		coordinator: 1,
+	}
+}
+
+func (f *fake) backend(groups bool) Backend {
+	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f}
+	if groups {
+		b.GroupPlacement, b.Members, b.Offsets, b.GroupAdmin = f, f, f, f
+	}
+	return b
+}
+
+func (f *fake) ID() int32             { return f.self }
+func (f *fake) ClusterID() string     { return "fake-cluster" }
+func (f *fake) ControllerID() int32   { return 1 }
+func (f *fake) Brokers() []BrokerInfo { return f.brokers }
+func (f *fake) Topics() []TopicInfo   { return f.topics }
+
+func (f *fake) Topic(name string) (TopicInfo, bool) {
+	for _, t := range f.topics {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return TopicInfo{}, false
+}
+
+func (f *fake) TopicByID(id [16]byte) (TopicInfo, bool) {
+	for _, t := range f.topics {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return TopicInfo{}, false
+}
+
+func (f *fake) Partition(topic string, partition int32) (Partition, error) {
+	t, ok := f.Topic(topic)
+	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, unknownPartition(topic, partition)
+	}
+	if f.notLeader[TopicPartition{topic, partition}] {
+		return nil, fmt.Errorf("%w: %s/%d", kerr.NotLeaderForPartition, topic, partition)
+	}
+	return fakePartition{f}, nil
+}
+
+func (f *fake) EnsureTopic(_ context.Context, name string) (TopicInfo, error) {
+	if err := f.errs["EnsureTopic"]; err != nil {
+		return TopicInfo{}, err
+	}
+	if t, ok := f.Topic(name); ok {
+		return t, nil
+	}
+	return TopicInfo{}, kerr.UnknownTopicOrPartition
+}
+
+func (f *fake) CreateTopic(_ context.Context, req CreateTopicRequest) (TopicInfo, error) {
+	if err := f.errs["CreateTopic"]; err != nil {
+		return TopicInfo{}, err
+	}
+	return TopicInfo{Name: req.Name, ID: [16]byte{9}, ReplicationFactor: 1, Partitions: make([]PartitionInfo, req.Partitions)}, nil
+}
+
+func (f *fake) DeleteTopic(context.Context, string) error { return f.errs["DeleteTopic"] }
+
+func (f *fake) CreatePartitions(context.Context, string, int32, [][]int32, bool) error {
+	return f.errs["CreatePartitions"]
+}
+
+func (f *fake) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
+	if _, ok := f.Topic(name); !ok {
+		return nil, unknownPartition(name, -1)
+	}
+	return []ConfigEntry{{Name: "retention.ms", Value: "1", Type: int8(kmsg.ConfigTypeLong)}}, nil
+}
+
+func (f *fake) BrokerConfigs() []ConfigEntry {
+	return []ConfigEntry{{Name: "broker.id", Value: "1", ReadOnly: true}}
+}
+
+func (f *fake) AlterTopicConfigs(context.Context, string, []ConfigChange, bool, bool) error {
+	return f.errs["AlterTopicConfigs"]
+}
+
+func (f *fake) Reassign(context.Context, string, int32, []int32) error { return f.errs["Reassign"] }
+
+func (f *fake) Reassignments(context.Context, []string) ([]Reassignment, error) {
+	return nil, f.errs["Reassignments"]
+}
+
+func (f *fake) ElectLeader(context.Context, string, int32, bool) error { return f.errs["ElectLeader"] }
+
+func (f *fake) NewProducerID(context.Context) (int64, error) {
+	if err := f.errs["NewProducerID"]; err != nil {
+		return -1, err
+	}
+	return 1000, nil
+}
+
+func (f *fake) CoordinatorFor(string) int32 { return f.coordinator }
+
+func (f *fake) Join(_ context.Context, req group.JoinRequest) group.JoinResult {
+	return group.JoinResult{Err: f.errs["Join"], MemberID: req.MemberID, Generation: -1}
+}
+
+func (f *fake) Sync(context.Context, group.SyncRequest) group.SyncResult {
+	return group.SyncResult{Err: f.errs["Sync"]}
+}
+
+func (f *fake) Heartbeat(context.Context, group.HeartbeatRequest) error { return f.errs["Heartbeat"] }
+
+func (f *fake) Leave(_ context.Context, _ string, members []group.LeaveMember) ([]error, error) {
+	if err := f.errs["Leave"]; err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(members))
+	for i := range errs {
+		errs[i] = f.errs["LeaveMember"]
+	}
+	return errs, nil
+}
+
+func (f *fake) CommitOffsets(_ context.Context, req group.CommitRequest) []error {
+	errs := make([]error, len(req.Offsets))
+	for i := range errs {
+		errs[i] = f.errs["CommitOffsets"]
+	}
+	return errs
+}
+
+func (f *fake) FetchOffsets(_ context.Context, _ string, parts []TopicPartition, _ bool) ([]group.FetchedOffset, error) {
+	if err := f.errs["FetchOffsets"]; err != nil {
+		return nil, err
+	}
+	var out []group.FetchedOffset
+	for _, tp := range parts {
+		out = append(out, group.FetchedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, LeaderEpoch: -1})
+	}
+	return out, nil
+}
+
+func (f *fake) DeleteOffsets(_ context.Context, _ string, parts []TopicPartition) ([]error, error) {
+	if err := f.errs["DeleteOffsets"]; err != nil {
+		return nil, err
+	}
+	return make([]error, len(parts)), nil
+}
+
+func (f *fake) ListGroups(context.Context, []string, []string) ([]group.Listing, error) {
+	return nil, f.errs["ListGroups"]
+}
+
+func (f *fake) DescribeGroup(_ context.Context, id string) (group.Description, error) {
+	return group.Description{Group: id, State: "Dead"}, f.errs["DescribeGroup"]
+}
+
+func (f *fake) DeleteGroup(context.Context, string) error { return f.errs["DeleteGroup"] }
+
+// fakePartition answers from its fake's canned errors; reads return no
+// records at high watermark 10.
+type fakePartition struct{ f *fake }
+
+func (p fakePartition) Append(context.Context, []byte, int16) (AppendResult, error) {
+	p.f.appended++
+	return AppendResult{BaseOffset: 5, LogAppendTime: -1}, p.f.errs["Append"]
+}
+
+func (p fakePartition) Fetch(int64, int, bool, int32) (FetchResult, error) {
+	return FetchResult{HighWatermark: 10, LastStableOffset: 10}, p.f.errs["Fetch"]
+}
+
+func (p fakePartition) FetchAhead(int64, int, int32) PendingFetch { return nil }
+
+func (p fakePartition) ReplicaFetch(int32, int64, int, int32) (FetchResult, error) {
+	return FetchResult{HighWatermark: 10}, p.f.errs["ReplicaFetch"]
+}
+
+func (p fakePartition) ListOffset(int64, int32) (int64, int64, int32, error) {
+	return 10, -1, 3, p.f.errs["ListOffset"]
+}
+
+func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
+	return 3, 10, p.f.errs["EndOffsetForEpoch"]
+}
+
+func (p fakePartition) Wait() <-chan struct{} { return make(chan struct{}) }
+
+// exchange sends req through the server's frame path (decode, dispatch,
+// handler, framing) without a network and decodes the answer. A nil
+// response with a nil error means no response was sent (acks=0); an
+// error means the server closes the connection.
+func exchange(t *testing.T, s *Server, req kmsg.Request) (kmsg.Response, error) {
+	t.Helper()
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("test")).AppendRequest(nil, req, 42)
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	cc := &clientConn{s: s, conn: a, log: s.log}
+	out, err := cc.handleFrame(context.Background(), frame[4:])
+	if err != nil || out == nil {
+		return nil, err
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if a, ok := apis[req.Key()]; ok && req.Key() == apiVersionsKey && (req.GetVersion() < a.min || req.GetVersion() > a.max) {
+		resp.SetVersion(0) // KIP-511
+	}
+	body := out[8:] // size, correlation id
+	if resp.IsFlexible() && req.Key() != apiVersionsKey {
+		body = body[1:] // empty header tags
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("decode %T: %v", resp, err)
+	}
+	return resp, nil
+}
+
+// errorCodes lists every ErrorCode field of resp, depth first in field
+// order, so a table can state a whole response's errors in one line.
+func errorCodes(resp kmsg.Response) []int16 {
+	var out []int16
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := 0; i < v.NumField(); i++ {
+			f, fv := v.Type().Field(i), v.Field(i)
+			switch {
+			case f.Name == "ErrorCode" && f.Type == int16Type:
+				out = append(out, int16(fv.Int()))
+			case fv.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				for j := 0; j < fv.Len(); j++ {
+					walk(fv.Index(j))
+				}
+			}
+		}
+	}
+	walk(reflect.ValueOf(resp).Elem())
+	return out
+}
