@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -48,8 +49,8 @@ func (cc *clientConn) serve(ctx context.Context) error {
 		if size < 8 || size > cc.s.cfg.MaxRequestBytes {
 			return fmt.Errorf("%w: %d bytes", errFrameTooLarge, size)
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
+		frame, err := readFrame(r, int(size))
+		if err != nil {
 			return err
 		}
 		resp, err := cc.handleFrame(ctx, frame)
@@ -70,6 +71,27 @@ func (cc *clientConn) serve(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// frameChunk is how much of a frame is allocated before its bytes arrive.
+const frameChunk = 64 << 10
+
+// readFrame reads a frame of size bytes. The buffer grows (doubling) with
+// the bytes actually received instead of trusting the size up front, so a
+// client that claims 100 MiB and sends little costs little.
+func readFrame(r io.Reader, size int) ([]byte, error) {
+	buf := make([]byte, 0, min(size, frameChunk))
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(size-len(buf), len(buf)))
+		}
+		n, err := io.ReadFull(r, buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // handleFrame decodes one request frame and returns the framed response,
