@@ -1,5 +1,12 @@
 package broker
 
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
 // coldReadConcurrency bounds the cold-tier fetches (object-store GETs)
 // running at once across all of the broker's clients.
 const coldReadConcurrency = 16
@@ -37,6 +44,13 @@ func (p *Partition) FetchAhead(offset int64, maxBytes int, clientEpoch int32) *P
 	f := &PendingFetch{done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
+		defer func() {
+			// A bug in the cold path fails this fetch, not the broker.
+			if v := recover(); v != nil {
+				p.b.log.Error("cold fetch panicked", "partition", p.String(), "offset", offset, "panic", v, "stack", string(debug.Stack()))
+				f.err = fmt.Errorf("%w: cold fetch of %s at %d panicked: %v", kerr.UnknownServerError, p, offset, v)
+			}
+		}()
 		p.b.coldReads <- struct{}{}
 		defer func() { <-p.b.coldReads }()
 		f.res, f.err = p.Fetch(offset, maxBytes, true, clientEpoch)

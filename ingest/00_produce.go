@@ -3,7 +3,9 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -54,11 +56,20 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		defer cancel()
 	}
 	// Partitions append in parallel so that the fsyncs of acks=all overlap.
+	// A panic in one is carried back to this goroutine, where handleFrame
+	// recovers it.
 	var wg sync.WaitGroup
+	var panicked atomic.Pointer[string]
 	for _, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					msg := fmt.Sprintf("%v (appending to %s/%d)\n%s", v, req.Topics[j.topic].Topic, resp.Topics[j.topic].Partitions[j.part].Partition, debug.Stack())
+					panicked.Store(&msg)
+				}
+			}()
 			sp := &resp.Topics[j.topic].Partitions[j.part]
 			res, err := j.p.Append(ctx, j.records, req.Acks)
 			if err != nil {
@@ -71,6 +82,9 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		}()
 	}
 	wg.Wait()
+	if v := panicked.Load(); v != nil {
+		panic(*v)
+	}
 	if req.Acks == 0 {
 		// No response is sent for acks=0, so, as Kafka does, the only way
 		// to tell the producer something failed is to close the connection.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -94,9 +95,21 @@ func readFrame(r io.Reader, size int) ([]byte, error) {
 	return buf, nil
 }
 
+// errHandlerPanic is what a panicking handler leaves: its connection
+// closes, the broker goes on.
+var errHandlerPanic = errors.New("request handler panicked")
+
 // handleFrame decodes one request frame and returns the framed response,
-// nil for no response, or an error that closes the connection.
-func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) ([]byte, error) {
+// nil for no response, or an error that closes the connection. A panic
+// while answering is logged, counted and closes only this connection.
+func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) (_ []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			cc.s.metrics.panics.Inc()
+			cc.log.Error("request handler panicked; closing its connection", "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errHandlerPanic, v)
+		}
+	}()
 	d, err := decodeRequest(frame)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"reflect"
@@ -38,6 +39,17 @@ func newFake() *fake {
 		notLeader:   map[TopicPartition]bool{{"t", 1}: true},
 		errs:        map[string]error{},
 		coordinator: 1,
+	}
+}
+
+// errPanic, as a canned error, makes the method panic instead.
+var errPanic = errors.New("panic")
+
+func (f *fake) err(method string) error {
+	if err := f.errs[method]; err == errPanic {
+		panic(method + " failed unexpectedly")
+	} else {
+		return err
 	}
 }
 
@@ -85,7 +97,7 @@ func (f *fake) Partition(topic string, partition int32) (Partition, error) {
 }
 
 func (f *fake) EnsureTopic(_ context.Context, name string) (TopicInfo, error) {
-	if err := f.errs["EnsureTopic"]; err != nil {
+	if err := f.err("EnsureTopic"); err != nil {
 		return TopicInfo{}, err
 	}
 	if t, ok := f.Topic(name); ok {
@@ -95,16 +107,16 @@ func (f *fake) EnsureTopic(_ context.Context, name string) (TopicInfo, error) {
 }
 
 func (f *fake) CreateTopic(_ context.Context, req CreateTopicRequest) (TopicInfo, error) {
-	if err := f.errs["CreateTopic"]; err != nil {
+	if err := f.err("CreateTopic"); err != nil {
 		return TopicInfo{}, err
 	}
 	return TopicInfo{Name: req.Name, ID: [16]byte{9}, ReplicationFactor: 1, Partitions: make([]PartitionInfo, req.Partitions)}, nil
 }
 
-func (f *fake) DeleteTopic(context.Context, string) error { return f.errs["DeleteTopic"] }
+func (f *fake) DeleteTopic(context.Context, string) error { return f.err("DeleteTopic") }
 
 func (f *fake) CreatePartitions(context.Context, string, int32, [][]int32, bool) error {
-	return f.errs["CreatePartitions"]
+	return f.err("CreatePartitions")
 }
 
 func (f *fake) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
@@ -119,19 +131,19 @@ func (f *fake) BrokerConfigs() []ConfigEntry {
 }
 
 func (f *fake) AlterTopicConfigs(context.Context, string, []ConfigChange, bool, bool) error {
-	return f.errs["AlterTopicConfigs"]
+	return f.err("AlterTopicConfigs")
 }
 
-func (f *fake) Reassign(context.Context, string, int32, []int32) error { return f.errs["Reassign"] }
+func (f *fake) Reassign(context.Context, string, int32, []int32) error { return f.err("Reassign") }
 
 func (f *fake) Reassignments(context.Context, []string) ([]Reassignment, error) {
-	return nil, f.errs["Reassignments"]
+	return nil, f.err("Reassignments")
 }
 
-func (f *fake) ElectLeader(context.Context, string, int32, bool) error { return f.errs["ElectLeader"] }
+func (f *fake) ElectLeader(context.Context, string, int32, bool) error { return f.err("ElectLeader") }
 
 func (f *fake) NewProducerID(context.Context) (int64, error) {
-	if err := f.errs["NewProducerID"]; err != nil {
+	if err := f.err("NewProducerID"); err != nil {
 		return -1, err
 	}
 	return 1000, nil
@@ -140,22 +152,22 @@ func (f *fake) NewProducerID(context.Context) (int64, error) {
 func (f *fake) CoordinatorFor(string) int32 { return f.coordinator }
 
 func (f *fake) Join(_ context.Context, req group.JoinRequest) group.JoinResult {
-	return group.JoinResult{Err: f.errs["Join"], MemberID: req.MemberID, Generation: -1}
+	return group.JoinResult{Err: f.err("Join"), MemberID: req.MemberID, Generation: -1}
 }
 
 func (f *fake) Sync(context.Context, group.SyncRequest) group.SyncResult {
-	return group.SyncResult{Err: f.errs["Sync"]}
+	return group.SyncResult{Err: f.err("Sync")}
 }
 
-func (f *fake) Heartbeat(context.Context, group.HeartbeatRequest) error { return f.errs["Heartbeat"] }
+func (f *fake) Heartbeat(context.Context, group.HeartbeatRequest) error { return f.err("Heartbeat") }
 
 func (f *fake) Leave(_ context.Context, _ string, members []group.LeaveMember) ([]error, error) {
-	if err := f.errs["Leave"]; err != nil {
+	if err := f.err("Leave"); err != nil {
 		return nil, err
 	}
 	errs := make([]error, len(members))
 	for i := range errs {
-		errs[i] = f.errs["LeaveMember"]
+		errs[i] = f.err("LeaveMember")
 	}
 	return errs, nil
 }
@@ -163,13 +175,13 @@ func (f *fake) Leave(_ context.Context, _ string, members []group.LeaveMember) (
 func (f *fake) CommitOffsets(_ context.Context, req group.CommitRequest) []error {
 	errs := make([]error, len(req.Offsets))
 	for i := range errs {
-		errs[i] = f.errs["CommitOffsets"]
+		errs[i] = f.err("CommitOffsets")
 	}
 	return errs
 }
 
 func (f *fake) FetchOffsets(_ context.Context, _ string, parts []TopicPartition, _ bool) ([]group.FetchedOffset, error) {
-	if err := f.errs["FetchOffsets"]; err != nil {
+	if err := f.err("FetchOffsets"); err != nil {
 		return nil, err
 	}
 	var out []group.FetchedOffset
@@ -180,21 +192,21 @@ func (f *fake) FetchOffsets(_ context.Context, _ string, parts []TopicPartition,
 }
 
 func (f *fake) DeleteOffsets(_ context.Context, _ string, parts []TopicPartition) ([]error, error) {
-	if err := f.errs["DeleteOffsets"]; err != nil {
+	if err := f.err("DeleteOffsets"); err != nil {
 		return nil, err
 	}
 	return make([]error, len(parts)), nil
 }
 
 func (f *fake) ListGroups(context.Context, []string, []string) ([]group.Listing, error) {
-	return nil, f.errs["ListGroups"]
+	return nil, f.err("ListGroups")
 }
 
 func (f *fake) DescribeGroup(_ context.Context, id string) (group.Description, error) {
-	return group.Description{Group: id, State: "Dead"}, f.errs["DescribeGroup"]
+	return group.Description{Group: id, State: "Dead"}, f.err("DescribeGroup")
 }
 
-func (f *fake) DeleteGroup(context.Context, string) error { return f.errs["DeleteGroup"] }
+func (f *fake) DeleteGroup(context.Context, string) error { return f.err("DeleteGroup") }
 
 // fakePartition answers from its fake's canned errors; reads return no
 // records at high watermark 10.
@@ -202,25 +214,25 @@ type fakePartition struct{ f *fake }
 
 func (p fakePartition) Append(context.Context, []byte, int16) (AppendResult, error) {
 	p.f.appended++
-	return AppendResult{BaseOffset: 5, LogAppendTime: -1}, p.f.errs["Append"]
+	return AppendResult{BaseOffset: 5, LogAppendTime: -1}, p.f.err("Append")
 }
 
 func (p fakePartition) Fetch(int64, int, bool, int32) (FetchResult, error) {
-	return FetchResult{HighWatermark: 10, LastStableOffset: 10}, p.f.errs["Fetch"]
+	return FetchResult{HighWatermark: 10, LastStableOffset: 10}, p.f.err("Fetch")
 }
 
 func (p fakePartition) FetchAhead(int64, int, int32) PendingFetch { return nil }
 
 func (p fakePartition) ReplicaFetch(int32, int64, int, int32) (FetchResult, error) {
-	return FetchResult{HighWatermark: 10}, p.f.errs["ReplicaFetch"]
+	return FetchResult{HighWatermark: 10}, p.f.err("ReplicaFetch")
 }
 
 func (p fakePartition) ListOffset(int64, int32) (int64, int64, int32, error) {
-	return 10, -1, 3, p.f.errs["ListOffset"]
+	return 10, -1, 3, p.f.err("ListOffset")
 }
 
 func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
-	return 3, 10, p.f.errs["EndOffsetForEpoch"]
+	return 3, 10, p.f.err("EndOffsetForEpoch")
 }
 
 func (p fakePartition) Wait() <-chan struct{} { return make(chan struct{}) }

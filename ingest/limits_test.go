@@ -2,10 +2,16 @@ package ingest
 
 import (
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
 	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -81,4 +87,101 @@ func TestDecodeAllocationBounded(t *testing.T) {
 			}
 		}
 	}
+}
+
+// serveTest runs s on a loopback listener and returns its address.
+func serveTest(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String()
+}
+
+func dialTest(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// call sends req on c and reads its response; an error means the server
+// closed the connection (or did not answer within 10 s).
+func call(c net.Conn, req kmsg.Request) (kmsg.Response, error) {
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("test")).AppendRequest(nil, req, 1)
+	if _, err := c.Write(frame); err != nil {
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		return nil, err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c, body); err != nil {
+		return nil, err
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	body = body[4:]
+	if resp.IsFlexible() && req.Key() != apiVersionsKey {
+		body = body[1:]
+	}
+	return resp, resp.ReadFrom(body)
+}
+
+// closedByServer reports whether the server closed c: a read sees EOF
+// (not the 10 s deadline of a connection left open).
+func closedByServer(c net.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// TestHandlerPanicClosesOnlyItsConnection makes a handler panic, on the
+// request's goroutine (ElectLeaders) and on one a handler started
+// (Produce's parallel appends): the server logs it, counts it, closes that
+// connection and goes on serving the others.
+func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		req    kmsg.Request
+	}{
+		{"ElectLeader", kmsg.NewPtrElectLeadersRequest()},
+		{"Append", produce(1, false, 0)()},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			f := newFake()
+			f.errs[tc.method] = errPanic
+			s := NewServer(Config{Logger: quiet}, f.backend(false))
+			addr := serveTest(t, s)
+			bystander, victim := dialTest(t, addr), dialTest(t, addr)
+			if _, err := call(victim, tc.req); err == nil {
+				t.Fatal("the panicking request was answered")
+			}
+			if !closedByServer(victim) {
+				t.Fatal("the connection of the panicking request stays open")
+			}
+			if _, err := call(bystander, kmsg.NewPtrApiVersionsRequest()); err != nil {
+				t.Fatalf("another connection after the panic: %v", err)
+			}
+			if n := counterValue(s.metrics.panics); n != 1 {
+				t.Fatalf("strata_kafka_request_panics_total = %v, want 1", n)
+			}
+		})
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }

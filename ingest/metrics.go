@@ -11,6 +11,7 @@ import (
 type serverMetrics struct {
 	connections prometheus.Gauge
 	badFrames   prometheus.Counter
+	panics      prometheus.Counter
 	requests    *prometheus.HistogramVec
 }
 
@@ -22,6 +23,9 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		badFrames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_kafka_bad_requests_total", Help: "Malformed requests that closed their connection.",
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_request_panics_total", Help: "Requests whose handler panicked; each closed its connection.",
+		}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "strata_kafka_request_seconds",
 			Help:    "Time to answer Kafka requests, by API.",
@@ -29,7 +33,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		}, []string{"api"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.badFrames, m.requests)
+		reg.MustRegister(m.connections, m.badFrames, m.panics, m.requests)
 	}
 	return m
 }
