@@ -42,8 +42,17 @@ func (cc *clientConn) serve(ctx context.Context) error {
 	r := bufio.NewReaderSize(cc.conn, 64<<10)
 	w := bufio.NewWriterSize(cc.conn, 64<<10)
 	var sizeBuf [4]byte
+	idle := cc.s.cfg.ConnectionsMaxIdle
 	for {
+		// The next request must start within the idle time, and arrive
+		// whole within as long again.
+		if err := cc.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			return err
+		}
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return err
+		}
+		if err := cc.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
@@ -62,6 +71,11 @@ func (cc *clientConn) serve(ctx context.Context) error {
 		}
 		if resp == nil {
 			continue // acks=0 produce: Kafka sends nothing back
+		}
+		// A client that stops reading its responses is as idle as one
+		// that stops sending.
+		if err := cc.conn.SetWriteDeadline(time.Now().Add(idle)); err != nil {
+			return err
 		}
 		if _, err := w.Write(resp); err != nil {
 			return err

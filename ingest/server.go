@@ -22,8 +22,17 @@ type Config struct {
 	// socket.request.max.bytes, default 100 MiB); larger frames close the
 	// connection.
 	MaxRequestBytes int32
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	// MaxConnections bounds the open client connections (Kafka's
+	// max.connections); past it new connections are closed at once. 0:
+	// unlimited.
+	MaxConnections int
+	// ConnectionsMaxIdle closes a connection that sends no request for
+	// this long (Kafka's connections.max.idle.ms, default 10 minutes); it
+	// also bounds how long one request may take to arrive and one
+	// response to be taken.
+	ConnectionsMaxIdle time.Duration
+	Logger             *slog.Logger
+	Registerer         prometheus.Registerer
 }
 
 // Server accepts Kafka connections and answers their requests.
@@ -47,6 +56,9 @@ type Server struct {
 func NewServer(cfg Config, b Backend) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 100 << 20
+	}
+	if cfg.ConnectionsMaxIdle <= 0 {
+		cfg.ConnectionsMaxIdle = 10 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -91,6 +103,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Unlock()
 			c.Close()
 			return nil
+		}
+		if limit := s.cfg.MaxConnections; limit > 0 && len(s.conns) >= limit {
+			s.mu.Unlock()
+			s.metrics.refused.Inc()
+			s.log.Debug("connection refused: max connections open", "remote", c.RemoteAddr().String(), "max_connections", limit)
+			c.Close()
+			continue
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
