@@ -24,10 +24,13 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 			return resp, nil
 		}
 	}
+	// The client's MaxBytes (up to 2 GiB) is bounded by the server's
+	// fetch max bytes.
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = 50 << 20
 	}
+	maxBytes = min(maxBytes, cc.s.cfg.FetchMaxBytes)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
 		total, waits, failed := cc.fillFetch(req, resp, maxBytes)
@@ -120,6 +123,16 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 					res, err = j.p.ReplicaFetch(replica, j.rp.FetchOffset, limit, j.rp.CurrentLeaderEpoch)
 				default:
 					res, err = j.p.Fetch(j.rp.FetchOffset, limit, total == 0, j.rp.CurrentLeaderEpoch)
+				}
+				// The first batch may pass the client's limit (KIP-74),
+				// never the server's: a response stays within fetch max
+				// bytes.
+				if serverMax := cc.s.cfg.FetchMaxBytes; total+len(res.Records) > serverMax {
+					if total == 0 {
+						cc.log.Warn("a batch larger than fetch max bytes cannot be served; raise --fetch-max-bytes above the topic's max.message.bytes",
+							"topic", names[ti], "partition", j.rp.Partition, "offset", j.rp.FetchOffset, "bytes", len(res.Records), "fetch_max_bytes", serverMax)
+					}
+					res.Records = nil
 				}
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				sp.RecordBatches = res.Records

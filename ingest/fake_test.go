@@ -26,6 +26,9 @@ type fake struct {
 	errs        map[string]error
 	coordinator int32 // CoordinatorFor's answer
 	appended    int   // Append calls
+	// fetchBytes, when set, is how many record bytes a read returns for
+	// its maxBytes and minOneBatch.
+	fetchBytes func(maxBytes int, minOneBatch bool) int
 }
 
 func newFake() *fake {
@@ -217,14 +220,21 @@ func (p fakePartition) Append(context.Context, []byte, int16) (AppendResult, err
 	return AppendResult{BaseOffset: 5, LogAppendTime: -1}, p.f.err("Append")
 }
 
-func (p fakePartition) Fetch(int64, int, bool, int32) (FetchResult, error) {
-	return FetchResult{HighWatermark: 10, LastStableOffset: 10}, p.f.err("Fetch")
+func (p fakePartition) Fetch(_ int64, maxBytes int, minOneBatch bool, _ int32) (FetchResult, error) {
+	return FetchResult{HighWatermark: 10, LastStableOffset: 10, Records: p.records(maxBytes, minOneBatch)}, p.f.err("Fetch")
+}
+
+func (p fakePartition) records(maxBytes int, minOneBatch bool) []byte {
+	if p.f.fetchBytes == nil {
+		return nil
+	}
+	return make([]byte, p.f.fetchBytes(maxBytes, minOneBatch))
 }
 
 func (p fakePartition) FetchAhead(int64, int, int32) PendingFetch { return nil }
 
-func (p fakePartition) ReplicaFetch(int32, int64, int, int32) (FetchResult, error) {
-	return FetchResult{HighWatermark: 10}, p.f.err("ReplicaFetch")
+func (p fakePartition) ReplicaFetch(_ int32, _ int64, maxBytes int, _ int32) (FetchResult, error) {
+	return FetchResult{HighWatermark: 10, Records: p.records(maxBytes, true)}, p.f.err("ReplicaFetch")
 }
 
 func (p fakePartition) ListOffset(int64, int32) (int64, int64, int32, error) {

@@ -185,3 +185,51 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestFetchResponseBoundedByFetchMaxBytes: a client asking for 2 GiB over
+// several partitions gets at most FetchMaxBytes of records (Kafka's
+// fetch.max.bytes), and the first batch, which KIP-74 lets past the
+// client's own limit, does not pass the server's.
+func TestFetchResponseBoundedByFetchMaxBytes(t *testing.T) {
+	const serverMax = 1000
+	for _, tc := range []struct {
+		name    string
+		replica int32
+		read    func(maxBytes int, minOneBatch bool) int
+	}{
+		{"consumer, batches within limits", -1, func(maxBytes int, _ bool) int { return min(maxBytes, 800) }},
+		{"follower, batches within limits", 2, func(maxBytes int, _ bool) int { return min(maxBytes, 800) }},
+		{"consumer, first batch over the server limit", -1, func(maxBytes int, minOne bool) int {
+			if minOne {
+				return 1500
+			}
+			return min(maxBytes, 800)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.fetchBytes = tc.read
+			f.topics = append(f.topics, TopicInfo{Name: "big", ID: [16]byte{8}, Partitions: make([]PartitionInfo, 3)})
+			s := NewServer(Config{Logger: quiet, FetchMaxBytes: serverMax}, f.backend(false))
+			defer s.Close()
+			req := fetch(12, func(r *kmsg.FetchRequest) {
+				r.MaxBytes, r.ReplicaID = 1<<31-1, tc.replica
+				r.Topics[0].Topic = "big"
+				for i := range r.Topics[0].Partitions {
+					r.Topics[0].Partitions[i].PartitionMaxBytes = 1 << 30
+				}
+			}, 0, 1, 2)()
+			resp, err := exchange(t, s, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total := 0
+			for _, p := range resp.(*kmsg.FetchResponse).Topics[0].Partitions {
+				total += len(p.RecordBatches)
+			}
+			if total > serverMax {
+				t.Fatalf("fetch response carries %d bytes of records, fetch max bytes %d", total, serverMax)
+			}
+		})
+	}
+}

@@ -31,9 +31,19 @@ type Config struct {
 	// also bounds how long one request may take to arrive and one
 	// response to be taken.
 	ConnectionsMaxIdle time.Duration
-	Logger             *slog.Logger
-	Registerer         prometheus.Registerer
+	// FetchMaxBytes bounds the records of one fetch response, whatever
+	// the client asks (Kafka's fetch.max.bytes, default 55 MiB).
+	FetchMaxBytes int
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
 }
+
+// Defaults of the request bounds, Kafka's.
+const (
+	DefaultMaxRequestBytes    = 100 << 20        // socket.request.max.bytes
+	DefaultFetchMaxBytes      = 55 << 20         // fetch.max.bytes
+	DefaultConnectionsMaxIdle = 10 * time.Minute // connections.max.idle.ms
+)
 
 // Server accepts Kafka connections and answers their requests.
 type Server struct {
@@ -55,10 +65,13 @@ type Server struct {
 // listener.
 func NewServer(cfg Config, b Backend) *Server {
 	if cfg.MaxRequestBytes <= 0 {
-		cfg.MaxRequestBytes = 100 << 20
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = DefaultFetchMaxBytes
 	}
 	if cfg.ConnectionsMaxIdle <= 0 {
-		cfg.ConnectionsMaxIdle = 10 * time.Minute
+		cfg.ConnectionsMaxIdle = DefaultConnectionsMaxIdle
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
