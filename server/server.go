@@ -78,6 +78,13 @@ type Config struct {
 	TierRowGroupBytes     int64
 	TierOrphanGrace       time.Duration
 	TierHooks             *tiering.Hooks // fault injection, for tests
+	// Request bounds of the Kafka listener, named as Kafka's
+	// (socket.request.max.bytes, max.connections, connections.max.idle.ms,
+	// fetch.max.bytes); zero values take ingest's defaults, Kafka's.
+	SocketRequestMaxBytes int32
+	MaxConnections        int
+	ConnectionsMaxIdle    time.Duration
+	FetchMaxBytes         int
 	// FlightListen is the Arrow Flight endpoint (query.FlightService);
 	// empty: off.
 	FlightListen string
@@ -195,10 +202,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	gcfg.BrokerID, gcfg.Logger, gcfg.Brokers, gcfg.Registerer = cfg.BrokerID, s.log, s.liveBrokerIDs, registry
 	s.groups = group.New(gcfg, s.meta)
 	s.kafka = ingest.NewServer(ingest.Config{
-		AdvertisedHost: host,
-		AdvertisedPort: port,
-		Logger:         s.log,
-		Registerer:     registry,
+		AdvertisedHost:     host,
+		AdvertisedPort:     port,
+		MaxRequestBytes:    cfg.SocketRequestMaxBytes,
+		MaxConnections:     cfg.MaxConnections,
+		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
+		FetchMaxBytes:      cfg.FetchMaxBytes,
+		Logger:             s.log,
+		Registerer:         registry,
 	}, kafkaBackend(s.broker, s.groups))
 
 	bg, cancel := context.WithCancel(context.Background())
