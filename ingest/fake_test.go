@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"reflect"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/group"
+	"github.com/stratalog/strata/ingest/ingesttest"
 )
 
 // fake is an in-process backend for the handler tests, in the spirit of
@@ -262,39 +262,13 @@ func exchange(t *testing.T, s *Server, req kmsg.Request) (kmsg.Response, error) 
 	if err != nil || out == nil {
 		return nil, err
 	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if a, ok := apis[req.Key()]; ok && req.Key() == apiVersionsKey && (req.GetVersion() < a.min || req.GetVersion() > a.max) {
-		resp.SetVersion(0) // KIP-511
+	version := req.GetVersion()
+	if a := apis[req.Key()]; req.Key() == apiVersionsKey && (version < a.min || version > a.max) {
+		version = 0 // KIP-511
 	}
-	body := out[8:] // size, correlation id
-	if resp.IsFlexible() && req.Key() != apiVersionsKey {
-		body = body[1:] // empty header tags
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		t.Fatalf("decode %T: %v", resp, err)
+	resp, err := ingesttest.Decode(req, out, version)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return resp, nil
-}
-
-// errorCodes lists every ErrorCode field of resp, depth first in field
-// order, so a table can state a whole response's errors in one line.
-func errorCodes(resp kmsg.Response) []int16 {
-	var out []int16
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
-		for i := 0; i < v.NumField(); i++ {
-			f, fv := v.Type().Field(i), v.Field(i)
-			switch {
-			case f.Name == "ErrorCode" && f.Type == int16Type:
-				out = append(out, int16(fv.Int()))
-			case fv.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-				for j := 0; j < fv.Len(); j++ {
-					walk(fv.Index(j))
-				}
-			}
-		}
-	}
-	walk(reflect.ValueOf(resp).Elem())
-	return out
 }

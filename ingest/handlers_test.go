@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/ingest/ingesttest"
 )
 
 // Codes used by the table, by name.
@@ -480,7 +482,7 @@ func TestHandlerErrors(t *testing.T) {
 			}
 			var got []int16
 			if resp != nil {
-				got = errorCodes(resp)
+				got = ingesttest.ErrorCodes(resp)
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("error codes %v, want %v", names(got), names(tc.want))
@@ -563,7 +565,7 @@ func TestUnsupportedVersions(t *testing.T) {
 			}
 			// Fields the version does not carry decode as 0; every other
 			// one must say UNSUPPORTED_VERSION, and at least one does.
-			codes := errorCodes(resp)
+			codes := ingesttest.ErrorCodes(resp)
 			if !slices.Contains(codes, unsupportedVersion) {
 				t.Fatalf("error codes %v carry no UNSUPPORTED_VERSION", names(codes))
 			}

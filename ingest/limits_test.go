@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/ingest/ingesttest"
 )
 
 // TestFrameAllocationFollowsReceivedBytes claims a 100 MiB request frame
@@ -114,26 +116,7 @@ func dialTest(t *testing.T, addr string) net.Conn {
 // call sends req on c and reads its response; an error means the server
 // closed the connection (or did not answer within 10 s).
 func call(c net.Conn, req kmsg.Request) (kmsg.Response, error) {
-	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("test")).AppendRequest(nil, req, 1)
-	if _, err := c.Write(frame); err != nil {
-		return nil, err
-	}
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var size [4]byte
-	if _, err := io.ReadFull(c, size[:]); err != nil {
-		return nil, err
-	}
-	body := make([]byte, binary.BigEndian.Uint32(size[:]))
-	if _, err := io.ReadFull(c, body); err != nil {
-		return nil, err
-	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	body = body[4:]
-	if resp.IsFlexible() && req.Key() != apiVersionsKey {
-		body = body[1:]
-	}
-	return resp, resp.ReadFrom(body)
+	return ingesttest.Call(c, req, 10*time.Second)
 }
 
 // closedByServer reports whether the server closed c: a read sees EOF
