@@ -121,6 +121,7 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 		topics:    map[string]*topicState{},
 		byID:      map[[16]byte]string{},
 		coldReads: make(chan struct{}, coldReadConcurrency),
+		pids:      producerIDs{lock: make(chan struct{}, 1)},
 	}
 	b.metrics = newMetrics(reg, b)
 	if err := b.refreshBrokers(ctx); err != nil {

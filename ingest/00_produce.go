@@ -20,6 +20,9 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		records     []byte
 	}
 	var jobs []job
+	// Auto-creating a topic waits on etcd: bounded like any metadata work.
+	ectx, ecancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer ecancel()
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for ti, rt := range req.Topics {
 		st := &resp.Topics[ti]
@@ -29,7 +32,7 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		var topicErr error
 		if req.TransactionID != nil {
 			topicErr = fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
-		} else if _, err := cc.s.b.TopicAdmin.EnsureTopic(ctx, rt.Topic); err != nil {
+		} else if _, err := cc.s.b.TopicAdmin.EnsureTopic(ectx, rt.Topic); err != nil {
 			topicErr = err
 		}
 		for pi, rp := range rt.Partitions {

@@ -8,6 +8,8 @@ import (
 )
 
 func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) (*kmsg.MetadataResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	c, topics := cc.s.b.Cluster, cc.s.b.Topics
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	live := map[int32]bool{}

@@ -14,6 +14,8 @@ import (
 // member fields (ignored: classic groups only). Partitions without a
 // commit answer offset -1. (v10 names topics by id: not offered.)
 func (cc *clientConn) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {

@@ -12,6 +12,8 @@ import (
 // with an optional instance id (a static member can be removed by instance
 // id alone) and, v5+, a reason.
 func (cc *clientConn) handleLeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) (*kmsg.LeaveGroupResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	var members []group.LeaveMember
 	if req.Version < 3 {

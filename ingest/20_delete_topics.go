@@ -8,6 +8,8 @@ import (
 )
 
 func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) (*kmsg.DeleteTopicsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	topics, admin := cc.s.b.Topics, cc.s.b.TopicAdmin
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {

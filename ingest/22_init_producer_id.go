@@ -13,6 +13,8 @@ import (
 // that lost track of its sequences, KIP-360, simply starts over with a new
 // id). Transactional ids are refused: Strata has no transactions.
 func (cc *clientConn) handleInitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) (*kmsg.InitProducerIDResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {

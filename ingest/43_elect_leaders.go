@@ -10,6 +10,8 @@ import (
 // partition's first replica; unclean (type 1) gives a leaderless partition
 // any live replica.
 func (cc *clientConn) handleElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) (*kmsg.ElectLeadersResponse, error) {
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	topics := req.Topics
 	if topics == nil { // every partition

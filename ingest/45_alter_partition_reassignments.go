@@ -9,6 +9,8 @@ import (
 // AlterPartitionReassignments starts (or, with null replicas, cancels)
 // moving partitions to new replicas; see docs/replication.md.
 func (cc *clientConn) handleAlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) (*kmsg.AlterPartitionAssignmentsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()

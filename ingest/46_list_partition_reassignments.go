@@ -8,6 +8,8 @@ import (
 )
 
 func (cc *clientConn) handleListPartitionReassignments(ctx context.Context, req *kmsg.ListPartitionReassignmentsRequest) (*kmsg.ListPartitionReassignmentsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	var names []string
 	want := map[string][]int32{}

@@ -9,6 +9,8 @@ import (
 // OffsetDelete v0: deletes committed offsets of an empty group, or of
 // topics a consumer group with members does not subscribe to.
 func (cc *clientConn) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetDeleteResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	errs := make([][]error, len(req.Topics))
 	type pos struct{ t, p int }

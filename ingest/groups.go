@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"time"
@@ -29,6 +30,16 @@ func (cc *clientConn) clientHost() string {
 		addr = host
 	}
 	return "/" + addr
+}
+
+// bounded returns ctx bounded by the server's request timeout, or by the
+// request's own timeout (ms; <= 0: none) when that is shorter.
+func (cc *clientConn) bounded(ctx context.Context, requestMs int32) (context.Context, context.CancelFunc) {
+	d := cc.s.cfg.RequestTimeout
+	if requestMs > 0 {
+		d = min(d, millis(requestMs))
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func millis(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -34,8 +34,13 @@ type Config struct {
 	// FetchMaxBytes bounds the records of one fetch response, whatever
 	// the client asks (Kafka's fetch.max.bytes, default 55 MiB).
 	FetchMaxBytes int
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// RequestTimeout bounds how long a request waits on the layer below
+	// for metadata work (topic creation and deletion, producer ids, group
+	// offsets, reassignments): a hung etcd slows such requests, never
+	// hangs them. A request's own shorter timeout wins. Default 30 s.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 }
 
 // Defaults of the request bounds, Kafka's.
@@ -43,6 +48,7 @@ const (
 	DefaultMaxRequestBytes    = 100 << 20        // socket.request.max.bytes
 	DefaultFetchMaxBytes      = 55 << 20         // fetch.max.bytes
 	DefaultConnectionsMaxIdle = 10 * time.Minute // connections.max.idle.ms
+	DefaultRequestTimeout     = 30 * time.Second // request.timeout.ms
 )
 
 // Server accepts Kafka connections and answers their requests.
@@ -69,6 +75,9 @@ func NewServer(cfg Config, b Backend) *Server {
 	}
 	if cfg.FetchMaxBytes <= 0 {
 		cfg.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.ConnectionsMaxIdle <= 0 {
 		cfg.ConnectionsMaxIdle = DefaultConnectionsMaxIdle

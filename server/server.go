@@ -85,6 +85,10 @@ type Config struct {
 	MaxConnections        int
 	ConnectionsMaxIdle    time.Duration
 	FetchMaxBytes         int
+	// RequestTimeout bounds how long a request waits on etcd (topic
+	// creation and deletion, producer ids, group offsets); a request's own
+	// shorter timeout wins. Zero takes ingest's default (30 s).
+	RequestTimeout time.Duration
 	// FlightListen is the Arrow Flight endpoint (query.FlightService);
 	// empty: off.
 	FlightListen string
@@ -208,6 +212,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxConnections:     cfg.MaxConnections,
 		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
 		FetchMaxBytes:      cfg.FetchMaxBytes,
+		RequestTimeout:     cfg.RequestTimeout,
 		Logger:             s.log,
 		Registerer:         registry,
 	}, kafkaBackend(s.broker, s.groups))

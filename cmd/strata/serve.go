@@ -21,6 +21,7 @@ func newServeCmd() *cobra.Command {
 		logLevel string
 		brokerID int32
 		idleMs   int64
+		reqMs    int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -36,6 +37,7 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 			}
 			cfg.BrokerID = brokerID
 			cfg.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
+			cfg.RequestTimeout = time.Duration(reqMs) * time.Millisecond
 			if cfg.Groups.InitialRebalanceDelay == 0 {
 				cfg.Groups.InitialRebalanceDelay = -1 // group.Config: negative is "no delay", 0 the default
 			}
@@ -83,6 +85,7 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open Kafka connections at most; past it new ones are closed at once (Kafka's max.connections; 0: unlimited)")
 	f.Int64Var(&idleMs, "connections-max-idle-ms", int64(ingest.DefaultConnectionsMaxIdle/time.Millisecond), "close a Kafka connection idle for this long (Kafka's connections.max.idle.ms)")
 	f.IntVar(&cfg.FetchMaxBytes, "fetch-max-bytes", ingest.DefaultFetchMaxBytes, "most record bytes in one fetch response, whatever the client asks (Kafka's fetch.max.bytes)")
+	f.Int64Var(&reqMs, "request-timeout-ms", int64(ingest.DefaultRequestTimeout/time.Millisecond), "longest a Kafka request waits on etcd (topic creation and deletion, producer ids, group offsets); a request's own shorter timeout wins")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
