@@ -95,6 +95,7 @@ type Broker struct {
 	fenced       atomic.Bool
 	brokers      atomic.Pointer[[]meta.BrokerInfo]
 	metaErr      atomic.Pointer[error] // last etcd error seen by background loops, nil when healthy
+	coldReads    chan struct{}         // bounds the cold-tier fetches running at once, broker-wide
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -119,6 +120,8 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 		clusterID: clusterID,
 		topics:    map[string]*topicState{},
 		byID:      map[[16]byte]string{},
+		coldReads: make(chan struct{}, coldReadConcurrency),
+		pids:      producerIDs{lock: make(chan struct{}, 1)},
 	}
 	b.metrics = newMetrics(reg, b)
 	if err := b.refreshBrokers(ctx); err != nil {

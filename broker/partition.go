@@ -374,7 +374,7 @@ func (p *Partition) Fetch(offset int64, maxBytes int, minOneBatch bool, clientEp
 	if offset >= hw && offset <= p.log.LogEndOffset() {
 		return res, nil
 	}
-	if offset < res.LogStartOffset && p.b.cfg.Cold != nil {
+	if p.readsCold(offset, res.LogStartOffset) {
 		return p.fetchCold(offset, res.LogStartOffset, maxBytes, minOneBatch, res)
 	}
 	data, err := p.log.Read(offset, hw, maxBytes, minOneBatch)
@@ -384,13 +384,6 @@ func (p *Partition) Fetch(offset int64, maxBytes int, minOneBatch bool, clientEp
 	res.Records = data
 	p.b.metrics.fetchedBytes.Add(float64(len(data)))
 	return res, nil
-}
-
-// ReadsCold reports whether a consumer fetch at offset is served from the
-// cold tier (below the local log start); such reads go to the object
-// store, so callers run them in parallel.
-func (p *Partition) ReadsCold(offset int64) bool {
-	return p.b.cfg.Cold != nil && offset < p.log.LogStartOffset()
 }
 
 // readError turns a hot log read error into the error a client gets.

@@ -3,24 +3,26 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/broker"
 )
 
 func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, error) {
-	c := cc.s.cluster
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	type job struct {
 		topic, part int
-		p           *broker.Partition
+		p           Partition
 		records     []byte
 	}
 	var jobs []job
+	// Auto-creating a topic waits on etcd: bounded like any metadata work.
+	ectx, ecancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer ecancel()
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for ti, rt := range req.Topics {
 		st := &resp.Topics[ti]
@@ -30,7 +32,7 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		var topicErr error
 		if req.TransactionID != nil {
 			topicErr = fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
-		} else if _, err := c.EnsureTopic(ctx, rt.Topic); err != nil {
+		} else if _, err := cc.s.b.TopicAdmin.EnsureTopic(ectx, rt.Topic); err != nil {
 			topicErr = err
 		}
 		for pi, rp := range rt.Partitions {
@@ -38,9 +40,9 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			err := topicErr
-			var p *broker.Partition
+			var p Partition
 			if err == nil {
-				p, err = c.Partition(rt.Topic, rp.Partition)
+				p, err = cc.s.b.Partitions.Partition(rt.Topic, rp.Partition)
 			}
 			if err != nil {
 				setProduceError(sp, err)
@@ -57,11 +59,20 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		defer cancel()
 	}
 	// Partitions append in parallel so that the fsyncs of acks=all overlap.
+	// A panic in one is carried back to this goroutine, where handleFrame
+	// recovers it.
 	var wg sync.WaitGroup
+	var panicked atomic.Pointer[string]
 	for _, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					msg := fmt.Sprintf("%v (appending to %s/%d)\n%s", v, req.Topics[j.topic].Topic, resp.Topics[j.topic].Partitions[j.part].Partition, debug.Stack())
+					panicked.Store(&msg)
+				}
+			}()
 			sp := &resp.Topics[j.topic].Partitions[j.part]
 			res, err := j.p.Append(ctx, j.records, req.Acks)
 			if err != nil {
@@ -74,6 +85,9 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		}()
 	}
 	wg.Wait()
+	if v := panicked.Load(); v != nil {
+		panic(*v)
+	}
 	if req.Acks == 0 {
 		// No response is sent for acks=0, so, as Kafka does, the only way
 		// to tell the producer something failed is to close the connection.

@@ -7,8 +7,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/broker"
 )
 
 // Fetch sessions (KIP-227) are refused the way the KIP allows: a request
@@ -26,10 +24,13 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 			return resp, nil
 		}
 	}
+	// The client's MaxBytes (up to 2 GiB) is bounded by the server's
+	// fetch max bytes.
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = 50 << 20
 	}
+	maxBytes = min(maxBytes, cc.s.cfg.FetchMaxBytes)
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
 		total, waits, failed := cc.fillFetch(req, resp, maxBytes)
@@ -49,13 +50,14 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 // partition failed (Kafka answers at once then).
 //
 // Partitions are answered in request order within the response's byte
-// budget. Cold reads (below a partition's local log start: object-store
-// GETs) of all the partitions named are started together first, so one
-// request for many cold partitions costs about one round trip to the store,
-// not one per partition; a cold read that no longer fits the budget when
-// its turn comes is dropped (the client fetches it again).
+// budget. Reads the partition serves slowly (the cold tier: object-store
+// GETs) of all the partitions named are started together first
+// (Partition.FetchAhead), so one request for many cold partitions costs
+// about one round trip to the store, not one per partition; such a read
+// that no longer fits the budget when its turn comes is dropped (the
+// client fetches it again).
 func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int) (int, []<-chan struct{}, bool) {
-	c := cc.s.cluster
+	b := cc.s.b
 	resp.Topics = resp.Topics[:0]
 	// Followers name themselves (ReplicaState from v15): they read past the
 	// high watermark and report their progress to the leader.
@@ -64,10 +66,10 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 		replica = req.ReplicaState.ID
 	}
 	type job struct {
-		p    *broker.Partition
-		rp   *kmsg.FetchRequestTopicPartition
-		err  error
-		cold *coldRead
+		p     Partition
+		rp    *kmsg.FetchRequestTopicPartition
+		err   error
+		ahead PendingFetch // a slow read started before the budget is known
 	}
 	var jobs [][]job
 	var names []string
@@ -76,7 +78,7 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 		name := rt.Topic
 		var topicErr error
 		if req.Version >= 13 {
-			if t, ok := c.TopicByID(rt.TopicID); ok {
+			if t, ok := b.Topics.TopicByID(rt.TopicID); ok {
 				name = t.Name
 			} else {
 				topicErr = kerr.UnknownTopicID
@@ -88,10 +90,11 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 			j := &js[pi]
 			j.rp, j.err = &rt.Partitions[pi], topicErr
 			if j.err == nil {
-				j.p, j.err = c.Partition(name, j.rp.Partition)
+				j.p, j.err = b.Partitions.Partition(name, j.rp.Partition)
 			}
-			if j.err == nil && replica < 0 && j.p.ReadsCold(j.rp.FetchOffset) {
-				j.cold = startColdRead(cc.s.coldReads, j.p, j.rp, maxBytes)
+			if j.err == nil && replica < 0 {
+				limit := max(min(int(j.rp.PartitionMaxBytes), maxBytes), 0)
+				j.ahead = j.p.FetchAhead(j.rp.FetchOffset, limit, j.rp.CurrentLeaderEpoch)
 			}
 		}
 		jobs = append(jobs, js)
@@ -109,10 +112,10 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 			err := j.err
 			if err == nil {
 				limit := max(min(int(j.rp.PartitionMaxBytes), maxBytes-total), 0)
-				var res broker.FetchResult
+				var res FetchResult
 				switch {
-				case j.cold != nil:
-					res, err = j.cold.wait()
+				case j.ahead != nil:
+					res, err = j.ahead.Result()
 					if total > 0 && len(res.Records) > limit {
 						res.Records = nil // over budget: fetched again next time
 					}
@@ -120,6 +123,16 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 					res, err = j.p.ReplicaFetch(replica, j.rp.FetchOffset, limit, j.rp.CurrentLeaderEpoch)
 				default:
 					res, err = j.p.Fetch(j.rp.FetchOffset, limit, total == 0, j.rp.CurrentLeaderEpoch)
+				}
+				// The first batch may pass the client's limit (KIP-74),
+				// never the server's: a response stays within fetch max
+				// bytes.
+				if serverMax := cc.s.cfg.FetchMaxBytes; total+len(res.Records) > serverMax {
+					if total == 0 {
+						cc.log.Warn("a batch larger than fetch max bytes cannot be served; raise --fetch-max-bytes above the topic's max.message.bytes",
+							"topic", names[ti], "partition", j.rp.Partition, "offset", j.rp.FetchOffset, "bytes", len(res.Records), "fetch_max_bytes", serverMax)
+					}
+					res.Records = nil
 				}
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				sp.RecordBatches = res.Records
@@ -140,32 +153,6 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 		resp.Topics = append(resp.Topics, st)
 	}
 	return total, waits, failed
-}
-
-// coldRead is a cold-tier fetch running in the background.
-type coldRead struct {
-	done chan struct{}
-	res  broker.FetchResult
-	err  error
-}
-
-// startColdRead starts a consumer fetch of p from the cold tier; sem
-// bounds the cold reads running at once in the whole server.
-func startColdRead(sem chan struct{}, p *broker.Partition, rp *kmsg.FetchRequestTopicPartition, maxBytes int) *coldRead {
-	r := &coldRead{done: make(chan struct{})}
-	limit := max(min(int(rp.PartitionMaxBytes), maxBytes), 0)
-	go func() {
-		defer close(r.done)
-		sem <- struct{}{}
-		defer func() { <-sem }()
-		r.res, r.err = p.Fetch(rp.FetchOffset, limit, true, rp.CurrentLeaderEpoch)
-	}()
-	return r
-}
-
-func (r *coldRead) wait() (broker.FetchResult, error) {
-	<-r.done
-	return r.res, r.err
 }
 
 // waitAny blocks until one channel closes, the deadline passes or ctx

@@ -26,7 +26,7 @@ func (cc *clientConn) handleListOffsets(_ context.Context, req *kmsg.ListOffsets
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			p, err := cc.s.cluster.Partition(rt.Topic, rp.Partition)
+			p, err := cc.s.b.Partitions.Partition(rt.Topic, rp.Partition)
 			if err == nil {
 				var off, ts int64
 				var epoch int32

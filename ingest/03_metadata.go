@@ -5,12 +5,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/broker"
 )
 
 func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) (*kmsg.MetadataResponse, error) {
-	c := cc.s.cluster
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
+	c, topics := cc.s.b.Cluster, cc.s.b.Topics
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	live := map[int32]bool{}
 	for _, b := range c.Brokers() {
@@ -30,7 +30,7 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	// v0: an empty list means every topic; v1+: null means every topic.
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
-		for _, t := range c.Topics() {
+		for _, t := range topics.Topics() {
 			resp.Topics = append(resp.Topics, metadataTopic(t, live))
 		}
 		return resp, nil
@@ -38,7 +38,7 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
-			t, ok := c.TopicByID(rt.TopicID)
+			t, ok := topics.TopicByID(rt.TopicID)
 			if !ok {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.TopicID = rt.TopicID
@@ -50,11 +50,11 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 			continue
 		}
 		name := *rt.Topic
-		t, ok := c.Topic(name)
+		t, ok := topics.Topic(name)
 		var err error
 		if !ok {
 			if autoCreate {
-				t, err = c.EnsureTopic(ctx, name)
+				t, err = cc.s.b.TopicAdmin.EnsureTopic(ctx, name)
 			} else {
 				err = kerr.UnknownTopicOrPartition
 			}
@@ -71,7 +71,7 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	return resp, nil
 }
 
-func metadataTopic(t broker.TopicInfo, live map[int32]bool) kmsg.MetadataResponseTopic {
+func metadataTopic(t TopicInfo, live map[int32]bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name

@@ -15,6 +15,8 @@ import (
 // are written in one etcd transaction. (v10 names topics by id: not
 // offered.)
 func (cc *clientConn) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	cr := group.CommitRequest{Group: req.Group, Generation: -1, InstanceID: deref(req.InstanceID)}
 	if req.Version >= 1 {
@@ -50,7 +52,7 @@ func (cc *clientConn) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCo
 		}
 	}
 	if len(cr.Offsets) > 0 {
-		gs, err := cc.groups()
+		gs, err := groupPart(cc.s.b.Offsets)
 		var results []error
 		if err == nil {
 			results = gs.CommitOffsets(ctx, cr)

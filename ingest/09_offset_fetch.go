@@ -6,7 +6,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/group"
-	"github.com/stratalog/strata/meta"
 )
 
 // OffsetFetch v0-v9: v2+ a null topic list means every committed
@@ -15,17 +14,19 @@ import (
 // member fields (ignored: classic groups only). Partitions without a
 // commit answer offset -1. (v10 names topics by id: not offered.)
 func (cc *clientConn) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
 			sg := kmsg.NewOffsetFetchResponseGroup()
 			sg.Group = rg.Group
-			var parts []meta.TopicPartition
+			var parts []TopicPartition
 			if rg.Topics != nil {
-				parts = []meta.TopicPartition{}
+				parts = []TopicPartition{}
 				for _, rt := range rg.Topics {
 					for _, p := range rt.Partitions {
-						parts = append(parts, meta.TopicPartition{Topic: rt.Topic, Partition: p})
+						parts = append(parts, TopicPartition{Topic: rt.Topic, Partition: p})
 					}
 				}
 			}
@@ -49,12 +50,12 @@ func (cc *clientConn) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFet
 		return resp, nil
 	}
 
-	var parts []meta.TopicPartition
+	var parts []TopicPartition
 	if req.Topics != nil || req.Version < 2 {
-		parts = []meta.TopicPartition{}
+		parts = []TopicPartition{}
 		for _, rt := range req.Topics {
 			for _, p := range rt.Partitions {
-				parts = append(parts, meta.TopicPartition{Topic: rt.Topic, Partition: p})
+				parts = append(parts, TopicPartition{Topic: rt.Topic, Partition: p})
 			}
 		}
 	}
@@ -85,8 +86,8 @@ func (cc *clientConn) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFet
 	return resp, nil
 }
 
-func (cc *clientConn) fetchOffsets(ctx context.Context, groupID string, parts []meta.TopicPartition, requireStable bool) ([]group.FetchedOffset, error) {
-	gs, err := cc.groups()
+func (cc *clientConn) fetchOffsets(ctx context.Context, groupID string, parts []TopicPartition, requireStable bool) ([]group.FetchedOffset, error) {
+	gs, err := groupPart(cc.s.b.Offsets)
 	if err != nil {
 		return nil, err
 	}

@@ -21,15 +21,16 @@ func (cc *clientConn) handleFindCoordinator(_ context.Context, req *kmsg.FindCoo
 		case key == "":
 			return -1, "", -1, fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
 		}
-		self := cc.s.cluster.ID()
-		if cc.s.cfg.Groups == nil {
+		self := cc.s.b.Cluster.ID()
+		placement := cc.s.b.GroupPlacement
+		if placement == nil {
 			return self, cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
 		}
-		id := cc.s.cfg.Groups.CoordinatorFor(key)
+		id := placement.CoordinatorFor(key)
 		if id == self {
 			return self, cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
 		}
-		for _, b := range cc.s.cluster.Brokers() {
+		for _, b := range cc.s.b.Cluster.Brokers() {
 			if b.ID == id {
 				return b.ID, b.Host, b.Port, nil
 			}

@@ -16,7 +16,7 @@ func (cc *clientConn) handleJoinGroup(ctx context.Context, req *kmsg.JoinGroupRe
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.Generation = -1
 	resp.MemberID = req.MemberID
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.Members)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil

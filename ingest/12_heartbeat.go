@@ -12,7 +12,7 @@ import (
 // waiting on etcd.
 func (cc *clientConn) handleHeartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) (*kmsg.HeartbeatResponse, error) {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.Members)
 	if err == nil {
 		err = gs.Heartbeat(ctx, group.HeartbeatRequest{
 			Group: req.Group, Generation: req.Generation, MemberID: req.MemberID, InstanceID: deref(req.InstanceID),

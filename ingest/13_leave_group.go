@@ -12,6 +12,8 @@ import (
 // with an optional instance id (a static member can be removed by instance
 // id alone) and, v5+, a reason.
 func (cc *clientConn) handleLeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) (*kmsg.LeaveGroupResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	var members []group.LeaveMember
 	if req.Version < 3 {
@@ -21,7 +23,7 @@ func (cc *clientConn) handleLeaveGroup(ctx context.Context, req *kmsg.LeaveGroup
 			members = append(members, group.LeaveMember{MemberID: m.MemberID, InstanceID: deref(m.InstanceID), Reason: deref(m.Reason)})
 		}
 	}
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.Members)
 	var errs []error
 	if err == nil {
 		errs, err = gs.Leave(ctx, req.Group, members)

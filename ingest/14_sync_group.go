@@ -12,7 +12,7 @@ import (
 // checked against the group's and echoed in the response.
 func (cc *clientConn) handleSyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) (*kmsg.SyncGroupResponse, error) {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.Members)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil

@@ -14,8 +14,10 @@ const groupOperations = 1<<3 | 1<<6 | 1<<8
 // of members. A group that does not exist is Dead with no error, as Kafka
 // answers before v6.
 func (cc *clientConn) handleDescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) (*kmsg.DescribeGroupsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	gs, gerr := cc.groups()
+	gs, gerr := groupPart(cc.s.b.GroupAdmin)
 	for _, name := range req.Groups {
 		sg := kmsg.NewDescribeGroupsResponseGroup()
 		sg.Group = name

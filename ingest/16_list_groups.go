@@ -9,8 +9,10 @@ import (
 // ListGroups v0-v5: the groups this broker coordinates; v4 adds the state
 // and a states filter, v5 the group type ("classic") and a types filter.
 func (cc *clientConn) handleListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) (*kmsg.ListGroupsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.GroupAdmin)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil

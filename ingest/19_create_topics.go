@@ -6,12 +6,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/broker"
 )
 
 func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) (*kmsg.CreateTopicsResponse, error) {
-	c := cc.s.cluster
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
@@ -26,7 +25,7 @@ func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTo
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		creq := broker.CreateTopicRequest{
+		creq := CreateTopicRequest{
 			Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor,
 			ValidateOnly: req.ValidateOnly, Configs: map[string]string{},
 		}
@@ -44,9 +43,9 @@ func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTo
 			}
 			creq.Configs[rc.Name] = *rc.Value
 		}
-		var t broker.TopicInfo
+		var t TopicInfo
 		if err == nil {
-			t, err = c.CreateTopic(ctx, creq)
+			t, err = cc.s.b.TopicAdmin.CreateTopic(ctx, creq)
 		}
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
@@ -56,7 +55,7 @@ func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTo
 		st.TopicID = t.ID
 		st.NumPartitions = int32(len(t.Partitions))
 		st.ReplicationFactor = t.ReplicationFactor
-		entries, _ := c.DescribeTopicConfigs(t.Name)
+		entries, _ := cc.s.b.Configs.DescribeTopicConfigs(t.Name)
 		if req.ValidateOnly {
 			entries = nil
 		}

@@ -8,7 +8,9 @@ import (
 )
 
 func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) (*kmsg.DeleteTopicsResponse, error) {
-	c := cc.s.cluster
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
+	topics, admin := cc.s.b.Topics, cc.s.b.TopicAdmin
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
 		name *string
@@ -30,19 +32,19 @@ func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTo
 		var err error
 		switch {
 		case t.name != nil:
-			if info, ok := c.Topic(*t.name); ok {
+			if info, ok := topics.Topic(*t.name); ok {
 				st.TopicID = info.ID
 			}
-			err = c.DeleteTopic(ctx, *t.name)
+			err = admin.DeleteTopic(ctx, *t.name)
 		default:
-			info, ok := c.TopicByID(t.id)
+			info, ok := topics.TopicByID(t.id)
 			if !ok {
 				err = kerr.UnknownTopicID
 				break
 			}
 			name := info.Name
 			st.Topic = &name
-			err = c.DeleteTopic(ctx, name)
+			err = admin.DeleteTopic(ctx, name)
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)

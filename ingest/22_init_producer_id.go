@@ -13,6 +13,8 @@ import (
 // that lost track of its sequences, KIP-360, simply starts over with a new
 // id). Transactional ids are refused: Strata has no transactions.
 func (cc *clientConn) handleInitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) (*kmsg.InitProducerIDResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
@@ -20,7 +22,7 @@ func (cc *clientConn) handleInitProducerID(ctx context.Context, req *kmsg.InitPr
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
-	id, err := cc.s.cluster.NewProducerID(ctx)
+	id, err := cc.s.b.ProducerIDs.NewProducerID(ctx)
 	if err != nil {
 		cc.log.Error("cannot allocate a producer id", "err", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code

@@ -14,7 +14,7 @@ func (cc *clientConn) handleOffsetForLeaderEpoch(_ context.Context, req *kmsg.Of
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
-			p, err := cc.s.cluster.Partition(rt.Topic, rp.Partition)
+			p, err := cc.s.b.Partitions.Partition(rt.Topic, rp.Partition)
 			if err == nil {
 				sp.LeaderEpoch, sp.EndOffset, err = p.EndOffsetForEpoch(rp.LeaderEpoch, rp.CurrentLeaderEpoch)
 			}

@@ -7,27 +7,25 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/broker"
 )
 
 func (cc *clientConn) handleDescribeConfigs(_ context.Context, req *kmsg.DescribeConfigsRequest) (*kmsg.DescribeConfigsResponse, error) {
-	c := cc.s.cluster
+	configs := cc.s.b.Configs
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var entries []broker.ConfigEntry
+		var entries []ConfigEntry
 		var err error
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			entries, err = c.DescribeTopicConfigs(rr.ResourceName)
+			entries, err = configs.DescribeTopicConfigs(rr.ResourceName)
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(c.ID())) {
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(cc.s.b.Cluster.ID())) {
 				err = fmt.Errorf("%w: broker %s: ask that broker for its configs", kerr.InvalidRequest, rr.ResourceName)
 				break
 			}
-			entries = c.BrokerConfigs()
+			entries = configs.BrokerConfigs()
 		default:
 			err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rr.ResourceType)
 		}
@@ -69,7 +67,7 @@ func (cc *clientConn) handleDescribeConfigs(_ context.Context, req *kmsg.Describ
 	return resp, nil
 }
 
-func configSource(e broker.ConfigEntry) kmsg.ConfigSource {
+func configSource(e ConfigEntry) kmsg.ConfigSource {
 	switch {
 	case e.ReadOnly:
 		return kmsg.ConfigSourceStaticBrokerConfig

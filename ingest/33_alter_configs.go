@@ -6,19 +6,19 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/broker"
 )
 
 // AlterConfigs (legacy) replaces a topic's whole set of explicit configs.
 func (cc *clientConn) handleAlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) (*kmsg.AlterConfigsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var changes []broker.ConfigChange
+		var changes []ConfigChange
 		for _, rc := range rr.Configs {
-			changes = append(changes, broker.ConfigChange{Name: rc.Name, Value: rc.Value, Op: broker.OpSet})
+			changes = append(changes, ConfigChange{Name: rc.Name, Value: rc.Value, Op: kmsg.IncrementalAlterConfigOpSet})
 		}
 		err := cc.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, changes, true, req.ValidateOnly)
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
@@ -27,10 +27,10 @@ func (cc *clientConn) handleAlterConfigs(ctx context.Context, req *kmsg.AlterCon
 	return resp, nil
 }
 
-func (cc *clientConn) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, name string, changes []broker.ConfigChange, replace, validateOnly bool) error {
+func (cc *clientConn) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, name string, changes []ConfigChange, replace, validateOnly bool) error {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
-		return cc.s.cluster.AlterTopicConfigs(ctx, name, changes, replace, validateOnly)
+		return cc.s.b.Configs.AlterTopicConfigs(ctx, name, changes, replace, validateOnly)
 	case kmsg.ConfigResourceTypeBroker:
 		return fmt.Errorf("%w: broker configs are static (set them with strata serve flags)", kerr.InvalidRequest)
 	}

@@ -7,6 +7,8 @@ import (
 )
 
 func (cc *clientConn) handleCreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) (*kmsg.CreatePartitionsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
@@ -15,7 +17,7 @@ func (cc *clientConn) handleCreatePartitions(ctx context.Context, req *kmsg.Crea
 		for _, a := range rt.Assignment {
 			assignment = append(assignment, a.Replicas)
 		}
-		err := cc.s.cluster.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
+		err := cc.s.b.TopicAdmin.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}

@@ -10,8 +10,10 @@ import (
 // (NON_EMPTY_GROUP while members remain, GROUP_ID_NOT_FOUND for unknown
 // groups).
 func (cc *clientConn) handleDeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) (*kmsg.DeleteGroupsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	gs, gerr := cc.groups()
+	gs, gerr := groupPart(cc.s.b.GroupAdmin)
 	for _, name := range req.Groups {
 		sg := kmsg.NewDeleteGroupsResponseGroup()
 		sg.Group = name

@@ -10,11 +10,12 @@ import (
 // partition's first replica; unclean (type 1) gives a leaderless partition
 // any live replica.
 func (cc *clientConn) handleElectLeaders(ctx context.Context, req *kmsg.ElectLeadersRequest) (*kmsg.ElectLeadersResponse, error) {
-	c := cc.s.cluster
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	topics := req.Topics
 	if topics == nil { // every partition
-		for _, t := range c.Topics() {
+		for _, t := range cc.s.b.Topics.Topics() {
 			rt := kmsg.NewElectLeadersRequestTopic()
 			rt.Topic = t.Name
 			for _, p := range t.Partitions {
@@ -29,7 +30,7 @@ func (cc *clientConn) handleElectLeaders(ctx context.Context, req *kmsg.ElectLea
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewElectLeadersResponseTopicPartition()
 			sp.Partition = p
-			err := c.ElectLeader(ctx, rt.Topic, p, req.ElectionType == 1)
+			err := cc.s.b.Replicas.ElectLeader(ctx, rt.Topic, p, req.ElectionType == 1)
 			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 			st.Partitions = append(st.Partitions, sp)
 		}

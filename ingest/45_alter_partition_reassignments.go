@@ -9,6 +9,8 @@ import (
 // AlterPartitionReassignments starts (or, with null replicas, cancels)
 // moving partitions to new replicas; see docs/replication.md.
 func (cc *clientConn) handleAlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) (*kmsg.AlterPartitionAssignmentsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
@@ -16,7 +18,7 @@ func (cc *clientConn) handleAlterPartitionReassignments(ctx context.Context, req
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			err := cc.s.cluster.Reassign(ctx, rt.Topic, rp.Partition, rp.Replicas)
+			err := cc.s.b.Replicas.Reassign(ctx, rt.Topic, rp.Partition, rp.Replicas)
 			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -8,6 +8,8 @@ import (
 )
 
 func (cc *clientConn) handleListPartitionReassignments(ctx context.Context, req *kmsg.ListPartitionReassignmentsRequest) (*kmsg.ListPartitionReassignmentsResponse, error) {
+	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	var names []string
 	want := map[string][]int32{}
@@ -18,7 +20,7 @@ func (cc *clientConn) handleListPartitionReassignments(ctx context.Context, req 
 			want[t.Topic] = t.Partitions
 		}
 	}
-	states, err := cc.s.cluster.Reassignments(ctx, names)
+	states, err := cc.s.b.Replicas.Reassignments(ctx, names)
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return resp, nil

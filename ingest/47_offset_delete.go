@@ -4,17 +4,17 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/meta"
 )
 
 // OffsetDelete v0: deletes committed offsets of an empty group, or of
 // topics a consumer group with members does not subscribe to.
 func (cc *clientConn) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetDeleteResponse, error) {
+	ctx, cancel := cc.bounded(ctx, 0)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	errs := make([][]error, len(req.Topics))
 	type pos struct{ t, p int }
-	var parts []meta.TopicPartition
+	var parts []TopicPartition
 	var index []pos
 	for ti, rt := range req.Topics {
 		errs[ti] = make([]error, len(rt.Partitions))
@@ -24,11 +24,11 @@ func (cc *clientConn) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDe
 				errs[ti][pi] = unknownPartition(rt.Topic, rp.Partition)
 				continue
 			}
-			parts = append(parts, meta.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+			parts = append(parts, TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 			index = append(index, pos{ti, pi})
 		}
 	}
-	gs, err := cc.groups()
+	gs, err := groupPart(cc.s.b.Offsets)
 	var results []error
 	if err == nil {
 		results, err = gs.DeleteOffsets(ctx, req.Group, parts)

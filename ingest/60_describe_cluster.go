@@ -9,7 +9,7 @@ import (
 )
 
 func (cc *clientConn) handleDescribeCluster(_ context.Context, req *kmsg.DescribeClusterRequest) (*kmsg.DescribeClusterResponse, error) {
-	c := cc.s.cluster
+	c := cc.s.b.Cluster
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = req.EndpointType
 	if req.Version >= 1 && req.EndpointType != 1 {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -40,16 +42,25 @@ func (cc *clientConn) serve(ctx context.Context) error {
 	r := bufio.NewReaderSize(cc.conn, 64<<10)
 	w := bufio.NewWriterSize(cc.conn, 64<<10)
 	var sizeBuf [4]byte
+	idle := cc.s.cfg.ConnectionsMaxIdle
 	for {
+		// The next request must start within the idle time, and arrive
+		// whole within as long again.
+		if err := cc.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
+			return err
+		}
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return err
+		}
+		if err := cc.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		if size < 8 || size > cc.s.cfg.MaxRequestBytes {
 			return fmt.Errorf("%w: %d bytes", errFrameTooLarge, size)
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
+		frame, err := readFrame(r, int(size))
+		if err != nil {
 			return err
 		}
 		resp, err := cc.handleFrame(ctx, frame)
@@ -60,6 +71,11 @@ func (cc *clientConn) serve(ctx context.Context) error {
 		}
 		if resp == nil {
 			continue // acks=0 produce: Kafka sends nothing back
+		}
+		// A client that stops reading its responses is as idle as one
+		// that stops sending.
+		if err := cc.conn.SetWriteDeadline(time.Now().Add(idle)); err != nil {
+			return err
 		}
 		if _, err := w.Write(resp); err != nil {
 			return err
@@ -72,9 +88,42 @@ func (cc *clientConn) serve(ctx context.Context) error {
 	}
 }
 
+// frameChunk is how much of a frame is allocated before its bytes arrive.
+const frameChunk = 64 << 10
+
+// readFrame reads a frame of size bytes. The buffer grows (doubling) with
+// the bytes actually received instead of trusting the size up front, so a
+// client that claims 100 MiB and sends little costs little.
+func readFrame(r io.Reader, size int) ([]byte, error) {
+	buf := make([]byte, 0, min(size, frameChunk))
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(size-len(buf), len(buf)))
+		}
+		n, err := io.ReadFull(r, buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// errHandlerPanic is what a panicking handler leaves: its connection
+// closes, the broker goes on.
+var errHandlerPanic = errors.New("request handler panicked")
+
 // handleFrame decodes one request frame and returns the framed response,
-// nil for no response, or an error that closes the connection.
-func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) ([]byte, error) {
+// nil for no response, or an error that closes the connection. A panic
+// while answering is logged, counted and closes only this connection.
+func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) (_ []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			cc.s.metrics.panics.Inc()
+			cc.log.Error("request handler panicked; closing its connection", "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", errHandlerPanic, v)
+		}
+	}()
 	d, err := decodeRequest(frame)
 	if err != nil {
 		return nil, err

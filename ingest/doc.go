@@ -3,7 +3,12 @@
 // file each, named after the API key as in franz-go's kfake).
 //
 // Handlers decode requests with franz-go's kmsg, validate them, call the
-// broker through the Cluster interface defined here, and fill responses.
+// layer below through the small interfaces of backend.go (one per concern:
+// partitions, topic lookup, topic admin, configs, groups, ...), and fill
+// responses. ingest owns those interfaces and their types; it imports no
+// broker, meta, hotlog, tiering or objstore package (server/ adapts the
+// broker to them), so every handler can be tested in process against
+// fakes.
 // The versions each handler accepts sit beside it in the dispatch table,
 // so ApiVersions is derived from what is implemented and cannot advertise
 // more. ingest never touches files or etcd.

@@ -32,6 +32,26 @@ func unsupportedVersionResponse(key, version int16, body []byte) (kmsg.Response,
 
 var int16Type = reflect.TypeOf(int16(0))
 
+// keyedBy names the request field a response list answers when the two
+// names differ.
+var keyedBy = map[string]string{"Coordinators": "CoordinatorKeys"}
+
+// setErrorAndKey fills an element answering one name: its error code and
+// its first string field.
+func setErrorAndKey(el reflect.Value, key string, code int16) {
+	keyed := false
+	for i := 0; i < el.NumField(); i++ {
+		f, fv := el.Type().Field(i), el.Field(i)
+		switch {
+		case f.Name == "ErrorCode" && f.Type == int16Type:
+			fv.SetInt(int64(code))
+		case !keyed && f.Type.Kind() == reflect.String:
+			fv.SetString(key)
+			keyed = true
+		}
+	}
+}
+
 // mirrorWithError sets every ErrorCode field of dst to code and, for each
 // slice of structs in dst whose name matches a slice in src, builds one
 // element per src element, copying same-named identifying fields (topic,
@@ -48,10 +68,27 @@ func mirrorWithError(src, dst reflect.Value, code int16) {
 			continue
 		}
 		sv := src.FieldByName(f.Name)
+		if alias, ok := keyedBy[f.Name]; ok && !sv.IsValid() {
+			sv = src.FieldByName(alias)
+		}
 		if !sv.IsValid() {
 			continue
 		}
 		switch {
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
+			sv.Kind() == reflect.Slice && sv.Type().Elem().Kind() == reflect.String:
+			// Groups asked for by name (DescribeGroups, DeleteGroups,
+			// FindCoordinator v4+): one answer per name, the name in
+			// the element's first string field.
+			out := reflect.MakeSlice(f.Type, sv.Len(), sv.Len())
+			for j := 0; j < sv.Len(); j++ {
+				el := out.Index(j)
+				if d, ok := el.Addr().Interface().(interface{ Default() }); ok {
+					d.Default()
+				}
+				setErrorAndKey(el, sv.Index(j).String(), code)
+			}
+			dv.Set(out)
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
 			sv.Kind() == reflect.Slice && sv.Type().Elem().Kind() == reflect.Struct:
 			out := reflect.MakeSlice(f.Type, sv.Len(), sv.Len())

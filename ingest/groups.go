@@ -7,38 +7,19 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-
-	"github.com/stratalog/strata/group"
-	"github.com/stratalog/strata/meta"
 )
 
-// Groups is what the group APIs (JoinGroup, SyncGroup, Heartbeat,
-// LeaveGroup, OffsetCommit, OffsetFetch, OffsetDelete, ListGroups,
-// DescribeGroups, DeleteGroups, and FindCoordinator for groups) need:
-// *group.Coordinator implements it.
-type Groups interface {
-	CoordinatorFor(group string) int32
-	Join(ctx context.Context, req group.JoinRequest) group.JoinResult
-	Sync(ctx context.Context, req group.SyncRequest) group.SyncResult
-	Heartbeat(ctx context.Context, req group.HeartbeatRequest) error
-	Leave(ctx context.Context, groupID string, members []group.LeaveMember) ([]error, error)
-	CommitOffsets(ctx context.Context, req group.CommitRequest) []error
-	FetchOffsets(ctx context.Context, groupID string, parts []meta.TopicPartition, requireStable bool) ([]group.FetchedOffset, error)
-	DeleteOffsets(ctx context.Context, groupID string, parts []meta.TopicPartition) ([]error, error)
-	ListGroups(ctx context.Context, states, types []string) ([]group.Listing, error)
-	DescribeGroup(ctx context.Context, groupID string) (group.Description, error)
-	DeleteGroup(ctx context.Context, groupID string) error
-}
+// errNoCoordinator answers the group APIs of a server without a group
+// coordinator.
+var errNoCoordinator = fmt.Errorf("%w: this broker has no group coordinator", kerr.CoordinatorNotAvailable)
 
-var _ Groups = (*group.Coordinator)(nil)
-
-// groups returns the group coordinator, or COORDINATOR_NOT_AVAILABLE when
-// this server runs without one.
-func (cc *clientConn) groups() (Groups, error) {
-	if g := cc.s.cfg.Groups; g != nil {
-		return g, nil
+// groupPart returns one group-facing part of the backend, or
+// COORDINATOR_NOT_AVAILABLE when this server runs without it.
+func groupPart[T any](part T) (T, error) {
+	if any(part) == nil {
+		return part, errNoCoordinator
 	}
-	return nil, fmt.Errorf("%w: this broker has no group coordinator", kerr.CoordinatorNotAvailable)
+	return part, nil
 }
 
 // clientHost is the client's address as Kafka shows it in group
@@ -49,6 +30,16 @@ func (cc *clientConn) clientHost() string {
 		addr = host
 	}
 	return "/" + addr
+}
+
+// bounded returns ctx bounded by the server's request timeout, or by the
+// request's own timeout (ms; <= 0: none) when that is shorter.
+func (cc *clientConn) bounded(ctx context.Context, requestMs int32) (context.Context, context.CancelFunc) {
+	d := cc.s.cfg.RequestTimeout
+	if requestMs > 0 {
+		d = min(d, millis(requestMs))
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func millis(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }
@@ -71,7 +62,7 @@ func nullable(s string) *string {
 // partitionCount returns how many partitions topic has, 0 if it does not
 // exist: offsets are committed (and deleted) only for real partitions.
 func (cc *clientConn) partitionCount(topic string) int32 {
-	t, ok := cc.s.cluster.Topic(topic)
+	t, ok := cc.s.b.Topics.Topic(topic)
 	if !ok {
 		return 0
 	}

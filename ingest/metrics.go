@@ -11,6 +11,8 @@ import (
 type serverMetrics struct {
 	connections prometheus.Gauge
 	badFrames   prometheus.Counter
+	panics      prometheus.Counter
+	refused     prometheus.Counter
 	requests    *prometheus.HistogramVec
 }
 
@@ -22,6 +24,12 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		badFrames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_kafka_bad_requests_total", Help: "Malformed requests that closed their connection.",
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_request_panics_total", Help: "Requests whose handler panicked; each closed its connection.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_connections_refused_total", Help: "Connections closed at once because max connections were open.",
+		}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "strata_kafka_request_seconds",
 			Help:    "Time to answer Kafka requests, by API.",
@@ -29,7 +37,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		}, []string{"api"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.badFrames, m.requests)
+		reg.MustRegister(m.connections, m.badFrames, m.panics, m.refused, m.requests)
 	}
 	return m
 }

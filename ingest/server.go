@@ -10,33 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/stratalog/strata/broker"
-	"github.com/stratalog/strata/meta"
 )
-
-// Cluster is what the protocol layer needs from the broker.
-type Cluster interface {
-	ID() int32
-	ClusterID() string
-	ControllerID() int32
-	Brokers() []meta.BrokerInfo
-	Topics() []broker.TopicInfo
-	Topic(name string) (broker.TopicInfo, bool)
-	TopicByID(id [16]byte) (broker.TopicInfo, bool)
-	EnsureTopic(ctx context.Context, name string) (broker.TopicInfo, error)
-	CreateTopic(ctx context.Context, req broker.CreateTopicRequest) (broker.TopicInfo, error)
-	DeleteTopic(ctx context.Context, name string) error
-	CreatePartitions(ctx context.Context, name string, count int32, assignment [][]int32, validateOnly bool) error
-	DescribeTopicConfigs(name string) ([]broker.ConfigEntry, error)
-	BrokerConfigs() []broker.ConfigEntry
-	AlterTopicConfigs(ctx context.Context, name string, changes []broker.ConfigChange, replace, validateOnly bool) error
-	Partition(topic string, partition int32) (*broker.Partition, error)
-	NewProducerID(ctx context.Context) (int64, error)
-	Reassign(ctx context.Context, topic string, partition int32, replicas []int32) error
-	Reassignments(ctx context.Context, topics []string) ([]meta.PartitionState, error)
-	ElectLeader(ctx context.Context, topic string, partition int32, unclean bool) error
-}
 
 // Config configures the protocol server.
 type Config struct {
@@ -48,24 +22,44 @@ type Config struct {
 	// socket.request.max.bytes, default 100 MiB); larger frames close the
 	// connection.
 	MaxRequestBytes int32
-	// Groups coordinates consumer groups; nil answers the group APIs with
-	// COORDINATOR_NOT_AVAILABLE.
-	Groups     Groups
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	// MaxConnections bounds the open client connections (Kafka's
+	// max.connections); past it new connections are closed at once. 0:
+	// unlimited.
+	MaxConnections int
+	// ConnectionsMaxIdle closes a connection that sends no request for
+	// this long (Kafka's connections.max.idle.ms, default 10 minutes); it
+	// also bounds how long one request may take to arrive and one
+	// response to be taken.
+	ConnectionsMaxIdle time.Duration
+	// FetchMaxBytes bounds the records of one fetch response, whatever
+	// the client asks (Kafka's fetch.max.bytes, default 55 MiB).
+	FetchMaxBytes int
+	// RequestTimeout bounds how long a request waits on the layer below
+	// for metadata work (topic creation and deletion, producer ids, group
+	// offsets, reassignments): a hung etcd slows such requests, never
+	// hangs them. A request's own shorter timeout wins. Default 30 s.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 }
+
+// Defaults of the request bounds, Kafka's.
+const (
+	DefaultMaxRequestBytes    = 100 << 20        // socket.request.max.bytes
+	DefaultFetchMaxBytes      = 55 << 20         // fetch.max.bytes
+	DefaultConnectionsMaxIdle = 10 * time.Minute // connections.max.idle.ms
+	DefaultRequestTimeout     = 30 * time.Second // request.timeout.ms
+)
 
 // Server accepts Kafka connections and answers their requests.
 type Server struct {
 	cfg     Config
-	cluster Cluster
+	b       Backend
 	log     *slog.Logger
 	metrics *serverMetrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
-
-	coldReads chan struct{} // bounds concurrent cold-tier reads of fetches
 
 	mu    sync.Mutex
 	lns   []net.Listener
@@ -73,10 +67,20 @@ type Server struct {
 	wg    sync.WaitGroup
 }
 
-// NewServer returns a server for cluster; call Serve with a listener.
-func NewServer(cfg Config, cluster Cluster) *Server {
+// NewServer returns a server answering from b; call Serve with a
+// listener.
+func NewServer(cfg Config, b Backend) *Server {
 	if cfg.MaxRequestBytes <= 0 {
-		cfg.MaxRequestBytes = 100 << 20
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.ConnectionsMaxIdle <= 0 {
+		cfg.ConnectionsMaxIdle = DefaultConnectionsMaxIdle
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -84,14 +88,12 @@ func NewServer(cfg Config, cluster Cluster) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg:     cfg,
-		cluster: cluster,
+		b:       b,
 		log:     cfg.Logger,
 		metrics: newServerMetrics(cfg.Registerer),
 		ctx:     ctx,
 		cancel:  cancel,
-		// Object-store GETs of cold fetches, across all connections.
-		coldReads: make(chan struct{}, 16),
-		conns:     map[net.Conn]struct{}{},
+		conns:   map[net.Conn]struct{}{},
 	}
 }
 
@@ -123,6 +125,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Unlock()
 			c.Close()
 			return nil
+		}
+		if limit := s.cfg.MaxConnections; limit > 0 && len(s.conns) >= limit {
+			s.mu.Unlock()
+			s.metrics.refused.Inc()
+			s.log.Debug("connection refused: max connections open", "remote", c.RemoteAddr().String(), "max_connections", limit)
+			c.Close()
+			continue
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)

@@ -79,6 +79,17 @@ type Config struct {
 	TierRowGroupBytes     int64
 	TierOrphanGrace       time.Duration
 	TierHooks             *tiering.Hooks // fault injection, for tests
+	// Request bounds of the Kafka listener, named as Kafka's
+	// (socket.request.max.bytes, max.connections, connections.max.idle.ms,
+	// fetch.max.bytes); zero values take ingest's defaults, Kafka's.
+	SocketRequestMaxBytes int32
+	MaxConnections        int
+	ConnectionsMaxIdle    time.Duration
+	FetchMaxBytes         int
+	// RequestTimeout bounds how long a request waits on etcd (topic
+	// creation and deletion, producer ids, group offsets); a request's own
+	// shorter timeout wins. Zero takes ingest's default (30 s).
+	RequestTimeout time.Duration
 	// FlightListen is the Arrow Flight endpoint (query.FlightService);
 	// empty: off.
 	FlightListen string
@@ -207,12 +218,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	gcfg.BrokerID, gcfg.Logger, gcfg.Brokers, gcfg.Registerer = cfg.BrokerID, s.log, s.liveBrokerIDs, registry
 	s.groups = group.New(gcfg, s.meta)
 	s.kafka = ingest.NewServer(ingest.Config{
-		AdvertisedHost: host,
-		AdvertisedPort: port,
-		Groups:         s.groups,
-		Logger:         s.log,
-		Registerer:     registry,
-	}, s.broker)
+		AdvertisedHost:     host,
+		AdvertisedPort:     port,
+		MaxRequestBytes:    cfg.SocketRequestMaxBytes,
+		MaxConnections:     cfg.MaxConnections,
+		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
+		FetchMaxBytes:      cfg.FetchMaxBytes,
+		RequestTimeout:     cfg.RequestTimeout,
+		Logger:             s.log,
+		Registerer:         registry,
+	}, kafkaBackend(s.broker, s.groups))
 
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/server"
 )
 
@@ -19,6 +20,8 @@ func newServeCmd() *cobra.Command {
 		cfg      server.Config
 		logLevel string
 		brokerID int32
+		idleMs   int64
+		reqMs    int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -33,6 +36,8 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 				return err
 			}
 			cfg.BrokerID = brokerID
+			cfg.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
+			cfg.RequestTimeout = time.Duration(reqMs) * time.Millisecond
 			if cfg.Groups.InitialRebalanceDelay == 0 {
 				cfg.Groups.InitialRebalanceDelay = -1 // group.Config: negative is "no delay", 0 the default
 			}
@@ -76,6 +81,11 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.DurationVar(&cfg.BrokerTTL, "broker-ttl", 10*time.Second, "lease of the broker's etcd registration: a dead broker's partitions move after this long")
 	f.DurationVar(&cfg.ReplicaLagMax, "replica-lag-max", 30*time.Second, "a follower not caught up for this long leaves the ISR (Kafka's replica.lag.time.max.ms)")
 	f.StringVar(&cfg.FlightListen, "flight-listen", "", "Arrow Flight endpoint serving topic ranges (hot and cold) as Arrow, e.g. :8815 (empty: off)")
+	f.Int32Var(&cfg.SocketRequestMaxBytes, "socket-request-max-bytes", ingest.DefaultMaxRequestBytes, "largest Kafka request frame; a larger one closes its connection (Kafka's socket.request.max.bytes)")
+	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open Kafka connections at most; past it new ones are closed at once (Kafka's max.connections; 0: unlimited)")
+	f.Int64Var(&idleMs, "connections-max-idle-ms", int64(ingest.DefaultConnectionsMaxIdle/time.Millisecond), "close a Kafka connection idle for this long (Kafka's connections.max.idle.ms)")
+	f.IntVar(&cfg.FetchMaxBytes, "fetch-max-bytes", ingest.DefaultFetchMaxBytes, "most record bytes in one fetch response, whatever the client asks (Kafka's fetch.max.bytes)")
+	f.Int64Var(&reqMs, "request-timeout-ms", int64(ingest.DefaultRequestTimeout/time.Millisecond), "longest a Kafka request waits on etcd (topic creation and deletion, producer ids, group offsets); a request's own shorter timeout wins")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

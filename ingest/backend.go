@@ -1,0 +1,241 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/group"
+)
+
+// The interfaces below are what the handlers call, each named for one
+// concern and holding only the methods some handler uses. ingest owns
+// them and the plain types they carry, so nothing of the broker's or the
+// metadata store's concrete types crosses into the protocol layer: the
+// composition root (package server) adapts the broker to them, and the
+// handler tests fake them in process.
+
+// Partition is one partition as the produce, fetch, list-offsets and
+// leader-epoch paths use it. Errors carry a kerr code for the client.
+type Partition interface {
+	// Append validates and appends the batches of one produce partition;
+	// acks=all returns once they are durable and replicated.
+	Append(ctx context.Context, records []byte, acks int16) (AppendResult, error)
+	// Fetch reads committed batches for a consumer from offset, at most
+	// maxBytes except that with minOneBatch the first batch always comes
+	// back (KIP-74).
+	Fetch(offset int64, maxBytes int, minOneBatch bool, clientEpoch int32) (FetchResult, error)
+	// FetchAhead starts a consumer fetch (minOneBatch) in the background
+	// when the partition serves it slowly (from the cold tier), so that a
+	// request naming many such partitions waits about once; it returns
+	// nil when the read is cheap and should be made in order with Fetch.
+	// The partition decides which reads are slow and bounds how many run
+	// at once.
+	FetchAhead(offset int64, maxBytes int, clientEpoch int32) PendingFetch
+	// ReplicaFetch answers a follower: it records the follower's progress
+	// and reads past the high watermark.
+	ReplicaFetch(replicaID int32, offset int64, maxBytes int, clientEpoch int32) (FetchResult, error)
+	// ListOffset answers ListOffsets: the offset and timestamp for ts (or
+	// one of the special timestamps), and the leader epoch.
+	ListOffset(ts int64, clientEpoch int32) (offset, timestamp int64, epoch int32, err error)
+	// EndOffsetForEpoch answers OffsetForLeaderEpoch.
+	EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, error)
+	// Wait returns a channel closed at the next append (or high-watermark
+	// move): a fetch waiting for MinBytes selects on it.
+	Wait() <-chan struct{}
+}
+
+// PendingFetch is a fetch running in the background; Result blocks until
+// it is done.
+type PendingFetch interface {
+	Result() (FetchResult, error)
+}
+
+// AppendResult is what a produce partition learns about its batches.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+}
+
+// FetchResult is one partition's share of a fetch response.
+type FetchResult struct {
+	Records          []byte
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+}
+
+// Partitions finds the partitions this broker leads. Errors carry
+// UNKNOWN_TOPIC_OR_PARTITION or NOT_LEADER_OR_FOLLOWER.
+type Partitions interface {
+	Partition(topic string, partition int32) (Partition, error)
+}
+
+// ClusterInfo is who this broker is and who its peers are (Metadata,
+// DescribeCluster, FindCoordinator, DescribeConfigs of the broker).
+type ClusterInfo interface {
+	ID() int32
+	ClusterID() string
+	ControllerID() int32
+	Brokers() []BrokerInfo
+}
+
+// BrokerInfo is a live broker as clients see it.
+type BrokerInfo struct {
+	ID   int32
+	Host string
+	Port int32
+	Rack string
+}
+
+// TopicLookup reads the topic metadata this broker mirrors.
+type TopicLookup interface {
+	Topics() []TopicInfo // every topic, sorted by name
+	Topic(name string) (TopicInfo, bool)
+	TopicByID(id [16]byte) (TopicInfo, bool)
+}
+
+// TopicInfo is a topic as Metadata and the admin APIs show it.
+type TopicInfo struct {
+	Name              string
+	ID                [16]byte
+	ReplicationFactor int16
+	Partitions        []PartitionInfo
+}
+
+// PartitionInfo is one partition's placement.
+type PartitionInfo struct {
+	Partition   int32
+	Leader      int32
+	LeaderEpoch int32
+	Replicas    []int32
+	ISR         []int32
+}
+
+// TopicAdmin creates and deletes topics and partitions.
+type TopicAdmin interface {
+	// EnsureTopic returns the topic, creating it when auto-creation is
+	// on; UNKNOWN_TOPIC_OR_PARTITION otherwise.
+	EnsureTopic(ctx context.Context, name string) (TopicInfo, error)
+	CreateTopic(ctx context.Context, req CreateTopicRequest) (TopicInfo, error)
+	DeleteTopic(ctx context.Context, name string) error
+	CreatePartitions(ctx context.Context, name string, count int32, assignment [][]int32, validateOnly bool) error
+}
+
+// CreateTopicRequest is one topic of CreateTopics: its name, partition
+// count and replication factor (-1: the broker default), an optional
+// manual replica assignment by partition, and explicit configs.
+type CreateTopicRequest struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int16
+	Assignment        map[int32][]int32
+	Configs           map[string]string
+	ValidateOnly      bool
+}
+
+// ConfigAdmin describes and alters configs.
+type ConfigAdmin interface {
+	DescribeTopicConfigs(name string) ([]ConfigEntry, error)
+	BrokerConfigs() []ConfigEntry
+	AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace, validateOnly bool) error
+}
+
+// ConfigEntry is one row of DescribeConfigs.
+type ConfigEntry struct {
+	Name      string
+	Value     string
+	Default   bool // no explicit config overrides it
+	ReadOnly  bool
+	Type      int8 // the DescribeConfigs config type (kmsg.ConfigType)
+	Doc       string
+	Sensitive bool
+}
+
+// ConfigChange is one requested change to a topic's explicit configs;
+// legacy AlterConfigs sets (kmsg.IncrementalAlterConfigOpSet).
+type ConfigChange struct {
+	Name  string
+	Value *string
+	Op    kmsg.IncrementalAlterConfigOp
+}
+
+// ReplicaAdmin moves replicas and leaders.
+type ReplicaAdmin interface {
+	Reassign(ctx context.Context, topic string, partition int32, replicas []int32) error
+	// Reassignments lists partitions being reassigned (every topic when
+	// topics is nil).
+	Reassignments(ctx context.Context, topics []string) ([]Reassignment, error)
+	ElectLeader(ctx context.Context, topic string, partition int32, unclean bool) error
+}
+
+// Reassignment is a partition whose replicas are moving.
+type Reassignment struct {
+	Topic            string
+	Partition        int32
+	Replicas         []int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// ProducerIDs hands out producer ids to idempotent producers.
+type ProducerIDs interface {
+	NewProducerID(ctx context.Context) (int64, error)
+}
+
+// GroupPlacement says which broker coordinates a group (FindCoordinator).
+type GroupPlacement interface {
+	CoordinatorFor(group string) int32
+}
+
+// GroupMembership runs the classic rebalance protocol (JoinGroup,
+// SyncGroup, Heartbeat, LeaveGroup).
+type GroupMembership interface {
+	Join(ctx context.Context, req group.JoinRequest) group.JoinResult
+	Sync(ctx context.Context, req group.SyncRequest) group.SyncResult
+	Heartbeat(ctx context.Context, req group.HeartbeatRequest) error
+	Leave(ctx context.Context, groupID string, members []group.LeaveMember) ([]error, error)
+}
+
+// GroupOffsets stores committed offsets (OffsetCommit, OffsetFetch,
+// OffsetDelete).
+type GroupOffsets interface {
+	CommitOffsets(ctx context.Context, req group.CommitRequest) []error
+	// FetchOffsets answers for parts, or every committed partition when
+	// parts is nil.
+	FetchOffsets(ctx context.Context, groupID string, parts []TopicPartition, requireStable bool) ([]group.FetchedOffset, error)
+	DeleteOffsets(ctx context.Context, groupID string, parts []TopicPartition) ([]error, error)
+}
+
+// GroupAdmin lists, describes and deletes groups.
+type GroupAdmin interface {
+	ListGroups(ctx context.Context, states, types []string) ([]group.Listing, error)
+	DescribeGroup(ctx context.Context, groupID string) (group.Description, error)
+	DeleteGroup(ctx context.Context, groupID string) error
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Backend is everything the handlers call, one field per concern. The
+// cluster-side fields are required; a nil group field answers its APIs
+// with COORDINATOR_NOT_AVAILABLE (and FindCoordinator, without
+// GroupPlacement, names this broker).
+type Backend struct {
+	Cluster     ClusterInfo
+	Topics      TopicLookup
+	Partitions  Partitions
+	TopicAdmin  TopicAdmin
+	Configs     ConfigAdmin
+	Replicas    ReplicaAdmin
+	ProducerIDs ProducerIDs
+
+	GroupPlacement GroupPlacement
+	Members        GroupMembership
+	Offsets        GroupOffsets
+	GroupAdmin     GroupAdmin
+}

@@ -1,0 +1,274 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/group"
+	"github.com/stratalog/strata/ingest/ingesttest"
+)
+
+// fake is an in-process backend for the handler tests, in the spirit of
+// franz-go's kfake: one type implements every interface of backend.go,
+// from a few topics and canned errors. errs["Method"] makes that method
+// fail.
+type fake struct {
+	self        int32
+	brokers     []BrokerInfo
+	topics      []TopicInfo
+	notLeader   map[TopicPartition]bool // partitions led elsewhere
+	errs        map[string]error
+	coordinator int32 // CoordinatorFor's answer
+	appended    int   // Append calls
+	// fetchBytes, when set, is how many record bytes a read returns for
+	// its maxBytes and minOneBatch.
+	fetchBytes func(maxBytes int, minOneBatch bool) int
+}
+
+func newFake() *fake {
+	return &fake{
+		self:    1,
+		brokers: []BrokerInfo{{ID: 1, Host: "b1", Port: 9092}, {ID: 2, Host: "b2", Port: 9092, Rack: "r2"}},
+		topics: []TopicInfo{{Name: "t", ID: [16]byte{7}, ReplicationFactor: 2, Partitions: []PartitionInfo{
+			{Partition: 0, Leader: 1, LeaderEpoch: 3, Replicas: []int32{1, 2}, ISR: []int32{1, 2}},
+			{Partition: 1, Leader: 9, LeaderEpoch: 1, Replicas: []int32{9, 1}, ISR: []int32{9}},
+		}}},
+		notLeader:   map[TopicPartition]bool{{"t", 1}: true},
+		errs:        map[string]error{},
+		coordinator: 1,
+	}
+}
+
+// errPanic, as a canned error, makes the method panic instead.
+var errPanic = errors.New("panic")
+
+func (f *fake) err(method string) error {
+	if err := f.errs[method]; err == errPanic {
+		panic(method + " failed unexpectedly")
+	} else {
+		return err
+	}
+}
+
+func (f *fake) backend(groups bool) Backend {
+	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f}
+	if groups {
+		b.GroupPlacement, b.Members, b.Offsets, b.GroupAdmin = f, f, f, f
+	}
+	return b
+}
+
+func (f *fake) ID() int32             { return f.self }
+func (f *fake) ClusterID() string     { return "fake-cluster" }
+func (f *fake) ControllerID() int32   { return 1 }
+func (f *fake) Brokers() []BrokerInfo { return f.brokers }
+func (f *fake) Topics() []TopicInfo   { return f.topics }
+
+func (f *fake) Topic(name string) (TopicInfo, bool) {
+	for _, t := range f.topics {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return TopicInfo{}, false
+}
+
+func (f *fake) TopicByID(id [16]byte) (TopicInfo, bool) {
+	for _, t := range f.topics {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return TopicInfo{}, false
+}
+
+func (f *fake) Partition(topic string, partition int32) (Partition, error) {
+	t, ok := f.Topic(topic)
+	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, unknownPartition(topic, partition)
+	}
+	if f.notLeader[TopicPartition{topic, partition}] {
+		return nil, fmt.Errorf("%w: %s/%d", kerr.NotLeaderForPartition, topic, partition)
+	}
+	return fakePartition{f}, nil
+}
+
+func (f *fake) EnsureTopic(_ context.Context, name string) (TopicInfo, error) {
+	if err := f.err("EnsureTopic"); err != nil {
+		return TopicInfo{}, err
+	}
+	if t, ok := f.Topic(name); ok {
+		return t, nil
+	}
+	return TopicInfo{}, kerr.UnknownTopicOrPartition
+}
+
+func (f *fake) CreateTopic(_ context.Context, req CreateTopicRequest) (TopicInfo, error) {
+	if err := f.err("CreateTopic"); err != nil {
+		return TopicInfo{}, err
+	}
+	return TopicInfo{Name: req.Name, ID: [16]byte{9}, ReplicationFactor: 1, Partitions: make([]PartitionInfo, req.Partitions)}, nil
+}
+
+func (f *fake) DeleteTopic(context.Context, string) error { return f.err("DeleteTopic") }
+
+func (f *fake) CreatePartitions(context.Context, string, int32, [][]int32, bool) error {
+	return f.err("CreatePartitions")
+}
+
+func (f *fake) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
+	if _, ok := f.Topic(name); !ok {
+		return nil, unknownPartition(name, -1)
+	}
+	return []ConfigEntry{{Name: "retention.ms", Value: "1", Type: int8(kmsg.ConfigTypeLong)}}, nil
+}
+
+func (f *fake) BrokerConfigs() []ConfigEntry {
+	return []ConfigEntry{{Name: "broker.id", Value: "1", ReadOnly: true}}
+}
+
+func (f *fake) AlterTopicConfigs(context.Context, string, []ConfigChange, bool, bool) error {
+	return f.err("AlterTopicConfigs")
+}
+
+func (f *fake) Reassign(context.Context, string, int32, []int32) error { return f.err("Reassign") }
+
+func (f *fake) Reassignments(context.Context, []string) ([]Reassignment, error) {
+	return nil, f.err("Reassignments")
+}
+
+func (f *fake) ElectLeader(context.Context, string, int32, bool) error { return f.err("ElectLeader") }
+
+func (f *fake) NewProducerID(context.Context) (int64, error) {
+	if err := f.err("NewProducerID"); err != nil {
+		return -1, err
+	}
+	return 1000, nil
+}
+
+func (f *fake) CoordinatorFor(string) int32 { return f.coordinator }
+
+func (f *fake) Join(_ context.Context, req group.JoinRequest) group.JoinResult {
+	return group.JoinResult{Err: f.err("Join"), MemberID: req.MemberID, Generation: -1}
+}
+
+func (f *fake) Sync(context.Context, group.SyncRequest) group.SyncResult {
+	return group.SyncResult{Err: f.err("Sync")}
+}
+
+func (f *fake) Heartbeat(context.Context, group.HeartbeatRequest) error { return f.err("Heartbeat") }
+
+func (f *fake) Leave(_ context.Context, _ string, members []group.LeaveMember) ([]error, error) {
+	if err := f.err("Leave"); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(members))
+	for i := range errs {
+		errs[i] = f.err("LeaveMember")
+	}
+	return errs, nil
+}
+
+func (f *fake) CommitOffsets(_ context.Context, req group.CommitRequest) []error {
+	errs := make([]error, len(req.Offsets))
+	for i := range errs {
+		errs[i] = f.err("CommitOffsets")
+	}
+	return errs
+}
+
+func (f *fake) FetchOffsets(_ context.Context, _ string, parts []TopicPartition, _ bool) ([]group.FetchedOffset, error) {
+	if err := f.err("FetchOffsets"); err != nil {
+		return nil, err
+	}
+	var out []group.FetchedOffset
+	for _, tp := range parts {
+		out = append(out, group.FetchedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, LeaderEpoch: -1})
+	}
+	return out, nil
+}
+
+func (f *fake) DeleteOffsets(_ context.Context, _ string, parts []TopicPartition) ([]error, error) {
+	if err := f.err("DeleteOffsets"); err != nil {
+		return nil, err
+	}
+	return make([]error, len(parts)), nil
+}
+
+func (f *fake) ListGroups(context.Context, []string, []string) ([]group.Listing, error) {
+	return nil, f.err("ListGroups")
+}
+
+func (f *fake) DescribeGroup(_ context.Context, id string) (group.Description, error) {
+	return group.Description{Group: id, State: "Dead"}, f.err("DescribeGroup")
+}
+
+func (f *fake) DeleteGroup(context.Context, string) error { return f.err("DeleteGroup") }
+
+// fakePartition answers from its fake's canned errors; reads return no
+// records at high watermark 10.
+type fakePartition struct{ f *fake }
+
+func (p fakePartition) Append(context.Context, []byte, int16) (AppendResult, error) {
+	p.f.appended++
+	return AppendResult{BaseOffset: 5, LogAppendTime: -1}, p.f.err("Append")
+}
+
+func (p fakePartition) Fetch(_ int64, maxBytes int, minOneBatch bool, _ int32) (FetchResult, error) {
+	return FetchResult{HighWatermark: 10, LastStableOffset: 10, Records: p.records(maxBytes, minOneBatch)}, p.f.err("Fetch")
+}
+
+func (p fakePartition) records(maxBytes int, minOneBatch bool) []byte {
+	if p.f.fetchBytes == nil {
+		return nil
+	}
+	return make([]byte, p.f.fetchBytes(maxBytes, minOneBatch))
+}
+
+func (p fakePartition) FetchAhead(int64, int, int32) PendingFetch { return nil }
+
+func (p fakePartition) ReplicaFetch(_ int32, _ int64, maxBytes int, _ int32) (FetchResult, error) {
+	return FetchResult{HighWatermark: 10, Records: p.records(maxBytes, true)}, p.f.err("ReplicaFetch")
+}
+
+func (p fakePartition) ListOffset(int64, int32) (int64, int64, int32, error) {
+	return 10, -1, 3, p.f.err("ListOffset")
+}
+
+func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
+	return 3, 10, p.f.err("EndOffsetForEpoch")
+}
+
+func (p fakePartition) Wait() <-chan struct{} { return make(chan struct{}) }
+
+// exchange sends req through the server's frame path (decode, dispatch,
+// handler, framing) without a network and decodes the answer. A nil
+// response with a nil error means no response was sent (acks=0); an
+// error means the server closes the connection.
+func exchange(t *testing.T, s *Server, req kmsg.Request) (kmsg.Response, error) {
+	t.Helper()
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("test")).AppendRequest(nil, req, 42)
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	cc := &clientConn{s: s, conn: a, log: s.log}
+	out, err := cc.handleFrame(context.Background(), frame[4:])
+	if err != nil || out == nil {
+		return nil, err
+	}
+	version := req.GetVersion()
+	if a := apis[req.Key()]; req.Key() == apiVersionsKey && (version < a.min || version > a.max) {
+		version = 0 // KIP-511
+	}
+	resp, err := ingesttest.Decode(req, out, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, nil
+}

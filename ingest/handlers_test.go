@@ -1,0 +1,594 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/ingest/ingesttest"
+)
+
+// Codes used by the table, by name.
+var (
+	none                = int16(0)
+	unknownTopic        = kerr.UnknownTopicOrPartition.Code
+	notLeader           = kerr.NotLeaderForPartition.Code
+	invalidRequest      = kerr.InvalidRequest.Code
+	coordinatorNA       = kerr.CoordinatorNotAvailable.Code
+	unsupportedVersion  = kerr.UnsupportedVersion.Code
+	transactionalDenied = kerr.TransactionalIDAuthorizationFailed.Code
+)
+
+// handlerCase is one request against the fake backend and the error codes
+// the whole response must carry (errorCodes order), or that the server
+// closes the connection.
+type handlerCase struct {
+	name   string
+	groups bool        // give the server the group-facing parts
+	setup  func(*fake) // change the fake before the request
+	req    func() kmsg.Request
+	want   []int16
+	closes bool                                   // the server must close the connection
+	check  func(*testing.T, *fake, kmsg.Response) // further assertions
+}
+
+func produce(acks int16, transactional bool, parts ...int32) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrProduceRequest()
+		r.Version, r.Acks, r.TimeoutMillis = 9, acks, 1000
+		if transactional {
+			id := "tx"
+			r.TransactionID = &id
+		}
+		t := kmsg.NewProduceRequestTopic()
+		t.Topic = "t"
+		for _, p := range parts {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition, rp.Records = p, []byte{}
+			t.Partitions = append(t.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, t)
+		return r
+	}
+}
+
+func fetch(version int16, edit func(*kmsg.FetchRequest), parts ...int32) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrFetchRequest()
+		r.Version, r.ReplicaID, r.MaxBytes = version, -1, 1<<20
+		t := kmsg.NewFetchRequestTopic()
+		t.Topic, t.TopicID = "t", [16]byte{7}
+		for _, p := range parts {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, -1
+			t.Partitions = append(t.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, t)
+		if edit != nil {
+			edit(r)
+		}
+		return r
+	}
+}
+
+func fail(method string, err error) func(*fake) {
+	return func(f *fake) { f.errs[method] = err }
+}
+
+var handlerCases = []handlerCase{
+	// 0 Produce
+	{name: "produce/unknown topic", setup: func(f *fake) { f.topics = nil }, req: produce(-1, false, 0), want: []int16{unknownTopic},
+		check: func(t *testing.T, _ *fake, r kmsg.Response) {
+			if p := r.(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.BaseOffset != -1 {
+				t.Errorf("failed partition has base offset %d, want -1", p.BaseOffset)
+			}
+		}},
+	{name: "produce/not leader and unknown partition", req: produce(-1, false, 1, 7, 0), want: []int16{notLeader, unknownTopic, none}},
+	{name: "produce/transactional", req: produce(-1, true, 0), want: []int16{transactionalDenied},
+		check: func(t *testing.T, f *fake, _ kmsg.Response) {
+			if f.appended != 0 {
+				t.Errorf("transactional produce reached the partition")
+			}
+		}},
+	{name: "produce/append error", setup: fail("Append", fmt.Errorf("%w: bad crc", kerr.CorruptMessage)), req: produce(1, false, 0), want: []int16{kerr.CorruptMessage.Code}},
+	{name: "produce/error without a kafka code", setup: fail("Append", errors.New("disk on fire")), req: produce(1, false, 0), want: []int16{kerr.UnknownServerError.Code}},
+	{name: "produce/acks=0 success sends nothing", req: produce(0, false, 0), want: nil},
+	{name: "produce/acks=0 failure closes", req: produce(0, false, 1), closes: true},
+
+	// 1 Fetch
+	{name: "fetch/session id", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionID = 5 }, 0), want: []int16{kerr.FetchSessionIDNotFound.Code}},
+	{name: "fetch/session epoch", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionEpoch = 2 }, 0), want: []int16{kerr.InvalidFetchSessionEpoch.Code}},
+	{name: "fetch/unknown topic id", req: fetch(13, func(r *kmsg.FetchRequest) { r.Topics[0].TopicID = [16]byte{1} }, 0), want: []int16{none, kerr.UnknownTopicID.Code}},
+	{name: "fetch/not leader, unknown partition", req: fetch(12, nil, 1, 9), want: []int16{none, notLeader, unknownTopic}},
+	{name: "fetch/read error", setup: fail("Fetch", kerr.OffsetOutOfRange), req: fetch(4, nil, 0), want: []int16{none, kerr.OffsetOutOfRange.Code},
+		check: func(t *testing.T, _ *fake, r kmsg.Response) {
+			if p := r.(*kmsg.FetchResponse).Topics[0].Partitions[0]; p.RecordBatches == nil || p.HighWatermark != 10 {
+				t.Errorf("partition answered records %v (want empty, not null), high watermark %d", p.RecordBatches, p.HighWatermark)
+			}
+		}},
+	{name: "fetch/replica read error", setup: fail("ReplicaFetch", kerr.FencedLeaderEpoch),
+		req: fetch(12, func(r *kmsg.FetchRequest) { r.ReplicaID = 2 }, 0), want: []int16{none, kerr.FencedLeaderEpoch.Code}},
+
+	// 2 ListOffsets
+	{name: "list offsets/duplicate, unknown, not leader, error", setup: fail("ListOffset", kerr.FencedLeaderEpoch), req: func() kmsg.Request {
+		r := kmsg.NewPtrListOffsetsRequest()
+		r.Version = 4
+		t := kmsg.NewListOffsetsRequestTopic()
+		t.Topic = "t"
+		for _, p := range []int32{0, 0, 5, 1} {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition, rp.Timestamp = p, -1
+			t.Partitions = append(t.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, t)
+		return r
+	}, want: []int16{invalidRequest, invalidRequest, unknownTopic, notLeader}},
+	{name: "list offsets/partition error", setup: fail("ListOffset", kerr.OffsetNotAvailable), req: func() kmsg.Request {
+		r := kmsg.NewPtrListOffsetsRequest()
+		t := kmsg.NewListOffsetsRequestTopic()
+		t.Topic = "t"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		t.Partitions = append(t.Partitions, rp)
+		r.Topics = append(r.Topics, t)
+		return r
+	}, want: []int16{kerr.OffsetNotAvailable.Code}},
+
+	// 3 Metadata
+	{name: "metadata/unknown topic without auto-create", req: func() kmsg.Request {
+		r := kmsg.NewPtrMetadataRequest()
+		r.Version = 9
+		name := "nope"
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = &name
+		r.Topics = append(r.Topics, rt)
+		return r
+	}, want: []int16{unknownTopic, none}}, // the last: top-level, v13+
+	{name: "metadata/auto-create refused", setup: fail("EnsureTopic", kerr.InvalidTopicException), req: func() kmsg.Request {
+		r := kmsg.NewPtrMetadataRequest()
+		r.Version, r.AllowAutoTopicCreation = 9, true
+		name := "bad name!"
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = &name
+		r.Topics = append(r.Topics, rt)
+		return r
+	}, want: []int16{kerr.InvalidTopicException.Code, none}},
+	{name: "metadata/unknown topic id", req: func() kmsg.Request {
+		r := kmsg.NewPtrMetadataRequest()
+		r.Version = 12
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.TopicID = [16]byte{3}
+		r.Topics = append(r.Topics, rt)
+		return r
+	}, want: []int16{kerr.UnknownTopicID.Code, none}},
+	{name: "metadata/leader not live", req: func() kmsg.Request {
+		r := kmsg.NewPtrMetadataRequest()
+		r.Version = 9
+		return r
+	}, want: []int16{none, none, kerr.LeaderNotAvailable.Code, none},
+		check: func(t *testing.T, _ *fake, r kmsg.Response) {
+			p := r.(*kmsg.MetadataResponse).Topics[0].Partitions[1]
+			if p.Leader != -1 || !slices.Equal(p.OfflineReplicas, []int32{9}) {
+				t.Errorf("partition led by a dead broker: leader %d, offline %v", p.Leader, p.OfflineReplicas)
+			}
+		}},
+
+	// 8 OffsetCommit
+	{name: "offset commit/unknown partition, no coordinator", req: offsetCommit(0, 5), want: []int16{coordinatorNA, unknownTopic}},
+	{name: "offset commit/commit error", groups: true, setup: fail("CommitOffsets", kerr.IllegalGeneration), req: offsetCommit(0, 5),
+		want: []int16{kerr.IllegalGeneration.Code, unknownTopic}},
+
+	// 9 OffsetFetch
+	{name: "offset fetch v1/no coordinator per partition", req: offsetFetch(1), want: []int16{coordinatorNA, coordinatorNA, none}}, // no group-level error before v2
+	{name: "offset fetch v5/no coordinator for the group", req: offsetFetch(5), want: []int16{coordinatorNA, coordinatorNA, coordinatorNA}},
+	{name: "offset fetch v8/error per group", groups: true, setup: fail("FetchOffsets", kerr.CoordinatorLoadInProgress), req: offsetFetch(8),
+		want: []int16{none, kerr.CoordinatorLoadInProgress.Code}}, // the first: top-level, absent from v8
+
+	// 10 FindCoordinator
+	{name: "find coordinator/transactions", req: findCoordinator(3, 1, "g"), want: []int16{coordinatorNA}},
+	{name: "find coordinator/empty group id", req: findCoordinator(3, 0, ""), want: []int16{kerr.InvalidGroupID.Code}},
+	{name: "find coordinator/coordinator not live", groups: true, setup: func(f *fake) { f.coordinator = 5 }, req: findCoordinator(4, 0, "g", "h"),
+		want: []int16{none, coordinatorNA, coordinatorNA}},
+	{name: "find coordinator/another broker", groups: true, setup: func(f *fake) { f.coordinator = 2 }, req: findCoordinator(2, 0, "g"), want: []int16{none},
+		check: func(t *testing.T, _ *fake, r kmsg.Response) {
+			if fc := r.(*kmsg.FindCoordinatorResponse); fc.NodeID != 2 || fc.Host != "b2" {
+				t.Errorf("coordinator %d at %s, want 2 at b2", fc.NodeID, fc.Host)
+			}
+		}},
+
+	// 11-16, 42 the group APIs without, and with failing, coordinator
+	{name: "join/no coordinator", req: simple(kmsg.NewPtrJoinGroupRequest()), want: []int16{coordinatorNA}},
+	{name: "join/refused", groups: true, setup: fail("Join", kerr.MemberIDRequired), req: simple(kmsg.NewPtrJoinGroupRequest()), want: []int16{kerr.MemberIDRequired.Code}},
+	{name: "heartbeat/no coordinator", req: simple(kmsg.NewPtrHeartbeatRequest()), want: []int16{coordinatorNA}},
+	{name: "heartbeat/rebalancing", groups: true, setup: fail("Heartbeat", kerr.RebalanceInProgress), req: simple(kmsg.NewPtrHeartbeatRequest()), want: []int16{kerr.RebalanceInProgress.Code}},
+	{name: "leave v0/no coordinator", req: simple(kmsg.NewPtrLeaveGroupRequest()), want: []int16{coordinatorNA}},
+	{name: "leave v3/unknown members", groups: true, setup: fail("LeaveMember", kerr.UnknownMemberID), req: func() kmsg.Request {
+		r := kmsg.NewPtrLeaveGroupRequest()
+		r.Version, r.Group = 3, "g"
+		for _, id := range []string{"a", "b"} {
+			m := kmsg.NewLeaveGroupRequestMember()
+			m.MemberID = id
+			r.Members = append(r.Members, m)
+		}
+		return r
+	}, want: []int16{none, kerr.UnknownMemberID.Code, kerr.UnknownMemberID.Code}},
+	{name: "sync/no coordinator", req: simple(kmsg.NewPtrSyncGroupRequest()), want: []int16{coordinatorNA}},
+	{name: "sync/illegal generation", groups: true, setup: fail("Sync", kerr.IllegalGeneration), req: simple(kmsg.NewPtrSyncGroupRequest()), want: []int16{kerr.IllegalGeneration.Code}},
+	{name: "describe groups/no coordinator", req: func() kmsg.Request {
+		r := kmsg.NewPtrDescribeGroupsRequest()
+		r.Groups = []string{"g", "h"}
+		return r
+	}, want: []int16{coordinatorNA, coordinatorNA}},
+	{name: "describe groups/not coordinator", groups: true, setup: fail("DescribeGroup", kerr.NotCoordinator), req: func() kmsg.Request {
+		r := kmsg.NewPtrDescribeGroupsRequest()
+		r.Groups = []string{"g"}
+		return r
+	}, want: []int16{kerr.NotCoordinator.Code}},
+	{name: "list groups/no coordinator", req: simple(kmsg.NewPtrListGroupsRequest()), want: []int16{coordinatorNA}},
+	{name: "list groups/loading", groups: true, setup: fail("ListGroups", kerr.CoordinatorLoadInProgress), req: simple(kmsg.NewPtrListGroupsRequest()),
+		want: []int16{kerr.CoordinatorLoadInProgress.Code}},
+	{name: "delete groups/no coordinator, non-empty", req: deleteGroups(), want: []int16{coordinatorNA}},
+	{name: "delete groups/non-empty", groups: true, setup: fail("DeleteGroup", kerr.NonEmptyGroup), req: deleteGroups(), want: []int16{kerr.NonEmptyGroup.Code}},
+
+	// 18 ApiVersions
+	{name: "api versions/too new answers v0 with our ranges", req: func() kmsg.Request {
+		r := kmsg.NewPtrApiVersionsRequest()
+		r.Version = 4
+		return r
+	}, want: []int16{unsupportedVersion},
+		check: func(t *testing.T, _ *fake, r kmsg.Response) {
+			if n := len(r.(*kmsg.ApiVersionsResponse).ApiKeys); n != len(apis) {
+				t.Errorf("%d api keys, want %d", n, len(apis))
+			}
+		}},
+
+	// 19 CreateTopics
+	{name: "create topics/duplicate, null config, refused", setup: fail("CreateTopic", kerr.TopicAlreadyExists), req: func() kmsg.Request {
+		r := kmsg.NewPtrCreateTopicsRequest()
+		r.Version = 5
+		for _, name := range []string{"a", "a", "b", "c"} {
+			t := kmsg.NewCreateTopicsRequestTopic()
+			t.Topic, t.NumPartitions, t.ReplicationFactor = name, 1, 1
+			if name == "b" {
+				c := kmsg.NewCreateTopicsRequestTopicConfig()
+				c.Name = "retention.ms"
+				t.Configs = append(t.Configs, c)
+			}
+			r.Topics = append(r.Topics, t)
+		}
+		return r
+	}, want: []int16{invalidRequest, invalidRequest, kerr.InvalidConfig.Code, kerr.TopicAlreadyExists.Code}},
+
+	// 20 DeleteTopics
+	{name: "delete topics v6/unknown id, refused name", setup: fail("DeleteTopic", kerr.UnknownTopicOrPartition), req: func() kmsg.Request {
+		r := kmsg.NewPtrDeleteTopicsRequest()
+		r.Version = 6
+		byID := kmsg.NewDeleteTopicsRequestTopic()
+		byID.TopicID = [16]byte{4}
+		name := "gone"
+		byName := kmsg.NewDeleteTopicsRequestTopic()
+		byName.Topic = &name
+		r.Topics = append(r.Topics, byID, byName)
+		return r
+	}, want: []int16{kerr.UnknownTopicID.Code, unknownTopic}},
+
+	// 22 InitProducerId
+	{name: "init producer id/transactional", req: func() kmsg.Request {
+		r := kmsg.NewPtrInitProducerIDRequest()
+		id := "tx"
+		r.TransactionalID = &id
+		return r
+	}, want: []int16{transactionalDenied}},
+	{name: "init producer id/allocation fails", setup: fail("NewProducerID", errors.New("etcd gone")), req: simple(kmsg.NewPtrInitProducerIDRequest()),
+		want: []int16{coordinatorNA},
+		check: func(t *testing.T, _ *fake, r kmsg.Response) {
+			if p := r.(*kmsg.InitProducerIDResponse); p.ProducerID != -1 || p.ProducerEpoch != -1 {
+				t.Errorf("failed allocation answered id %d epoch %d", p.ProducerID, p.ProducerEpoch)
+			}
+		}},
+
+	// 23 OffsetForLeaderEpoch
+	{name: "offset for leader epoch/unknown, not leader, fenced", setup: fail("EndOffsetForEpoch", kerr.FencedLeaderEpoch), req: func() kmsg.Request {
+		r := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		r.Version = 3
+		t := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		t.Topic = "t"
+		for _, p := range []int32{4, 1, 0} {
+			rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+			rp.Partition = p
+			t.Partitions = append(t.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, t)
+		return r
+	}, want: []int16{unknownTopic, notLeader, kerr.FencedLeaderEpoch.Code}},
+
+	// 32 DescribeConfigs
+	{name: "describe configs/unknown topic, other broker, bad type", req: func() kmsg.Request {
+		r := kmsg.NewPtrDescribeConfigsRequest()
+		for _, rr := range []struct {
+			typ  kmsg.ConfigResourceType
+			name string
+		}{{kmsg.ConfigResourceTypeTopic, "nope"}, {kmsg.ConfigResourceTypeBroker, "2"}, {kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBroker, "1"}} {
+			res := kmsg.NewDescribeConfigsRequestResource()
+			res.ResourceType, res.ResourceName = rr.typ, rr.name
+			r.Resources = append(r.Resources, res)
+		}
+		return r
+	}, want: []int16{unknownTopic, invalidRequest, invalidRequest, none}},
+
+	// 33 AlterConfigs, 44 IncrementalAlterConfigs
+	{name: "alter configs/broker, bad type, refused topic", setup: fail("AlterTopicConfigs", kerr.InvalidConfig), req: func() kmsg.Request {
+		r := kmsg.NewPtrAlterConfigsRequest()
+		for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, kmsg.ConfigResourceTypeTopic} {
+			res := kmsg.NewAlterConfigsRequestResource()
+			res.ResourceType, res.ResourceName = typ, "t"
+			r.Resources = append(r.Resources, res)
+		}
+		return r
+	}, want: []int16{invalidRequest, invalidRequest, kerr.InvalidConfig.Code}},
+	{name: "incremental alter configs/broker, refused topic", setup: fail("AlterTopicConfigs", kerr.InvalidConfig), req: func() kmsg.Request {
+		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeTopic} {
+			res := kmsg.NewIncrementalAlterConfigsRequestResource()
+			res.ResourceType, res.ResourceName = typ, "t"
+			r.Resources = append(r.Resources, res)
+		}
+		return r
+	}, want: []int16{invalidRequest, kerr.InvalidConfig.Code}},
+
+	// 37 CreatePartitions
+	{name: "create partitions/refused", setup: fail("CreatePartitions", kerr.InvalidPartitions), req: func() kmsg.Request {
+		r := kmsg.NewPtrCreatePartitionsRequest()
+		t := kmsg.NewCreatePartitionsRequestTopic()
+		t.Topic, t.Count = "t", 1
+		r.Topics = append(r.Topics, t)
+		return r
+	}, want: []int16{kerr.InvalidPartitions.Code}},
+
+	// 43 ElectLeaders
+	{name: "elect leaders/every partition, not needed", setup: fail("ElectLeader", kerr.ElectionNotNeeded), req: func() kmsg.Request {
+		r := kmsg.NewPtrElectLeadersRequest()
+		r.Version = 1
+		return r
+	}, want: []int16{none, kerr.ElectionNotNeeded.Code, kerr.ElectionNotNeeded.Code}},
+
+	// 45, 46 reassignments
+	{name: "alter reassignments/refused", setup: fail("Reassign", kerr.InvalidReplicaAssignment), req: func() kmsg.Request {
+		r := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+		t := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+		t.Topic = "t"
+		t.Partitions = append(t.Partitions, kmsg.NewAlterPartitionAssignmentsRequestTopicPartition())
+		r.Topics = append(r.Topics, t)
+		return r
+	}, want: []int16{none, kerr.InvalidReplicaAssignment.Code}},
+	{name: "list reassignments/etcd error", setup: fail("Reassignments", errors.New("etcd gone")), req: simple(kmsg.NewPtrListPartitionReassignmentsRequest()),
+		want: []int16{kerr.UnknownServerError.Code}},
+
+	// 47 OffsetDelete
+	{name: "offset delete/no coordinator", req: offsetDelete(), want: []int16{coordinatorNA}},
+	{name: "offset delete/unknown partition", groups: true, req: offsetDelete(), want: []int16{none, none, unknownTopic, none}},
+
+	// 60 DescribeCluster
+	{name: "describe cluster/controller endpoints", req: func() kmsg.Request {
+		r := kmsg.NewPtrDescribeClusterRequest()
+		r.Version, r.EndpointType = 1, 2
+		return r
+	}, want: []int16{kerr.UnsupportedEndpointType.Code}},
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func simple[R kmsg.Request](r R) func() kmsg.Request { return func() kmsg.Request { return r } }
+
+func offsetCommit(parts ...int32) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrOffsetCommitRequest()
+		r.Version, r.Group = 8, "g"
+		t := kmsg.NewOffsetCommitRequestTopic()
+		t.Topic = "t"
+		for _, p := range parts {
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Partition = p
+			t.Partitions = append(t.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, t)
+		return r
+	}
+}
+
+func offsetFetch(version int16) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrOffsetFetchRequest()
+		r.Version = version
+		if version >= 8 {
+			g := kmsg.NewOffsetFetchRequestGroup()
+			g.Group = "g"
+			r.Groups = append(r.Groups, g)
+			return r
+		}
+		r.Group = "g"
+		t := kmsg.NewOffsetFetchRequestTopic()
+		t.Topic, t.Partitions = "t", []int32{0, 1}
+		r.Topics = append(r.Topics, t)
+		return r
+	}
+}
+
+func findCoordinator(version int16, typ int8, keys ...string) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrFindCoordinatorRequest()
+		r.Version, r.CoordinatorType = version, typ
+		if version >= 4 {
+			r.CoordinatorKeys = keys
+		} else {
+			r.CoordinatorKey = keys[0]
+		}
+		return r
+	}
+}
+
+func deleteGroups() func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrDeleteGroupsRequest()
+		r.Groups = []string{"g"}
+		return r
+	}
+}
+
+func offsetDelete() func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrOffsetDeleteRequest()
+		r.Group = "g"
+		t := kmsg.NewOffsetDeleteRequestTopic()
+		t.Topic = "t"
+		for _, p := range []int32{0, 8, 1} {
+			rp := kmsg.NewOffsetDeleteRequestTopicPartition()
+			rp.Partition = p
+			t.Partitions = append(t.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, t)
+		return r
+	}
+}
+
+// TestHandlerErrors answers each API's error paths from the fake backend,
+// in process: no etcd, no disk, no network.
+func TestHandlerErrors(t *testing.T) {
+	covered := map[int16]bool{}
+	for _, tc := range handlerCases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			s := NewServer(Config{AdvertisedHost: "b1", AdvertisedPort: 9092, Logger: quiet}, f.backend(tc.groups))
+			defer s.Close()
+			req := tc.req()
+			covered[req.Key()] = true
+			resp, err := exchange(t, s, req)
+			if tc.closes {
+				if err == nil {
+					t.Fatalf("connection stays open, answered %+v", resp)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("connection closed: %v", err)
+			}
+			var got []int16
+			if resp != nil {
+				got = ingesttest.ErrorCodes(resp)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("error codes %v, want %v", names(got), names(tc.want))
+			}
+			if tc.check != nil {
+				tc.check(t, f, resp)
+			}
+		})
+	}
+	for k := range apis {
+		if !covered[k] {
+			t.Errorf("api %d (%s) has no error-path case", k, kmsg.NameForKey(k))
+		}
+	}
+}
+
+// fillOne gives every slice of structs in v one default element (and
+// every list of names one name), depth
+// levels down, so an error response mirroring the request has somewhere to
+// put its per-element errors.
+func fillOne(v reflect.Value, depth int) {
+	if depth == 0 {
+		return
+	}
+	for i := 0; i < v.NumField(); i++ {
+		fv := v.Field(i)
+		if !v.Type().Field(i).IsExported() || fv.Kind() != reflect.Slice {
+			continue
+		}
+		if fv.Type().Elem().Kind() == reflect.String { // names: group ids, coordinator keys
+			fv.Set(reflect.ValueOf([]string{"g"}))
+			continue
+		}
+		if fv.Type().Elem().Kind() != reflect.Struct {
+			continue
+		}
+		s := reflect.MakeSlice(fv.Type(), 1, 1)
+		if d, ok := s.Index(0).Addr().Interface().(interface{ Default() }); ok {
+			d.Default()
+		}
+		fillOne(s.Index(0), depth-1)
+		fv.Set(s)
+	}
+}
+
+func names(codes []int16) []string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = "0"
+		if e := kerr.ErrorForCode(c); e != nil {
+			out[i] = e.Error()
+		}
+	}
+	return out
+}
+
+// TestUnsupportedVersions sends every API one version past what we
+// implement: where kmsg can still decode it the answer carries
+// UNSUPPORTED_VERSION in every error field and mirrors the request's
+// shape; past kmsg (and for an unknown key) the connection closes.
+func TestUnsupportedVersions(t *testing.T) {
+	for _, k := range supportedKeys() {
+		if k == apiVersionsKey {
+			continue // answered with v0 (KIP-511), in TestHandlerErrors
+		}
+		a := apis[k]
+		t.Run(kmsg.NameForKey(k), func(t *testing.T) {
+			s := NewServer(Config{Logger: quiet}, newFake().backend(true))
+			defer s.Close()
+			req := kmsg.RequestForKey(k)
+			if a.max >= req.MaxVersion() {
+				req.SetVersion(a.max)
+				t.Skipf("v%d is kmsg's newest too", a.max)
+			}
+			req.SetVersion(a.max + 1)
+			fillOne(reflect.ValueOf(req).Elem(), 3)
+			resp, err := exchange(t, s, req)
+			if err != nil {
+				t.Fatalf("connection closed: %v", err)
+			}
+			// Fields the version does not carry decode as 0; every other
+			// one must say UNSUPPORTED_VERSION, and at least one does.
+			codes := ingesttest.ErrorCodes(resp)
+			if !slices.Contains(codes, unsupportedVersion) {
+				t.Fatalf("error codes %v carry no UNSUPPORTED_VERSION", names(codes))
+			}
+			for _, c := range codes {
+				if c != unsupportedVersion && c != none {
+					t.Fatalf("error codes %v, want only UNSUPPORTED_VERSION", names(codes))
+				}
+			}
+		})
+	}
+	for _, frame := range []struct {
+		name string
+		key  int16
+		ver  int16
+	}{{"unknown key", 999, 0}, {"beyond kmsg", 3, 99}} {
+		t.Run(frame.name, func(t *testing.T) {
+			s := NewServer(Config{Logger: quiet}, newFake().backend(true))
+			defer s.Close()
+			raw := []byte{byte(frame.key >> 8), byte(frame.key), byte(frame.ver >> 8), byte(frame.ver), 0, 0, 0, 1, 0xff, 0xff}
+			cc := &clientConn{s: s, log: s.log}
+			if _, err := cc.handleFrame(t.Context(), raw); err == nil {
+				t.Fatal("connection stays open")
+			}
+		})
+	}
+}
