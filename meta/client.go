@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/stratalog/strata/meta/internal/zapslog"
 )
 
 // DefaultCluster is the cluster name used when none is given.
@@ -63,7 +65,7 @@ func Dial(ctx context.Context, endpoints []string, cluster string) (*Client, err
 		Endpoints:   endpoints,
 		DialTimeout: dialTimeout,
 		// The client logs retries at warn level; keep errors only, through slog.
-		Logger: newZapLogger(slog.Default(), zapcore.ErrorLevel, nil),
+		Logger: zapslog.New(slog.Default(), zapcore.ErrorLevel, nil),
 		// CreateTopic of a large topic is one transaction.
 		MaxCallSendMsgSize: 8 << 20,
 	})
