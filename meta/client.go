@@ -86,9 +86,6 @@ func Dial(ctx context.Context, endpoints []string, cluster string) (*Client, err
 	return c, nil
 }
 
-// Etcd returns the underlying etcd client.
-func (c *Client) Etcd() *clientv3.Client { return c.cli }
-
 // Keys returns the key builders of this client's cluster.
 func (c *Client) Keys() Keys { return c.keys }
 
