@@ -66,7 +66,7 @@ func (l *Controllership) Resign(ctx context.Context) error {
 // Controller returns the broker id of the current controller; ok is false
 // while nobody holds the election.
 func (c *Client) Controller(ctx context.Context) (id int32, ok bool, err error) {
-	resp, err := c.cli.Get(ctx, c.keys.Controller()+"/", clientv3.WithFirstCreate()...)
+	resp, err := c.cli.Get(ctx, c.keys.ControllerCandidates(), clientv3.WithFirstCreate()...)
 	if err != nil {
 		return 0, false, etcdErr("read controller", err)
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -124,21 +122,11 @@ func (c *Client) AllGroups(ctx context.Context) ([]GroupData, error) {
 func (c *Client) decodeGroups(kvs []*mvccpb.KeyValue) ([]GroupData, error) {
 	byName := map[string]*GroupData{}
 	var names []string
-	prefix := c.keys.Groups()
 	for _, kv := range kvs {
 		key := string(kv.Key)
-		rest, ok := strings.CutPrefix(key, prefix)
-		if !ok {
-			continue
-		}
-		escaped, sub, ok := strings.Cut(rest, "/")
-		if !ok {
-			c.log.Error("meta: skipping unexpected group key", "key", key)
-			continue
-		}
-		name, err := url.PathUnescape(escaped)
+		name, sub, err := c.keys.parseGroupKey(key)
 		if err != nil {
-			c.log.Error("meta: skipping group key with bad escaping", "key", key, "err", err)
+			c.log.Error("meta: skipping unexpected group key", "key", key, "err", err)
 			continue
 		}
 		d := byName[name]
@@ -159,9 +147,8 @@ func (c *Client) decodeGroups(kvs []*mvccpb.KeyValue) ([]GroupData, error) {
 			d.State = &st
 			d.StateRevision = st.Revision
 		case strings.HasPrefix(sub, "offsets/"):
-			topic, part, ok := strings.Cut(strings.TrimPrefix(sub, "offsets/"), "/")
-			p, err := strconv.ParseInt(part, 10, 32)
-			if !ok || err != nil || validTopicName(topic) != nil {
+			topic, p, ok := parseGroupOffset(sub)
+			if !ok {
 				c.log.Error("meta: skipping unexpected group offset key", "key", key)
 				continue
 			}
@@ -170,7 +157,7 @@ func (c *Client) decodeGroups(kvs []*mvccpb.KeyValue) ([]GroupData, error) {
 				c.log.Error("meta: skipping undecodable group offset", "key", key, "err", err)
 				continue
 			}
-			o.Topic, o.Partition, o.Revision = topic, int32(p), kv.ModRevision
+			o.Topic, o.Partition, o.Revision = topic, p, kv.ModRevision
 			d.Offsets = append(d.Offsets, o)
 		default:
 			c.log.Error("meta: skipping unexpected group key", "key", key)
