@@ -66,10 +66,23 @@ func (b *Broker) control(ctx context.Context, claim *meta.Controllership) {
 	}
 }
 
-// reconcile applies the leadership rules to every partition.
+// pendingGrace is how long a topic creation (or partition addition) in
+// steps is left to the broker that started it before the controller
+// completes it: that broker crashed or lost etcd half-way.
+const pendingGrace = 30 * time.Second
+
+// reconcile completes interrupted topic writes, then applies the leadership
+// rules to every partition.
 func (b *Broker) reconcile(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	done, err := b.meta.CompletePendingTopics(ctx, pendingGrace)
+	for _, name := range done {
+		b.log.Warn("controller: completed a topic write its broker left half-done", "topic", name)
+	}
+	if err != nil {
+		return err
+	}
 	brokers, err := b.meta.Brokers(ctx)
 	if err != nil {
 		return err

@@ -18,8 +18,8 @@ type TopicEvent struct {
 }
 
 // WatchTopics delivers every existing topic as an event, then every change,
-// in etcd order. It lists at a revision R and watches from R+1, so nothing is
-// missed or seen twice. When the watch breaks (compaction, lost leader, ...)
+// in etcd order; a topic being created appears once it is live. It lists at
+// a revision R and watches from R+1, so nothing is missed or seen twice. When the watch breaks (compaction, lost leader, ...)
 // it re-lists and re-watches, delivering only what differs from what it
 // already delivered (including deletions that happened in the gap). The
 // channel is closed when ctx ends or the etcd client is closed.
@@ -34,6 +34,9 @@ func (c *Client) WatchTopics(ctx context.Context) <-chan TopicEvent {
 				if !deleted {
 					return ev, false
 				}
+			}
+			if t.creating() && !deleted {
+				return ev, false // not a topic until it is live
 			}
 			ev.Topic = t
 		}

@@ -52,7 +52,6 @@ const (
 	portsFile         = "ports.json"
 	embedReadyTimeout = 30 * time.Second
 	embedQuotaBytes   = 2 << 30 // 2 GiB backend quota
-	embedMaxTxnOps    = 4096    // CreateTopic writes 1 + 2×partitions keys in one txn
 )
 
 // persistedPorts is the content of Dir/ports.json.
@@ -117,7 +116,8 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = "1h"
 	ec.QuotaBackendBytes = embedQuotaBytes
-	ec.MaxTxnOps = embedMaxTxnOps
+	// MaxTxnOps and MaxRequestBytes keep etcd's defaults (128 operations,
+	// 1.5 MiB), what an external etcd runs with: meta writes within them.
 	ec.EnableGRPCGateway = false
 	ec.LogLevel = "error"
 	closing := new(atomic.Bool)

@@ -1,0 +1,276 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The test etcd runs with etcd's default limits (128 operations per
+// transaction, 1.5 MiB per request), as a stock etcd does.
+
+// TestLargeTopic: a topic of 10,000 partitions is created, read, grown and
+// written partition by partition.
+func TestLargeTopic(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t)
+	ctx := testCtx(t)
+	const n = 10_000
+	if err := c.CreateTopic(ctx, Topic{Name: "big", Partitions: n, ReplicationFactor: 3}, states("big", 0, n, 1, 2, 3)); err != nil {
+		t.Fatalf("create %d partitions: %v", n, err)
+	}
+	checkTopic(t, c, "big", n)
+	if err := c.AddPartitions(ctx, "big", n+5_000, states("big", n, n+5_000, 2, 3, 1)); err != nil {
+		t.Fatalf("add 5,000 partitions: %v", err)
+	}
+	ps := checkTopic(t, c, "big", n+5_000)
+	if ps[n].Leader != 2 || ps[n-1].Leader != 1 {
+		t.Fatalf("leaders %d, %d around the old end, want 1, 2", ps[n-1].Leader, ps[n].Leader)
+	}
+	// An ISR change stays one small fenced write of one partition.
+	next := ps[n+4_999]
+	next.ISR = []int32{2, 3}
+	if err := c.UpdatePartitionState(ctx, next, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FencedTxn(ctx, "big", n+4_999, 0); err != nil {
+		t.Fatalf("fenced write to the last partition: %v", err)
+	}
+}
+
+// checkTopic asserts the topic is there with n partitions 0..n-1 and
+// returns their states.
+func checkTopic(t *testing.T, c *Client, name string, n int32) []PartitionState {
+	t.Helper()
+	ctx := testCtx(t)
+	tp, err := c.Topic(ctx, name)
+	if err != nil || tp.Partitions != n {
+		t.Fatalf("topic %s = %+v, %v; want %d partitions", name, tp, err, n)
+	}
+	ps, err := c.PartitionStates(ctx, name)
+	if err != nil || len(ps) != int(n) {
+		t.Fatalf("%d partition states of %s (%v), want %d", len(ps), name, err, n)
+	}
+	for i, p := range ps {
+		if p.Partition != int32(i) || p.Topic != name || len(p.Replicas) == 0 || p.Leader != p.Replicas[0] {
+			t.Fatalf("state %d = %+v", i, p)
+		}
+	}
+	return ps
+}
+
+// TestManyOffsets: one commit, one delete and one expiry of 5,000 offsets.
+func TestManyOffsets(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t)
+	ctx := testCtx(t)
+	const n = 5_000
+	offs := make([]GroupOffset, n)
+	for i := range offs {
+		offs[i] = GroupOffset{Topic: fmt.Sprintf("t%d", i%3), Partition: int32(i), Offset: int64(i), LeaderEpoch: -1, CommitTimeMs: 1}
+	}
+	revs, err := c.CommitGroupOffsets(ctx, "g", 0, offs)
+	if err != nil || len(revs) != n {
+		t.Fatalf("commit %d offsets: %d written, %v", n, len(revs), err)
+	}
+	d, err := c.LoadGroup(ctx, "g")
+	if err != nil || len(d.Offsets) != n {
+		t.Fatalf("%d offsets loaded (%v), want %d", len(d.Offsets), err, n)
+	}
+	// The revisions returned are the keys' mod revisions (what expiry
+	// compares).
+	byPart := map[int32]int64{}
+	for i, o := range offs {
+		byPart[o.Partition] = revs[i]
+	}
+	for _, o := range d.Offsets {
+		if o.Revision != byPart[o.Partition] {
+			t.Fatalf("%s-%d: mod revision %d, commit returned %d", o.Topic, o.Partition, o.Revision, byPart[o.Partition])
+		}
+	}
+	var del []TopicPartition
+	for _, o := range d.Offsets[:n/2] {
+		del = append(del, TopicPartition{Topic: o.Topic, Partition: o.Partition})
+	}
+	if k, err := c.DeleteGroupOffsets(ctx, "g", 0, del); err != nil || k != len(del) {
+		t.Fatalf("delete %d offsets: %d deleted, %v", len(del), k, err)
+	}
+	if k, err := c.ExpireGroupOffsets(ctx, "g", 0, d.Offsets[n/2:]); err != nil || k != n-n/2 {
+		t.Fatalf("expire %d offsets: %d expired, %v", n-n/2, k, err)
+	}
+	if d, err := c.LoadGroup(ctx, "g"); err != nil || !d.Empty() {
+		t.Fatalf("after delete and expiry: %d offsets, %v", len(d.Offsets), err)
+	}
+}
+
+var errCrash = errors.New("simulated crash")
+
+// crashAt makes c's next write in steps stop after step stop, as if its
+// process died there.
+func crashAt(c *Client, stop int) {
+	c.stepHook = func(step int) error {
+		if step == stop {
+			return errCrash
+		}
+		return nil
+	}
+}
+
+// TestCreateTopicCrashHalfway: a creation in steps cut short leaves no
+// visible topic, and whoever comes next completes it exactly as planned.
+func TestCreateTopicCrashHalfway(t *testing.T) {
+	t.Parallel()
+	const n = 1_000 // 16 transactions of partitions
+	tests := []struct {
+		name   string
+		stop   int // 0: after the plan, k: after k transactions of partitions
+		repair func(ctx context.Context, c *Client, name string) error
+	}{
+		{"retry after the plan", 0, retryCreate},
+		{"retry half-way", 8, retryCreate},
+		{"controller after the plan", 0, controllerCompletes},
+		{"controller half-way", 8, controllerCompletes},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newTestClient(t)
+			ctx := testCtx(t)
+			name := fmt.Sprintf("crash%d", i)
+			events := c.WatchTopics(ctx)
+			id := NewTopicID()
+			crashAt(c, tt.stop)
+			err := c.CreateTopic(ctx, Topic{Name: name, ID: id, Partitions: n, ReplicationFactor: 3}, states(name, 0, n, 1, 2, 3))
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("create: %v, want the simulated crash", err)
+			}
+			c.stepHook = nil
+
+			// Nothing of the topic is visible.
+			if _, err := c.Topic(ctx, name); !errors.Is(err, ErrTopicNotFound) {
+				t.Fatalf("Topic after crash: %v, want ErrTopicNotFound", err)
+			}
+			if _, err := c.PartitionStates(ctx, name); !errors.Is(err, ErrTopicNotFound) {
+				t.Fatalf("PartitionStates after crash: %v, want ErrTopicNotFound", err)
+			}
+			if list, err := c.Topics(ctx); err != nil || len(list) != 0 {
+				t.Fatalf("Topics after crash: %v, %v", list, err)
+			}
+			if _, err := c.UpdateTopic(ctx, name, func(*Topic) error { return nil }); !errors.Is(err, ErrTopicNotFound) {
+				t.Fatalf("UpdateTopic after crash: %v, want ErrTopicNotFound", err)
+			}
+			// The plan stays small: a replica list per partition.
+			if resp, err := testCli.Get(ctx, c.Keys().Topic(name)); err != nil || len(resp.Kvs[0].Value) > 10*n {
+				t.Fatalf("plan of %d partitions: %v bytes (%v)", n, len(resp.Kvs[0].Value), err)
+			}
+
+			if err := tt.repair(ctx, c, name); err != nil {
+				t.Fatal(err)
+			}
+			ps := checkTopic(t, c, name, n)
+			if tp, _ := c.Topic(ctx, name); tp.ID != id || tp.ReplicationFactor != 3 {
+				t.Fatalf("completed topic %+v, want the planned id and replication factor", tp)
+			}
+			for _, p := range ps {
+				if len(p.Replicas) != 3 || p.LeaderEpoch != 0 || len(p.ISR) != 3 {
+					t.Fatalf("completed partition %+v, want the planned state", p)
+				}
+			}
+			// The watch shows the topic once, live and whole.
+			select {
+			case ev := <-events:
+				if ev.Deleted || ev.Topic.Name != name || ev.Topic.Partitions != n {
+					t.Fatalf("first topic event %+v, want %s live with %d partitions", ev, name, n)
+				}
+			case <-ctx.Done():
+				t.Fatal("no topic event")
+			}
+		})
+	}
+}
+
+// retryCreate is the user retrying: told the topic exists, and it does.
+func retryCreate(ctx context.Context, c *Client, name string) error {
+	err := c.CreateTopic(ctx, Topic{Name: name, Partitions: 5, ReplicationFactor: 1}, states(name, 0, 5))
+	if !errors.Is(err, ErrTopicExists) {
+		return fmt.Errorf("retried create: %v, want ErrTopicExists", err)
+	}
+	return nil
+}
+
+// controllerCompletes is the controller's pass over pending writes.
+func controllerCompletes(ctx context.Context, c *Client, name string) error {
+	// A recent write is left to its creator.
+	if done, err := c.CompletePendingTopics(ctx, time.Hour); err != nil || len(done) != 0 {
+		return fmt.Errorf("CompletePendingTopics within the grace: %v, %v; want nothing done", done, err)
+	}
+	done, err := c.CompletePendingTopics(ctx, 0)
+	if err != nil || len(done) != 1 || done[0] != name {
+		return fmt.Errorf("CompletePendingTopics: %v, %v; want [%s]", done, err, name)
+	}
+	return nil
+}
+
+// TestDeleteTopicBeingCreated: deleting a topic cut short in creation
+// removes every key, and the name can be used again.
+func TestDeleteTopicBeingCreated(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t)
+	ctx := testCtx(t)
+	crashAt(c, 2)
+	if err := c.CreateTopic(ctx, Topic{Name: "t", Partitions: 500}, states("t", 0, 500)); !errors.Is(err, errCrash) {
+		t.Fatalf("create: %v", err)
+	}
+	c.stepHook = nil
+	if err := c.DeleteTopic(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{c.Keys().Topic("t"), c.Keys().Partitions("t"), c.Keys().Epochs("t")} {
+		resp, err := testCli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil || resp.Count != 0 {
+			t.Fatalf("%s: %d keys left (%v)", prefix, resp.Count, err)
+		}
+	}
+	if err := c.CreateTopic(ctx, Topic{Name: "t", Partitions: 100}, states("t", 0, 100, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if ps := checkTopic(t, c, "t", 100); ps[0].Leader != 2 {
+		t.Fatalf("re-created topic has the old plan: %+v", ps[0])
+	}
+}
+
+// TestAddPartitionsCrashHalfway: the topic stays usable with its old
+// partitions; the next AddPartitions completes the cut-short one first.
+func TestAddPartitionsCrashHalfway(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t)
+	ctx := testCtx(t)
+	if err := c.CreateTopic(ctx, Topic{Name: "t", Partitions: 10, Configs: map[string]string{"a": "1"}}, states("t", 0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	crashAt(c, 3)
+	if err := c.AddPartitions(ctx, "t", 1_000, states("t", 10, 1_000, 2)); !errors.Is(err, errCrash) {
+		t.Fatalf("add: %v", err)
+	}
+	c.stepHook = nil
+	checkTopic(t, c, "t", 10)
+	// A config change meanwhile keeps the plan.
+	if _, err := c.UpdateTopic(ctx, "t", func(tp *Topic) error { tp.Configs["a"] = "2"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The retried request completes the first one, then finds nothing to do.
+	if err := c.AddPartitions(ctx, "t", 1_000, states("t", 10, 1_000, 3)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("retried add: %v, want ErrInvalid (already has 1000)", err)
+	}
+	ps := checkTopic(t, c, "t", 1_000)
+	if ps[999].Leader != 2 {
+		t.Fatalf("partition 999 = %+v, want the first plan (leader 2)", ps[999])
+	}
+	if tp, _ := c.Topic(ctx, "t"); tp.Configs["a"] != "2" {
+		t.Fatalf("configs %v after completion, want a=2", tp.Configs)
+	}
+}
