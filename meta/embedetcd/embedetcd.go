@@ -169,7 +169,7 @@ func resolveURLs(dir, clientURL, peerURL string) (string, string, error) {
 		peerURL = saved.PeerURL
 	}
 	if clientURL == "" || peerURL == "" {
-		ports, err := freePorts(2)
+		ports, err := FreePorts(2)
 		if err != nil {
 			return "", "", fmt.Errorf("pick free ports: %w", err)
 		}
@@ -197,9 +197,9 @@ func resolveURLs(dir, clientURL, peerURL string) (string, string, error) {
 	return clientURL, peerURL, nil
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1 (held open together
+// FreePorts returns n distinct free TCP ports on 127.0.0.1 (held open together
 // while picking, so they differ; another process may still race for them).
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
