@@ -2,8 +2,11 @@ package meta
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,5 +275,37 @@ func TestAddPartitionsCrashHalfway(t *testing.T) {
 	}
 	if tp, _ := c.Topic(ctx, "t"); tp.Configs["a"] != "2" {
 		t.Fatalf("configs %v after completion, want a=2", tp.Configs)
+	}
+}
+
+// TestTopicPlanJSON: a plan keeps every planned state through the record's
+// JSON, initial states as bare replica lists; a plan that does not match
+// the counts is refused.
+func TestTopicPlanJSON(t *testing.T) {
+	parts := states("p", 5, 8, 2, 3)
+	parts[1].LeaderEpoch, parts[1].ISR = 4, []int32{3}
+	tp := Topic{Name: "p", ID: NewTopicID(), Partitions: 5, ReplicationFactor: 2, pending: &pendingPartitions{Count: 8, SinceMs: 9, States: parts}}
+	b, err := json.Marshal(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"states":[[2,3],{`) {
+		t.Fatalf("plan not compact: %s", b)
+	}
+	var back Topic
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.pending, tp.pending) || back.Partitions != 5 {
+		t.Fatalf("plan after a round trip\n%+v\nwant\n%+v", back.pending, tp.pending)
+	}
+	for _, bad := range []string{
+		`{"name":"p","id":"` + encodeID(tp.ID) + `","partitions":5,"pending":{"partitions":8,"states":[[1],[1]]}}`,
+		`{"name":"p","id":"` + encodeID(tp.ID) + `","partitions":5,"pending":{"partitions":5,"states":[]}}`,
+		`{"name":"p","id":"` + encodeID(tp.ID) + `","partitions":0,"pending":{"partitions":1,"states":[[]]}}`,
+	} {
+		if err := json.Unmarshal([]byte(bad), &back); err == nil {
+			t.Errorf("decoded %s", bad)
+		}
 	}
 }

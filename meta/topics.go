@@ -58,6 +58,9 @@ func (t *Topic) UnmarshalJSON(b []byte) error {
 	}
 	*t = Topic{Name: j.Name, ID: id, Partitions: j.Partitions, ReplicationFactor: j.ReplicationFactor, Configs: j.Configs}
 	if j.Pending != nil {
+		if want := int(j.Pending.Partitions) - int(j.Partitions); want < 1 || len(j.Pending.States) != want {
+			return fmt.Errorf("plan of %d partition states for partitions %d..%d", len(j.Pending.States), j.Partitions, j.Pending.Partitions-1)
+		}
 		t.pending = j.Pending.fromJSON(j.Name, j.Partitions)
 	}
 	return nil
