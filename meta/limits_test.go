@@ -21,7 +21,7 @@ import (
 func TestLargeTopic(t *testing.T) {
 	t.Parallel()
 	c := newTestClient(t)
-	ctx := testCtx(t)
+	ctx := testCtxFor(t, 3*time.Minute)
 	const n = 10_000
 	if err := c.CreateTopic(ctx, Topic{Name: "big", Partitions: n, ReplicationFactor: 3}, states("big", 0, n, 1, 2, 3)); err != nil {
 		t.Fatalf("create %d partitions: %v", n, err)
@@ -49,7 +49,7 @@ func TestLargeTopic(t *testing.T) {
 // returns their states.
 func checkTopic(t *testing.T, c *Client, name string, n int32) []PartitionState {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := testCtxFor(t, time.Minute)
 	tp, err := c.Topic(ctx, name)
 	if err != nil || tp.Partitions != n {
 		t.Fatalf("topic %s = %+v, %v; want %d partitions", name, tp, err, n)
@@ -70,7 +70,7 @@ func checkTopic(t *testing.T, c *Client, name string, n int32) []PartitionState 
 func TestManyOffsets(t *testing.T) {
 	t.Parallel()
 	c := newTestClient(t)
-	ctx := testCtx(t)
+	ctx := testCtxFor(t, 2*time.Minute)
 	const n = 5_000
 	offs := make([]GroupOffset, n)
 	for i := range offs {

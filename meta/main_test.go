@@ -65,8 +65,12 @@ func testCluster(t *testing.T) string {
 	return fmt.Sprintf("%s-%d", name, testCounter.Add(1))
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func testCtx(t *testing.T) context.Context { return testCtxFor(t, 30*time.Second) }
+
+// testCtxFor is testCtx for the tests that write tens of thousands of keys
+// (slow under -race on a busy machine).
+func testCtxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -69,7 +69,7 @@ func startStockEtcd(t *testing.T) *Client {
 // its stock limits.
 func TestStockEtcd(t *testing.T) {
 	c := startStockEtcd(t)
-	ctx := testCtx(t)
+	ctx := testCtxFor(t, 3*time.Minute)
 	st, err := c.cli.Status(ctx, c.cli.Endpoints()[0])
 	if err != nil {
 		t.Fatal(err)
