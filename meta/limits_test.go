@@ -309,3 +309,37 @@ func TestTopicPlanJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestTierWriteBound: one manifest write replaces up to
+// MaxTierSegmentsPerWrite entries, with a new entry at a fresh key (the
+// costliest shape: a comparison per entry, the epoch's and the fresh key's),
+// within etcd's default limits; more are refused before etcd is asked.
+func TestTierWriteBound(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t)
+	ctx := testCtxFor(t, time.Minute)
+	if err := c.CreateTopic(ctx, Topic{Name: "tt", Partitions: 1}, states("tt", 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	const n = MaxTierSegmentsPerWrite + 1
+	for i := range int64(n) {
+		if _, err := c.AddTierSegment(ctx, tierSeg("tt", 0, 10+i*10, 19+i*10), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs, err := c.TierSegments(ctx, "tt", 0)
+	if err != nil || len(segs) != n {
+		t.Fatalf("%d entries, %v", len(segs), err)
+	}
+	if _, err := c.ReplaceTierSegments(ctx, "tt", 0, 0, segs, nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("removing %d entries at once: %v, want ErrInvalid", n, err)
+	}
+	// Merged into an object that starts one offset earlier, at a fresh key.
+	merged := tierSeg("tt", 0, 9, segs[n-2].LastOffset)
+	if _, err := c.ReplaceTierSegments(ctx, "tt", 0, 0, segs[:n-1], &merged); err != nil {
+		t.Fatalf("merging %d entries: %v", n-1, err)
+	}
+	if segs, err := c.TierSegments(ctx, "tt", 0); err != nil || len(segs) != 2 || segs[0].BaseOffset != 9 {
+		t.Fatalf("after the merge: %+v, %v", segs, err)
+	}
+}

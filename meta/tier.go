@@ -97,6 +97,12 @@ func (c *Client) AddTierSegment(ctx context.Context, seg TierSegment, epoch int3
 	return c.ReplaceTierSegments(ctx, seg.Topic, seg.Partition, epoch, nil, &seg)
 }
 
+// MaxTierSegmentsPerWrite is the most entries one ReplaceTierSegments may
+// remove: each takes a comparison, beside the epoch and the new entry's,
+// within etcd's default of 128 per transaction. Merges and retention passes
+// take at most this many entries at a time.
+const MaxTierSegmentsPerWrite = maxTxnOps - 2
+
 // ReplaceTierSegments removes the entries old (each compared on its
 // Revision, as read by TierSegments) and adds add (if not nil; its key must
 // be free or one of old's), in one transaction fenced by the leader epoch.
@@ -106,6 +112,9 @@ func (c *Client) AddTierSegment(ctx context.Context, seg TierSegment, epoch int3
 func (c *Client) ReplaceTierSegments(ctx context.Context, topic string, partition int32, epoch int32, old []TierSegment, add *TierSegment) (int64, error) {
 	if err := validTopicName(topic); err != nil {
 		return 0, err
+	}
+	if len(old) > MaxTierSegmentsPerWrite {
+		return 0, fmt.Errorf("meta: tier manifest of %s-%d: %d entries in one write, at most %d: %w", topic, partition, len(old), MaxTierSegmentsPerWrite, ErrInvalid)
 	}
 	var cmps []clientv3.Cmp
 	var ops []clientv3.Op
