@@ -80,8 +80,9 @@ func (b *Broker) reconcile(ctx context.Context) error {
 	for _, name := range done {
 		b.log.Warn("controller: completed a topic write its broker left half-done", "topic", name)
 	}
-	if err != nil {
-		return err
+	if err != nil && ctx.Err() == nil {
+		// Leadership must not wait on it: the next pass tries again.
+		b.log.Warn("controller: cannot complete an interrupted topic write", "err", err)
 	}
 	brokers, err := b.meta.Brokers(ctx)
 	if err != nil {
