@@ -331,7 +331,10 @@ func (b *Broker) watchPartitions(ctx context.Context) {
 		}
 		b.mu.Lock()
 		cur, ok := b.topics[ev.State.Topic]
-		if ok {
+		// A partition at or above the topic's count belongs to an
+		// AddPartitions still being written (meta/pending.go): it goes
+		// live with the topic's next event.
+		if ok && ev.State.Partition < cur.meta.Partitions {
 			if err := b.applyPartitionLocked(cur, ev.State); err != nil {
 				b.log.Error("cannot apply partition change", "topic", ev.State.Topic, "partition", ev.State.Partition, "err", err)
 			}

@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/stratalog/strata/meta"
 )
@@ -22,20 +18,12 @@ import (
 // Every change is an etcd transaction fenced on the epoch it read.
 
 // runController campaigns for controllership and, once elected,
-// reconciles partition leadership until the session ends.
+// reconciles partition leadership until the claim is lost.
 func (b *Broker) runController(ctx context.Context) {
 	defer b.wg.Done()
-	ttl := int(max(b.cfg.ControllerTTL.Seconds(), 1))
 	for ctx.Err() == nil {
-		sess, err := concurrency.NewSession(b.meta.Etcd(), concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+		claim, err := b.meta.CampaignController(ctx, b.cfg.BrokerID, b.cfg.ControllerTTL)
 		if err != nil {
-			b.log.Warn("controller: cannot open etcd session", "err", err)
-			sleepCtx(ctx, time.Second)
-			continue
-		}
-		el := concurrency.NewElection(sess, b.meta.Keys().Controller())
-		if err := el.Campaign(ctx, strconv.Itoa(int(b.cfg.BrokerID))); err != nil {
-			sess.Close()
 			if ctx.Err() == nil {
 				b.log.Warn("controller: campaign failed", "err", err)
 				sleepCtx(ctx, time.Second)
@@ -44,18 +32,17 @@ func (b *Broker) runController(ctx context.Context) {
 		}
 		b.log.Info("this broker is the controller", "broker_id", b.cfg.BrokerID)
 		b.controllerID.Store(b.cfg.BrokerID)
-		b.control(ctx, sess)
+		b.control(ctx, claim)
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = el.Resign(rctx)
+		_ = claim.Resign(rctx) // the lease expires anyway
 		cancel()
-		sess.Close()
 		b.log.Info("controller stepped down", "broker_id", b.cfg.BrokerID)
 	}
 }
 
 // control reconciles on every broker change and every second, until the
-// session (our claim to controllership) or ctx ends.
-func (b *Broker) control(ctx context.Context, sess *concurrency.Session) {
+// claim to controllership or ctx ends.
+func (b *Broker) control(ctx context.Context, claim *meta.Controllership) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := b.meta.WatchBrokers(wctx)
@@ -65,7 +52,7 @@ func (b *Broker) control(ctx context.Context, sess *concurrency.Session) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-sess.Done():
+		case <-claim.Done():
 			return
 		case _, ok := <-events:
 			if !ok {
@@ -79,10 +66,24 @@ func (b *Broker) control(ctx context.Context, sess *concurrency.Session) {
 	}
 }
 
-// reconcile applies the leadership rules to every partition.
+// pendingGrace is how long a topic creation (or partition addition) in
+// steps is left to the broker that started it before the controller
+// completes it: that broker crashed or lost etcd half-way.
+const pendingGrace = 30 * time.Second
+
+// reconcile completes interrupted topic writes, then applies the leadership
+// rules to every partition.
 func (b *Broker) reconcile(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	done, err := b.meta.CompletePendingTopics(ctx, pendingGrace)
+	for _, name := range done {
+		b.log.Warn("controller: completed a topic write its broker left half-done", "topic", name)
+	}
+	if err != nil && ctx.Err() == nil {
+		// Leadership must not wait on it: the next pass tries again.
+		b.log.Warn("controller: cannot complete an interrupted topic write", "err", err)
+	}
 	brokers, err := b.meta.Brokers(ctx)
 	if err != nil {
 		return err
@@ -165,11 +166,7 @@ func electLeader(st meta.PartitionState, live map[int32]bool) (meta.PartitionSta
 
 // refreshController reads who holds the controller election.
 func (b *Broker) refreshController(ctx context.Context) {
-	resp, err := b.meta.Etcd().Get(ctx, b.meta.Keys().Controller()+"/", clientv3.WithFirstCreate()...)
-	if err != nil || len(resp.Kvs) == 0 {
-		return
-	}
-	if id, err := strconv.Atoi(string(resp.Kvs[0].Value)); err == nil {
-		b.controllerID.Store(int32(id))
+	if id, ok, err := b.meta.Controller(ctx); err == nil && ok {
+		b.controllerID.Store(id)
 	}
 }

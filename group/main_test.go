@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 )
 
 // One embedded etcd per test binary; each test gets its own cluster name.
@@ -37,7 +38,7 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e, err := meta.StartEmbedded(ctx, meta.EmbeddedConfig{Dir: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

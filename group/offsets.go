@@ -13,8 +13,10 @@ import (
 )
 
 // CommitOffsets handles an OffsetCommit: the offsets that pass validation
-// are written in one etcd transaction. It returns one error (nil: committed)
-// per entry of req.Offsets.
+// are written to etcd, up to 128 per transaction (meta.CommitGroupOffsets).
+// It returns one error (nil: committed) per entry of req.Offsets; when etcd
+// fails part-way, the partitions written before stay committed and only the
+// rest report the error.
 func (c *Coordinator) CommitOffsets(ctx context.Context, req CommitRequest) []error {
 	errs := make([]error, len(req.Offsets))
 	fail := func(err error) []error {
@@ -73,28 +75,28 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req CommitRequest) []er
 	g.inflight++
 	g.mu.Unlock()
 
-	var rev int64
+	// A retry after a lost race (writeGuarded) goes on from the first
+	// offset not yet written.
+	var revs []int64
 	err = c.writeGuarded(g, "commit offsets", func(ctx context.Context, stateRev int64) error {
-		var err error
-		rev, err = c.store.CommitGroupOffsets(ctx, g.name, stateRev, batch)
+		r, err := c.store.CommitGroupOffsets(ctx, g.name, stateRev, batch[len(revs):])
+		revs = append(revs, r...)
 		return err
 	})
 
 	g.mu.Lock()
 	g.inflight--
-	if err == nil {
-		c.metrics.commits.Add(float64(len(batch)))
-		for _, o := range batch {
-			tp := meta.TopicPartition{Topic: o.Topic, Partition: o.Partition}
-			if cur, ok := g.offsets[tp]; !ok || cur.Revision < rev {
-				o.Revision = rev
-				g.offsets[tp] = offsetEntry{o}
-			}
+	c.metrics.commits.Add(float64(len(revs)))
+	for i, o := range batch[:len(revs)] {
+		tp := meta.TopicPartition{Topic: o.Topic, Partition: o.Partition}
+		if cur, ok := g.offsets[tp]; !ok || cur.Revision < revs[i] {
+			o.Revision = revs[i]
+			g.offsets[tp] = offsetEntry{o}
 		}
 	}
 	g.mu.Unlock()
 	if err != nil {
-		for _, i := range idx {
+		for _, i := range idx[len(revs):] {
 			errs[i] = err
 		}
 	}
@@ -220,17 +222,22 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, parts [
 	if len(del) == 0 {
 		return errs, nil
 	}
+	deleted := 0
 	err = c.writeGuarded(g, "delete offsets", func(ctx context.Context, stateRev int64) error {
-		return c.store.DeleteGroupOffsets(ctx, g.name, stateRev, del)
+		n, err := c.store.DeleteGroupOffsets(ctx, g.name, stateRev, del[deleted:])
+		deleted += n
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
+	// What etcd no longer holds goes from memory too, even when the rest
+	// failed.
 	g.mu.Lock()
-	for _, tp := range del {
+	for _, tp := range del[:deleted] {
 		delete(g.offsets, tp)
 	}
 	g.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	return errs, nil
 }
 
@@ -327,8 +334,21 @@ func (c *Coordinator) expireGroup(ctx context.Context, g *group, now time.Time) 
 		return nil
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	err := c.store.ExpireGroupOffsets(sctx, g.name, rev, expired)
+	n, err := c.store.ExpireGroupOffsets(sctx, g.name, rev, expired)
 	cancel()
+	// The first n are gone from etcd whatever happened to the rest.
+	c.metrics.expired.Add(float64(n))
+	g.mu.Lock()
+	for _, o := range expired[:n] {
+		tp := meta.TopicPartition{Topic: o.Topic, Partition: o.Partition}
+		if cur, ok := g.offsets[tp]; ok && cur.Revision == o.Revision {
+			delete(g.offsets, tp)
+		}
+	}
+	g.mu.Unlock()
+	if n > 0 {
+		c.log.Info("expired committed offsets", "group", g.name, "offsets", n)
+	}
 	if errors.Is(err, meta.ErrConflict) {
 		return nil // committed or rewritten meanwhile: decide again next pass
 	}
@@ -336,16 +356,6 @@ func (c *Coordinator) expireGroup(ctx context.Context, g *group, now time.Time) 
 		c.metrics.storeErrors.Inc()
 		return fmt.Errorf("group %q: expire offsets: %w", g.name, err)
 	}
-	c.metrics.expired.Add(float64(len(expired)))
-	g.mu.Lock()
-	for _, o := range expired {
-		tp := meta.TopicPartition{Topic: o.Topic, Partition: o.Partition}
-		if cur, ok := g.offsets[tp]; ok && cur.Revision == o.Revision {
-			delete(g.offsets, tp)
-		}
-	}
-	g.mu.Unlock()
-	c.log.Info("expired committed offsets", "group", g.name, "offsets", len(expired))
 	return nil
 }
 

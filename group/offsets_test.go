@@ -1,6 +1,7 @@
 package group
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -282,5 +283,51 @@ func TestGroupPlacementAndFencing(t *testing.T) {
 	c1.mu.Unlock()
 	if still {
 		t.Fatal("broker 1 still holds a group it no longer coordinates")
+	}
+}
+
+// TestCommitManyOffsets: one OffsetCommit of 5,000 partitions is more than
+// one etcd transaction holds (128 operations by default); it is committed
+// whole, survives a coordinator change, and is deleted whole.
+func TestCommitManyOffsets(t *testing.T) {
+	store := newStore(t)
+	c1 := New(testConfig(), store)
+	ctx := testCtx(t)
+	const n = 5_000
+	req := CommitRequest{Group: "wide", Generation: -1}
+	var parts []meta.TopicPartition
+	for p := range int32(n) {
+		req.Offsets = append(req.Offsets, CommitOffset{Topic: "t", Partition: p, Offset: int64(p) + 1, LeaderEpoch: -1})
+		parts = append(parts, meta.TopicPartition{Topic: "t", Partition: p})
+	}
+	for i, err := range c1.CommitOffsets(ctx, req) {
+		wantErr(t, fmt.Sprintf("commit of partition %d", i), err, nil)
+	}
+	c1.Close()
+
+	c2 := newCoordinator(t, store)
+	check := func(what string, want func(p int32) int64) {
+		t.Helper()
+		got, err := c2.FetchOffsets(ctx, "wide", parts, false)
+		if err != nil || len(got) != n {
+			t.Fatalf("%s: %d offsets, %v", what, len(got), err)
+		}
+		for i, o := range got {
+			if o.Offset != want(int32(i)) {
+				t.Fatalf("%s: partition %d at %d, want %d", what, i, o.Offset, want(int32(i)))
+			}
+		}
+	}
+	check("after a coordinator change", func(p int32) int64 { return int64(p) + 1 })
+	errs, err := c2.DeleteOffsets(ctx, "wide", parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		wantErr(t, fmt.Sprintf("delete of partition %d", i), err, nil)
+	}
+	check("after delete", func(int32) int64 { return -1 })
+	if d, err := store.LoadGroup(ctx, "wide"); err != nil || len(d.Offsets) != 0 {
+		t.Fatalf("etcd after delete: %d offsets, %v", len(d.Offsets), err)
 	}
 }

@@ -9,14 +9,16 @@ import (
 
 // Store is where groups persist: *meta.Client implements it. Every write
 // carries the mod revision of the group's state key as the coordinator last
-// saw it and fails with meta.ErrConflict if it changed.
+// saw it and fails with meta.ErrConflict if it changed. Writes of many
+// offsets may go through in part (etcd bounds a transaction): they report
+// how many of their offsets, from the first, were written.
 type Store interface {
 	LoadGroup(ctx context.Context, group string) (meta.GroupData, error)
 	AllGroups(ctx context.Context) ([]meta.GroupData, error)
 	SaveGroupState(ctx context.Context, st meta.GroupState, stateRevision int64) (int64, error)
-	CommitGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []meta.GroupOffset) (int64, error)
-	DeleteGroupOffsets(ctx context.Context, group string, stateRevision int64, parts []meta.TopicPartition) error
-	ExpireGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []meta.GroupOffset) error
+	CommitGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []meta.GroupOffset) (revs []int64, err error)
+	DeleteGroupOffsets(ctx context.Context, group string, stateRevision int64, parts []meta.TopicPartition) (int, error)
+	ExpireGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []meta.GroupOffset) (int, error)
 	DeleteGroup(ctx context.Context, group string, stateRevision int64) error
 }
 

@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/stratalog/strata/meta/internal/zapslog"
 )
 
 // DefaultCluster is the cluster name used when none is given.
@@ -41,6 +43,8 @@ type Client struct {
 	keys  Keys
 	owned bool // Dial created cli, so Close closes it
 	log   *slog.Logger
+
+	stepHook func(step int) error // tests: stop a write in steps (pending.go)
 }
 
 // New wraps an existing etcd client. cluster "" means DefaultCluster. Close
@@ -63,9 +67,7 @@ func Dial(ctx context.Context, endpoints []string, cluster string) (*Client, err
 		Endpoints:   endpoints,
 		DialTimeout: dialTimeout,
 		// The client logs retries at warn level; keep errors only, through slog.
-		Logger: newZapLogger(slog.Default(), zapcore.ErrorLevel, nil),
-		// CreateTopic of a large topic is one transaction.
-		MaxCallSendMsgSize: 8 << 20,
+		Logger: zapslog.New(slog.Default(), zapcore.ErrorLevel, nil),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("meta: dial etcd %s: %w", strings.Join(endpoints, ","), err)
@@ -84,9 +86,6 @@ func Dial(ctx context.Context, endpoints []string, cluster string) (*Client, err
 	return c, nil
 }
 
-// Etcd returns the underlying etcd client.
-func (c *Client) Etcd() *clientv3.Client { return c.cli }
-
 // Keys returns the key builders of this client's cluster.
 func (c *Client) Keys() Keys { return c.keys }
 
@@ -98,11 +97,15 @@ func (c *Client) Close() error {
 	return c.cli.Close()
 }
 
-// etcdErr wraps an etcd error with what was being done, and explains the one
-// limit a large topic can hit on an external etcd.
+// etcdErr wraps an etcd error with what was being done, and explains the
+// limits every request stays within (pending.go) when etcd runs with lower
+// ones.
 func etcdErr(what string, err error) error {
-	if errors.Is(err, rpctypes.ErrTooManyOps) {
-		return fmt.Errorf("meta: %s: %w (one transaction writes 2 keys per partition; raise etcd --max-txn-ops)", what, err)
+	switch {
+	case errors.Is(err, rpctypes.ErrTooManyOps):
+		return fmt.Errorf("meta: %s: %w (Strata needs etcd's default --max-txn-ops of %d or more)", what, err, maxTxnOps)
+	case errors.Is(err, rpctypes.ErrRequestTooLarge):
+		return fmt.Errorf("meta: %s: %w (Strata needs etcd's default --max-request-bytes of 1.5 MiB or more)", what, err)
 	}
 	return fmt.Errorf("meta: %s: %w", what, err)
 }

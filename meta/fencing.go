@@ -19,43 +19,48 @@ import (
 // so it lands only while that epoch is current. The fencing key is separate
 // from the partition state so that ISR changes (same epoch) do not disturb
 // fenced writers, and so that one comparison, with no prior read, decides.
-// fencedTxn below is the only place that builds that comparison.
+// fencedTxn below is the only place that builds that comparison: FencedTxn,
+// UpdatePartitionState and the tier manifest writes (tier.go) all go
+// through it.
 
 // FencedTxn runs ops in one transaction if partition <topic>-<partition> still
 // has leader epoch epoch. Otherwise nothing is written and the error wraps
 // ErrFenced (and also ErrTopicNotFound when the partition no longer exists).
 // Results of Get ops in ops are discarded.
 func (c *Client) FencedTxn(ctx context.Context, topic string, partition int32, epoch int32, ops ...clientv3.Op) error {
-	return c.fencedTxn(ctx, topic, partition, epoch, nil, ops)
+	_, err := c.fencedTxn(ctx, "fenced write", topic, partition, epoch, nil, ops)
+	return err
 }
 
-// fencedTxn is FencedTxn with extra comparisons. When the epoch matches but an
-// extra comparison fails, the error is ErrConflict.
-func (c *Client) fencedTxn(ctx context.Context, topic string, partition int32, epoch int32, extra []clientv3.Cmp, ops []clientv3.Op) error {
+// fencedTxn runs ops if the partition's epoch is epoch and every extra
+// comparison holds, and returns the revision it wrote. When the epoch
+// matches but an extra comparison fails, the error is ErrConflict. what
+// names the write in errors.
+func (c *Client) fencedTxn(ctx context.Context, what, topic string, partition int32, epoch int32, extra []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
 	if err := validTopicName(topic); err != nil {
-		return err
+		return 0, err
 	}
 	if partition < 0 {
-		return fmt.Errorf("meta: %s-%d: negative partition: %w", topic, partition, ErrInvalid)
+		return 0, fmt.Errorf("meta: %s-%d: negative partition: %w", topic, partition, ErrInvalid)
 	}
 	ek := c.keys.Epoch(topic, partition)
 	want := strconv.FormatInt(int64(epoch), 10)
 	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.Value(ek), "=", want)}, extra...)
 	resp, err := c.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(ek)).Commit()
 	if err != nil {
-		return etcdErr(fmt.Sprintf("fenced write to %s-%d", topic, partition), err)
+		return 0, etcdErr(fmt.Sprintf("%s to %s-%d", what, topic, partition), err)
 	}
 	if resp.Succeeded {
-		return nil
+		return resp.Header.Revision, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().GetKvs()
 	switch {
 	case len(kvs) == 0:
-		return fmt.Errorf("meta: %s-%d: partition does not exist: %w (%w)", topic, partition, ErrFenced, ErrTopicNotFound)
+		return 0, fmt.Errorf("meta: %s-%d: partition does not exist: %w (%w)", topic, partition, ErrFenced, ErrTopicNotFound)
 	case string(kvs[0].Value) != want:
-		return fmt.Errorf("meta: %s-%d: epoch %d, current %s: %w", topic, partition, epoch, kvs[0].Value, ErrFenced)
+		return 0, fmt.Errorf("meta: %s-%d: epoch %d, current %s: %w", topic, partition, epoch, kvs[0].Value, ErrFenced)
 	default:
-		return fmt.Errorf("meta: %s-%d: changed since read (epoch %d still current): %w", topic, partition, epoch, ErrConflict)
+		return 0, fmt.Errorf("meta: %s to %s-%d: changed since read (epoch %d still current): %w", what, topic, partition, epoch, ErrConflict)
 	}
 }
 
@@ -82,8 +87,9 @@ func (c *Client) UpdatePartitionState(ctx context.Context, ps PartitionState, ex
 	if err != nil {
 		return err
 	}
-	return c.fencedTxn(ctx, ps.Topic, ps.Partition, expectedEpoch, extra, []clientv3.Op{
+	_, err = c.fencedTxn(ctx, "partition state write", ps.Topic, ps.Partition, expectedEpoch, extra, []clientv3.Op{
 		clientv3.OpPut(pk, string(val)),
 		clientv3.OpPut(c.keys.Epoch(ps.Topic, ps.Partition), strconv.FormatInt(int64(ps.LeaderEpoch), 10)),
 	})
+	return err
 }

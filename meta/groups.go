@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -25,6 +24,8 @@ import (
 // else (another broker that took the group over) changes it, so the stale
 // coordinator's next write fails with ErrConflict and nothing lands. Offset
 // commits do not touch the state key, so they never conflict with each other.
+// A write of more offsets than one transaction holds goes in several
+// (below).
 
 // GroupMember is one member of a group as of its last persisted generation.
 type GroupMember struct {
@@ -124,21 +125,11 @@ func (c *Client) AllGroups(ctx context.Context) ([]GroupData, error) {
 func (c *Client) decodeGroups(kvs []*mvccpb.KeyValue) ([]GroupData, error) {
 	byName := map[string]*GroupData{}
 	var names []string
-	prefix := c.keys.Groups()
 	for _, kv := range kvs {
 		key := string(kv.Key)
-		rest, ok := strings.CutPrefix(key, prefix)
-		if !ok {
-			continue
-		}
-		escaped, sub, ok := strings.Cut(rest, "/")
-		if !ok {
-			c.log.Error("meta: skipping unexpected group key", "key", key)
-			continue
-		}
-		name, err := url.PathUnescape(escaped)
+		name, sub, err := c.keys.parseGroupKey(key)
 		if err != nil {
-			c.log.Error("meta: skipping group key with bad escaping", "key", key, "err", err)
+			c.log.Error("meta: skipping unexpected group key", "key", key, "err", err)
 			continue
 		}
 		d := byName[name]
@@ -159,9 +150,8 @@ func (c *Client) decodeGroups(kvs []*mvccpb.KeyValue) ([]GroupData, error) {
 			d.State = &st
 			d.StateRevision = st.Revision
 		case strings.HasPrefix(sub, "offsets/"):
-			topic, part, ok := strings.Cut(strings.TrimPrefix(sub, "offsets/"), "/")
-			p, err := strconv.ParseInt(part, 10, 32)
-			if !ok || err != nil || validTopicName(topic) != nil {
+			topic, p, ok := parseGroupOffset(sub)
+			if !ok {
 				c.log.Error("meta: skipping unexpected group offset key", "key", key)
 				continue
 			}
@@ -170,7 +160,7 @@ func (c *Client) decodeGroups(kvs []*mvccpb.KeyValue) ([]GroupData, error) {
 				c.log.Error("meta: skipping undecodable group offset", "key", key, "err", err)
 				continue
 			}
-			o.Topic, o.Partition, o.Revision = topic, int32(p), kv.ModRevision
+			o.Topic, o.Partition, o.Revision = topic, p, kv.ModRevision
 			d.Offsets = append(d.Offsets, o)
 		default:
 			c.log.Error("meta: skipping unexpected group key", "key", key)
@@ -230,78 +220,103 @@ func (c *Client) SaveGroupState(ctx context.Context, st GroupState, stateRevisio
 	return c.groupTxn(ctx, "save state", st.Group, stateRevision, []clientv3.Op{clientv3.OpPut(c.keys.GroupState(st.Group), string(val))})
 }
 
-// CommitGroupOffsets writes all offsets in one transaction, guarded like
-// SaveGroupState, and returns the revision of that transaction (the mod
-// revision of every offset written). Topic names must be valid Kafka names.
-func (c *Client) CommitGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []GroupOffset) (int64, error) {
-	if len(offsets) == 0 {
-		return 0, nil
-	}
+// Writes of many offsets go in transactions of at most maxTxnOps operations,
+// one after the other, each guarded on its own; the offsets of one
+// partition are independent of the others', so each transaction is a
+// correct commit (or deletion) of its part. They return how many were
+// written before the first failure, so the caller knows exactly which
+// partitions' commits stand.
+
+// CommitGroupOffsets writes offsets, guarded like SaveGroupState, in order
+// and in transactions of up to 128. It returns the mod revision of each
+// offset written: revs[i] for offsets[i]; when err is not nil, offsets from
+// len(revs) on were not written. Topic names must be valid Kafka names.
+func (c *Client) CommitGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []GroupOffset) (revs []int64, err error) {
 	ops := make([]clientv3.Op, 0, len(offsets))
 	for _, o := range offsets {
 		if err := validTopicName(o.Topic); err != nil {
-			return 0, err
+			return nil, err
 		}
 		if o.Partition < 0 {
-			return 0, fmt.Errorf("meta: commit %s-%d for group %q: negative partition: %w", o.Topic, o.Partition, group, ErrInvalid)
+			return nil, fmt.Errorf("meta: commit %s-%d for group %q: negative partition: %w", o.Topic, o.Partition, group, ErrInvalid)
 		}
 		val, err := json.Marshal(o)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		ops = append(ops, clientv3.OpPut(c.keys.GroupOffset(group, o.Topic, o.Partition), string(val)))
 	}
-	return c.groupTxn(ctx, "commit offsets", group, stateRevision, ops)
+	revs = make([]int64, 0, len(offsets))
+	for chunk := range slices.Chunk(ops, maxTxnOps) {
+		rev, err := c.groupTxn(ctx, "commit offsets", group, stateRevision, chunk)
+		if err != nil {
+			return revs, err
+		}
+		for range chunk {
+			revs = append(revs, rev)
+		}
+	}
+	return revs, nil
 }
 
-// DeleteGroupOffsets deletes the committed offsets of parts in one
-// transaction, guarded like SaveGroupState. Offsets that do not exist are
-// ignored.
-func (c *Client) DeleteGroupOffsets(ctx context.Context, group string, stateRevision int64, parts []TopicPartition) error {
-	if len(parts) == 0 {
-		return nil
-	}
+// DeleteGroupOffsets deletes the committed offsets of parts, guarded like
+// SaveGroupState, in transactions of up to 128, and returns how many of
+// parts it got through (all of them unless err is not nil). Offsets that do
+// not exist are ignored.
+func (c *Client) DeleteGroupOffsets(ctx context.Context, group string, stateRevision int64, parts []TopicPartition) (int, error) {
 	ops := make([]clientv3.Op, 0, len(parts))
 	for _, tp := range parts {
 		if err := validTopicName(tp.Topic); err != nil {
-			return err
+			return 0, err
 		}
 		ops = append(ops, clientv3.OpDelete(c.keys.GroupOffset(group, tp.Topic, tp.Partition)))
 	}
-	_, err := c.groupTxn(ctx, "delete offsets", group, stateRevision, ops)
-	return err
+	n := 0
+	for chunk := range slices.Chunk(ops, maxTxnOps) {
+		if _, err := c.groupTxn(ctx, "delete offsets", group, stateRevision, chunk); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+	}
+	return n, nil
 }
 
-// ExpireGroupOffsets deletes the given offsets in one transaction if the
-// group's state key still has mod revision stateRevision and each offset
-// key still has the mod revision in its Revision field (so a commit that
-// landed after the caller decided to expire it survives). Any mismatch is
-// ErrConflict and nothing is deleted.
-func (c *Client) ExpireGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []GroupOffset) error {
-	if len(offsets) == 0 {
-		return nil
-	}
+// ExpireGroupOffsets deletes the given offsets if the group's state key
+// still has mod revision stateRevision and each offset key still has the
+// mod revision in its Revision field (so a commit that landed after the
+// caller decided to expire it survives), in transactions of up to 127
+// offsets, and returns how many it deleted: offsets[:n]. A mismatch in a
+// transaction is ErrConflict and nothing of that transaction (or after it)
+// is deleted.
+func (c *Client) ExpireGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []GroupOffset) (int, error) {
 	if stateRevision < 0 {
-		return fmt.Errorf("meta: expire offsets of group %q: negative state revision: %w", group, ErrInvalid)
+		return 0, fmt.Errorf("meta: expire offsets of group %q: negative state revision: %w", group, ErrInvalid)
 	}
-	cmps := []clientv3.Cmp{c.stateGuard(group, stateRevision)}
-	ops := make([]clientv3.Op, 0, len(offsets))
 	for _, o := range offsets {
 		if err := validTopicName(o.Topic); err != nil {
-			return err
+			return 0, err
 		}
-		k := c.keys.GroupOffset(group, o.Topic, o.Partition)
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", o.Revision))
-		ops = append(ops, clientv3.OpDelete(k))
 	}
-	resp, err := c.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
-	if err != nil {
-		return etcdErr(fmt.Sprintf("expire offsets of group %q", group), err)
+	n := 0
+	// One comparison per offset plus the state guard.
+	for chunk := range slices.Chunk(offsets, maxTxnOps-1) {
+		cmps := []clientv3.Cmp{c.stateGuard(group, stateRevision)}
+		ops := make([]clientv3.Op, 0, len(chunk))
+		for _, o := range chunk {
+			k := c.keys.GroupOffset(group, o.Topic, o.Partition)
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", o.Revision))
+			ops = append(ops, clientv3.OpDelete(k))
+		}
+		resp, err := c.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return n, etcdErr(fmt.Sprintf("expire offsets of group %q", group), err)
+		}
+		if !resp.Succeeded {
+			return n, fmt.Errorf("meta: expire offsets of group %q: group state or an offset changed: %w", group, ErrConflict)
+		}
+		n += len(chunk)
 	}
-	if !resp.Succeeded {
-		return fmt.Errorf("meta: expire offsets of group %q: group state or an offset changed: %w", group, ErrConflict)
-	}
-	return nil
+	return n, nil
 }
 
 // DeleteGroup deletes the group's state and all its offsets in one

@@ -68,10 +68,11 @@ func TestGroupOffsetsCommitDeleteAndList(t *testing.T) {
 		{Topic: "audit", Partition: 0, Offset: 5, LeaderEpoch: -1, CommitTimeMs: 1, ExpireTimeMs: 99},
 	}
 	// A group with no state key: commits are guarded by "state absent".
-	rev, err := c.CommitGroupOffsets(ctx, "simple", 0, offs)
-	if err != nil || rev == 0 {
-		t.Fatalf("commit: %d, %v", rev, err)
+	revs, err := c.CommitGroupOffsets(ctx, "simple", 0, offs)
+	if err != nil || len(revs) != 3 || revs[0] == 0 || revs[1] != revs[0] || revs[2] != revs[0] {
+		t.Fatalf("commit: %v, %v; want one revision for all three (one transaction)", revs, err)
 	}
+	rev := revs[0]
 	d, err := c.LoadGroup(ctx, "simple")
 	if err != nil {
 		t.Fatal(err)
@@ -128,10 +129,10 @@ func TestGroupOffsetsCommitDeleteAndList(t *testing.T) {
 
 	// Deleting offsets: guarded, missing ones ignored.
 	del := []TopicPartition{{"orders", 10}, {"orders", 77}}
-	if err := c.DeleteGroupOffsets(ctx, "simple", 0, del); !errors.Is(err, ErrConflict) {
+	if _, err := c.DeleteGroupOffsets(ctx, "simple", 0, del); !errors.Is(err, ErrConflict) {
 		t.Fatalf("stale delete: %v, want ErrConflict", err)
 	}
-	if err := c.DeleteGroupOffsets(ctx, "simple", srev, del); err != nil {
+	if _, err := c.DeleteGroupOffsets(ctx, "simple", srev, del); err != nil {
 		t.Fatal(err)
 	}
 	d, _ = c.LoadGroup(ctx, "simple")
@@ -170,10 +171,10 @@ func TestGroupOffsetsExpireGuardsEachOffset(t *testing.T) {
 	if _, err := c.CommitGroupOffsets(ctx, "g", 0, []GroupOffset{{Topic: "t", Partition: 1, Offset: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ExpireGroupOffsets(ctx, "g", 0, seen); !errors.Is(err, ErrConflict) {
+	if _, err := c.ExpireGroupOffsets(ctx, "g", 0, seen); !errors.Is(err, ErrConflict) {
 		t.Fatalf("expire of a re-committed offset: %v, want ErrConflict", err)
 	}
-	if err := c.ExpireGroupOffsets(ctx, "g", 0, seen[:1]); err != nil {
+	if _, err := c.ExpireGroupOffsets(ctx, "g", 0, seen[:1]); err != nil {
 		t.Fatal(err)
 	}
 	d, _ = c.LoadGroup(ctx, "g")

@@ -3,6 +3,8 @@ package meta
 import (
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 )
 
 // The whole etcd key layout, top to bottom (docs/etcd-keys.md says the same
@@ -11,13 +13,13 @@ import (
 //	/strata/<cluster>/cluster-id                                  cluster id (JSON string)
 //	/strata/<cluster>/brokers/<id>                                BrokerInfo, bound to the broker's lease
 //	/strata/<cluster>/producer-ids                                next unallocated producer id (decimal)
-//	/strata/<cluster>/controller/<lease id hex>                   controller election (concurrency.Election)
+//	/strata/<cluster>/controller/<lease id hex>                   controller candidate: broker id (controller.go)
 //	/strata/<cluster>/topics/<topic>                              Topic
 //	/strata/<cluster>/partitions/<topic>/<partition>              PartitionState
 //	/strata/<cluster>/epochs/<topic>/<partition>                  leader epoch, decimal: the fencing key
 //	/strata/<cluster>/groups/<group>/state                        GroupState (groups.go)
 //	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
-//	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      tier manifest entry (reserved)
+//	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
 //
 // Numbers in keys are zero-padded so that a prefix listing (etcd sorts by key
 // bytes) is in numeric order: int32 values (broker id, partition) to 10 digits,
@@ -62,14 +64,21 @@ func (k Keys) Broker(id int32) string { return k.Brokers() + pad32(id) }
 // "/<lease id hex>" per candidate). It has no trailing slash.
 func (k Keys) Controller() string { return k.root + "controller" }
 
+// ControllerCandidates is the prefix of the candidates' keys; the one
+// created first is the controller's.
+func (k Keys) ControllerCandidates() string { return k.Controller() + "/" }
+
 // Topics is the prefix of every topic key.
 func (k Keys) Topics() string { return k.root + "topics/" }
 
 // Topic is "/strata/<cluster>/topics/<topic>".
 func (k Keys) Topic(topic string) string { return k.Topics() + topic }
 
+// AllPartitions is the prefix of every topic's partition states.
+func (k Keys) AllPartitions() string { return k.root + "partitions/" }
+
 // Partitions is the prefix of a topic's partition states.
-func (k Keys) Partitions(topic string) string { return k.root + "partitions/" + topic + "/" }
+func (k Keys) Partitions(topic string) string { return k.AllPartitions() + topic + "/" }
 
 // Partition is "/strata/<cluster>/partitions/<topic>/<partition, 10 digits>".
 func (k Keys) Partition(topic string, p int32) string { return k.Partitions(topic) + pad32(p) }
@@ -98,8 +107,11 @@ func (k Keys) GroupOffset(group, topic string, p int32) string {
 	return k.GroupOffsets(group) + topic + "/" + pad32(p)
 }
 
+// AllTier is the prefix of every tier manifest.
+func (k Keys) AllTier() string { return k.root + "tier/" }
+
 // TierTopic is the prefix of a topic's tier manifests.
-func (k Keys) TierTopic(topic string) string { return k.root + "tier/" + topic + "/" }
+func (k Keys) TierTopic(topic string) string { return k.AllTier() + topic + "/" }
 
 // Tier is the prefix of one partition's tier manifest.
 func (k Keys) Tier(topic string, p int32) string { return k.TierTopic(topic) + pad32(p) + "/" }
@@ -107,4 +119,53 @@ func (k Keys) Tier(topic string, p int32) string { return k.TierTopic(topic) + p
 // TierSegment is "/strata/<cluster>/tier/<topic>/<partition, 10 digits>/<base offset, 20 digits>".
 func (k Keys) TierSegment(topic string, p int32, baseOffset int64) string {
 	return k.Tier(topic, p) + pad64(baseOffset)
+}
+
+// Parsing keys back, for listings and watches over a prefix.
+
+// parsePartition splits a key under AllPartitions (or Epochs) into the
+// partition number; ok is false for anything else.
+func parsePartition(s string) (int32, bool) {
+	p, err := strconv.ParseInt(s, 10, 32)
+	return int32(p), err == nil && p >= 0
+}
+
+// parseTierSegment splits a key under AllTier into topic and partition.
+func (k Keys) parseTierSegment(key string) (topic string, partition int32, ok bool) {
+	parts := strings.Split(strings.TrimPrefix(key, k.AllTier()), "/")
+	if len(parts) != 3 || parts[2] == "" || !strings.HasPrefix(key, k.AllTier()) {
+		return "", 0, false
+	}
+	p, ok := parsePartition(parts[1])
+	return parts[0], p, ok
+}
+
+// parseGroupKey splits a key under Groups into the (unescaped) group id and
+// what follows it: "state" or "offsets/<topic>/<partition>".
+func (k Keys) parseGroupKey(key string) (group, sub string, err error) {
+	rest, ok := strings.CutPrefix(key, k.Groups())
+	if !ok {
+		return "", "", fmt.Errorf("not under %s", k.Groups())
+	}
+	escaped, sub, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", "", fmt.Errorf("no group id")
+	}
+	group, err = url.PathUnescape(escaped)
+	if err != nil {
+		return "", "", fmt.Errorf("bad escaping: %w", err)
+	}
+	return group, sub, nil
+}
+
+// parseGroupOffset splits the sub-key "offsets/<topic>/<partition>" of
+// parseGroupKey.
+func parseGroupOffset(sub string) (topic string, partition int32, ok bool) {
+	rest, ok := strings.CutPrefix(sub, "offsets/")
+	if !ok {
+		return "", 0, false
+	}
+	topic, part, ok := strings.Cut(rest, "/")
+	p, pok := parsePartition(part)
+	return topic, p, ok && pok && validTopicName(topic) == nil
 }

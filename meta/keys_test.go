@@ -11,6 +11,10 @@ func TestKeys(t *testing.T) {
 		{k.ClusterID(), "/strata/prod/cluster-id"},
 		{k.Broker(7), "/strata/prod/brokers/0000000007"},
 		{k.Controller(), "/strata/prod/controller"},
+		{k.ControllerCandidates(), "/strata/prod/controller/"},
+		{k.ProducerIDs(), "/strata/prod/producer-ids"},
+		{k.AllPartitions(), "/strata/prod/partitions/"},
+		{k.AllTier(), "/strata/prod/tier/"},
 		{k.Topic("orders"), "/strata/prod/topics/orders"},
 		{k.Partition("orders", 12), "/strata/prod/partitions/orders/0000000012"},
 		{k.Epoch("orders", 12), "/strata/prod/epochs/orders/0000000012"},
@@ -32,5 +36,38 @@ func TestKeys(t *testing.T) {
 	sort.Strings(ks)
 	if ks[0] != k.Partition("t", 0) || ks[1] != k.Partition("t", 2) || ks[4] != k.Partition("t", 1<<30) {
 		t.Fatalf("sorted keys %v", ks)
+	}
+}
+
+// The parsers read back exactly what the builders write.
+func TestParseKeys(t *testing.T) {
+	k := newKeys("prod")
+	if topic, p, ok := k.parseTierSegment(k.TierSegment("orders", 3, 1234)); !ok || topic != "orders" || p != 3 {
+		t.Errorf("parseTierSegment = %q, %d, %v", topic, p, ok)
+	}
+	for _, bad := range []string{k.Tier("orders", 3), k.AllTier() + "orders/x/1", k.Topic("orders")} {
+		if _, _, ok := k.parseTierSegment(bad); ok {
+			t.Errorf("parseTierSegment(%q) ok", bad)
+		}
+	}
+	g, sub, err := k.parseGroupKey(k.GroupOffset("g/1 x", "orders", 3))
+	if err != nil || g != "g/1 x" {
+		t.Fatalf("parseGroupKey = %q, %q, %v", g, sub, err)
+	}
+	if topic, p, ok := parseGroupOffset(sub); !ok || topic != "orders" || p != 3 {
+		t.Errorf("parseGroupOffset(%q) = %q, %d, %v", sub, topic, p, ok)
+	}
+	if g, sub, err := k.parseGroupKey(k.GroupState("g")); err != nil || g != "g" || sub != "state" {
+		t.Errorf("parseGroupKey(state) = %q, %q, %v", g, sub, err)
+	}
+	for _, bad := range []string{k.Groups() + "g", k.Groups() + "%zz/state", k.Topic("g")} {
+		if _, _, err := k.parseGroupKey(bad); err == nil {
+			t.Errorf("parseGroupKey(%q) ok", bad)
+		}
+	}
+	for _, bad := range []string{"offsets/orders", "offsets/a b/1", "offsets/orders/-1", "state"} {
+		if _, _, ok := parseGroupOffset(bad); ok {
+			t.Errorf("parseGroupOffset(%q) ok", bad)
+		}
 	}
 }

@@ -12,12 +12,14 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/stratalog/strata/meta/embedetcd"
 )
 
 // One embedded etcd per test binary; every test gets its own cluster name, so
 // tests are isolated and may run in parallel.
 var (
-	testEtcd    *Embedded
+	testEtcd    *embedetcd.Server
 	testCli     *clientv3.Client
 	testCounter atomic.Int64
 )
@@ -35,7 +37,7 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	testEtcd, err = StartEmbedded(ctx, EmbeddedConfig{Dir: dir}, slog.Default())
+	testEtcd, err = embedetcd.Start(ctx, embedetcd.Config{Dir: dir}, slog.Default())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -63,8 +65,12 @@ func testCluster(t *testing.T) string {
 	return fmt.Sprintf("%s-%d", name, testCounter.Add(1))
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func testCtx(t *testing.T) context.Context { return testCtxFor(t, 30*time.Second) }
+
+// testCtxFor is testCtx for the tests that write tens of thousands of keys
+// (slow under -race on a busy machine).
+func testCtxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -106,6 +104,12 @@ func (c *Client) AddTierSegment(ctx context.Context, seg TierSegment, epoch int3
 	return c.ReplaceTierSegments(ctx, seg.Topic, seg.Partition, epoch, nil, &seg)
 }
 
+// MaxTierSegmentsPerWrite is the most entries one ReplaceTierSegments may
+// remove: each takes a comparison, beside the epoch and the new entry's,
+// within etcd's default of 128 per transaction. Merges and retention passes
+// take at most this many entries at a time.
+const MaxTierSegmentsPerWrite = maxTxnOps - 2
+
 // ReplaceTierSegments removes the entries old (each compared on its
 // Revision, as read by TierSegments) and adds add (if not nil; its key must
 // be free or one of old's), in one transaction fenced by the leader epoch.
@@ -115,6 +119,9 @@ func (c *Client) AddTierSegment(ctx context.Context, seg TierSegment, epoch int3
 func (c *Client) ReplaceTierSegments(ctx context.Context, topic string, partition int32, epoch int32, old []TierSegment, add *TierSegment) (int64, error) {
 	if err := validTopicName(topic); err != nil {
 		return 0, err
+	}
+	if len(old) > MaxTierSegmentsPerWrite {
+		return 0, fmt.Errorf("meta: tier manifest of %s-%d: %d entries in one write, at most %d: %w", topic, partition, len(old), MaxTierSegmentsPerWrite, ErrInvalid)
 	}
 	var cmps []clientv3.Cmp
 	var ops []clientv3.Op
@@ -177,11 +184,7 @@ func (c *Client) ReplaceTierSegments(ctx context.Context, topic string, partitio
 	if len(ops) == 0 {
 		return 0, nil
 	}
-	rev, err := c.fencedTxnRev(ctx, topic, partition, epoch, cmps, ops)
-	if err != nil {
-		return 0, err
-	}
-	return rev, nil
+	return c.fencedTxn(ctx, "tier manifest write", topic, partition, epoch, cmps, ops)
 }
 
 // checkTierChain refuses (ErrInvalid) a manifest change that would leave
@@ -227,29 +230,6 @@ func checkTierChain(topic string, partition int32, cur, old []TierSegment, add *
 	return nil
 }
 
-// fencedTxnRev is fencedTxn returning the revision the transaction wrote.
-func (c *Client) fencedTxnRev(ctx context.Context, topic string, partition int32, epoch int32, extra []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
-	ek := c.keys.Epoch(topic, partition)
-	want := strconv.FormatInt(int64(epoch), 10)
-	cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.Value(ek), "=", want)}, extra...)
-	resp, err := c.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(ek)).Commit()
-	if err != nil {
-		return 0, etcdErr(fmt.Sprintf("tier manifest write to %s-%d", topic, partition), err)
-	}
-	if resp.Succeeded {
-		return resp.Header.Revision, nil
-	}
-	kvs := resp.Responses[0].GetResponseRange().GetKvs()
-	switch {
-	case len(kvs) == 0:
-		return 0, fmt.Errorf("meta: %s-%d: partition does not exist: %w (%w)", topic, partition, ErrFenced, ErrTopicNotFound)
-	case string(kvs[0].Value) != want:
-		return 0, fmt.Errorf("meta: %s-%d: epoch %d, current %s: %w", topic, partition, epoch, kvs[0].Value, ErrFenced)
-	default:
-		return 0, fmt.Errorf("meta: %s-%d: tier manifest changed since read (epoch %d still current): %w", topic, partition, epoch, ErrConflict)
-	}
-}
-
 // TierChange says that the manifest of one partition changed. Reset means
 // that changes may have been missed (the watch was (re)established): every
 // cached manifest is stale.
@@ -264,64 +244,23 @@ type TierChange struct {
 // The channel is closed when ctx ends or the client is closed.
 func (c *Client) WatchTier(ctx context.Context) <-chan TierChange {
 	ch := make(chan TierChange, 64)
-	prefix := c.keys.root + "tier/"
+	send := func(tc TierChange) bool {
+		select {
+		case ch <- tc:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	go func() {
 		defer close(ch)
-		send := func(tc TierChange) bool {
-			select {
-			case ch <- tc:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		failures := 0
-		for ctx.Err() == nil && c.cli.Ctx().Err() == nil {
-			resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-			if err == nil {
-				failures = 0
-				if !send(TierChange{Reset: true}) {
-					return
-				}
-				wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-				wch := c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
-				for wr := range wch {
-					if wr.Err() != nil {
-						break
-					}
-					for _, ev := range wr.Events {
-						topic, p, ok := parseTierKey(strings.TrimPrefix(string(ev.Kv.Key), prefix))
-						if ok && !send(TierChange{Topic: topic, Partition: p}) {
-							cancel()
-							return
-						}
-					}
-				}
-				cancel()
-			}
-			failures++
-			d := min(100*time.Millisecond<<min(failures, 5), 2*time.Second)
-			select {
-			case <-ctx.Done():
-				return
-			case <-c.cli.Ctx().Done():
-				return
-			case <-time.After(d):
-			}
-		}
+		// Only the count is listed: a Reset makes every cache re-read.
+		c.watchLoop(ctx, c.keys.AllTier(), true,
+			func(*clientv3.GetResponse) bool { return send(TierChange{Reset: true}) },
+			func(ev *clientv3.Event) bool {
+				topic, p, ok := c.keys.parseTierSegment(string(ev.Kv.Key))
+				return !ok || send(TierChange{Topic: topic, Partition: p})
+			})
 	}()
 	return ch
-}
-
-// parseTierKey splits "<topic>/<partition>/<base>".
-func parseTierKey(rest string) (string, int32, bool) {
-	parts := strings.Split(rest, "/")
-	if len(parts) != 3 {
-		return "", 0, false
-	}
-	p, err := strconv.ParseInt(parts[1], 10, 32)
-	if err != nil {
-		return "", 0, false
-	}
-	return parts[0], int32(p), true
 }

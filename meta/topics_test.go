@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -37,9 +36,14 @@ func TestCreateTopicValidation(t *testing.T) {
 		{"out of range partition", Topic{Name: "oor", Partitions: 1}, states("oor", 1, 2), ErrInvalid},
 		{"state of other topic", Topic{Name: "mine", Partitions: 1}, states("theirs", 0, 1), ErrInvalid},
 		{"negative epoch", Topic{Name: "neg", Partitions: 1}, []PartitionState{{Topic: "neg", LeaderEpoch: -1}}, ErrInvalid},
-		// 1 + 2×1000 keys fit the embedded etcd's 4096 operations per txn; 1 + 2×2048 do not.
-		{"1000 partitions", Topic{Name: "big", Partitions: 1000}, states("big", 0, 1000), nil},
-		{"2048 partitions", Topic{Name: "huge", Partitions: 2048}, states("huge", 0, 2048), rpctypes.ErrTooManyOps},
+		// 1 + 2×63 keys fit one transaction of etcd's default 128
+		// operations; more partitions are written in steps (pending.go).
+		{"63 partitions", Topic{Name: "fits", Partitions: 63}, states("fits", 0, 63), nil},
+		{"64 partitions", Topic{Name: "steps", Partitions: 64}, states("steps", 0, 64), nil},
+		{"2048 partitions", Topic{Name: "huge", Partitions: 2048}, states("huge", 0, 2048), nil},
+		// A plan that would not fit one etcd request is refused before
+		// anything is written.
+		{"plan too large", Topic{Name: "toolarge", Partitions: 40_000}, states("toolarge", 0, 40_000, 1_000_000_001, 1_000_000_002, 1_000_000_003), ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

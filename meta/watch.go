@@ -18,8 +18,8 @@ type TopicEvent struct {
 }
 
 // WatchTopics delivers every existing topic as an event, then every change,
-// in etcd order. It lists at a revision R and watches from R+1, so nothing is
-// missed or seen twice. When the watch breaks (compaction, lost leader, ...)
+// in etcd order; a topic being created appears once it is live. It lists at
+// a revision R and watches from R+1, so nothing is missed or seen twice. When the watch breaks (compaction, lost leader, ...)
 // it re-lists and re-watches, delivering only what differs from what it
 // already delivered (including deletions that happened in the gap). The
 // channel is closed when ctx ends or the etcd client is closed.
@@ -34,6 +34,9 @@ func (c *Client) WatchTopics(ctx context.Context) <-chan TopicEvent {
 				if !deleted {
 					return ev, false
 				}
+			}
+			if t.creating() && !deleted {
+				return ev, false // not a topic until it is live
 			}
 			ev.Topic = t
 		}
@@ -65,13 +68,14 @@ func watchEvents[E any](ctx context.Context, c *Client, prefix string, buf int, 
 	return ch
 }
 
-// listWatch lists prefix and then watches it, calling emit for each key that
-// appears or changes (kv = its new value) and for each key deleted (kv = its
-// last known value, possibly nil). It re-lists after a broken watch, emitting
-// only differences. It returns when ctx ends, the client is closed, or emit
+// watchLoop is the one list-then-watch loop of the package: it lists prefix
+// (keys and values, or only the count when countOnly) at some revision R,
+// hands the listing to listed, then watches from R+1 and hands each event to
+// changed, so nothing is missed or seen twice. When the watch breaks
+// (compaction, no etcd leader, ...) it pauses (growing from 200ms to 2s) and
+// lists again. It returns when ctx ends, the client is closed, or a callback
 // returns false.
-func (c *Client) listWatch(ctx context.Context, prefix string, emit func(key string, kv *mvccpb.KeyValue, deleted bool) bool) {
-	known := map[string]*mvccpb.KeyValue{}
+func (c *Client) watchLoop(ctx context.Context, prefix string, countOnly bool, listed func(*clientv3.GetResponse) bool, changed func(*clientv3.Event) bool) {
 	failures := 0
 	pause := func() bool {
 		failures++
@@ -87,8 +91,12 @@ func (c *Client) listWatch(ctx context.Context, prefix string, emit func(key str
 			return true
 		}
 	}
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if countOnly {
+		opts = append(opts, clientv3.WithCountOnly())
+	}
 	for ctx.Err() == nil && c.cli.Ctx().Err() == nil {
-		resp, err := c.cli.Get(ctx, prefix, clientv3.WithPrefix())
+		resp, err := c.cli.Get(ctx, prefix, opts...)
 		if err != nil {
 			c.log.Warn("meta: list failed, retrying", "prefix", prefix, "err", err)
 			if !pause() {
@@ -96,6 +104,51 @@ func (c *Client) listWatch(ctx context.Context, prefix string, emit func(key str
 			}
 			continue
 		}
+		if !listed(resp) {
+			return
+		}
+		if !c.watchFrom(ctx, prefix, resp.Header.Revision+1, func(ev *clientv3.Event) bool {
+			failures = 0
+			return changed(ev)
+		}) {
+			return
+		}
+		if !pause() {
+			return
+		}
+	}
+}
+
+// watchFrom watches prefix from revision rev and hands every event to
+// changed. It returns false when changed did, true when the watch ended
+// (broken, or ctx done).
+func (c *Client) watchFrom(ctx context.Context, prefix string, rev int64, changed func(*clientv3.Event) bool) bool {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for wr := range c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithPrevKV()) {
+		if err := wr.Err(); err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("meta: watch broken, re-listing", "prefix", prefix, "err", err)
+			}
+			return true
+		}
+		for _, ev := range wr.Events {
+			if !changed(ev) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// listWatch runs watchLoop on prefix and calls emit for each key that
+// appears or changes (kv = its new value) and for each key deleted (kv = its
+// last known value, possibly nil). After a broken watch it emits only the
+// differences between the new listing and what it emitted before
+// (deletions in the gap included). It returns when watchLoop does.
+func (c *Client) listWatch(ctx context.Context, prefix string, emit func(key string, kv *mvccpb.KeyValue, deleted bool) bool) {
+	known := map[string]*mvccpb.KeyValue{}
+	listed := func(resp *clientv3.GetResponse) bool {
 		seen := make(map[string]bool, len(resp.Kvs))
 		for _, kv := range resp.Kvs {
 			k := string(kv.Key)
@@ -105,7 +158,7 @@ func (c *Client) listWatch(ctx context.Context, prefix string, emit func(key str
 			}
 			known[k] = kv
 			if !emit(k, kv, false) {
-				return
+				return false
 			}
 		}
 		var gone []string
@@ -119,44 +172,23 @@ func (c *Client) listWatch(ctx context.Context, prefix string, emit func(key str
 			prev := known[k]
 			delete(known, k)
 			if !emit(k, prev, true) {
-				return
+				return false
 			}
 		}
-
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		wch := c.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithPrevKV())
-		for wr := range wch {
-			if err := wr.Err(); err != nil {
-				if ctx.Err() == nil {
-					c.log.Warn("meta: watch broken, re-listing", "prefix", prefix, "err", err)
-				}
-				break
-			}
-			failures = 0
-			for _, ev := range wr.Events {
-				k := string(ev.Kv.Key)
-				if ev.Type == mvccpb.DELETE {
-					prev := known[k]
-					if prev == nil {
-						prev = ev.PrevKv
-					}
-					delete(known, k)
-					if !emit(k, prev, true) {
-						cancel()
-						return
-					}
-					continue
-				}
-				known[k] = ev.Kv
-				if !emit(k, ev.Kv, false) {
-					cancel()
-					return
-				}
-			}
-		}
-		cancel()
-		if !pause() {
-			return
-		}
+		return true
 	}
+	changed := func(ev *clientv3.Event) bool {
+		k := string(ev.Kv.Key)
+		if ev.Type == mvccpb.DELETE {
+			prev := known[k]
+			if prev == nil {
+				prev = ev.PrevKv
+			}
+			delete(known, k)
+			return emit(k, prev, true)
+		}
+		known[k] = ev.Kv
+		return emit(k, ev.Kv, false)
+	}
+	c.watchLoop(ctx, prefix, false, listed, changed)
 }

@@ -18,7 +18,7 @@ type PartitionEvent struct {
 // change, with the same list-then-watch guarantees as WatchTopics. Brokers
 // use it to learn when they become leader or follower of a partition.
 func (c *Client) WatchPartitions(ctx context.Context) <-chan PartitionEvent {
-	return watchEvents(ctx, c, c.keys.root+"partitions/", 64, func(key string, kv *mvccpb.KeyValue, deleted bool) (PartitionEvent, bool) {
+	return watchEvents(ctx, c, c.keys.AllPartitions(), 64, func(key string, kv *mvccpb.KeyValue, deleted bool) (PartitionEvent, bool) {
 		ev := PartitionEvent{Deleted: deleted}
 		if kv == nil {
 			return ev, true

@@ -20,14 +20,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/hotlog"
-	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/recordbatch"
 )
 
 // testCluster is several in-process brokers sharing one real etcd.
 type testCluster struct {
 	t       *testing.T
-	etcd    *meta.Embedded
+	etcd    *embedetcd.Server
 	brokers []*testBroker
 }
 
@@ -35,7 +35,7 @@ func startCluster(t *testing.T, n int, mutate ...func(*Config)) *testCluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := meta.StartEmbedded(ctx, meta.EmbeddedConfig{Dir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/ingest/ingesttest"
-	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 )
 
 // stallProxy is a TCP proxy in front of etcd that can stop forwarding:
@@ -109,7 +109,7 @@ func (p *stallProxy) close() {
 func TestHungEtcdDoesNotHangRequests(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := meta.StartEmbedded(ctx, meta.EmbeddedConfig{Dir: t.TempDir()}, testLogger())
+	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir()}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/group"
-	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 )
 
 // Group timings of these tests: short so that rebalances are quick.
@@ -999,7 +999,7 @@ func TestGroupAPIVersions(t *testing.T) {
 func TestGroupCoordinatorPlacement(t *testing.T) {
 	ctx := testCtx(t)
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	e, err := meta.StartEmbedded(ectx, meta.EmbeddedConfig{Dir: t.TempDir()}, testLogger())
+	e, err := embedetcd.Start(ectx, embedetcd.Config{Dir: t.TempDir()}, testLogger())
 	cancel()
 	if err != nil {
 		t.Fatal(err)

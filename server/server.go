@@ -28,6 +28,7 @@ import (
 	"github.com/stratalog/strata/group"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/tiering"
 )
@@ -100,7 +101,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	lock     *os.File
-	embedded *meta.Embedded
+	embedded *embedetcd.Server
 	meta     *meta.Client
 	reg      atomic.Pointer[meta.Registration]
 	broker   *broker.Broker
@@ -148,13 +149,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if dir == "" {
 			dir = filepath.Join(cfg.DataDir, "etcd")
 		}
-		ec := meta.EmbeddedConfig{Dir: dir, Name: fmt.Sprintf("strata-%d", cfg.BrokerID)}
+		ec := embedetcd.Config{Dir: dir, Name: fmt.Sprintf("strata-%d", cfg.BrokerID)}
 		if cfg.EtcdInitialCluster != "" {
 			if ec, err = memberConfig(dir, cfg.BrokerID, cfg.EtcdInitialCluster, cfg.EtcdClientURL); err != nil {
 				return nil, err
 			}
 		}
-		s.embedded, err = meta.StartEmbedded(ctx, ec, s.log.With("component", "etcd"))
+		s.embedded, err = embedetcd.Start(ctx, ec, s.log.With("component", "etcd"))
 		if err != nil {
 			return nil, fmt.Errorf("embedded etcd: %w", err)
 		}
@@ -431,34 +432,34 @@ func advertised(advertise, bound string) (string, int32, error) {
 
 // memberConfig is the embedded etcd configuration of broker id in a
 // cluster whose members are the brokers named in initialCluster.
-func memberConfig(dir string, id int32, initialCluster, clientURL string) (meta.EmbeddedConfig, error) {
+func memberConfig(dir string, id int32, initialCluster, clientURL string) (embedetcd.Config, error) {
 	name := strconv.Itoa(int(id))
 	var peer string
 	for _, m := range strings.Split(initialCluster, ",") {
 		n, u, ok := strings.Cut(strings.TrimSpace(m), "=")
 		if !ok {
-			return meta.EmbeddedConfig{}, fmt.Errorf("--etcd-initial-cluster: %q is not id=peer-url", m)
+			return embedetcd.Config{}, fmt.Errorf("--etcd-initial-cluster: %q is not id=peer-url", m)
 		}
 		if n == name {
 			peer = u
 		}
 	}
 	if peer == "" {
-		return meta.EmbeddedConfig{}, fmt.Errorf("--etcd-initial-cluster names no member %s (this broker's id)", name)
+		return embedetcd.Config{}, fmt.Errorf("--etcd-initial-cluster names no member %s (this broker's id)", name)
 	}
 	if clientURL == "" {
 		pu, err := url.Parse(peer)
 		if err != nil {
-			return meta.EmbeddedConfig{}, fmt.Errorf("--etcd-initial-cluster: peer URL %q: %w", peer, err)
+			return embedetcd.Config{}, fmt.Errorf("--etcd-initial-cluster: peer URL %q: %w", peer, err)
 		}
 		port, err := strconv.Atoi(pu.Port())
 		if err != nil {
-			return meta.EmbeddedConfig{}, fmt.Errorf("--etcd-initial-cluster: peer URL %q has no port", peer)
+			return embedetcd.Config{}, fmt.Errorf("--etcd-initial-cluster: peer URL %q has no port", peer)
 		}
 		pu.Host = net.JoinHostPort(pu.Hostname(), strconv.Itoa(port-1))
 		clientURL = pu.String()
 	}
-	return meta.EmbeddedConfig{Dir: dir, Name: name, PeerURL: peer, ClientURL: clientURL, InitialCluster: initialCluster}, nil
+	return embedetcd.Config{Dir: dir, Name: name, PeerURL: peer, ClientURL: clientURL, InitialCluster: initialCluster}, nil
 }
 
 // dataDirID returns the random id of the data directory, created on first

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 )
 
 // TestClusterRefusesPrivateObjectStores: the tier manifest in etcd is
@@ -20,7 +20,7 @@ import (
 func TestClusterRefusesPrivateObjectStores(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	e, err := meta.StartEmbedded(ctx, meta.EmbeddedConfig{Dir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/local"
 	"github.com/stratalog/strata/recordbatch"
@@ -24,7 +25,7 @@ import (
 )
 
 var (
-	testEtcd    *meta.Embedded
+	testEtcd    *embedetcd.Server
 	testCounter atomic.Int64
 )
 
@@ -46,7 +47,7 @@ var (
 
 // sharedEtcd starts the embedded etcd the tests share, on first use (fuzz
 // workers never need it).
-func sharedEtcd(t testing.TB) *meta.Embedded {
+func sharedEtcd(t testing.TB) *embedetcd.Server {
 	t.Helper()
 	etcdMu.Lock()
 	defer etcdMu.Unlock()
@@ -59,7 +60,7 @@ func sharedEtcd(t testing.TB) *meta.Embedded {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e, err := meta.StartEmbedded(ctx, meta.EmbeddedConfig{Dir: dir}, slog.New(slog.DiscardHandler))
+	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: dir}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

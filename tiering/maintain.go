@@ -45,7 +45,9 @@ func (t *Tier) applyRetention(ctx context.Context, p Partition, epoch int32, set
 		if !expired && set.RetentionBytes >= 0 {
 			expired = total-s.LogBytes >= set.RetentionBytes
 		}
-		if !expired {
+		// One fenced write removes at most MaxTierSegmentsPerWrite
+		// entries; the next pass takes the rest.
+		if !expired || n == meta.MaxTierSegmentsPerWrite {
 			break
 		}
 		total -= s.LogBytes
@@ -83,8 +85,9 @@ func earliest(segs []meta.TierSegment, otherwise int64) int64 {
 }
 
 // mergeGroup picks the first run of adjacent, contiguous small files worth
-// merging: at least two, together at most target bytes, and either at
-// least half the target or all older than MergeMinAge.
+// merging: at least two, at most meta.MaxTierSegmentsPerWrite (what one
+// fenced manifest write replaces), together at most target bytes, and
+// either at least half the target or all older than MergeMinAge.
 func (t *Tier) mergeGroup(segs []meta.TierSegment, target int64) []meta.TierSegment {
 	if target <= 0 {
 		return nil
@@ -93,7 +96,7 @@ func (t *Tier) mergeGroup(segs []meta.TierSegment, target int64) []meta.TierSegm
 	for i := 0; i < len(segs); {
 		j, size := i, int64(0)
 		newest := int64(0)
-		for j < len(segs) && size+segs[j].Size <= target && (j == i || segs[j].BaseOffset == segs[j-1].LastOffset+1) {
+		for j < len(segs) && j-i < meta.MaxTierSegmentsPerWrite && size+segs[j].Size <= target && (j == i || segs[j].BaseOffset == segs[j-1].LastOffset+1) {
 			size += segs[j].Size
 			newest = max(newest, segs[j].UploadedAt)
 			j++

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/local"
 	"github.com/stratalog/strata/objstore/objstoretest"
@@ -566,10 +567,10 @@ func TestStoreDownAndCrashBeforeCommit(t *testing.T) {
 // is stored, nothing is named, and everything is tiered once etcd is back.
 func TestEtcdDown(t *testing.T) {
 	dir := t.TempDir()
-	start := func() *meta.Embedded {
+	start := func() *embedetcd.Server {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		ee, err := meta.StartEmbedded(ctx, meta.EmbeddedConfig{Dir: dir}, testLogger())
+		ee, err := embedetcd.Start(ctx, embedetcd.Config{Dir: dir}, testLogger())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,7 @@
-package meta
+// Package zapslog adapts log/slog to the zap logger that etcd's client and
+// server want, so etcd's messages land in Strata's log. It is shared by meta
+// (the client) and meta/embedetcd (the embedded server).
+package zapslog
 
 import (
 	"context"
@@ -9,12 +12,12 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// newZapLogger returns a zap logger (what etcd's server and client want) that
+// New returns a zap logger (what etcd's server and client want) that
 // forwards entries at or above min to l, so etcd's messages land in Strata's
 // log with the same handler, not on stderr. While *quiet is true (say, during
 // a deliberate shutdown, when etcd reports its closed listeners as errors),
 // entries go to l at debug level. quiet may be nil.
-func newZapLogger(l *slog.Logger, min zapcore.Level, quiet *atomic.Bool) *zap.Logger {
+func New(l *slog.Logger, min zapcore.Level, quiet *atomic.Bool) *zap.Logger {
 	if l == nil {
 		l = slog.Default()
 	}

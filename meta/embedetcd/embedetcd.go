@@ -1,4 +1,11 @@
-package meta
+// Package embedetcd runs the etcd member embedded in a Strata broker: the
+// single-node default (`strata serve` with no etcd flags) and the members of
+// a cluster whose brokers form their own etcd (--etcd-initial-cluster). It
+// owns the member's configuration (ports kept in Dir/ports.json, compaction,
+// quota) and nothing of what Strata stores in it; that is package meta.
+//
+// embedetcd imports no other Strata package but meta/internal/zapslog.
+package embedetcd
 
 import (
 	"context"
@@ -16,10 +23,12 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/stratalog/strata/meta/internal/zapslog"
 )
 
-// EmbeddedConfig configures the embedded etcd member.
-type EmbeddedConfig struct {
+// Config configures the embedded etcd member.
+type Config struct {
 	Dir       string // data directory (required); etcd keeps its files in Dir/member
 	Name      string // member name; default "strata"
 	ClientURL string // e.g. "http://127.0.0.1:2379"; default: a free 127.0.0.1 port, kept in Dir/ports.json
@@ -31,8 +40,8 @@ type EmbeddedConfig struct {
 	InitialCluster string
 }
 
-// Embedded is a running single-member etcd.
-type Embedded struct {
+// Server is a running embedded etcd member.
+type Server struct {
 	etcd      *embed.Etcd
 	endpoints []string
 	closing   *atomic.Bool // etcd's log goes quiet once Close starts
@@ -43,7 +52,6 @@ const (
 	portsFile         = "ports.json"
 	embedReadyTimeout = 30 * time.Second
 	embedQuotaBytes   = 2 << 30 // 2 GiB backend quota
-	embedMaxTxnOps    = 4096    // CreateTopic writes 1 + 2×partitions keys in one txn
 )
 
 // persistedPorts is the content of Dir/ports.json.
@@ -52,15 +60,15 @@ type persistedPorts struct {
 	PeerURL   string `json:"peer_url"`
 }
 
-// StartEmbedded starts a single-member etcd with its data in cfg.Dir and waits
+// Start starts a single-member etcd with its data in cfg.Dir and waits
 // until it serves clients. URLs not given in cfg are taken from Dir/ports.json
 // or, on first start, picked among free 127.0.0.1 ports and saved there, so a
 // restart reuses them and brokers with different data directories run side by
 // side. etcd's own log goes to logger at error level only. The member
 // compacts its history hourly and has a 2 GiB backend quota.
-func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger) (*Embedded, error) {
+func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
 	if cfg.Dir == "" {
-		return nil, fmt.Errorf("meta: embedded etcd: no data directory: %w", ErrInvalid)
+		return nil, errors.New("embedetcd: no data directory")
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -70,22 +78,22 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	}
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("meta: embedded etcd: %w", err)
+		return nil, fmt.Errorf("embedetcd: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("meta: embedded etcd: %w", err)
+		return nil, fmt.Errorf("embedetcd: %w", err)
 	}
 	clientURL, peerURL, err := resolveURLs(dir, cfg.ClientURL, cfg.PeerURL)
 	if err != nil {
-		return nil, fmt.Errorf("meta: embedded etcd: %w", err)
+		return nil, fmt.Errorf("embedetcd: %w", err)
 	}
 	curl, err := url.Parse(clientURL)
 	if err != nil {
-		return nil, fmt.Errorf("meta: embedded etcd: client URL %q: %w", clientURL, err)
+		return nil, fmt.Errorf("embedetcd: client URL %q: %w", clientURL, err)
 	}
 	purl, err := url.Parse(peerURL)
 	if err != nil {
-		return nil, fmt.Errorf("meta: embedded etcd: peer URL %q: %w", peerURL, err)
+		return nil, fmt.Errorf("embedetcd: peer URL %q: %w", peerURL, err)
 	}
 
 	ec := embed.NewConfig()
@@ -108,15 +116,16 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = "1h"
 	ec.QuotaBackendBytes = embedQuotaBytes
-	ec.MaxTxnOps = embedMaxTxnOps
+	// MaxTxnOps and MaxRequestBytes keep etcd's defaults (128 operations,
+	// 1.5 MiB), what an external etcd runs with: meta writes within them.
 	ec.EnableGRPCGateway = false
 	ec.LogLevel = "error"
 	closing := new(atomic.Bool)
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(logger, zapcore.ErrorLevel, closing))
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapslog.New(logger, zapcore.ErrorLevel, closing))
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
-		return nil, fmt.Errorf("meta: embedded etcd in %s (client %s, peer %s): %w", dir, clientURL, peerURL, err)
+		return nil, fmt.Errorf("embedetcd in %s (client %s, peer %s): %w", dir, clientURL, peerURL, err)
 	}
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
@@ -125,18 +134,18 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 	case err := <-e.Err():
 		closing.Store(true)
 		e.Close()
-		return nil, fmt.Errorf("meta: embedded etcd in %s failed while starting: %w", dir, err)
+		return nil, fmt.Errorf("embedetcd in %s failed while starting: %w", dir, err)
 	case <-timer.C:
 		closing.Store(true)
 		e.Close()
-		return nil, fmt.Errorf("meta: embedded etcd in %s not ready after %s", dir, readyTimeout)
+		return nil, fmt.Errorf("embedetcd in %s not ready after %s", dir, readyTimeout)
 	case <-ctx.Done():
 		closing.Store(true)
 		e.Close()
-		return nil, fmt.Errorf("meta: embedded etcd in %s: %w", dir, ctx.Err())
+		return nil, fmt.Errorf("embedetcd in %s: %w", dir, ctx.Err())
 	}
 	logger.Info("embedded etcd ready", "dir", dir, "client_url", clientURL, "peer_url", peerURL)
-	return &Embedded{etcd: e, endpoints: []string{clientURL}, closing: closing}, nil
+	return &Server{etcd: e, endpoints: []string{clientURL}, closing: closing}, nil
 }
 
 // resolveURLs returns the client and peer URLs: given ones first, then those
@@ -160,7 +169,7 @@ func resolveURLs(dir, clientURL, peerURL string) (string, string, error) {
 		peerURL = saved.PeerURL
 	}
 	if clientURL == "" || peerURL == "" {
-		ports, err := freePorts(2)
+		ports, err := FreePorts(2)
 		if err != nil {
 			return "", "", fmt.Errorf("pick free ports: %w", err)
 		}
@@ -188,9 +197,9 @@ func resolveURLs(dir, clientURL, peerURL string) (string, string, error) {
 	return clientURL, peerURL, nil
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1 (held open together
+// FreePorts returns n distinct free TCP ports on 127.0.0.1 (held open together
 // while picking, so they differ; another process may still race for them).
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -204,13 +213,13 @@ func freePorts(n int) ([]int, error) {
 }
 
 // Endpoints are the client URLs, for Dial or clientv3.
-func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }
+func (e *Server) Endpoints() []string { return append([]string(nil), e.endpoints...) }
 
 // Err reports a fatal error of the running member (it stops serving).
-func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
+func (e *Server) Err() <-chan error { return e.etcd.Err() }
 
 // Close stops the member and waits until it has stopped. It is idempotent.
-func (e *Embedded) Close() error {
+func (e *Server) Close() error {
 	e.closeOnce.Do(func() {
 		e.closing.Store(true)
 		e.etcd.Close()
