@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/stratalog/strata/fileutil"
 )
 
 // FlushUpTo blocks until every offset below offset (capped at the log end)
@@ -103,7 +105,7 @@ func (l *Log) syncOnce() error {
 	}
 	dir = dir || n > 0
 	if dir {
-		if err := syncDir(l.dir); err != nil {
+		if err := fileutil.SyncDir(l.dir); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 	}
@@ -181,7 +183,7 @@ func (l *Log) Close() error {
 			errs = append(errs, s.sync(true))
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fileutil.SyncDir(l.dir); err != nil {
 		errs = append(errs, storageErr("fsync log directory", err))
 	}
 	err := errors.Join(errs...)
@@ -196,7 +198,7 @@ func (l *Log) Close() error {
 		if _, serr := writeSnapshots(l.dir, l.takePendingSnapshotsLocked()); serr != nil {
 			l.logger.Warn("producer-state snapshot not written at close; the next open replays the log", "err", serr)
 		}
-		if werr := writeFileSync(filepath.Join(l.dir, cleanShutdownFile), nil); werr != nil {
+		if werr := fileutil.WriteFile(filepath.Join(l.dir, cleanShutdownFile), nil, 0o644); werr != nil {
 			err = storageErr("write clean-shutdown marker", werr)
 		} else {
 			l.flushed.Store(l.leo.Load())

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stratalog/strata/fileutil"
 )
 
 // Config is a log's per-topic configuration. Zero or out-of-range sizes are
@@ -181,7 +183,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 			return nil, storageErr("create log directory", err)
 		}
 		// The new directory's own entry must survive a crash too.
-		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		if err := fileutil.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			return nil, storageErr("fsync parent of log directory", err)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/stratalog/strata/fileutil"
 )
 
 // cleanShutdownFile is written by Close after everything is fsynced and
@@ -125,7 +127,7 @@ func (l *Log) load() error {
 				return err
 			}
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := fileutil.SyncDir(l.dir); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 	}
@@ -152,7 +154,7 @@ func (l *Log) takeCleanMarker() (bool, error) {
 	case err != nil:
 		return false, storageErr("remove clean-shutdown marker", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fileutil.SyncDir(l.dir); err != nil {
 		return false, storageErr("fsync log directory", err)
 	}
 	return true, nil

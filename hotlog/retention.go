@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/stratalog/strata/fileutil"
 )
 
 // EnforceRetention deletes the oldest sealed segments (never the active one)
@@ -217,7 +219,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fileutil.SyncDir(l.dir); err != nil {
 		return storageErr("fsync log directory", err)
 	}
 	l.dirDirty = false
@@ -274,7 +276,7 @@ func (l *Log) truncateProducerStateLocked(emptied bool) error {
 	l.dropPendingSnapshotsLocked(drop)
 	removed, err := l.removeSnapshots(drop)
 	if removed && err == nil {
-		if serr := syncDir(l.dir); serr != nil {
+		if serr := fileutil.SyncDir(l.dir); serr != nil {
 			err = storageErr("fsync log directory", serr)
 		}
 	}
