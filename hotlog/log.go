@@ -44,6 +44,10 @@ type Config struct {
 	// stored batch may produce (timestamp lookups); a batch that would
 	// exceed it is reported as corrupt. Default 64 MiB.
 	MaxDecompressedBatchBytes int64
+	// Files bounds the open segment files, shared by every log of a
+	// broker; nil: a process-wide cache of DefaultMaxOpenFiles. Read at
+	// Open only.
+	Files *FileCache
 }
 
 // Defaults.
@@ -139,6 +143,7 @@ type Log struct {
 	// epochs and closed. Append holds it for writing.
 	mu       sync.RWMutex
 	cfg      Config
+	files    *FileCache // opens and closes the segment files
 	segs     []*segment // ordered by base; the last one is active
 	epochs   []epochEntry
 	dirDirty bool // files created or removed since the last directory fsync
@@ -191,9 +196,13 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		dir:    dir,
 		logger: logger.With("dir", dir),
 		cfg:    cfg.normalized(),
+		files:  cfg.Files,
 		kick:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		bgDone: make(chan struct{}),
+	}
+	if l.files == nil {
+		l.files = defaultFiles
 	}
 	l.fcond = sync.NewCond(&l.fmu)
 	if err := l.load(); err != nil {
@@ -402,7 +411,7 @@ func (l *Log) rollLocked() error {
 			return err
 		}
 	}
-	ns, err := createSegment(l.dir, l.leo.Load())
+	ns, err := createSegment(l.dir, l.leo.Load(), l.files)
 	if err != nil {
 		return err
 	}

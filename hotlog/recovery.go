@@ -40,16 +40,12 @@ func (l *Log) load() error {
 		if !last {
 			nextBase = bases[i+1]
 		}
-		s := newSegment(l.dir, bases[i])
+		s := newSegment(l.dir, bases[i], l.files)
 		s.sealed = !last
-		f, err := os.OpenFile(s.path(extLog), os.O_RDWR, 0)
+		// Stat by name: a sealed segment whose indexes check out is
+		// never opened here (its file is opened on the first read).
+		st, err := os.Stat(s.path(extLog))
 		if err != nil {
-			return storageErr("open segment", err)
-		}
-		s.log = f
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
 			return storageErr("stat segment", err)
 		}
 		fileSize := st.Size()
@@ -74,7 +70,7 @@ func (l *Log) load() error {
 			// was written later and cannot have been flushed either.
 			for _, b := range bases[i+1:] {
 				l.logger.Warn("removing segment after a truncated one", "segment", b)
-				victim := newSegment(l.dir, b)
+				victim := newSegment(l.dir, b, l.files)
 				if err := victim.remove(); err != nil {
 					s.close()
 					return storageErr("remove segment", err)
@@ -102,7 +98,7 @@ func (l *Log) load() error {
 		}
 	}
 	if len(l.segs) == 0 {
-		s, err := createSegment(l.dir, 0)
+		s, err := createSegment(l.dir, 0, l.files)
 		if err != nil {
 			return err
 		}
@@ -111,9 +107,6 @@ func (l *Log) load() error {
 	}
 	act := l.active()
 	act.sealed = false
-	if err := act.openIndexFiles(false); err != nil {
-		return err
-	}
 	if act.size > 0 {
 		act.firstAppend = l.firstAppendGuess(act)
 	}
@@ -174,6 +167,12 @@ func (l *Log) listSegments() ([]int64, error) {
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() {
+			// A directory where a segment file belongs cannot be read:
+			// skipping it would open the log without that segment's
+			// records (and remove its indexes as orphans).
+			if strings.HasSuffix(name, extLog) || strings.HasSuffix(name, extIndex) || strings.HasSuffix(name, extTimeIndex) {
+				return nil, storageErr("list segments", fmt.Errorf("%s is a directory, not a segment file", name))
+			}
 			continue
 		}
 		switch {
@@ -309,7 +308,12 @@ func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
 func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(BatchHeader)) (int64, error) {
 	s.resetIndexes()
 	interval := int64(l.cfg.IndexIntervalBytes)
-	br := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, fileSize), 256<<10)
+	f, err := s.logF.acquire(false)
+	if err != nil {
+		return 0, storageErr(fmt.Sprintf("open segment %d", s.base), err)
+	}
+	defer s.logF.release()
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, fileSize), 256<<10)
 	var (
 		pos    int64
 		expect = s.base
@@ -362,7 +366,7 @@ func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(Ba
 		dropped = fileSize - pos
 		l.logger.Warn("truncating segment to its valid prefix",
 			"segment", s.base, "valid_bytes", pos, "bytes_dropped", dropped, "next_offset", expect, "reason", reason)
-		if err := s.log.Truncate(pos); err != nil {
+		if err := f.Truncate(pos); err != nil {
 			return 0, storageErr(fmt.Sprintf("truncate segment %d", s.base), err)
 		}
 	}

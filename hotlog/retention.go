@@ -165,7 +165,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 			}
 			old = slices.Delete(slices.Clone(old), i, i+1)
 		}
-		ns, err := createSegment(l.dir, offset)
+		ns, err := createSegment(l.dir, offset, l.files)
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := s.log.Truncate(cut); err != nil {
+		if err := s.truncateLog(cut); err != nil {
 			return storageErr(fmt.Sprintf("truncate segment %d", s.base), err)
 		}
 		victims = slices.Clone(l.segs[i+1:])

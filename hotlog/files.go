@@ -1,0 +1,166 @@
+package hotlog
+
+import (
+	"container/list"
+	"errors"
+	"os"
+	"sync"
+)
+
+// DefaultMaxOpenFiles is the cap of the file cache used by a Log whose
+// Config names none.
+const DefaultMaxOpenFiles = 1024
+
+// FileCache bounds the file descriptors of the segment files (.log, .index,
+// .timeindex) of every Log that shares it, independently of how many
+// partitions and segments there are: a file is opened when first used and
+// closed again, least recently used first, once more than the cap are open
+// and idle. A file in use (a read, write or fsync in progress) is never
+// closed, so the cap can be exceeded by as many files as are in use at
+// once.
+//
+// Closing a file with unsynced writes loses nothing: the dirty pages stay
+// in the page cache and the next fsync, through a new descriptor, writes
+// them; Linux (4.16 and later) reports a writeback error not seen yet to
+// that fsync even though the descriptor is new.
+type FileCache struct {
+	mu   sync.Mutex
+	max  int
+	open int        // descriptors open, in use or idle
+	idle *list.List // of *lazyFile open with no user, least recently used first
+}
+
+// NewFileCache returns a cache keeping at most max idle files open (at
+// least 1).
+func NewFileCache(limit int) *FileCache {
+	return &FileCache{max: max(limit, 1), idle: list.New()}
+}
+
+var defaultFiles = NewFileCache(DefaultMaxOpenFiles)
+
+// Open is how many segment files are open now.
+func (c *FileCache) Open() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open
+}
+
+// Max is the cap.
+func (c *FileCache) Max() int { return c.max }
+
+// lazyFile is one segment file, open only while used or cached.
+type lazyFile struct {
+	c    *FileCache
+	path string
+	f    *os.File // nil while closed
+	refs int
+	elem *list.Element // in c.idle while open and unused
+}
+
+func (c *FileCache) file(path string) *lazyFile { return &lazyFile{c: c, path: path} }
+
+// evictLocked closes idle files until room more fit under the cap.
+func (c *FileCache) evictLocked(room int) {
+	for c.open+room > c.max && c.idle.Len() > 0 {
+		lf := c.idle.Remove(c.idle.Front()).(*lazyFile)
+		lf.elem = nil
+		lf.f.Close() // read or written through fsynced or page-cached data only: see FileCache
+		lf.f = nil
+		c.open--
+	}
+}
+
+// acquire returns the open file, opening it (read-write; created when
+// create is set) if needed, and keeps it open until release.
+func (lf *lazyFile) acquire(create bool) (*os.File, error) {
+	c := lf.c
+	c.mu.Lock()
+	if lf.f != nil {
+		if lf.elem != nil {
+			c.idle.Remove(lf.elem)
+			lf.elem = nil
+		}
+		lf.refs++
+		f := lf.f
+		c.mu.Unlock()
+		return f, nil
+	}
+	c.evictLocked(1)
+	c.open++ // reserved while opening without the lock
+	c.mu.Unlock()
+	flag := os.O_RDWR
+	if create {
+		flag |= os.O_CREATE
+	}
+	f, err := os.OpenFile(lf.path, flag, 0o644)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.open--
+		return nil, err
+	}
+	if lf.f != nil { // opened meanwhile by another user
+		f.Close()
+		c.open--
+	} else {
+		lf.f = f
+	}
+	lf.refs++
+	return lf.f, nil
+}
+
+// adopt makes f, just created by the caller, the open file, idle.
+func (lf *lazyFile) adopt(f *os.File) {
+	c := lf.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evictLocked(1)
+	c.open++
+	lf.f = f
+	lf.elem = c.idle.PushBack(lf)
+}
+
+func (lf *lazyFile) release() {
+	c := lf.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lf.refs--
+	if lf.refs == 0 && lf.f != nil {
+		lf.elem = c.idle.PushBack(lf)
+		c.evictLocked(0)
+	}
+}
+
+// use runs fn with the open file.
+func (lf *lazyFile) use(create bool, fn func(f *os.File) error) error {
+	f, err := lf.acquire(create)
+	if err != nil {
+		return err
+	}
+	defer lf.release()
+	return fn(f)
+}
+
+// close closes the file if open. The caller makes sure nobody uses it
+// (segments close with Log.lifeMu held for writing).
+func (lf *lazyFile) close() error {
+	c := lf.c
+	c.mu.Lock()
+	if lf.f == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	if lf.refs > 0 {
+		c.mu.Unlock()
+		return errors.New("hotlog: closing a segment file in use")
+	}
+	if lf.elem != nil {
+		c.idle.Remove(lf.elem)
+		lf.elem = nil
+	}
+	f := lf.f
+	lf.f = nil
+	c.open--
+	c.mu.Unlock()
+	return f.Close()
+}
