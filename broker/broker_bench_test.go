@@ -3,13 +3,9 @@ package broker_test
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/broker"
 	"github.com/stratalog/strata/server"
@@ -57,27 +53,8 @@ func benchPartition(b *testing.B, br *broker.Broker, name string) *broker.Partit
 	}
 }
 
-// benchBatch is an uncompressed RecordBatch v2 of n records with values of
-// size bytes and a valid CRC.
-func benchBatch(n, size int) []byte {
-	var area []byte
-	value := make([]byte, size)
-	for i := range n {
-		rec := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Key: fmt.Appendf(nil, "k%d", i), Value: value}
-		enc := rec.AppendTo(nil)
-		_, skip := binary.Varint(enc) // AppendTo wrote Length 0: replace it
-		area = binary.AppendVarint(area, int64(len(enc)-skip))
-		area = append(area, enc[skip:]...)
-	}
-	rb := kmsg.RecordBatch{
-		Magic: 2, LastOffsetDelta: int32(n - 1), FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: area,
-	}
-	rb.Length = int32(49 + len(area))
-	b := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
-}
+// benchBatch is an uncompressed RecordBatch v2 with a valid CRC.
+var benchBatch = broker.BatchForTest
 
 // BenchmarkPartitionAppend is a produce request's partition: validation,
 // append, high watermark, and for acks=all the fsync, with one producer

@@ -58,6 +58,9 @@ type Config struct {
 	BrokerTTL time.Duration
 	// ReplicaLagMax is Kafka's replica.lag.time.max.ms.
 	ReplicaLagMax time.Duration
+	// LogMaxOpenFiles caps the idle open segment files of all partitions
+	// (0: hotlog.DefaultMaxOpenFiles).
+	LogMaxOpenFiles int
 	// Groups configures the consumer-group coordinator (offsets retention,
 	// initial rebalance delay, session timeout bounds); BrokerID, Brokers,
 	// Logger and Registerer are filled in here.
@@ -183,6 +186,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		DefaultPartitions:      cfg.DefaultPartitions,
 		RetentionCheckInterval: cfg.RetentionCheckInterval,
 		ReplicaLagMax:          cfg.ReplicaLagMax,
+		MaxOpenFiles:           cfg.LogMaxOpenFiles,
 		ControllerTTL:          cfg.BrokerTTL,
 		Logger:                 s.log,
 		Cold:                   s.tier,
@@ -351,6 +355,7 @@ func (s *Server) httpHandler(reg *prometheus.Registry) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle(tiering.StatusPath, s.tier.StatusHandler())
+	mux.Handle(broker.OfflinePartitionsPath, s.broker.OfflineHandler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
