@@ -14,10 +14,11 @@ const DefaultMaxOpenFiles = 1024
 // FileCache bounds the file descriptors of the segment files (.log, .index,
 // .timeindex) of every Log that shares it, independently of how many
 // partitions and segments there are: a file is opened when first used and
-// closed again, least recently used first, once more than the cap are open
-// and idle. A file in use (a read, write or fsync in progress) is never
-// closed, so the cap can be exceeded by as many files as are in use at
-// once.
+// closed again, least recently used first, when the cap is reached. A file
+// in use (a read, write or fsync in progress) is never closed: when all of
+// the cap are in use, opening one more waits until one is released, so the
+// process never holds more than the cap of segment files. (A user holds
+// one file at a time, so waiting cannot deadlock.)
 //
 // Closing a file with unsynced writes loses nothing: the dirty pages stay
 // in the page cache and the next fsync, through a new descriptor, writes
@@ -25,6 +26,7 @@ const DefaultMaxOpenFiles = 1024
 // that fsync even though the descriptor is new.
 type FileCache struct {
 	mu   sync.Mutex
+	room *sync.Cond // signalled when a file is released or closed
 	max  int
 	open int        // descriptors open, in use or idle
 	idle *list.List // of *lazyFile open with no user, least recently used first
@@ -33,7 +35,9 @@ type FileCache struct {
 // NewFileCache returns a cache keeping at most max idle files open (at
 // least 1).
 func NewFileCache(limit int) *FileCache {
-	return &FileCache{max: max(limit, 1), idle: list.New()}
+	c := &FileCache{max: max(limit, 1), idle: list.New()}
+	c.room = sync.NewCond(&c.mu)
+	return c
 }
 
 var defaultFiles = NewFileCache(DefaultMaxOpenFiles)
@@ -85,7 +89,17 @@ func (lf *lazyFile) acquire(create bool) (*os.File, error) {
 		c.mu.Unlock()
 		return f, nil
 	}
-	c.evictLocked(1)
+	for {
+		c.evictLocked(1)
+		if c.open < c.max {
+			break
+		}
+		c.room.Wait()    // every file is in use
+		if lf.f != nil { // opened by another user meanwhile
+			c.mu.Unlock()
+			return lf.acquire(create)
+		}
+	}
 	c.open++ // reserved while opening without the lock
 	c.mu.Unlock()
 	flag := os.O_RDWR
@@ -97,11 +111,13 @@ func (lf *lazyFile) acquire(create bool) (*os.File, error) {
 	defer c.mu.Unlock()
 	if err != nil {
 		c.open--
+		c.room.Signal()
 		return nil, err
 	}
 	if lf.f != nil { // opened meanwhile by another user
 		f.Close()
 		c.open--
+		c.room.Signal()
 	} else {
 		lf.f = f
 	}
@@ -109,12 +125,15 @@ func (lf *lazyFile) acquire(create bool) (*os.File, error) {
 	return lf.f, nil
 }
 
-// adopt makes f, just created by the caller, the open file, idle.
+// adopt makes f, just created by the caller, the open file, idle; like
+// acquire, it waits while every file of the cap is in use.
 func (lf *lazyFile) adopt(f *os.File) {
 	c := lf.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.evictLocked(1)
+	for c.evictLocked(1); c.open >= c.max; c.evictLocked(1) {
+		c.room.Wait()
+	}
 	c.open++
 	lf.f = f
 	lf.elem = c.idle.PushBack(lf)
@@ -128,6 +147,7 @@ func (lf *lazyFile) release() {
 	if lf.refs == 0 && lf.f != nil {
 		lf.elem = c.idle.PushBack(lf)
 		c.evictLocked(0)
+		c.room.Signal()
 	}
 }
 
@@ -161,6 +181,7 @@ func (lf *lazyFile) close() error {
 	f := lf.f
 	lf.f = nil
 	c.open--
+	c.room.Signal()
 	c.mu.Unlock()
 	return f.Close()
 }

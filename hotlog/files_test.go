@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 func openFDs(t *testing.T) int {
@@ -97,5 +98,53 @@ func TestFileCacheBoundsDescriptors(t *testing.T) {
 	}
 	if n := files.Open(); n != 0 {
 		t.Fatalf("%d segment files open after every log closed", n)
+	}
+}
+
+// TestFileCacheWaitsAtCap: with a cap of 2 and many logs appending,
+// flushing and reading at once, users wait for a file instead of opening
+// more, and nothing deadlocks.
+func TestFileCacheWaitsAtCap(t *testing.T) {
+	files := NewFileCache(2)
+	cfg := smallConfig()
+	cfg.Files = files
+	root := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	peak := 0
+	var peakMu sync.Mutex
+	for i := range 8 {
+		l := openLog(t, filepath.Join(root, fmt.Sprintf("p-%d", i)), cfg)
+		defer l.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 40 {
+				_, err := l.Append(simpleBatch(t, int64(j), 2, 50), 0, time.Now())
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := l.FlushUpTo(l.LogEndOffset()); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := l.Read(0, math.MaxInt64, 1<<20, true); err != nil {
+					errs <- err
+					return
+				}
+				peakMu.Lock()
+				peak = max(peak, files.Open())
+				peakMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if peak > 2 {
+		t.Fatalf("%d segment files open at once, cap 2", peak)
 	}
 }

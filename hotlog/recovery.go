@@ -307,12 +307,32 @@ func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
 // batch kept, in order. It returns the number of bytes dropped.
 func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(BatchHeader)) (int64, error) {
 	s.resetIndexes()
-	interval := int64(l.cfg.IndexIntervalBytes)
-	f, err := s.logF.acquire(false)
-	if err != nil {
+	var dropped int64
+	// The .log file is released before the indexes are written: a user of
+	// the FileCache holds one file at a time.
+	if err := s.logF.use(false, func(f *os.File) error {
+		var err error
+		dropped, err = l.scanPrefix(s, f, fileSize, nextBase, visit)
+		return err
+	}); err != nil {
+		if errors.Is(err, ErrStorage) {
+			return 0, err
+		}
 		return 0, storageErr(fmt.Sprintf("open segment %d", s.base), err)
 	}
-	defer s.logF.release()
+	if s.sealed {
+		s.finalTimeEntry()
+	}
+	if err := s.writeIndexFiles(); err != nil {
+		return 0, err
+	}
+	return dropped, nil
+}
+
+// scanPrefix is recoverSegment's scan of f: it tracks the valid prefix in
+// s and truncates the file after it.
+func (l *Log) scanPrefix(s *segment, f *os.File, fileSize, nextBase int64, visit func(BatchHeader)) (int64, error) {
+	interval := int64(l.cfg.IndexIntervalBytes)
 	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, fileSize), 256<<10)
 	var (
 		pos    int64
@@ -371,12 +391,6 @@ func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(Ba
 		}
 	}
 	s.size, s.next = pos, expect
-	if s.sealed {
-		s.finalTimeEntry()
-	}
-	if err := s.writeIndexFiles(); err != nil {
-		return 0, err
-	}
 	return dropped, nil
 }
 
