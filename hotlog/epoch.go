@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/stratalog/strata/fileutil"
 )
 
 // The leader-epoch cache (Kafka's leader-epoch-checkpoint, KIP-101): for
@@ -108,7 +106,7 @@ func (l *Log) writeEpochCheckpoint() error {
 		fmt.Fprintf(&b, "%d %d\n", e.epoch, e.start)
 	}
 	path := filepath.Join(l.dir, epochCheckpointFile)
-	if err := fileutil.WriteFile(path, b.Bytes(), 0o644); err != nil {
+	if err := l.writeFile(path, b.Bytes()); err != nil {
 		return storageErr("write leader-epoch checkpoint", err)
 	}
 	return nil

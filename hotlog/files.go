@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"sync"
+
+	"github.com/stratalog/strata/fileutil"
 )
 
 // DefaultMaxOpenFiles is the cap of the file cache used by a Log whose
@@ -184,4 +186,45 @@ func (lf *lazyFile) close() error {
 	c.room.Signal()
 	c.mu.Unlock()
 	return f.Close()
+}
+
+// transient runs fn, which opens up to n files of its own for a moment (a
+// checkpoint's temp file, a directory to fsync), within the cap: a burst
+// of first appends on thousands of partitions, each writing its
+// leader-epoch checkpoint, must not run the process out of descriptors.
+func (c *FileCache) transient(n int, fn func() error) error {
+	n = min(n, c.max)
+	c.mu.Lock()
+	for c.evictLocked(n); c.open+n > c.max; c.evictLocked(n) {
+		c.room.Wait()
+	}
+	c.open += n
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.open -= n
+		c.room.Broadcast()
+		c.mu.Unlock()
+	}()
+	return fn()
+}
+
+// syncDir fsyncs the log directory within the file cap.
+func (l *Log) syncDir() error {
+	return l.files.transient(1, func() error { return fileutil.SyncDir(l.dir) })
+}
+
+// writeFile atomically replaces a file of the log directory within the
+// file cap (the temp file and the directory).
+func (l *Log) writeFile(path string, data []byte) error {
+	return l.files.transient(2, func() error { return fileutil.WriteFile(path, data, 0o644) })
+}
+
+// writeSnapshots writes snapshot files within the file cap.
+func (l *Log) writeSnapshots(snaps []pendingSnapshot) (n int, err error) {
+	err = l.files.transient(1, func() error {
+		n, err = writeSnapshots(l.dir, snaps)
+		return err
+	})
+	return n, err
 }

@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/stratalog/strata/fileutil"
 )
 
 // cleanShutdownFile is written by Close after everything is fsynced and
@@ -120,7 +118,7 @@ func (l *Log) load() error {
 				return err
 			}
 		}
-		if err := fileutil.SyncDir(l.dir); err != nil {
+		if err := l.syncDir(); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 	}
@@ -147,7 +145,7 @@ func (l *Log) takeCleanMarker() (bool, error) {
 	case err != nil:
 		return false, storageErr("remove clean-shutdown marker", err)
 	}
-	if err := fileutil.SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return false, storageErr("fsync log directory", err)
 	}
 	return true, nil

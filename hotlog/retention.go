@@ -6,8 +6,6 @@ import (
 	"os"
 	"slices"
 	"time"
-
-	"github.com/stratalog/strata/fileutil"
 )
 
 // EnforceRetention deletes the oldest sealed segments (never the active one)
@@ -219,7 +217,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := fileutil.SyncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return storageErr("fsync log directory", err)
 	}
 	l.dirDirty = false
@@ -276,7 +274,7 @@ func (l *Log) truncateProducerStateLocked(emptied bool) error {
 	l.dropPendingSnapshotsLocked(drop)
 	removed, err := l.removeSnapshots(drop)
 	if removed && err == nil {
-		if serr := fileutil.SyncDir(l.dir); serr != nil {
+		if serr := l.syncDir(); serr != nil {
 			err = storageErr("fsync log directory", serr)
 		}
 	}

@@ -196,7 +196,7 @@ func (l *Log) finishProducerLoad(pl *producerLoad) error {
 		if _, err := l.removeSnapshots(func(off int64) bool { return off > leo }); err != nil {
 			return err
 		}
-		if err := fileutil.SyncDir(l.dir); err != nil {
+		if err := l.syncDir(); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 		ps = l.loadProducerState(leo)
@@ -229,7 +229,7 @@ func (l *Log) finishProducerLoad(pl *producerLoad) error {
 	if removed {
 		// A stale snapshot past the log end must not come back: new
 		// batches will be written at its offsets.
-		if err := fileutil.SyncDir(l.dir); err != nil {
+		if err := l.syncDir(); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 	}
