@@ -30,7 +30,7 @@ func TestScaleTenThousandPartitions(t *testing.T) {
 		t.Skipf("prlimit not found: %v", err)
 	}
 	bin := clientsBuildStrata(t)
-	p := newBrokerProc(t, bin, "--auto-create-topics=false", "--log-level=warn")
+	p := newBrokerProc(t, bin, "--auto-create-topics=false")
 	p.wrap = []string{prlimit, "--nofile=4096:4096", "--"}
 	p.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -77,6 +77,15 @@ func TestScaleTenThousandPartitions(t *testing.T) {
 	p.start()
 	restart := time.Since(start)
 	t.Logf("restart after SIGKILL: ready in %v; %s", restart.Round(time.Millisecond), procUsage(t, p))
+	if logText, err := os.ReadFile(p.logPath); err == nil {
+		lines := strings.Split(string(logText), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], `msg="partitions opened"`) {
+				t.Logf("broker: %s", lines[i])
+				break
+			}
+		}
+	}
 
 	cl, err = kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(20000))
