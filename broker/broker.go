@@ -18,13 +18,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
 )
 
 // Config is what a Broker needs to know about itself.
 type Config struct {
-	BrokerID                 int32
-	LogDir                   string // partition directories live here: <LogDir>/<topic>-<partition>
+	BrokerID int32
+	LogDir   string // partition directories live here: <LogDir>/<topic>-<partition>
+	// QuarantineDir receives partition directories that do not match etcd
+	// (default <LogDir>/../quarantine); nothing in it is deleted by the broker.
+	QuarantineDir            string
 	AutoCreateTopics         bool
 	DefaultPartitions        int32
 	DefaultReplicationFactor int16
@@ -36,12 +40,24 @@ type Config struct {
 	// dead controller keeps the role.
 	ControllerTTL time.Duration
 	Logger        *slog.Logger
+	// OfflineRetryInterval is how often partitions that failed to open are
+	// tried again.
+	OfflineRetryInterval time.Duration
+	// MaxOpenFiles caps the idle open segment files of all partitions
+	// (hotlog.FileCache); 0: hotlog.DefaultMaxOpenFiles.
+	MaxOpenFiles int
+	// OpenWorkers bounds how many partitions are opened (and recovered) at
+	// once; 0: four per CPU.
+	OpenWorkers int
 	// Cold is the cold tier (package tiering); nil: no remote storage, local
 	// retention alone decides.
 	Cold ColdReader
 }
 
 func (c *Config) setDefaults() {
+	if c.QuarantineDir == "" {
+		c.QuarantineDir = filepath.Join(filepath.Dir(filepath.Clean(c.LogDir)), "quarantine")
+	}
 	if c.DefaultPartitions <= 0 {
 		c.DefaultPartitions = 1
 	}
@@ -56,6 +72,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReplicaLagMax <= 0 {
 		c.ReplicaLagMax = 30 * time.Second
+	}
+	if c.MaxOpenFiles <= 0 {
+		c.MaxOpenFiles = hotlog.DefaultMaxOpenFiles
+	}
+	if c.OfflineRetryInterval <= 0 {
+		c.OfflineRetryInterval = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -85,10 +107,12 @@ type Broker struct {
 	log       *slog.Logger
 	clusterID string
 	metrics   *metrics
+	files     *hotlog.FileCache // the segment files of every partition
 
-	mu     sync.RWMutex
-	topics map[string]*topicState
-	byID   map[[16]byte]string
+	mu      sync.RWMutex
+	topics  map[string]*topicState
+	byID    map[[16]byte]string
+	offline map[partitionKey]*offlinePartition // hosted but not open: loading, or failed to open
 
 	pids         producerIDs
 	controllerID atomic.Int32
@@ -102,8 +126,10 @@ type Broker struct {
 }
 
 // Open loads every topic from etcd, opens (and recovers) the partitions
-// this broker leads, and starts the background loops: topic watch, broker
-// list refresh, flush and retention.
+// this broker hosts, in parallel, and starts the background loops: topic
+// watch, broker list refresh, flush, retention and the retry of offline
+// partitions. A partition that cannot be opened does not fail Open: it
+// stays offline and is retried.
 func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Broker, error) {
 	cfg.setDefaults()
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
@@ -122,6 +148,8 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 		byID:      map[[16]byte]string{},
 		coldReads: make(chan struct{}, coldReadConcurrency),
 		pids:      producerIDs{lock: make(chan struct{}, 1)},
+		offline:   map[partitionKey]*offlinePartition{},
+		files:     hotlog.NewFileCache(cfg.MaxOpenFiles),
 	}
 	b.metrics = newMetrics(reg, b)
 	if err := b.refreshBrokers(ctx); err != nil {
@@ -132,15 +160,20 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 		return nil, fmt.Errorf("broker: list topics: %w", err)
 	}
 	for _, t := range topics {
-		if err := b.applyTopic(ctx, t); err != nil {
+		if err := b.applyTopicState(ctx, t); err != nil {
 			b.closePartitions()
 			return nil, err
 		}
 	}
+	start := time.Now()
+	b.openOffline(ctx, cfg.OpenWorkers)
+	b.log.Info("partitions opened", "online", len(b.localPartitions()), "offline", len(b.OfflinePartitions()),
+		"took", time.Since(start).Round(time.Millisecond))
 	bg, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.controllerID.Store(-1)
-	b.wg.Add(5)
+	b.wg.Add(6)
+	go b.retryOfflineLoop(bg)
 	go b.runController(bg)
 	go b.watchTopics(bg)
 	go b.watchPartitions(bg)
@@ -259,8 +292,19 @@ func (b *Broker) watchTopics(ctx context.Context) {
 }
 
 // applyTopic makes the local view match t: configs, partition states, and
-// the set of partition logs this broker hosts.
+// the set of partition logs this broker hosts (new ones opened in
+// parallel, outside the broker lock).
 func (b *Broker) applyTopic(ctx context.Context, t meta.Topic) error {
+	if err := b.applyTopicState(ctx, t); err != nil {
+		return err
+	}
+	b.openOffline(ctx, b.cfg.OpenWorkers)
+	return nil
+}
+
+// applyTopicState is applyTopic without opening the new partitions: they
+// are left pending for openOffline.
+func (b *Broker) applyTopicState(ctx context.Context, t meta.Topic) error {
 	states, err := b.meta.PartitionStates(ctx, t.Name)
 	b.noteMetaErr(err)
 	if err != nil {
@@ -285,21 +329,21 @@ func (b *Broker) applyTopic(ctx context.Context, t meta.Topic) error {
 	cur.cfg = resolveTopicConfig(t.Configs)
 	cur.states = states
 	for _, st := range states {
-		if err := b.applyPartitionLocked(cur, st); err != nil {
-			return err
-		}
+		b.applyPartitionLocked(cur, st)
 	}
 	return nil
 }
 
-// applyPartitionLocked opens, reconfigures or closes one partition so that
-// this broker hosts it exactly when it is one of its replicas.
-func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) error {
+// applyPartitionLocked reconfigures or closes one partition, or leaves it
+// pending for openOffline, so that this broker hosts it exactly when it is
+// one of its replicas. It reports whether a partition is left to open.
+func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) bool {
 	if int(st.Partition) < len(cur.states) {
 		cur.states[st.Partition] = st
 	}
 	p, open := cur.local[st.Partition]
 	if !slices.Contains(st.Replicas, b.cfg.BrokerID) {
+		b.forgetOfflineLocked(cur.meta.Name, st.Partition)
 		if open {
 			b.log.Info("no longer a replica, deleting the local copy", "topic", cur.meta.Name, "partition", st.Partition)
 			if err := p.delete(); err != nil {
@@ -307,19 +351,15 @@ func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) e
 			}
 			delete(cur.local, st.Partition)
 		}
-		return nil
+		return false
 	}
 	if !open {
-		var err error
-		if p, err = openPartition(b, cur.meta, st, cur.cfg); err != nil {
-			return err
-		}
-		cur.local[st.Partition] = p
-	} else {
-		p.setConfig(cur.cfg)
+		b.pendingLocked(cur.meta, st)
+		return true
 	}
+	p.setConfig(cur.cfg)
 	p.applyState(st)
-	return nil
+	return false
 }
 
 // watchPartitions follows leadership and ISR changes of every partition.
@@ -334,12 +374,11 @@ func (b *Broker) watchPartitions(ctx context.Context) {
 		// A partition at or above the topic's count belongs to an
 		// AddPartitions still being written (meta/pending.go): it goes
 		// live with the topic's next event.
-		if ok && ev.State.Partition < cur.meta.Partitions {
-			if err := b.applyPartitionLocked(cur, ev.State); err != nil {
-				b.log.Error("cannot apply partition change", "topic", ev.State.Topic, "partition", ev.State.Partition, "err", err)
-			}
-		}
+		toOpen := ok && ev.State.Partition < cur.meta.Partitions && b.applyPartitionLocked(cur, ev.State)
 		b.mu.Unlock()
+		if toOpen {
+			b.openOffline(ctx, b.cfg.OpenWorkers)
+		}
 	}
 }
 
@@ -363,6 +402,9 @@ func (b *Broker) removeTopic(name string, id [16]byte) {
 
 func (b *Broker) dropTopicLocked(name string) {
 	cur := b.topics[name]
+	for _, st := range cur.states {
+		b.forgetOfflineLocked(name, st.Partition)
+	}
 	for _, p := range cur.local {
 		if err := p.delete(); err != nil {
 			b.log.Error("cannot delete partition log", "topic", name, "partition", p.index, "err", err)
@@ -426,6 +468,11 @@ func (b *Broker) Partition(topic string, partition int32) (*Partition, error) {
 		return nil, fmt.Errorf("%w: %s/%d", kerr.UnknownTopicOrPartition, topic, partition)
 	}
 	p, ok := t.local[partition]
+	if !ok {
+		if err := b.offlineErrLocked(topic, partition); err != nil {
+			return nil, err
+		}
+	}
 	if !ok || !p.isLeader() {
 		return nil, fmt.Errorf("%w: %s/%d is led by broker %d", kerr.NotLeaderForPartition, topic, partition, t.states[partition].Leader)
 	}

@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -54,18 +53,8 @@ func benchPartition(b *testing.B, br *broker.Broker, name string) *broker.Partit
 	}
 }
 
-// benchBatch is an uncompressed RecordBatch v2 of n records with values of
-// size bytes and a valid CRC.
-func benchBatch(n, size int) []byte {
-	var area []byte
-	value := make([]byte, size)
-	for i := range n {
-		area = recordbatch.AppendRecord(area, int32(i), int64(i), fmt.Appendf(nil, "k%d", i), value, nil)
-	}
-	now := time.Now().UnixMilli()
-	return recordbatch.AppendBatch(nil, recordbatch.Header{LastOffsetDelta: int32(n - 1), BaseTimestamp: now, MaxTimestamp: now,
-		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, NumRecords: int32(n)}, area)
-}
+// benchBatch is an uncompressed RecordBatch v2 with a valid CRC.
+var benchBatch = broker.BatchForTest
 
 // BenchmarkPartitionAppend is a produce request's partition: validation,
 // append, high watermark, and for acks=all the fsync, with one producer

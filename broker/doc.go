@@ -8,4 +8,10 @@
 // meet; it does not speak the wire protocol (package ingest does). Errors
 // that a Kafka client must see carry a kerr code (wrapped with context), so
 // the protocol layer can answer with the right error code.
+//
+// It decides what happens to partition directories on disk: one whose
+// partition.metadata does not match etcd is quarantined, never deleted
+// (partitiondir.go); one that cannot be opened stays offline and is
+// retried while the others are served (offline.go). Only etcd state
+// deletes a partition's files.
 package broker

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"os"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,6 +19,7 @@ type metrics struct {
 	segmentsDeleted prometheus.Counter
 	isrChanges      prometheus.Counter
 	elections       prometheus.Counter
+	openErrors      prometheus.Counter
 }
 
 func newMetrics(reg Registerer, b *Broker) *metrics {
@@ -46,6 +49,9 @@ func newMetrics(reg Registerer, b *Broker) *metrics {
 		isrChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_isr_changes_total", Help: "ISR shrinks and expands written by this broker as leader.",
 		}),
+		openErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_partition_open_errors_total", Help: "Attempts to open a hosted partition's log that failed (the partition stays offline and is retried).",
+		}),
 		elections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_leader_elections_total", Help: "Partition leaders elected by this broker as controller.",
 		}),
@@ -54,13 +60,25 @@ func newMetrics(reg Registerer, b *Broker) *metrics {
 		return m
 	}
 	reg.MustRegister(m.appendedBytes, m.appendedRecords, m.appendErrors, m.fetchedBytes,
-		m.flushSeconds, m.flushErrors, m.segmentsDeleted, m.isrChanges, m.elections,
+		m.flushSeconds, m.flushErrors, m.segmentsDeleted, m.isrChanges, m.elections, m.openErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strata_under_replicated_partitions", Help: "Led partitions whose ISR is smaller than their replica set.",
 		}, func() float64 { return float64(b.underReplicated()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strata_partitions_led", Help: "Partitions this broker leads.",
 		}, func() float64 { return float64(len(b.localPartitions())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strata_log_open_files", Help: "Segment files (.log, .index, .timeindex) open now; idle ones beyond --log-max-open-files are closed.",
+		}, func() float64 { return float64(b.files.Open()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strata_offline_partitions", Help: "Partitions this broker hosts but could not open (see `strata partition offline`).",
+		}, func() float64 { return float64(len(b.OfflinePartitions())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strata_quarantined_partitions", Help: "Partition directories moved aside into the quarantine folder because they did not match etcd (see `strata partition quarantine list`).",
+		}, func() float64 {
+			des, _ := os.ReadDir(b.cfg.QuarantineDir)
+			return float64(len(des))
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strata_topics", Help: "Topics known to this broker.",
 		}, func() float64 { return float64(len(b.Topics())) }),

@@ -2,11 +2,8 @@ package broker
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,16 +39,12 @@ type Partition struct {
 	repl replication
 }
 
-const partitionMetadataFile = "partition.metadata"
-
 func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicConfig) (*Partition, error) {
-	dir := b.partitionDir(t.Name, st.Partition)
-	if err := checkPartitionDir(dir, t.ID); err != nil {
-		return nil, err
-	}
-	l, err := hotlog.Open(dir, logConfig(cfg, b.cfg.Cold != nil), b.log.With("topic", t.Name, "partition", st.Partition))
+	lc := logConfig(cfg, b.cfg.Cold != nil)
+	lc.Files = b.files
+	l, err := b.openPartitionLog(t, st, lc)
 	if err != nil {
-		return nil, fmt.Errorf("open partition %s/%d: %w", t.Name, st.Partition, err)
+		return nil, err
 	}
 	p := &Partition{b: b, topic: t.Name, topicID: t.ID, index: st.Partition, log: l, waitCh: make(chan struct{})}
 	p.cfg.Store(&cfg)
@@ -65,33 +58,6 @@ func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicCon
 	}
 	p.lastFlush.Store(time.Now().UnixNano())
 	return p, nil
-}
-
-// checkPartitionDir makes sure dir belongs to the topic with this id: a
-// directory left from a deleted topic of the same name is removed, as
-// Kafka does with its partition.metadata file.
-func checkPartitionDir(dir string, id [16]byte) error {
-	want := "version: 0\ntopic_id: " + base64.RawURLEncoding.EncodeToString(id[:]) + "\n"
-	path := filepath.Join(dir, partitionMetadataFile)
-	got, err := os.ReadFile(path)
-	switch {
-	case err == nil && string(got) == want:
-		return nil
-	case err == nil:
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove stale partition dir %s: %w", dir, err)
-		}
-	case !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create partition dir: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	return os.Rename(tmp, path)
 }
 
 // logConfig is the hot log's configuration. With a cold tier (and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,15 +73,19 @@ func TestFlushErrorIsSticky(t *testing.T) {
 	l := openLog(t, t.TempDir(), smallConfig())
 	mustAppend(t, l, simpleBatch(t, 1, 1, 10), 0, nil)
 	act := l.segs[0]
-	good := act.log
+	bad, err := os.Open(act.path(extLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Close() // fsync of a closed *os.File fails
 	l.mu.Lock()
-	act.log = nil // fsync of a nil *os.File fails
+	good := swapLogFile(t, act, bad)
 	l.mu.Unlock()
 	if err := l.FlushUpTo(1); !errors.Is(err, ErrStorage) {
 		t.Fatalf("flush: %v", err)
 	}
 	l.mu.Lock()
-	act.log = good
+	swapLogFile(t, act, good)
 	l.mu.Unlock()
 	mustAppend(t, l, simpleBatch(t, 1, 1, 10), 0, nil)
 	if err := l.FlushUpTo(2); !errors.Is(err, ErrStorage) {

@@ -16,7 +16,11 @@
 //     rules), snapshotted to <offset>.snapshot files at rolls and Close and
 //     rebuilt on Open from the newest snapshot and the batch headers after it;
 //   - local retention by age and size, with a veto for the caller (tiering only
-//     lets go of segments that are safe in the object store).
+//     lets go of segments that are safe in the object store);
+//   - file descriptors: segment files are opened on use through a FileCache
+//     shared by every log of a broker, which keeps at most its cap open (idle
+//     ones closed least recently used first), however many partitions and
+//     segments there are.
 //
 // hotlog knows nothing about Kafka requests, object stores or etcd: callers
 // validate requests, track high watermarks and decide what is committed.

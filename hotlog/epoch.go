@@ -106,46 +106,10 @@ func (l *Log) writeEpochCheckpoint() error {
 		fmt.Fprintf(&b, "%d %d\n", e.epoch, e.start)
 	}
 	path := filepath.Join(l.dir, epochCheckpointFile)
-	if err := writeFileSync(path, b.Bytes()); err != nil {
+	if err := l.writeFile(path, b.Bytes()); err != nil {
 		return storageErr("write leader-epoch checkpoint", err)
 	}
 	return nil
-}
-
-// writeFileSync atomically replaces path with data, durably.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // readEpochCheckpoint parses the checkpoint file. Entries must have

@@ -97,13 +97,13 @@ func (l *Log) syncOnce() error {
 	// The segments are durable: the snapshots describe nothing a crash
 	// can lose. One directory fsync covers their renames and any segment
 	// files created since the last round.
-	n, serr := writeSnapshots(l.dir, snaps)
+	n, serr := l.writeSnapshots(snaps)
 	if serr != nil {
 		l.logger.Warn("producer-state snapshot not written; recovery will replay more of the log", "err", serr)
 	}
 	dir = dir || n > 0
 	if dir {
-		if err := syncDir(l.dir); err != nil {
+		if err := l.syncDir(); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 	}
@@ -181,7 +181,7 @@ func (l *Log) Close() error {
 			errs = append(errs, s.sync(true))
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		errs = append(errs, storageErr("fsync log directory", err))
 	}
 	err := errors.Join(errs...)
@@ -193,10 +193,10 @@ func (l *Log) Close() error {
 		// and any snapshot a roll queued, can be written.
 		l.captureSnapshotLocked(l.leo.Load(), time.Now())
 		// The marker's directory fsync covers the snapshots' renames.
-		if _, serr := writeSnapshots(l.dir, l.takePendingSnapshotsLocked()); serr != nil {
+		if _, serr := l.writeSnapshots(l.takePendingSnapshotsLocked()); serr != nil {
 			l.logger.Warn("producer-state snapshot not written at close; the next open replays the log", "err", serr)
 		}
-		if werr := writeFileSync(filepath.Join(l.dir, cleanShutdownFile), nil); werr != nil {
+		if werr := l.writeFile(filepath.Join(l.dir, cleanShutdownFile), nil); werr != nil {
 			err = storageErr("write clean-shutdown marker", werr)
 		} else {
 			l.flushed.Store(l.leo.Load())

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -200,3 +201,19 @@ func headersOf(tb testing.TB, b []byte) []recordbatch.Header {
 }
 
 func concat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+// swapLogFile replaces the open .log file of s (opened first if the cache
+// had closed it) with f and returns the one it had, to inject faults.
+func swapLogFile(tb testing.TB, s *segment, f *os.File) *os.File {
+	tb.Helper()
+	if _, err := s.logF.acquire(false); err != nil {
+		tb.Fatal(err)
+	}
+	c := s.logF.c
+	c.mu.Lock()
+	old := s.logF.f
+	s.logF.f = f
+	c.mu.Unlock()
+	s.logF.release()
+	return old
+}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/recordbatch"
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	// recordbatch.DefaultMaxDecompressed (64 MiB), what the broker
 	// accepts on produce.
 	MaxDecompressedBatchBytes int64
+	// Files bounds the open segment files, shared by every log of a
+	// broker; nil: a process-wide cache of DefaultMaxOpenFiles. Read at
+	// Open only.
+	Files *FileCache
 }
 
 // Defaults.
@@ -157,6 +162,7 @@ type Log struct {
 	// epochs and closed. Append holds it for writing.
 	mu       sync.RWMutex
 	cfg      Config
+	files    *FileCache // opens and closes the segment files
 	segs     []*segment // ordered by base; the last one is active
 	epochs   []epochEntry
 	dirDirty bool // files created or removed since the last directory fsync
@@ -201,7 +207,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 			return nil, storageErr("create log directory", err)
 		}
 		// The new directory's own entry must survive a crash too.
-		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		if err := fileutil.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			return nil, storageErr("fsync parent of log directory", err)
 		}
 	}
@@ -209,9 +215,13 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		dir:    dir,
 		logger: logger.With("dir", dir),
 		cfg:    cfg.normalized(),
+		files:  cfg.Files,
 		kick:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		bgDone: make(chan struct{}),
+	}
+	if l.files == nil {
+		l.files = defaultFiles
 	}
 	l.fcond = sync.NewCond(&l.fmu)
 	if err := l.load(); err != nil {
@@ -414,7 +424,7 @@ func (l *Log) rollLocked() error {
 			return err
 		}
 	}
-	ns, err := createSegment(l.dir, l.leo.Load())
+	ns, err := createSegment(l.dir, l.leo.Load(), l.files)
 	if err != nil {
 		return err
 	}

@@ -293,13 +293,12 @@ func TestAppendWriteErrorRollsBack(t *testing.T) {
 	a := fill(t, l, 3, 0)
 	leo := l.LogEndOffset()
 	act := l.segs[len(l.segs)-1]
-	good := act.log
 	ro, err := os.Open(act.path(extLog)) // read-only: writes fail
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.mu.Lock()
-	act.log = ro
+	good := swapLogFile(t, act, ro)
 	l.mu.Unlock()
 	_, err = l.Append(simpleBatch(t, 9, 2, 10), nil, 0, time.Now())
 	if !errors.Is(err, ErrStorage) {
@@ -309,7 +308,7 @@ func TestAppendWriteErrorRollsBack(t *testing.T) {
 		t.Fatalf("LEO moved to %d", l.LogEndOffset())
 	}
 	l.mu.Lock()
-	act.log = good
+	swapLogFile(t, act, good)
 	l.mu.Unlock()
 	ro.Close()
 	info := mustAppend(t, l, simpleBatch(t, 9, 2, 10), 0, a)

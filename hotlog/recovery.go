@@ -40,16 +40,12 @@ func (l *Log) load() error {
 		if !last {
 			nextBase = bases[i+1]
 		}
-		s := newSegment(l.dir, bases[i])
+		s := newSegment(l.dir, bases[i], l.files)
 		s.sealed = !last
-		f, err := os.OpenFile(s.path(extLog), os.O_RDWR, 0)
+		// Stat by name: a sealed segment whose indexes check out is
+		// never opened here (its file is opened on the first read).
+		st, err := os.Stat(s.path(extLog))
 		if err != nil {
-			return storageErr("open segment", err)
-		}
-		s.log = f
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
 			return storageErr("stat segment", err)
 		}
 		fileSize := st.Size()
@@ -74,7 +70,7 @@ func (l *Log) load() error {
 			// was written later and cannot have been flushed either.
 			for _, b := range bases[i+1:] {
 				l.logger.Warn("removing segment after a truncated one", "segment", b)
-				victim := newSegment(l.dir, b)
+				victim := newSegment(l.dir, b, l.files)
 				if err := victim.remove(); err != nil {
 					s.close()
 					return storageErr("remove segment", err)
@@ -102,7 +98,7 @@ func (l *Log) load() error {
 		}
 	}
 	if len(l.segs) == 0 {
-		s, err := createSegment(l.dir, 0)
+		s, err := createSegment(l.dir, 0, l.files)
 		if err != nil {
 			return err
 		}
@@ -111,9 +107,6 @@ func (l *Log) load() error {
 	}
 	act := l.active()
 	act.sealed = false
-	if err := act.openIndexFiles(false); err != nil {
-		return err
-	}
 	if act.size > 0 {
 		act.firstAppend = l.firstAppendGuess(act)
 	}
@@ -127,7 +120,7 @@ func (l *Log) load() error {
 				return err
 			}
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := l.syncDir(); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 	}
@@ -154,7 +147,7 @@ func (l *Log) takeCleanMarker() (bool, error) {
 	case err != nil:
 		return false, storageErr("remove clean-shutdown marker", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return false, storageErr("fsync log directory", err)
 	}
 	return true, nil
@@ -174,6 +167,12 @@ func (l *Log) listSegments() ([]int64, error) {
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() {
+			// A directory where a segment file belongs cannot be read:
+			// skipping it would open the log without that segment's
+			// records (and remove its indexes as orphans).
+			if strings.HasSuffix(name, extLog) || strings.HasSuffix(name, extIndex) || strings.HasSuffix(name, extTimeIndex) {
+				return nil, storageErr("list segments", fmt.Errorf("%s is a directory, not a segment file", name))
+			}
 			continue
 		}
 		switch {
@@ -308,8 +307,33 @@ func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
 // batch kept, in order. It returns the number of bytes dropped.
 func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(recordbatch.Header)) (int64, error) {
 	s.resetIndexes()
+	var dropped int64
+	// The .log file is released before the indexes are written: a user of
+	// the FileCache holds one file at a time.
+	if err := s.logF.use(false, func(f *os.File) error {
+		var err error
+		dropped, err = l.scanPrefix(s, f, fileSize, nextBase, visit)
+		return err
+	}); err != nil {
+		if errors.Is(err, ErrStorage) {
+			return 0, err
+		}
+		return 0, storageErr(fmt.Sprintf("open segment %d", s.base), err)
+	}
+	if s.sealed {
+		s.finalTimeEntry()
+	}
+	if err := s.writeIndexFiles(); err != nil {
+		return 0, err
+	}
+	return dropped, nil
+}
+
+// scanPrefix is recoverSegment's scan of f: it tracks the valid prefix in
+// s and truncates the file after it.
+func (l *Log) scanPrefix(s *segment, f *os.File, fileSize, nextBase int64, visit func(recordbatch.Header)) (int64, error) {
 	interval := int64(l.cfg.IndexIntervalBytes)
-	br := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, fileSize), 256<<10)
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, fileSize), 256<<10)
 	var (
 		pos    int64
 		expect = s.base
@@ -362,17 +386,11 @@ func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(re
 		dropped = fileSize - pos
 		l.logger.Warn("truncating segment to its valid prefix",
 			"segment", s.base, "valid_bytes", pos, "bytes_dropped", dropped, "next_offset", expect, "reason", reason)
-		if err := s.log.Truncate(pos); err != nil {
+		if err := f.Truncate(pos); err != nil {
 			return 0, storageErr(fmt.Sprintf("truncate segment %d", s.base), err)
 		}
 	}
 	s.size, s.next = pos, expect
-	if s.sealed {
-		s.finalTimeEntry()
-	}
-	if err := s.writeIndexFiles(); err != nil {
-		return 0, err
-	}
 	return dropped, nil
 }
 

@@ -434,7 +434,8 @@ func TestOpenIgnoresStrangeFiles(t *testing.T) {
 	} {
 		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
 	}
-	os.Mkdir(filepath.Join(dir, "00000000000000000500.log"), 0o755)
+	// A directory named like a segment is not ignored but refused: see
+	// TestOpenRefusesDirectoryNamedLikeSegment.
 	l = openLog(t, dir, smallConfig())
 	defer l.Close()
 	if got := readAll(t, l, 0); !bytes.Equal(got, a.from(0, math.MaxInt64)) {
@@ -522,4 +523,39 @@ func FuzzRecovery(f *testing.F) {
 			t.Fatalf("append after recovery: %+v %v", info, err)
 		}
 	})
+}
+
+// TestOpenRefusesDirectoryNamedLikeSegment: a directory where a segment
+// file belongs is a storage error, not a segment to skip; skipping it
+// opened the log without those records and removed their indexes.
+func TestOpenRefusesDirectoryNamedLikeSegment(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, DefaultConfig())
+	var a appended
+	mustAppend(t, l, simpleBatch(t, 1, 3, 10), 0, &a)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(dir, "00000000000000000000.log")
+	if err := os.Rename(seg, seg+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(seg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, DefaultConfig(), testLogger(t)); !errors.Is(err, ErrStorage) {
+		t.Fatalf("open with a directory for a segment: %v, want ErrStorage", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "00000000000000000000.index")); err != nil {
+		t.Fatalf("the segment's index was removed: %v", err)
+	}
+	os.Remove(seg)
+	if err := os.Rename(seg+".moved", seg); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir, DefaultConfig())
+	defer l.Close()
+	if got := l.LogEndOffset(); got != 3 {
+		t.Fatalf("log end %d after the segment is back, want 3", got)
+	}
 }

@@ -213,7 +213,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 			}
 			old = slices.Delete(slices.Clone(old), i, i+1)
 		}
-		ns, err := createSegment(l.dir, offset)
+		ns, err := createSegment(l.dir, offset, l.files)
 		if err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := s.log.Truncate(cut); err != nil {
+		if err := s.truncateLog(cut); err != nil {
 			return storageErr(fmt.Sprintf("truncate segment %d", s.base), err)
 		}
 		victims = slices.Clone(l.segs[i+1:])
@@ -267,7 +267,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return storageErr("fsync log directory", err)
 	}
 	l.dirDirty = false
@@ -324,7 +324,7 @@ func (l *Log) truncateProducerStateLocked(emptied bool) error {
 	l.dropPendingSnapshotsLocked(drop)
 	removed, err := l.removeSnapshots(drop)
 	if removed && err == nil {
-		if serr := syncDir(l.dir); serr != nil {
+		if serr := l.syncDir(); serr != nil {
 			err = storageErr("fsync log directory", serr)
 		}
 	}

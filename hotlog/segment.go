@@ -25,16 +25,16 @@ const (
 const scanWindow = 64 << 10
 
 // segment is one .log file and its two sparse indexes. The files are the
-// segment's own; the mutable fields are guarded by Log.mu. The .log file
-// handle stays valid until the segment is closed, which only happens with
-// Log.lifeMu held for writing, so readers may use it without Log.mu.
+// segment's own; the mutable fields are guarded by Log.mu. The files are
+// opened when used and closed by the FileCache when idle; the segment is
+// closed (its files for good) only with Log.lifeMu held for writing, so
+// readers may use the .log file without Log.mu. The indexes are held in
+// memory: their files are only written.
 type segment struct {
 	base int64
 	dir  string
-	log  *os.File
-	// idxF and tidxF are open while the segment is active and until a
-	// sealed segment's indexes have been fsynced; nil otherwise.
-	idxF, tidxF *os.File
+	// logF, idxF and tidxF are the .log, .index and .timeindex files.
+	logF, idxF, tidxF *lazyFile
 
 	size        int64 // bytes of whole batches in the .log file
 	next        int64 // LastOffset+1 of the last batch, base if empty
@@ -50,8 +50,10 @@ type segment struct {
 	idxDirty    bool // index bytes not yet fsynced (matters once sealed)
 }
 
-func newSegment(dir string, base int64) *segment {
-	return &segment{base: base, dir: dir, next: base, maxTs: -1, maxTsOffset: -1}
+func newSegment(dir string, base int64, files *FileCache) *segment {
+	s := &segment{base: base, dir: dir, next: base, maxTs: -1, maxTsOffset: -1}
+	s.logF, s.idxF, s.tidxF = files.file(s.path(extLog)), files.file(s.path(extIndex)), files.file(s.path(extTimeIndex))
+	return s
 }
 
 func segmentFileName(base int64, ext string) string {
@@ -86,64 +88,39 @@ func storageErr(op string, err error) error {
 }
 
 // createSegment creates the files of a new, empty segment.
-func createSegment(dir string, base int64) (*segment, error) {
-	s := newSegment(dir, base)
+func createSegment(dir string, base int64, files *FileCache) (*segment, error) {
+	s := newSegment(dir, base, files)
 	f, err := os.OpenFile(s.path(extLog), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, storageErr("create segment", err)
 	}
-	s.log = f
-	if err := s.openIndexFiles(true); err != nil {
-		f.Close()
-		os.Remove(s.path(extLog))
-		return nil, err
+	s.logF.adopt(f)
+	for _, ext := range []string{extIndex, extTimeIndex} {
+		f, err := os.OpenFile(s.path(ext), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			s.close()
+			os.Remove(s.path(extLog))
+			return nil, storageErr("create segment index", err)
+		}
+		if ext == extIndex {
+			s.idxF.adopt(f)
+		} else {
+			s.tidxF.adopt(f)
+		}
 	}
 	return s, nil
 }
 
-// openIndexFiles opens (creating if missing) the index files for writing.
-func (s *segment) openIndexFiles(truncate bool) error {
-	flag := os.O_RDWR | os.O_CREATE
-	if truncate {
-		flag |= os.O_TRUNC
-	}
-	if s.idxF == nil {
-		f, err := os.OpenFile(s.path(extIndex), flag, 0o644)
-		if err != nil {
-			return storageErr("open offset index", err)
-		}
-		s.idxF = f
-	}
-	if s.tidxF == nil {
-		f, err := os.OpenFile(s.path(extTimeIndex), flag, 0o644)
-		if err != nil {
-			return storageErr("open time index", err)
-		}
-		s.tidxF = f
-	}
-	return nil
-}
-
-func (s *segment) closeIndexFiles() error {
-	var errs []error
-	if s.idxF != nil {
-		errs = append(errs, s.idxF.Close())
-		s.idxF = nil
-	}
-	if s.tidxF != nil {
-		errs = append(errs, s.tidxF.Close())
-		s.tidxF = nil
-	}
-	return errors.Join(errs...)
+// closeIndexFiles closes the index files now rather than when the cache
+// needs room: a sealed segment's indexes, once fsynced, are not written
+// again. A file in use stays open.
+func (s *segment) closeIndexFiles() {
+	_ = s.idxF.close()
+	_ = s.tidxF.close()
 }
 
 func (s *segment) close() error {
-	err := s.closeIndexFiles()
-	if s.log != nil {
-		err = errors.Join(err, s.log.Close())
-		s.log = nil
-	}
-	return err
+	return errors.Join(s.idxF.close(), s.tidxF.close(), s.logF.close())
 }
 
 // remove closes the segment and unlinks its files, the .log first so that a
@@ -175,7 +152,12 @@ func (s *segment) info() SegmentInfo {
 // readAt fills p from the .log file at off. A short file is corruption: the
 // caller only asks for bytes it believes are there.
 func (s *segment) readAt(p []byte, off int64) error {
-	n, err := s.log.ReadAt(p, off)
+	var n int
+	err := s.logF.use(false, func(f *os.File) error {
+		var err error
+		n, err = f.ReadAt(p, off)
+		return err
+	})
 	if n == len(p) {
 		return nil
 	}
@@ -251,12 +233,12 @@ func (s *segment) restore(st segState) {
 // the segment and adds their index entries. On any write error the files
 // are cut back to their previous sizes and the segment is unchanged.
 func (s *segment) append(buf []byte, hs []recordbatch.Header, interval int64) error {
-	if err := s.openIndexFiles(false); err != nil {
-		return err
-	}
 	st := s.save()
-	if _, err := s.log.WriteAt(buf, st.size); err != nil {
-		terr := s.log.Truncate(st.size)
+	if err := s.logF.use(false, func(f *os.File) error {
+		_, err := f.WriteAt(buf, st.size)
+		return err
+	}); err != nil {
+		terr := s.truncateLog(st.size)
 		return errors.Join(storageErr(fmt.Sprintf("write segment %d", s.base), err), truncErr(terr))
 	}
 	pos := st.size
@@ -265,13 +247,18 @@ func (s *segment) append(buf []byte, hs []recordbatch.Header, interval int64) er
 		pos += int64(h.Size())
 	}
 	if err := s.writeIndexTail(st.nOff, st.nTime); err != nil {
-		terr := s.log.Truncate(st.size)
+		terr := s.truncateLog(st.size)
 		s.restore(st)
 		terr = errors.Join(terr, s.truncateIndexFiles())
 		return errors.Join(err, truncErr(terr))
 	}
 	s.dirty = true
 	return nil
+}
+
+// truncateLog cuts the .log file to size bytes.
+func (s *segment) truncateLog(size int64) error {
+	return s.logF.use(false, func(f *os.File) error { return f.Truncate(size) })
 }
 
 func truncErr(err error) error {
@@ -286,14 +273,14 @@ func truncErr(err error) error {
 func (s *segment) writeIndexTail(nOff, nTime int) error {
 	if len(s.offIdx) > nOff {
 		b := appendOffsetEntries(nil, s.offIdx[nOff:])
-		if _, err := s.idxF.WriteAt(b, int64(nOff)*offsetEntrySize); err != nil {
+		if err := writeAt(s.idxF, b, int64(nOff)*offsetEntrySize); err != nil {
 			return storageErr(fmt.Sprintf("write offset index %d", s.base), err)
 		}
 		s.idxDirty = true
 	}
 	if len(s.timeIdx) > nTime {
 		b := appendTimeEntries(nil, s.timeIdx[nTime:])
-		if _, err := s.tidxF.WriteAt(b, int64(nTime)*timeEntrySize); err != nil {
+		if err := writeAt(s.tidxF, b, int64(nTime)*timeEntrySize); err != nil {
 			return storageErr(fmt.Sprintf("write time index %d", s.base), err)
 		}
 		s.idxDirty = true
@@ -301,14 +288,23 @@ func (s *segment) writeIndexTail(nOff, nTime int) error {
 	return nil
 }
 
+// writeAt writes b at off of an index file, creating it if missing.
+func writeAt(lf *lazyFile, b []byte, off int64) error {
+	return lf.use(true, func(f *os.File) error {
+		_, err := f.WriteAt(b, off)
+		return err
+	})
+}
+
+func truncateFile(lf *lazyFile, size int64) error {
+	return lf.use(true, func(f *os.File) error { return f.Truncate(size) })
+}
+
 // truncateIndexFiles cuts the index files to the in-memory entries.
 func (s *segment) truncateIndexFiles() error {
-	if err := s.openIndexFiles(false); err != nil {
-		return err
-	}
 	err := errors.Join(
-		s.idxF.Truncate(int64(len(s.offIdx))*offsetEntrySize),
-		s.tidxF.Truncate(int64(len(s.timeIdx))*timeEntrySize),
+		truncateFile(s.idxF, int64(len(s.offIdx))*offsetEntrySize),
+		truncateFile(s.tidxF, int64(len(s.timeIdx))*timeEntrySize),
 	)
 	if err != nil {
 		return storageErr(fmt.Sprintf("truncate indexes of %d", s.base), err)
@@ -319,10 +315,7 @@ func (s *segment) truncateIndexFiles() error {
 
 // writeIndexFiles replaces both index files with the in-memory entries.
 func (s *segment) writeIndexFiles() error {
-	if err := s.openIndexFiles(false); err != nil {
-		return err
-	}
-	if err := errors.Join(s.idxF.Truncate(0), s.tidxF.Truncate(0)); err != nil {
+	if err := errors.Join(truncateFile(s.idxF, 0), truncateFile(s.tidxF, 0)); err != nil {
 		return storageErr(fmt.Sprintf("truncate indexes of %d", s.base), err)
 	}
 	return s.writeIndexTail(0, 0)
@@ -330,15 +323,12 @@ func (s *segment) writeIndexFiles() error {
 
 // sync fsyncs the .log file and, if asked, the index files.
 func (s *segment) sync(indexes bool) error {
-	if err := s.log.Sync(); err != nil {
+	if err := s.logF.use(false, (*os.File).Sync); err != nil {
 		return storageErr(fmt.Sprintf("fsync segment %d", s.base), err)
 	}
 	if indexes {
-		for _, f := range []*os.File{s.idxF, s.tidxF} {
-			if f == nil {
-				continue
-			}
-			if err := f.Sync(); err != nil {
+		for _, lf := range []*lazyFile{s.idxF, s.tidxF} {
+			if err := lf.use(true, (*os.File).Sync); err != nil {
 				return storageErr(fmt.Sprintf("fsync index of %d", s.base), err)
 			}
 		}
@@ -385,8 +375,7 @@ func (sc *headerScanner) at(pos int64) (recordbatch.Header, error) {
 // file (trusted to be whole batches) from their headers. It returns a
 // shadow segment holding that state and changes nothing.
 func (s *segment) scanIndexes(size int64, interval int64) (*segment, error) {
-	t := newSegment(s.dir, s.base)
-	t.log = s.log
+	t := &segment{base: s.base, dir: s.dir, next: s.base, maxTs: -1, maxTsOffset: -1, logF: s.logF}
 	sc := headerScanner{s: t, limit: size}
 	for pos := int64(0); pos < size; {
 		h, err := sc.at(pos)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/recordbatch"
 )
 
@@ -68,23 +69,7 @@ func writeSnapshots(dir string, snaps []pendingSnapshot) (int, error) {
 	var errs []error
 	n := 0
 	for _, s := range snaps {
-		path := snapshotPath(dir, s.offset)
-		tmp := path + ".tmp"
-		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err == nil {
-			_, err = f.Write(s.data)
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err == nil {
-			err = os.Rename(tmp, path)
-		}
-		if err != nil {
-			os.Remove(tmp)
+		if err := fileutil.Replace(snapshotPath(dir, s.offset), s.data, 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("snapshot %d: %w", s.offset, err))
 			continue
 		}
@@ -212,7 +197,7 @@ func (l *Log) finishProducerLoad(pl *producerLoad) error {
 		if _, err := l.removeSnapshots(func(off int64) bool { return off > leo }); err != nil {
 			return err
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := l.syncDir(); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 		ps = l.loadProducerState(leo)
@@ -246,7 +231,7 @@ func (l *Log) finishProducerLoad(pl *producerLoad) error {
 	if removed {
 		// A stale snapshot past the log end must not come back: new
 		// batches will be written at its offsets.
-		if err := syncDir(l.dir); err != nil {
+		if err := l.syncDir(); err != nil {
 			return storageErr("fsync log directory", err)
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stratalog/strata/broker"
+	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/group"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/meta"
@@ -60,6 +60,9 @@ type Config struct {
 	BrokerTTL time.Duration
 	// ReplicaLagMax is Kafka's replica.lag.time.max.ms.
 	ReplicaLagMax time.Duration
+	// LogMaxOpenFiles caps the idle open segment files of all partitions
+	// (0: hotlog.DefaultMaxOpenFiles).
+	LogMaxOpenFiles int
 	// Groups configures the consumer-group coordinator (offsets retention,
 	// initial rebalance delay, session timeout bounds); BrokerID, Brokers,
 	// Logger and Registerer are filled in here.
@@ -100,7 +103,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	lock     *os.File
+	lock     *fileutil.Lock
 	embedded *embedetcd.Server
 	meta     *meta.Client
 	reg      atomic.Pointer[meta.Registration]
@@ -139,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	if s.lock, err = lockDir(cfg.DataDir); err != nil {
+	if s.lock, err = fileutil.LockDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
 
@@ -207,6 +210,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		DefaultPartitions:      cfg.DefaultPartitions,
 		RetentionCheckInterval: cfg.RetentionCheckInterval,
 		ReplicaLagMax:          cfg.ReplicaLagMax,
+		MaxOpenFiles:           cfg.LogMaxOpenFiles,
 		ControllerTTL:          cfg.BrokerTTL,
 		Logger:                 s.log,
 		Cold:                   s.tier,
@@ -325,7 +329,7 @@ func (s *Server) Close() error {
 		errs = append(errs, s.embedded.Close())
 	}
 	if s.lock != nil {
-		errs = append(errs, s.lock.Close())
+		errs = append(errs, s.lock.Unlock())
 	}
 	return errors.Join(errs...)
 }
@@ -379,6 +383,7 @@ func (s *Server) httpHandler(reg *prometheus.Registry) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle(tiering.StatusPath, s.tier.StatusHandler())
+	mux.Handle(broker.OfflinePartitionsPath, s.broker.OfflineHandler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -477,26 +482,8 @@ func dataDirID(dir string) (string, error) {
 		return "", err
 	}
 	id := hex.EncodeToString(raw[:])
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id), 0o644); err != nil {
-		return "", fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fileutil.WriteFile(path, []byte(id), 0o644); err != nil {
 		return "", err
 	}
 	return id, nil
-}
-
-// lockDir takes an exclusive lock on the data directory so that two
-// brokers never share one.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock data dir: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data dir %s is in use by another strata process: %w", dir, err)
-	}
-	return f, nil
 }

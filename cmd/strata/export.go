@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/term"
 
+	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/storeurl"
 	"github.com/stratalog/strata/query"
@@ -222,19 +222,13 @@ func runExport(cmd *cobra.Command, f *exportFlags) error {
 			return nil
 		}
 	default:
-		tmp, err := os.CreateTemp(filepath.Dir(f.out), "."+filepath.Base(f.out)+".tmp-*")
+		tmp, err := fileutil.Create(f.out, 0o644)
 		if err != nil {
 			return fmt.Errorf("--out: %v", err)
 		}
-		abort = func() { tmp.Close(); os.Remove(tmp.Name()) }
+		abort = tmp.Abort
 		w = tmp
-		finish = func() error {
-			if err := tmp.Close(); err != nil {
-				abort()
-				return err
-			}
-			return os.Rename(tmp.Name(), f.out)
-		}
+		finish = tmp.Commit
 	}
 
 	s, err := q.Scan(ctx, plan, nil)

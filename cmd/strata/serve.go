@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/server"
 )
@@ -42,6 +43,7 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 				cfg.Groups.InitialRebalanceDelay = -1 // group.Config: negative is "no delay", 0 the default
 			}
 			cfg.Logger = logger
+			raiseFileLimit(logger, cfg.LogMaxOpenFiles)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -80,6 +82,7 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.Int64Var(&cfg.TierCacheBytes, "tier-cache-bytes", 128<<20, "memory for row groups of recent cold reads")
 	f.DurationVar(&cfg.BrokerTTL, "broker-ttl", 10*time.Second, "lease of the broker's etcd registration: a dead broker's partitions move after this long")
 	f.DurationVar(&cfg.ReplicaLagMax, "replica-lag-max", 30*time.Second, "a follower not caught up for this long leaves the ISR (Kafka's replica.lag.time.max.ms)")
+	f.IntVar(&cfg.LogMaxOpenFiles, "log-max-open-files", hotlog.DefaultMaxOpenFiles, "segment files (.log, .index, .timeindex of all partitions) kept open when idle; the rest are opened on use, so descriptors do not grow with partitions and segments")
 	f.StringVar(&cfg.FlightListen, "flight-listen", "", "Arrow Flight endpoint serving topic ranges (hot and cold) as Arrow, e.g. :8815 (empty: off)")
 	f.Int32Var(&cfg.SocketRequestMaxBytes, "socket-request-max-bytes", ingest.DefaultMaxRequestBytes, "largest Kafka request frame; a larger one closes its connection (Kafka's socket.request.max.bytes)")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open Kafka connections at most; past it new ones are closed at once (Kafka's max.connections; 0: unlimited)")

@@ -24,6 +24,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/meta/internal/zapslog"
 )
 
@@ -187,11 +188,7 @@ func resolveURLs(dir, clientURL, peerURL string) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return "", "", err
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fileutil.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return "", "", err
 	}
 	return clientURL, peerURL, nil

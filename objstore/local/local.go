@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/objstore"
 )
 
@@ -145,9 +146,9 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) (
 		}
 	}
 	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	// The object is acknowledged only once its name is durable.
+	if err := fileutil.SyncDir(dir); err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("objstore/local: put %s: %w", key, err)
 	}
 	st, err := os.Stat(p)
 	if err != nil {

@@ -1,0 +1,17 @@
+// Package layers holds no code, only the test that keeps Strata's floors:
+// every package imports only packages of a lower floor (or of its own
+// folder), so the formats and storage at the bottom never learn about the
+// protocol or the cluster above them.
+//
+//	floor 0  recordbatch, fileutil             the Kafka batch format; file safety
+//	floor 1  objstore                          the object-store seam and providers
+//	floor 2  hotlog, meta                      local log; everything in etcd
+//	floor 3  tiering, group                    cold tier; consumer groups
+//	floor 4  broker, query, ingest             partitions; scans; Kafka protocol
+//	floor 5  server                            the composition root
+//	floor 6  bench                             load generator (starts a server)
+//	floor 7  cmd/strata, images, integration   binaries and container tests
+//
+// ingest in addition never imports broker, meta, hotlog, tiering or
+// objstore: it reaches them only through the interfaces it defines.
+package layers
