@@ -105,10 +105,11 @@ func (c *Client) AddTierSegment(ctx context.Context, seg TierSegment, epoch int3
 }
 
 // MaxTierSegmentsPerWrite is the most entries one ReplaceTierSegments may
-// remove: each takes a comparison, beside the epoch and the new entry's,
-// within etcd's default of 128 per transaction. Merges and retention passes
-// take at most this many entries at a time.
-const MaxTierSegmentsPerWrite = maxTxnOps - 2
+// remove: each takes a comparison, beside the epoch's, the whole
+// manifest's revision and the new entry's, within etcd's default of 128
+// comparisons per transaction. Merges and retention passes take at most
+// this many entries at a time.
+const MaxTierSegmentsPerWrite = maxTxnOps - 3
 
 // ReplaceTierSegments removes the entries old (each compared on its
 // Revision, as read by TierSegments) and adds add (if not nil; its key must
