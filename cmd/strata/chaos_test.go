@@ -5,8 +5,9 @@ package main
 // read_committed consumer, while a driver picks faults at random from a
 // seed: SIGKILL (each broker's embedded etcd member dies with it), SIGKILL
 // followed by torn writes to the files a power loss leaves un-fsynced,
-// SIGSTOP past and within the broker lease, MinIO killed and restarted, and
-// preferred-leader elections. Then every acknowledged record must be read
+// SIGSTOP past and within the broker lease, MinIO killed and restarted,
+// preferred-leader elections, and (where network namespaces can be made,
+// as root) a broker's link cut and healed. Then every acknowledged record must be read
 // exactly once at its offset (from the hot and the cold tier), nothing a
 // consumer saw may have changed, replicas must be identical below the high
 // watermark, and the Parquet objects the manifest names must hold each
@@ -80,7 +81,16 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0x5354524154410000))
 	report := chaosReport{Seed: seed, Duration: runFor.String(), Faults: map[string]int{}}
 
-	m := objstoretest.StartMinIO(t)
+	// Brokers run in network namespaces where this machine allows it, so
+	// that links can be cut; MinIO then listens on the lab's bridge.
+	lab, why := tryNetLab(t, 3)
+	minioHost := "127.0.0.1"
+	if lab != nil {
+		minioHost = lab.bridgeIP()
+	} else {
+		t.Logf("no network namespaces (%s): brokers on loopback, no link cuts", why)
+	}
+	m := objstoretest.StartMinIOOn(t, minioHost)
 	bucket := m.Bucket(t, 0)
 	t.Setenv("AWS_ACCESS_KEY_ID", objstoretest.MinIOAccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", objstoretest.MinIOSecretKey)
@@ -93,6 +103,11 @@ func TestChaos(t *testing.T) {
 	bin := clientsBuildStrata(t)
 	var members, etcdClients []string
 	for i := 1; i <= 3; i++ {
+		if lab != nil {
+			members = append(members, fmt.Sprintf("%d=http://%s:2380", i, lab.ip(i)))
+			etcdClients = append(etcdClients, fmt.Sprintf("http://%s:2379", lab.ip(i)))
+			continue
+		}
 		members = append(members, fmt.Sprintf("%d=http://%s", i, clientsFreeAddr(t)))
 		etcdClients = append(etcdClients, "http://"+clientsFreeAddr(t))
 	}
@@ -108,6 +123,10 @@ func TestChaos(t *testing.T) {
 			"--broker-ttl", "3s", "--replica-lag-max", "4s",
 			"--retention-check-interval", "1s",
 		)
+		if lab != nil {
+			p.wrap = []string{"ip", "netns", "exec", lab.ns(i)}
+			p.addr, p.metrics = lab.ip(i)+":9092", lab.ip(i)+":9644"
+		}
 		procs = append(procs, p)
 		seeds = append(seeds, p.addr)
 	}
@@ -141,7 +160,11 @@ func TestChaos(t *testing.T) {
 		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
 		victim := rng.IntN(3)
 		p := procs[victim]
-		switch fault := rng.IntN(6); fault {
+		faults := 6
+		if lab != nil {
+			faults = 7
+		}
+		switch fault := rng.IntN(faults); fault {
 		case 0, 1:
 			down := time.Duration(500+rng.IntN(5000)) * time.Millisecond
 			t.Logf("fault: SIGKILL broker %d, down %v", victim+1, down)
@@ -177,6 +200,13 @@ func TestChaos(t *testing.T) {
 				t.Logf("preferred election: %v", err)
 			}
 			report.Faults["preferred_election"]++
+		case 6:
+			cut := time.Duration(500+rng.IntN(7000)) * time.Millisecond
+			t.Logf("fault: link of broker %d cut for %v", victim+1, cut)
+			lab.cut(victim + 1)
+			time.Sleep(cut)
+			lab.heal(victim + 1)
+			report.Faults["link_cut"]++
 		case 5:
 			// Quiet period: the cluster heals and tiering catches up.
 			time.Sleep(time.Duration(1000+rng.IntN(3000)) * time.Millisecond)

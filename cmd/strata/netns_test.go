@@ -40,16 +40,27 @@ func run(t *testing.T, args ...string) {
 // possible (not root, no ip command, no netns support).
 func newNetLab(t *testing.T, n int) *netLab {
 	t.Helper()
+	lab, why := tryNetLab(t, n)
+	if lab == nil {
+		t.Skip("network partition test: " + why)
+	}
+	return lab
+}
+
+// tryNetLab is newNetLab, returning nil and the reason where namespaces
+// cannot be made.
+func tryNetLab(t *testing.T, n int) (*netLab, string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("network partition test needs root for ip netns")
+		return nil, "needs root for ip netns"
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("network partition test needs the ip command (iproute2)")
+		return nil, "needs the ip command (iproute2)"
 	}
 	prefix := fmt.Sprintf("st%d", os.Getpid()%100000)
 	probe := prefix + "probe"
 	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
-		t.Skipf("cannot create network namespaces (%v: %s)", err, out)
+		return nil, fmt.Sprintf("cannot create network namespaces (%v: %s)", err, out)
 	}
 	_ = exec.Command("ip", "netns", "del", probe).Run()
 	lab := &netLab{t: t, prefix: prefix, n: n}
@@ -77,7 +88,7 @@ func newNetLab(t *testing.T, n int) *netLab {
 	}
 	lab.prefix = prefix
 	labSubnet = subnet
-	return lab
+	return lab, ""
 }
 
 var labSubnet int
@@ -85,6 +96,7 @@ var labSubnet int
 func (l *netLab) ns(i int) string       { return fmt.Sprintf("%s-n%d", l.prefix, i) }
 func (l *netLab) hostVeth(i int) string { return fmt.Sprintf("%sv%d", l.prefix, i) }
 func (l *netLab) ip(i int) string       { return fmt.Sprintf("10.%d.0.%d", labSubnet, i) }
+func (l *netLab) bridgeIP() string      { return fmt.Sprintf("10.%d.0.254", labSubnet) }
 
 // cut takes broker i's link down; heal brings it back.
 func (l *netLab) cut(i int)  { run(l.t, "ip", "link", "set", l.hostVeth(i), "down") }

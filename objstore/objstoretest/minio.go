@@ -54,6 +54,7 @@ type MinIO struct {
 	t       testing.TB
 	bin     string
 	dir     string
+	host    string
 	addr    string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -67,6 +68,13 @@ type MinIO struct {
 // STRATA_MINIO_REQUIRED=1, when it fails.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
+	return StartMinIOOn(t, "127.0.0.1")
+}
+
+// StartMinIOOn is StartMinIO listening on host (an address of this
+// machine, e.g. a test bridge that processes in network namespaces reach).
+func StartMinIOOn(t testing.TB, host string) *MinIO {
+	t.Helper()
 	bin := MinIOBinary()
 	if bin == "" {
 		msg := "no MinIO binary: run scripts/minio.sh (builds it into ~/.cache/strata/bin/minio) or set STRATA_MINIO_BIN"
@@ -75,15 +83,15 @@ func StartMinIO(t testing.TB) *MinIO {
 		}
 		t.Skip(msg)
 	}
-	m := &MinIO{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t)}
+	m := &MinIO{t: t, bin: bin, dir: t.TempDir(), host: host, addr: freeAddr(t, host)}
 	m.logFile = filepath.Join(m.dir, "minio.log")
 	m.Start()
 	t.Cleanup(m.Stop)
 	return m
 }
 
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func freeAddr(t testing.TB, host string) string {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +146,7 @@ func (m *MinIO) Start() {
 		<-done
 		// The port may have been taken between freeAddr and the start.
 		if m.buckets.Load() == 0 {
-			m.addr = freeAddr(m.t)
+			m.addr = freeAddr(m.t, m.host)
 		}
 	}
 	logf.Close()
