@@ -52,6 +52,11 @@ type Config struct {
 	// Cold is the cold tier (package tiering); nil: no remote storage, local
 	// retention alone decides.
 	Cold ColdReader
+	// ClusterSecret is the cluster's inter-broker secret
+	// (meta.Client.ClusterSecret): the follower authenticates to its
+	// leaders with the credential derived from it (credential.go).
+	// Required.
+	ClusterSecret []byte
 }
 
 func (c *Config) setDefaults() {
@@ -132,6 +137,9 @@ type Broker struct {
 // stays offline and is retried.
 func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Broker, error) {
 	cfg.setDefaults()
+	if len(cfg.ClusterSecret) == 0 {
+		return nil, errors.New("broker: no cluster secret: followers could not authenticate to their leaders")
+	}
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: create log dir: %w", err)
 	}

@@ -10,13 +10,20 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
 
 // peerConn is a follower's connection to a leader: one Kafka request at a
-// time, encoded with kmsg, as any client would send it.
+// time, encoded with kmsg, as any client would send it. Each connection
+// first authenticates as this broker (SASL PLAIN with the inter-broker
+// credential, franz-go's mechanism): the leader serves replica fetches
+// only to the broker they name.
 type peerConn struct {
 	addr string
+	mech sasl.Mechanism
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -24,8 +31,12 @@ type peerConn struct {
 	fmt  *kmsg.RequestFormatter
 }
 
-func newPeerConn(addr string, brokerID int32) *peerConn {
-	return &peerConn{addr: addr, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID(fmt.Sprintf("strata-replica-%d", brokerID)))}
+func newPeerConn(addr string, brokerID int32, secret []byte) *peerConn {
+	return &peerConn{
+		addr: addr,
+		mech: plain.Auth{User: InterBrokerUser(brokerID), Pass: InterBrokerPassword(secret, brokerID)}.AsMechanism(),
+		fmt:  kmsg.NewRequestFormatter(kmsg.FormatterClientID(fmt.Sprintf("strata-replica-%d", brokerID))),
+	}
 }
 
 // request sends req and decodes the response; any error closes the
@@ -40,6 +51,11 @@ func (c *peerConn) request(ctx context.Context, req kmsg.Request) (kmsg.Response
 			return nil, fmt.Errorf("dial leader %s: %w", c.addr, err)
 		}
 		c.conn = conn
+		if err := c.authenticate(ctx); err != nil {
+			c.conn.Close()
+			c.conn = nil
+			return nil, fmt.Errorf("authenticate to leader %s: %w", c.addr, err)
+		}
 	}
 	resp, err := c.roundTrip(ctx, req)
 	if err != nil {
@@ -48,6 +64,50 @@ func (c *peerConn) request(ctx context.Context, req kmsg.Request) (kmsg.Response
 		return nil, fmt.Errorf("%s to %s: %w", kmsg.NameForKey(req.Key()), c.addr, err)
 	}
 	return resp, nil
+}
+
+// authenticate runs SaslHandshake v1 and the mechanism's SaslAuthenticate
+// exchange on a fresh connection.
+func (c *peerConn) authenticate(ctx context.Context) error {
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, c.mech.Name()
+	raw, err := c.roundTrip(ctx, hs)
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(raw.(*kmsg.SASLHandshakeResponse).ErrorCode); err != nil {
+		return fmt.Errorf("SaslHandshake %s: %w", c.mech.Name(), err)
+	}
+	session, msg, err := c.mech.Authenticate(ctx, c.addr)
+	if err != nil {
+		return err
+	}
+	for final := false; ; {
+		req := kmsg.NewPtrSASLAuthenticateRequest()
+		req.Version, req.SASLAuthBytes = 1, msg
+		raw, err := c.roundTrip(ctx, req)
+		if err != nil {
+			return err
+		}
+		resp := raw.(*kmsg.SASLAuthenticateResponse)
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			if resp.ErrorMessage != nil {
+				err = fmt.Errorf("%w: %s", err, *resp.ErrorMessage)
+			}
+			return err
+		}
+		if final {
+			return nil
+		}
+		done, next, err := session.Challenge(resp.SASLAuthBytes)
+		if err != nil {
+			return err
+		}
+		if done && len(next) == 0 {
+			return nil
+		}
+		msg, final = next, done // a last message is sent, its answer only checked
+	}
 }
 
 func (c *peerConn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {

@@ -24,6 +24,10 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 			return resp, nil
 		}
 	}
+	// A replica fetch must come from that broker (authz.go).
+	if replica := fetchReplicaID(req); replica >= 0 && !cc.mayFetchAsReplica(replica) {
+		return refuseFetch(req, resp, kerr.TopicAuthorizationFailed.Code), nil
+	}
 	// The client's MaxBytes (up to 2 GiB) is bounded by the server's
 	// fetch max bytes.
 	maxBytes := int(req.MaxBytes)

@@ -215,6 +215,14 @@ type GroupAdmin interface {
 	DeleteGroup(ctx context.Context, groupID string) error
 }
 
+// Authorizer decides what an authenticated principal may do. One
+// decision today: a replica fetch (Kafka asks for ClusterAction on the
+// cluster; here the principal must be the very broker the fetch names,
+// so one broker's credential cannot move another's progress).
+type Authorizer interface {
+	AuthorizeReplica(principal string, replicaID int32) bool
+}
+
 // TopicPartition names one partition.
 type TopicPartition struct {
 	Topic     string
@@ -224,7 +232,8 @@ type TopicPartition struct {
 // Backend is everything the handlers call, one field per concern. The
 // cluster-side fields are required; a nil group field answers its APIs
 // with COORDINATOR_NOT_AVAILABLE (and FindCoordinator, without
-// GroupPlacement, names this broker).
+// GroupPlacement, names this broker); a nil Authorizer refuses every
+// replica fetch.
 type Backend struct {
 	Cluster     ClusterInfo
 	Topics      TopicLookup
@@ -233,6 +242,7 @@ type Backend struct {
 	Configs     ConfigAdmin
 	Replicas    ReplicaAdmin
 	ProducerIDs ProducerIDs
+	Authorizer  Authorizer
 
 	GroupPlacement GroupPlacement
 	Members        GroupMembership

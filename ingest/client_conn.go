@@ -26,6 +26,17 @@ type clientConn struct {
 	conn     net.Conn
 	log      *slog.Logger
 	clientID string
+
+	// Authentication (sasl.go): the listener's rule, where the exchange
+	// is, and who the connection proved to be (Anonymous until then).
+	requireSASL bool
+	sasl        saslState
+	exchange    SASLExchange
+	mechName    string
+	principal   string
+	// closeAfter, set by a handler, closes the connection once its
+	// response is sent (a failed authentication).
+	closeAfter error
 }
 
 // requestHeader is the Kafka request header (v1, or v2 when flexible).
@@ -56,14 +67,20 @@ func (cc *clientConn) serve(ctx context.Context) error {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > cc.s.cfg.MaxRequestBytes {
+		raw := cc.sasl == saslRaw // a bare SASL token may be short: no header
+		if (size < 8 && !raw) || size < 0 || size > cc.maxFrame() {
 			return fmt.Errorf("%w: %d bytes", errFrameTooLarge, size)
 		}
 		frame, err := readFrame(r, int(size))
 		if err != nil {
 			return err
 		}
-		resp, err := cc.handleFrame(ctx, frame)
+		var resp []byte
+		if raw {
+			resp, err = cc.rawSASL(ctx, frame)
+		} else {
+			resp, err = cc.handleFrame(ctx, frame)
+		}
 		if err != nil {
 			cc.s.metrics.badFrames.Inc()
 			cc.log.Warn("closing connection after bad request", "err", err)
@@ -80,10 +97,14 @@ func (cc *clientConn) serve(ctx context.Context) error {
 		if _, err := w.Write(resp); err != nil {
 			return err
 		}
-		if r.Buffered() == 0 { // flush unless more pipelined requests are already here
+		if r.Buffered() == 0 || cc.closeAfter != nil { // flush unless more pipelined requests are already here
 			if err := w.Flush(); err != nil {
 				return err
 			}
+		}
+		if cc.closeAfter != nil {
+			cc.log.Debug("closing connection after its response", "err", cc.closeAfter)
+			return cc.closeAfter
 		}
 	}
 }
@@ -130,6 +151,9 @@ func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) (_ []byte, 
 	}
 	if d.hdr.clientID != nil {
 		cc.clientID = *d.hdr.clientID
+	}
+	if err := cc.admit(d.hdr.key); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	resp := d.early

@@ -9,6 +9,11 @@
 // broker, meta, hotlog, tiering or objstore package (server/ adapts the
 // broker to them), so every handler can be tested in process against
 // fakes.
+// Authentication is SASL as Kafka speaks it (sasl.go: the connection state
+// machine; sasl_<mechanism>.go: one mechanism each, behind the small
+// checker interface it defines): a connection's principal is Anonymous
+// until it authenticates. A replica fetch is served only to a connection
+// authenticated as that very broker (authz.go, Backend.Authorizer).
 // The versions each handler accepts sit beside it in the dispatch table,
 // so ApiVersions is derived from what is implemented and cannot advertise
 // more. ingest never touches files or etcd.

@@ -26,6 +26,7 @@ type fake struct {
 	errs        map[string]error
 	coordinator int32 // CoordinatorFor's answer
 	appended    int   // Append calls
+	replicated  int   // ReplicaFetch calls
 	// fetchBytes, when set, is how many record bytes a read returns for
 	// its maxBytes and minOneBatch.
 	fetchBytes func(maxBytes int, minOneBatch bool) int
@@ -57,7 +58,7 @@ func (f *fake) err(method string) error {
 }
 
 func (f *fake) backend(groups bool) Backend {
-	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f}
+	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f, Authorizer: f}
 	if groups {
 		b.GroupPlacement, b.Members, b.Offsets, b.GroupAdmin = f, f, f, f
 	}
@@ -154,6 +155,13 @@ func (f *fake) NewProducerID(context.Context) (int64, error) {
 
 func (f *fake) CoordinatorFor(string) int32 { return f.coordinator }
 
+// brokerPrincipal is how broker id authenticates to the fake.
+func brokerPrincipal(id int32) string { return fmt.Sprintf("User:broker-%d", id) }
+
+func (f *fake) AuthorizeReplica(principal string, replicaID int32) bool {
+	return principal == brokerPrincipal(replicaID)
+}
+
 func (f *fake) Join(_ context.Context, req group.JoinRequest) group.JoinResult {
 	return group.JoinResult{Err: f.err("Join"), MemberID: req.MemberID, Generation: -1}
 }
@@ -234,6 +242,7 @@ func (p fakePartition) records(maxBytes int, minOneBatch bool) []byte {
 func (p fakePartition) FetchAhead(int64, int, int32) PendingFetch { return nil }
 
 func (p fakePartition) ReplicaFetch(_ int32, _ int64, maxBytes int, _ int32) (FetchResult, error) {
+	p.f.replicated++
 	return FetchResult{HighWatermark: 10, Records: p.records(maxBytes, true)}, p.f.err("ReplicaFetch")
 }
 
@@ -248,27 +257,41 @@ func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
 func (p fakePartition) Wait() <-chan struct{} { return make(chan struct{}) }
 
 // exchange sends req through the server's frame path (decode, dispatch,
-// handler, framing) without a network and decodes the answer. A nil
-// response with a nil error means no response was sent (acks=0); an
-// error means the server closes the connection.
+// handler, framing) without a network, on an anonymous connection, and
+// decodes the answer. A nil response with a nil error means no response
+// was sent (acks=0); an error means the server closes the connection
+// (after sending the response, if there is one).
 func exchange(t *testing.T, s *Server, req kmsg.Request) (kmsg.Response, error) {
+	t.Helper()
+	return exchangeAs(t, s, Anonymous, req)
+}
+
+// exchangeAs is exchange on a connection authenticated as principal
+// (unless Anonymous).
+func exchangeAs(t *testing.T, s *Server, principal string, req kmsg.Request) (kmsg.Response, error) {
 	t.Helper()
 	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("test")).AppendRequest(nil, req, 42)
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	cc := &clientConn{s: s, conn: a, log: s.log}
+	cc := &clientConn{s: s, conn: a, log: s.log, principal: principal}
+	if principal != Anonymous {
+		cc.sasl = saslDone
+	}
 	out, err := cc.handleFrame(context.Background(), frame[4:])
-	if err != nil || out == nil {
+	if err == nil {
+		err = cc.closeAfter
+	}
+	if out == nil {
 		return nil, err
 	}
 	version := req.GetVersion()
 	if a := apis[req.Key()]; req.Key() == apiVersionsKey && (version < a.min || version > a.max) {
 		version = 0 // KIP-511
 	}
-	resp, err := ingesttest.Decode(req, out, version)
-	if err != nil {
-		t.Fatal(err)
+	resp, derr := ingesttest.Decode(req, out, version)
+	if derr != nil {
+		t.Fatal(derr)
 	}
-	return resp, nil
+	return resp, err
 }

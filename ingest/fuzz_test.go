@@ -1,6 +1,12 @@
 package ingest
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -53,4 +59,60 @@ func TestApiVersionsMatchesDispatch(t *testing.T) {
 			t.Fatalf("api %d: advertised v%d beyond what kmsg can decode", k.ApiKey, k.MaxVersion)
 		}
 	}
+}
+
+// FuzzSASLFrames feeds an arbitrary byte stream to a connection of a
+// listener that requires SASL, as a client would send it: handshakes of
+// either version, authenticate requests, bare SASL frames, anything. No
+// handler may panic, and the connection may end up authenticated only as
+// a user whose password the stream carried.
+func FuzzSASLFrames(f *testing.F) {
+	formatter := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
+	frames := func(reqs ...kmsg.Request) []byte {
+		var out []byte
+		for i, r := range reqs {
+			out = formatter.AppendRequest(out, r, int32(i))
+		}
+		return out
+	}
+	bare := func(msg string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(msg))), msg...) }
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	f.Add(frames(av, handshake(1, "PLAIN"), authenticate(2, "\x00alice\x00alice-secret"), metadata()))
+	f.Add(frames(handshake(1, "PLAIN"), authenticate(1, "\x00alice\x00wrong")))
+	f.Add(frames(handshake(1, "PLAIN"), authenticate(0, "broker-2\x00broker-2\x00broker-2-secret"), replicaFetch(2)))
+	f.Add(append(frames(handshake(0, "PLAIN")), bare("\x00alice\x00alice-secret")...))
+	f.Add(append(frames(handshake(0, "PLAIN")), bare("\x00al")...))
+	f.Add(frames(authenticate(2, "\x00alice\x00alice-secret")))
+	f.Add(frames(handshake(1, "OAUTHBEARER")))
+	f.Add(frames(metadata()))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		fk := newFake()
+		s := NewServer(Config{Logger: quiet, SASLMechanisms: []SASLMechanism{NewPlainMechanism(testUsers)}}, fk.backend(false))
+		defer s.Close()
+		a, b := net.Pipe()
+		cc := &clientConn{s: s, conn: a, log: s.log, requireSASL: true, principal: Anonymous}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			go io.Copy(io.Discard, b) // the responses
+			_, _ = b.Write(stream)
+			b.Close()
+		}()
+		_ = cc.serve(context.Background())
+		a.Close()
+		<-done
+		if n := counterValue(s.metrics.panics); n != 0 {
+			t.Fatalf("%v handler panics", n)
+		}
+		if cc.principal != Anonymous {
+			user := strings.TrimPrefix(cc.principal, "User:")
+			if pw, ok := testUsers[user]; !ok || !bytes.Contains(stream, []byte(pw)) {
+				t.Fatalf("authenticated as %s without its password in the stream", cc.principal)
+			}
+		}
+		if fk.replicated > 0 && cc.principal != brokerPrincipal(2) {
+			t.Fatalf("replica fetch served to %s", cc.principal)
+		}
+	})
 }

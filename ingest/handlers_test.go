@@ -23,19 +23,35 @@ var (
 	coordinatorNA       = kerr.CoordinatorNotAvailable.Code
 	unsupportedVersion  = kerr.UnsupportedVersion.Code
 	transactionalDenied = kerr.TransactionalIDAuthorizationFailed.Code
+	topicAuthFailed     = kerr.TopicAuthorizationFailed.Code
 )
+
+// noReplicaFetch checks that a refused replica fetch never reached the
+// partition (where it would move the follower's progress).
+func noReplicaFetch(t *testing.T, f *fake, r kmsg.Response) {
+	t.Helper()
+	if f.replicated != 0 {
+		t.Errorf("a refused replica fetch reached the partition %d times", f.replicated)
+	}
+	for _, p := range r.(*kmsg.FetchResponse).Topics[0].Partitions {
+		if p.HighWatermark != -1 || p.RecordBatches == nil || len(p.RecordBatches) != 0 {
+			t.Errorf("refused partition %d: high watermark %d, records %v; want -1 and empty", p.Partition, p.HighWatermark, p.RecordBatches)
+		}
+	}
+}
 
 // handlerCase is one request against the fake backend and the error codes
 // the whole response must carry (errorCodes order), or that the server
 // closes the connection.
 type handlerCase struct {
-	name   string
-	groups bool        // give the server the group-facing parts
-	setup  func(*fake) // change the fake before the request
-	req    func() kmsg.Request
-	want   []int16
-	closes bool                                   // the server must close the connection
-	check  func(*testing.T, *fake, kmsg.Response) // further assertions
+	name      string
+	principal string      // the connection's (default Anonymous)
+	groups    bool        // give the server the group-facing parts
+	setup     func(*fake) // change the fake before the request
+	req       func() kmsg.Request
+	want      []int16
+	closes    bool                                   // the server must close the connection (after answering want, if set)
+	check     func(*testing.T, *fake, kmsg.Response) // further assertions
 }
 
 func produce(acks int16, transactional bool, parts ...int32) func() kmsg.Request {
@@ -112,8 +128,17 @@ var handlerCases = []handlerCase{
 				t.Errorf("partition answered records %v (want empty, not null), high watermark %d", p.RecordBatches, p.HighWatermark)
 			}
 		}},
-	{name: "fetch/replica read error", setup: fail("ReplicaFetch", kerr.FencedLeaderEpoch),
+	{name: "fetch/replica read error", setup: fail("ReplicaFetch", kerr.FencedLeaderEpoch), principal: brokerPrincipal(2),
 		req: fetch(12, func(r *kmsg.FetchRequest) { r.ReplicaID = 2 }, 0), want: []int16{none, kerr.FencedLeaderEpoch.Code}},
+	{name: "fetch/replica v15 read error", setup: fail("ReplicaFetch", kerr.FencedLeaderEpoch), principal: brokerPrincipal(2),
+		req: fetch(15, func(r *kmsg.FetchRequest) { r.ReplicaID, r.ReplicaState.ID = -1, 2 }, 0), want: []int16{none, kerr.FencedLeaderEpoch.Code}},
+	// Kafka: a replica fetch without ClusterAction gets TOPIC_AUTHORIZATION_FAILED per partition.
+	{name: "fetch/replica id claimed, not proven", req: fetch(12, func(r *kmsg.FetchRequest) { r.ReplicaID = 2 }, 0, 1),
+		want: []int16{none, topicAuthFailed, topicAuthFailed}, check: noReplicaFetch},
+	{name: "fetch/replica id of another broker", principal: brokerPrincipal(3), req: fetch(12, func(r *kmsg.FetchRequest) { r.ReplicaID = 2 }, 0),
+		want: []int16{none, topicAuthFailed}, check: noReplicaFetch},
+	{name: "fetch/v15 replica state claimed, not proven", principal: "User:alice", req: fetch(15, func(r *kmsg.FetchRequest) { r.ReplicaID, r.ReplicaState.ID = -1, 2 }, 0),
+		want: []int16{none, topicAuthFailed}, check: noReplicaFetch},
 
 	// 2 ListOffsets
 	{name: "list offsets/duplicate, unknown, not leader, error", setup: fail("ListOffset", kerr.FencedLeaderEpoch), req: func() kmsg.Request {
@@ -234,6 +259,23 @@ var handlerCases = []handlerCase{
 		want: []int16{kerr.CoordinatorLoadInProgress.Code}},
 	{name: "delete groups/no coordinator, non-empty", req: deleteGroups(), want: []int16{coordinatorNA}},
 	{name: "delete groups/non-empty", groups: true, setup: fail("DeleteGroup", kerr.NonEmptyGroup), req: deleteGroups(), want: []int16{kerr.NonEmptyGroup.Code}},
+
+	// 17 SaslHandshake, 36 SaslAuthenticate: the exchanges themselves are in sasl_test.go.
+	{name: "sasl handshake/unknown mechanism closes after answering", req: func() kmsg.Request {
+		r := kmsg.NewPtrSASLHandshakeRequest()
+		r.Version, r.Mechanism = 1, "GSSAPI"
+		return r
+	}, want: []int16{kerr.UnsupportedSaslMechanism.Code}, closes: true},
+	{name: "sasl handshake/once authenticated", principal: "User:alice", req: func() kmsg.Request {
+		r := kmsg.NewPtrSASLHandshakeRequest()
+		r.Version, r.Mechanism = 1, "PLAIN"
+		return r
+	}, want: []int16{kerr.IllegalSaslState.Code}, closes: true},
+	{name: "sasl authenticate/without handshake", req: func() kmsg.Request {
+		r := kmsg.NewPtrSASLAuthenticateRequest()
+		r.Version, r.SASLAuthBytes = 2, []byte("\x00alice\x00pw")
+		return r
+	}, want: []int16{kerr.IllegalSaslState.Code}, closes: true},
 
 	// 18 ApiVersions
 	{name: "api versions/too new answers v0 with our ranges", req: func() kmsg.Request {
@@ -470,14 +512,19 @@ func TestHandlerErrors(t *testing.T) {
 			defer s.Close()
 			req := tc.req()
 			covered[req.Key()] = true
-			resp, err := exchange(t, s, req)
+			principal := tc.principal
+			if principal == "" {
+				principal = Anonymous
+			}
+			resp, err := exchangeAs(t, s, principal, req)
 			if tc.closes {
 				if err == nil {
 					t.Fatalf("connection stays open, answered %+v", resp)
 				}
-				return
-			}
-			if err != nil {
+				if resp == nil {
+					return // closed without an answer
+				}
+			} else if err != nil {
 				t.Fatalf("connection closed: %v", err)
 			}
 			var got []int16

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/ingest/ingesttest"
@@ -94,11 +95,17 @@ func TestDecodeAllocationBounded(t *testing.T) {
 // serveTest runs s on a loopback listener and returns its address.
 func serveTest(t *testing.T, s *Server) string {
 	t.Helper()
+	return serveListenerTest(t, s, ListenerOptions{})
+}
+
+// serveListenerTest is serveTest with a listener admitting as opts say.
+func serveListenerTest(t *testing.T, s *Server, opts ListenerOptions) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve(ln)
+	go s.ServeListener(ln, opts)
 	t.Cleanup(func() { s.Close() })
 	return ln.Addr().String()
 }
@@ -202,12 +209,19 @@ func TestFetchResponseBoundedByFetchMaxBytes(t *testing.T) {
 					r.Topics[0].Partitions[i].PartitionMaxBytes = 1 << 30
 				}
 			}, 0, 1, 2)()
-			resp, err := exchange(t, s, req)
+			principal := Anonymous
+			if tc.replica >= 0 {
+				principal = brokerPrincipal(tc.replica)
+			}
+			resp, err := exchangeAs(t, s, principal, req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			total := 0
 			for _, p := range resp.(*kmsg.FetchResponse).Topics[0].Partitions {
+				if p.ErrorCode != 0 {
+					t.Fatalf("partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+				}
 				total += len(p.RecordBatches)
 			}
 			if total > serverMax {

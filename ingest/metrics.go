@@ -9,11 +9,15 @@ import (
 )
 
 type serverMetrics struct {
-	connections prometheus.Gauge
-	badFrames   prometheus.Counter
-	panics      prometheus.Counter
-	refused     prometheus.Counter
-	requests    *prometheus.HistogramVec
+	connections  prometheus.Gauge
+	badFrames    prometheus.Counter
+	panics       prometheus.Counter
+	refused      prometheus.Counter
+	authFailures prometheus.Counter
+	// deniedReplicaFetches counts fetches that named a replica the
+	// connection had not proved to be.
+	deniedReplicaFetches prometheus.Counter
+	requests             *prometheus.HistogramVec
 }
 
 func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
@@ -30,6 +34,12 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_kafka_connections_refused_total", Help: "Connections closed at once because max connections were open.",
 		}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_sasl_authentication_failures_total", Help: "Failed SASL authentications; each closed its connection.",
+		}),
+		deniedReplicaFetches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_replica_fetches_denied_total", Help: "Fetches naming a replica id from a connection not authenticated as that broker; refused.",
+		}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "strata_kafka_request_seconds",
 			Help:    "Time to answer Kafka requests, by API.",
@@ -37,7 +47,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		}, []string{"api"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.badFrames, m.panics, m.refused, m.requests)
+		reg.MustRegister(m.connections, m.badFrames, m.panics, m.refused, m.authFailures, m.deniedReplicaFetches, m.requests)
 	}
 	return m
 }

@@ -39,6 +39,10 @@ type Config struct {
 	// offsets, reassignments): a hung etcd slows such requests, never
 	// hangs them. A request's own shorter timeout wins. Default 30 s.
 	RequestTimeout time.Duration
+	// SASLMechanisms are offered to clients in this order (SaslHandshake
+	// lists them); none: every SaslHandshake is refused, and only
+	// anonymous connections exist.
+	SASLMechanisms []SASLMechanism
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
 }
@@ -97,8 +101,12 @@ func NewServer(cfg Config, b Backend) *Server {
 	}
 }
 
-// Serve accepts connections on ln until Close.
-func (s *Server) Serve(ln net.Listener) error {
+// Serve accepts connections on ln until Close; SASL is optional on them.
+func (s *Server) Serve(ln net.Listener) error { return s.ServeListener(ln, ListenerOptions{}) }
+
+// ServeListener accepts connections on ln, admitted as opts say, until
+// Close.
+func (s *Server) ServeListener(ln net.Listener, opts ListenerOptions) error {
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
@@ -138,7 +146,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(c)
+			s.serveConn(c, opts)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -162,14 +170,15 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, opts ListenerOptions) {
 	defer c.Close()
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
-	cc := &clientConn{s: s, conn: c, log: s.log.With("remote", c.RemoteAddr().String())}
+	cc := &clientConn{s: s, conn: c, log: s.log.With("remote", c.RemoteAddr().String()),
+		requireSASL: opts.RequireSASL, principal: Anonymous}
 	// serve only returns when the connection ends; EOF is the usual reason.
 	if err := cc.serve(s.ctx); s.ctx.Err() == nil {
 		cc.log.Debug("connection closed", "err", err)

@@ -15,9 +15,39 @@ import (
 // Like Kafka's, it is a random UUIDv4 written as 22 characters of unpadded
 // URL-safe base64.
 func (c *Client) ClusterID(ctx context.Context) (string, error) {
-	k := c.keys.ClusterID()
-	id := encodeID(newUUID())
-	val, err := json.Marshal(id)
+	return c.createOnce(ctx, "cluster id", c.keys.ClusterID(), encodeID(newUUID()))
+}
+
+// ClusterSecretBytes is the length of the cluster secret.
+const ClusterSecretBytes = 32
+
+// ClusterSecret returns the cluster's inter-broker secret, creating it on
+// first use exactly as ClusterID: 32 random bytes, the same for every
+// broker of the cluster for ever. Brokers derive the credential with which
+// they authenticate to each other from it (broker.InterBrokerPassword), so
+// whoever can read this key can pose as any broker: it is as secret as
+// etcd's access.
+func (c *Client) ClusterSecret(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, ClusterSecretBytes)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("meta: cluster secret: %w", err)
+	}
+	val, err := c.createOnce(ctx, "cluster secret", c.keys.ClusterSecret(), base64.StdEncoding.EncodeToString(fresh))
+	if err != nil {
+		return nil, err
+	}
+	secret, err := base64.StdEncoding.DecodeString(val)
+	if err != nil || len(secret) != ClusterSecretBytes {
+		return nil, fmt.Errorf("meta: cluster secret: %s holds %d bytes (%v), want %d", c.keys.ClusterSecret(), len(secret), err, ClusterSecretBytes)
+	}
+	return secret, nil
+}
+
+// createOnce stores value (a JSON string) at k unless k exists, and returns
+// what k holds: the first caller's value wins a create-if-absent
+// transaction, every later caller reads it.
+func (c *Client) createOnce(ctx context.Context, what, k, value string) (string, error) {
+	val, err := json.Marshal(value)
 	if err != nil {
 		return "", err
 	}
@@ -27,18 +57,18 @@ func (c *Client) ClusterID(ctx context.Context) (string, error) {
 		Else(clientv3.OpGet(k)).
 		Commit()
 	if err != nil {
-		return "", etcdErr("cluster id", err)
+		return "", etcdErr(what, err)
 	}
 	if resp.Succeeded {
-		return id, nil
+		return value, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().GetKvs()
 	if len(kvs) == 0 {
-		return "", fmt.Errorf("meta: cluster id: key %s vanished", k)
+		return "", fmt.Errorf("meta: %s: key %s vanished", what, k)
 	}
 	var existing string
 	if err := json.Unmarshal(kvs[0].Value, &existing); err != nil {
-		return "", fmt.Errorf("meta: cluster id: decode %s: %w", k, err)
+		return "", fmt.Errorf("meta: %s: decode %s: %w", what, k, err)
 	}
 	return existing, nil
 }

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"bytes"
 	"net"
 	"strings"
 	"sync"
@@ -102,4 +103,36 @@ func TestDialDeadEndpoint(t *testing.T) {
 		t.Fatalf("error does not name the endpoint: %v", err)
 	}
 	t.Logf("dead endpoint: %v", err)
+}
+
+// TestClusterSecret: every broker of a cluster reads the same secret,
+// created once by whichever asked first; another cluster has its own.
+func TestClusterSecret(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t)
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	secrets := make([][]byte, 8)
+	for i := range secrets {
+		wg.Go(func() {
+			s, err := c.ClusterSecret(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			secrets[i] = s
+		})
+	}
+	wg.Wait()
+	for _, s := range secrets {
+		if !bytes.Equal(s, secrets[0]) {
+			t.Fatalf("secrets differ: %x", secrets)
+		}
+	}
+	if len(secrets[0]) != ClusterSecretBytes || bytes.Equal(secrets[0], make([]byte, ClusterSecretBytes)) {
+		t.Fatalf("secret %x: want %d random bytes", secrets[0], ClusterSecretBytes)
+	}
+	other, err := newTestClient(t).ClusterSecret(ctx)
+	if err != nil || bytes.Equal(other, secrets[0]) {
+		t.Fatalf("other cluster: %x, %v", other, err)
+	}
 }

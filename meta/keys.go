@@ -11,6 +11,7 @@ import (
 // with value schemas; change both together):
 //
 //	/strata/<cluster>/cluster-id                                  cluster id (JSON string)
+//	/strata/<cluster>/cluster-secret                              inter-broker secret (JSON string, base64; cluster.go)
 //	/strata/<cluster>/brokers/<id>                                BrokerInfo, bound to the broker's lease
 //	/strata/<cluster>/producer-ids                                next unallocated producer id (decimal)
 //	/strata/<cluster>/controller/<lease id hex>                   controller candidate: broker id (controller.go)
@@ -49,6 +50,10 @@ func (k Keys) Root() string { return k.root }
 
 // ClusterID is "/strata/<cluster>/cluster-id".
 func (k Keys) ClusterID() string { return k.root + "cluster-id" }
+
+// ClusterSecret is "/strata/<cluster>/cluster-secret": the random secret
+// the brokers derive their inter-broker credentials from.
+func (k Keys) ClusterSecret() string { return k.root + "cluster-secret" }
 
 // ProducerIDs is "/strata/<cluster>/producer-ids": the first producer id
 // no broker has claimed yet. Brokers claim blocks of ids with a CAS.

@@ -9,6 +9,7 @@ func TestKeys(t *testing.T) {
 	k := newKeys("prod")
 	tests := []struct{ got, want string }{
 		{k.ClusterID(), "/strata/prod/cluster-id"},
+		{k.ClusterSecret(), "/strata/prod/cluster-secret"},
 		{k.Broker(7), "/strata/prod/brokers/0000000007"},
 		{k.Controller(), "/strata/prod/controller"},
 		{k.ControllerCandidates(), "/strata/prod/controller/"},

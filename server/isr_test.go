@@ -9,8 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/meta"
 )
 
 // TestISRExpansionKeepsHighWatermark: while the write that adds a caught-up
@@ -21,85 +19,25 @@ import (
 // acknowledged records.
 //
 // Broker 2 is registered in etcd by the test, which plays its part as a
-// follower with raw replica fetches, so it decides exactly when the
-// follower catches up.
+// follower with raw replica fetches (authenticated as broker 2), so it
+// decides exactly when the follower catches up.
 func TestISRExpansionKeepsHighWatermark(t *testing.T) {
 	c := startCluster(t, 1, func(cfg *Config) { cfg.ReplicaLagMax = time.Second })
 	ctx := testCtx(t)
-	mc, err := meta.Dial(ctx, c.etcd.Endpoints(), "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mc.Close()
-	reg, err := mc.RegisterBroker(ctx, meta.BrokerInfo{ID: 2, Host: "127.0.0.1", Port: 1}, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close(context.Background())
-	cl := c.client()
 	const topic = "isr-expand"
-	create := kmsg.NewPtrCreateTopicsRequest()
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, -1, -1
-	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-	ra.Partition, ra.Replicas = 0, []int32{1, 2}
-	ct.ReplicaAssignment = append(ct.ReplicaAssignment, ra)
-	create.Topics = append(create.Topics, ct)
-	create.TimeoutMillis = 10000
-	cresp, err := create.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kerr.ErrorForCode(cresp.Topics[0].ErrorCode); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
+	f := playFollower(ctx, t, c, topic)
 	// Broker 2 never fetched: it leaves the ISR after ReplicaLagMax.
 	c.waitISR(ctx, topic, 1)
+	f.produce(10)
 
-	leader := c.broker(1)
-	producer := leader.client(kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
-		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	produce := func(n int) {
+	// The test authenticates as broker 2 (with the cluster secret), as
+	// the real follower does: a replica fetch from anyone else is refused.
+	follower := f.asBroker()
+	// replicaFetch fetches as broker 2 and returns the offset after the
+	// last record returned (offset when none).
+	replicaFetch := func(offset int64) (next int64) {
 		t.Helper()
-		for i := 0; i < n; i++ {
-			if err := producer.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
-				t.Fatalf("produce: %v", err)
-			}
-		}
-	}
-	produce(10)
-
-	raw := leader.client()
-	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var topicID [16]byte
-	var epoch int32
-	for _, mt := range md.Topics {
-		if mt.Topic != nil && *mt.Topic == topic {
-			topicID, epoch = mt.TopicID, mt.Partitions[0].LeaderEpoch
-		}
-	}
-	// replicaFetch fetches as broker 2 and returns the high watermark and
-	// the offset after the last record returned (offset when none).
-	replicaFetch := func(offset int64) (hw, next int64) {
-		t.Helper()
-		req := kmsg.NewPtrFetchRequest()
-		req.ReplicaID = 2
-		req.ReplicaState.ID = 2 // where v15+ carries it
-		req.MaxBytes = 1 << 20
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = topic, topicID
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, offset, 1<<20, epoch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, raw.Broker(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := resp.Topics[0].Partitions[0]
+		p := f.fetch(follower, offset)
 		if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
 			t.Fatalf("replica fetch at %d: %v", offset, err)
 		}
@@ -112,39 +50,28 @@ func TestISRExpansionKeepsHighWatermark(t *testing.T) {
 			next = b.FirstOffset + int64(b.LastOffsetDelta) + 1
 			rest = rest[12+int(b.Length):]
 		}
-		return p.HighWatermark, next
+		return next
 	}
 	followerLEO := int64(0)
 	for followerLEO < 10 {
-		_, followerLEO = replicaFetch(followerLEO)
+		followerLEO = replicaFetch(followerLEO)
 	}
 	// The follower has offsets [0, 10) and asks for 10: it is caught up,
 	// and the leader starts writing the ISR {1, 2} to etcd. Records
 	// produced now are not on broker 2.
 	replicaFetch(followerLEO)
-	produce(10)
+	f.produce(10)
 
 	// Once broker 2 is in the ISR, the high watermark may not be above
 	// what broker 2 has.
 	deadline := time.Now().Add(20 * time.Second)
-	for isr := isrOf(ctx, t, raw, topic); !slices.Contains(isr, 2); isr = isrOf(ctx, t, raw, topic) {
+	for isr := isrOf(ctx, t, f.raw, topic); !slices.Contains(isr, 2); isr = isrOf(ctx, t, f.raw, topic) {
 		if time.Now().After(deadline) {
 			t.Fatalf("broker 2 never joined the ISR: %v", isr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	lo := kmsg.NewPtrListOffsetsRequest()
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	lp := kmsg.NewListOffsetsRequestTopicPartition()
-	lp.Timestamp = -1
-	lt.Partitions = append(lt.Partitions, lp)
-	lo.Topics = append(lo.Topics, lt)
-	lresp, err := lo.RequestWith(ctx, raw.Broker(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hw := lresp.Topics[0].Partitions[0].Offset; hw > followerLEO {
+	if hw := f.highWatermark(); hw > followerLEO {
 		t.Fatalf("high watermark %d with broker 2 in the ISR holding only [0, %d): an election of broker 2 would lose acknowledged records", hw, followerLEO)
 	}
 }

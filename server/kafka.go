@@ -23,6 +23,7 @@ func kafkaBackend(b *broker.Broker, g *group.Coordinator) ingest.Backend {
 		Configs:        c,
 		Replicas:       c,
 		ProducerIDs:    b,
+		Authorizer:     replicaAuthorizer{},
 		GroupPlacement: g,
 		Members:        g,
 		Offsets:        gs,

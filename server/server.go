@@ -97,6 +97,11 @@ type Config struct {
 	// FlightListen is the Arrow Flight endpoint (query.FlightService);
 	// empty: off.
 	FlightListen string
+	// SASLPlainUsersFile lists the users that may authenticate with SASL
+	// PLAIN on the Kafka listener (loadPlainUsers: user:password lines or
+	// a JSON object); read once at start. Empty: only the brokers
+	// themselves authenticate. SASL is optional on the listener either way.
+	SASLPlainUsersFile string
 }
 
 // Server is a running broker process.
@@ -139,6 +144,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
+	var users map[string]string
+	if cfg.SASLPlainUsersFile != "" {
+		if users, err = loadPlainUsers(cfg.SASLPlainUsersFile); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -192,6 +203,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster id: %w", err)
 	}
+	secret, err := s.meta.ClusterSecret(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
 	marker := storeMarker{ClusterID: clusterID, BrokerID: cfg.BrokerID, Incarnation: incarnation}
 	if err := s.verifyStoreShared(ctx, marker, func() error {
 		reg, err := s.meta.RegisterBroker(ctx, info, cfg.BrokerTTL)
@@ -214,6 +229,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ControllerTTL:          cfg.BrokerTTL,
 		Logger:                 s.log,
 		Cold:                   s.tier,
+		ClusterSecret:          secret,
 	}, s.meta, registry)
 	if err != nil {
 		return nil, err
@@ -230,6 +246,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
 		FetchMaxBytes:      cfg.FetchMaxBytes,
 		RequestTimeout:     cfg.RequestTimeout,
+		SASLMechanisms:     []ingest.SASLMechanism{ingest.NewPlainMechanism(plainCredentials{secret: secret, users: users})},
 		Logger:             s.log,
 		Registerer:         registry,
 	}, kafkaBackend(s.broker, s.groups))

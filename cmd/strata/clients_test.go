@@ -65,6 +65,12 @@ func TestClients(t *testing.T) {
 			kc = k
 		}
 	})
+	t.Run("kcat-sasl", func(t *testing.T) {
+		if kcatErr != nil {
+			clientsMissing(t, "kcat not on PATH (Debian package kcat): %v", kcatErr)
+		}
+		clientsTestKcatSASL(t, &clientsKcat{kcat: kcat, addr: srv.addr})
+	})
 	t.Run("confluent-kafka", func(t *testing.T) {
 		if confluentErr != nil {
 			clientsMissing(t, "%s cannot import confluent_kafka (Debian package python3-confluent-kafka): %v", clientsPython, confluentErr)
@@ -149,6 +155,7 @@ func clientsBuildStrata(t *testing.T) string {
 
 type clientsServer struct {
 	bin, addr, metricsAddr, dataDir, logPath string
+	usersFile                                string // --sasl-plain-users-file: clientsSASLUser
 	cmd                                      *exec.Cmd
 	done                                     chan struct{} // closed when the process exited
 	waitErr                                  error
@@ -165,6 +172,10 @@ func clientsStartServer(t *testing.T, bin string) *clientsServer {
 		metricsAddr: clientsFreeAddr(t),
 		dataDir:     filepath.Join(dir, "data"),
 		logPath:     filepath.Join(dir, "strata.log"),
+		usersFile:   filepath.Join(dir, "users"),
+	}
+	if err := os.WriteFile(s.usersFile, []byte(clientsSASLUser+":"+clientsSASLPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		// Safety net when the test ended before stop: never leave the child behind.
@@ -204,6 +215,7 @@ func (s *clientsServer) start(t *testing.T) {
 		"--listen", s.addr,
 		"--metrics-listen", s.metricsAddr,
 		"--default-partitions", strconv.Itoa(clientsPartitions),
+		"--sasl-plain-users-file", s.usersFile,
 	}
 	fmt.Fprintf(logFile, "=== clients_test: starting %s %s\n", s.bin, strings.Join(args, " "))
 	cmd := exec.Command(s.bin, args...)

@@ -89,6 +89,7 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.Int64Var(&idleMs, "connections-max-idle-ms", int64(ingest.DefaultConnectionsMaxIdle/time.Millisecond), "close a Kafka connection idle for this long (Kafka's connections.max.idle.ms)")
 	f.IntVar(&cfg.FetchMaxBytes, "fetch-max-bytes", ingest.DefaultFetchMaxBytes, "most record bytes in one fetch response, whatever the client asks (Kafka's fetch.max.bytes)")
 	f.Int64Var(&reqMs, "request-timeout-ms", int64(ingest.DefaultRequestTimeout/time.Millisecond), "longest a Kafka request waits on etcd (topic creation and deletion, producer ids, group offsets); a request's own shorter timeout wins")
+	f.StringVar(&cfg.SASLPlainUsersFile, "sasl-plain-users-file", "", "users who may authenticate with SASL PLAIN on the Kafka listener: lines user:password, or a JSON object {\"user\": \"password\"}; read at start. SASL stays optional: clients without it are served as User:ANONYMOUS")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
