@@ -2,11 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -117,5 +121,84 @@ func TestTransactionalProducerFailsFast(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("the producer waited out the test's context")
+	}
+}
+
+// TestOffsetsTopicInternal: __consumer_offsets is listed as an internal
+// topic (kadm with internal topics, kcat -L) and not without them, a
+// regex subscription to every topic consumes the others and skips it, and
+// the group's commits go on working.
+func TestOffsetsTopicInternal(t *testing.T) {
+	tb := startBroker(t)
+	ctx := testCtx(t)
+	adm := tb.admin()
+	const topic = "regex-me"
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	all, err := adm.ListTopicsWithInternal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := all["__consumer_offsets"]; !ok || !d.IsInternal || len(d.Partitions) != 50 || d.Err != nil {
+		t.Fatalf("ListTopicsWithInternal: __consumer_offsets = %+v (listed %v), want internal with 50 partitions", d, ok)
+	}
+	if d := all["__consumer_offsets"]; d.Partitions[0].Leader != 1 {
+		t.Fatalf("__consumer_offsets partition 0 led by %d, want broker 1", d.Partitions[0].Leader)
+	}
+	plain, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := plain["__consumer_offsets"]; ok {
+		t.Fatal("ListTopics without internal topics lists __consumer_offsets")
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "__consumer_offsets"); !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("CreateTopics __consumer_offsets: %v, want TOPIC_ALREADY_EXISTS", err)
+	}
+
+	prod := tb.client(kgo.DefaultProduceTopic(topic))
+	if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("a")}, &kgo.Record{Value: []byte("b")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cons := tb.client(kgo.ConsumeRegex(), kgo.ConsumeTopics(".*"), kgo.ConsumerGroup("regex-group"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	got := 0
+	for got < 2 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 2 records", got)
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", tp, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Topic != topic {
+				t.Fatalf("the regex consumer read %s", r.Topic)
+			}
+			got++
+		})
+	}
+	if slices.Contains(cons.GetConsumeTopics(), "__consumer_offsets") {
+		t.Fatal("the regex consumer subscribed to __consumer_offsets")
+	}
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	offs, err := adm.FetchOffsets(ctx, "regex-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int64(0)
+	offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 2 {
+		t.Fatalf("committed offsets sum to %d, want 2", total)
+	}
+
+	// kcat -L lists it too.
+	out, err := exec.CommandContext(ctx, "kcat", "-b", tb.srv.KafkaAddr(), "-L", "-t", "__consumer_offsets").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat -L: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `topic "__consumer_offsets" with 50 partitions`) {
+		t.Fatalf("kcat -L does not list __consumer_offsets:\n%s", out)
 	}
 }
