@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // fetchCounter counts the Fetch responses a client receives.
@@ -200,5 +201,112 @@ func TestOffsetsTopicInternal(t *testing.T) {
 	}
 	if !strings.Contains(string(out), `topic "__consumer_offsets" with 50 partitions`) {
 		t.Fatalf("kcat -L does not list __consumer_offsets:\n%s", out)
+	}
+}
+
+// TestAdminReadYourWrites: on the broker that answered an admin write,
+// the next read sees it, with no retry: CreateTopics and CreatePartitions
+// then Metadata, AlterConfigs and IncrementalAlterConfigs then
+// DescribeConfigs, DeleteTopics then Metadata, OffsetCommit then
+// OffsetFetch, DeleteGroups then ListGroups. Several rounds, each read
+// right after its write.
+func TestAdminReadYourWrites(t *testing.T) {
+	tb := startBroker(t)
+	ctx := testCtx(t)
+	cl := tb.client()
+	adm := kadm.NewClient(cl)
+	// kadm's ListTopics answers from kgo's metadata cache (MetadataMinAge):
+	// the broker is asked directly.
+	metadata := func() map[string]kmsg.MetadataResponseTopic {
+		t.Helper()
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]kmsg.MetadataResponseTopic{}
+		for _, mt := range resp.Topics {
+			out[*mt.Topic] = mt
+		}
+		return out
+	}
+	for round := range 5 {
+		topic := "ryw-" + string(rune('a'+round))
+		if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+		partitions := func(want int) {
+			t.Helper()
+			if mt := metadata()[topic]; mt.ErrorCode != 0 || len(mt.Partitions) != want {
+				t.Fatalf("round %d: Metadata after the write: %s has %d partitions (error %d), want %d", round, topic, len(mt.Partitions), mt.ErrorCode, want)
+			}
+		}
+		partitions(2)
+		if _, err := adm.CreatePartitions(ctx, 2, topic); err != nil {
+			t.Fatal(err)
+		}
+		partitions(4)
+
+		retention := func(want string) {
+			t.Helper()
+			rc, err := adm.DescribeTopicConfigs(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := rc.On(topic, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range c.Configs {
+				if e.Key == "retention.ms" {
+					if e.MaybeValue() != want {
+						t.Fatalf("round %d: DescribeConfigs after the write: retention.ms = %q, want %q", round, e.MaybeValue(), want)
+					}
+					return
+				}
+			}
+			t.Fatalf("round %d: retention.ms not described", round)
+		}
+		legacy, incremental := "3600000", "7200000"
+		alter := []kadm.AlterConfig{{Name: "retention.ms", Value: &legacy}}
+		if _, err := adm.AlterTopicConfigsState(ctx, alter, topic); err != nil {
+			t.Fatal(err)
+		}
+		retention(legacy)
+		alter[0].Value = &incremental
+		if _, err := adm.AlterTopicConfigs(ctx, alter, topic); err != nil {
+			t.Fatal(err)
+		}
+		retention(incremental)
+
+		grp := "ryw-group-" + topic
+		offs := kadm.Offsets{}
+		offs.Add(kadm.Offset{Topic: topic, Partition: 1, At: int64(10 + round), LeaderEpoch: -1})
+		if resp, err := adm.CommitOffsets(ctx, grp, offs); err != nil || resp.Error() != nil {
+			t.Fatalf("commit: %v %v", err, resp.Error())
+		}
+		fetched, err := adm.FetchOffsets(ctx, grp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, ok := fetched.Lookup(topic, 1); !ok || o.At != int64(10+round) {
+			t.Fatalf("round %d: OffsetFetch after the commit: %+v (found %v), want %d", round, o, ok, 10+round)
+		}
+		if _, err := adm.DeleteGroups(ctx, grp); err != nil {
+			t.Fatal(err)
+		}
+		listed, err := adm.ListGroups(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := listed[grp]; ok {
+			t.Fatalf("round %d: ListGroups after DeleteGroups lists %s", round, grp)
+		}
+
+		if dr, err := adm.DeleteTopics(ctx, topic); err != nil || dr.Error() != nil {
+			t.Fatalf("delete topic: %v %v", err, dr.Error())
+		}
+		if _, ok := metadata()[topic]; ok {
+			t.Fatalf("round %d: Metadata after DeleteTopics lists %s", round, topic)
+		}
 	}
 }
