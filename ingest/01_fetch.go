@@ -35,6 +35,11 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 		maxBytes = 50 << 20
 	}
 	maxBytes = min(maxBytes, cc.s.cfg.FetchMaxBytes)
+	// MinBytes and MaxWait as Kafka's DelayedFetch honours them: the
+	// response goes once MinBytes have accumulated across the partitions
+	// named, at once when a partition fails or a cold read served data
+	// (Kafka's remote fetch), and otherwise when MaxWait passes. Waiting, the fetch wakes at every
+	// append to one of its partitions and reads them all again.
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
 		total, waits, failed := cc.fillFetch(req, resp, maxBytes)
@@ -50,8 +55,8 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 }
 
 // fillFetch (re)builds the response from the current logs. It returns the
-// bytes gathered, the channels to wait on for more, and whether some
-// partition failed (Kafka answers at once then).
+// bytes gathered, the channels to wait on for more (closed at the next
+// append), and whether some partition failed (Kafka answers at once then).
 //
 // Partitions are answered in request order within the response's byte
 // budget. Reads the partition serves slowly (the cold tier: object-store
@@ -74,6 +79,9 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 		rp    *kmsg.FetchRequestTopicPartition
 		err   error
 		ahead PendingFetch // a slow read started before the budget is known
+		// wait, taken before the read so that no append between the
+		// read and the wait is missed, fires at the next append.
+		wait <-chan struct{}
 	}
 	var jobs [][]job
 	var names []string
@@ -96,6 +104,9 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 			if j.err == nil {
 				j.p, j.err = b.Partitions.Partition(name, j.rp.Partition)
 			}
+			if j.err == nil {
+				j.wait = j.p.Wait()
+			}
 			if j.err == nil && replica < 0 {
 				limit := max(min(int(j.rp.PartitionMaxBytes), maxBytes), 0)
 				j.ahead = j.p.FetchAhead(j.rp.FetchOffset, limit, j.rp.CurrentLeaderEpoch)
@@ -105,7 +116,7 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 	}
 
 	total := 0
-	failed := false
+	failed, coldServed := false, false
 	var waits []<-chan struct{}
 	for ti, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
@@ -123,6 +134,7 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 					if total > 0 && len(res.Records) > limit {
 						res.Records = nil // over budget: fetched again next time
 					}
+					coldServed = coldServed || len(res.Records) > 0
 				case replica >= 0:
 					res, err = j.p.ReplicaFetch(replica, j.rp.FetchOffset, limit, j.rp.CurrentLeaderEpoch)
 				default:
@@ -141,8 +153,10 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				sp.RecordBatches = res.Records
 				total += len(res.Records)
-				if err == nil && len(res.Records) == 0 {
-					waits = append(waits, j.p.Wait())
+				// A consumer waits for more on every partition until
+				// MinBytes; a follower only on those that had nothing.
+				if err == nil && (replica < 0 || len(res.Records) == 0) {
+					waits = append(waits, j.wait)
 				}
 			}
 			if sp.RecordBatches == nil {
@@ -155,6 +169,13 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if coldServed {
+		// Kafka answers a fetch that read the remote tier once that
+		// read is done (DelayedRemoteFetch), whatever MinBytes says;
+		// waiting here would repeat the object-store reads at every
+		// append to the hot end.
+		waits = nil
 	}
 	return total, waits, failed
 }

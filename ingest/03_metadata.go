@@ -29,15 +29,28 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 
 	// v0: an empty list means every topic; v1+: null means every topic.
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	offsets, withOffsets := cc.offsetsTopic()
+	internal := func(t TopicInfo) kmsg.MetadataResponseTopic {
+		mt := metadataTopic(t, live)
+		mt.IsInternal = true
+		return mt
+	}
 	if all {
 		for _, t := range topics.Topics() {
 			resp.Topics = append(resp.Topics, metadataTopic(t, live))
+		}
+		if withOffsets {
+			resp.Topics = append(resp.Topics, internal(offsets))
 		}
 		return resp, nil
 	}
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
+			if withOffsets && rt.TopicID == offsets.ID {
+				resp.Topics = append(resp.Topics, internal(offsets))
+				continue
+			}
 			t, ok := topics.TopicByID(rt.TopicID)
 			if !ok {
 				mt := kmsg.NewMetadataResponseTopic()
@@ -50,9 +63,17 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 			continue
 		}
 		name := *rt.Topic
+		if name == offsetsTopicName && withOffsets {
+			resp.Topics = append(resp.Topics, internal(offsets))
+			continue
+		}
 		t, ok := topics.Topic(name)
 		var err error
-		if !ok {
+		switch {
+		case ok:
+		case name == offsetsTopicName:
+			err = kerr.UnknownTopicOrPartition // never auto-created
+		default:
 			if autoCreate {
 				t, err = cc.s.b.TopicAdmin.EnsureTopic(ctx, name)
 			} else {

@@ -11,13 +11,18 @@ import (
 // FindCoordinator v0-v4 (v4: several keys per request). A group is
 // coordinated by the broker the group coordinator places it on (a hash of
 // the group id over the live brokers); without a coordinator every broker
-// answers for itself. Transactions are not offered.
+// answers for itself. Transactions are not offered: a transaction
+// coordinator is refused with a non-retriable error.
 func (cc *clientConn) handleFindCoordinator(_ context.Context, req *kmsg.FindCoordinatorRequest) (*kmsg.FindCoordinatorResponse, error) {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	answer := func(key string) (int32, string, int32, error) {
 		switch {
 		case req.CoordinatorType != 0:
-			return -1, "", -1, fmt.Errorf("%w: transactions are not supported", kerr.CoordinatorNotAvailable)
+			// Non-retriable, so that a transactional client fails at
+			// once instead of retrying COORDINATOR_NOT_AVAILABLE for
+			// its whole timeout; the code InitProducerId answers too,
+			// which kgo and librdkafka surface as a fatal error.
+			return -1, "", -1, fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
 		case key == "":
 			return -1, "", -1, fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
 		}

@@ -25,6 +25,12 @@ func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTo
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
+		if rt.Topic == offsetsTopicName {
+			err := fmt.Errorf("%w: %s is an internal topic", kerr.TopicAlreadyExists, rt.Topic)
+			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		creq := CreateTopicRequest{
 			Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor,
 			ValidateOnly: req.ValidateOnly, Configs: map[string]string{},

@@ -31,6 +31,10 @@ func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTo
 		st.Topic, st.TopicID = t.name, t.id
 		var err error
 		switch {
+		case t.name != nil && *t.name == offsetsTopicName, t.name == nil && t.id == offsetsTopicID:
+			name := offsetsTopicName
+			st.Topic, st.TopicID = &name, offsetsTopicID
+			err = errInternalTopic(name)
 		case t.name != nil:
 			if info, ok := topics.Topic(*t.name); ok {
 				st.TopicID = info.ID

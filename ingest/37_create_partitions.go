@@ -17,7 +17,10 @@ func (cc *clientConn) handleCreatePartitions(ctx context.Context, req *kmsg.Crea
 		for _, a := range rt.Assignment {
 			assignment = append(assignment, a.Replicas)
 		}
-		err := cc.s.b.TopicAdmin.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
+		err := errInternalTopic(rt.Topic)
+		if rt.Topic != offsetsTopicName {
+			err = cc.s.b.TopicAdmin.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
+		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}

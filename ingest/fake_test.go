@@ -30,6 +30,11 @@ type fake struct {
 	// fetchBytes, when set, is how many record bytes a read returns for
 	// its maxBytes and minOneBatch.
 	fetchBytes func(maxBytes int, minOneBatch bool) int
+	// cold makes consumer reads slow ones (FetchAhead answers them).
+	cold bool
+	// wake, when set, is what Wait returns (a fetch waiting for
+	// MinBytes); otherwise Wait never fires.
+	wake chan struct{}
 }
 
 func newFake() *fake {
@@ -239,7 +244,20 @@ func (p fakePartition) records(maxBytes int, minOneBatch bool) []byte {
 	return make([]byte, p.f.fetchBytes(maxBytes, minOneBatch))
 }
 
-func (p fakePartition) FetchAhead(int64, int, int32) PendingFetch { return nil }
+func (p fakePartition) FetchAhead(offset int64, maxBytes int, epoch int32) PendingFetch {
+	if !p.f.cold {
+		return nil
+	}
+	res, err := p.Fetch(offset, maxBytes, true, epoch)
+	return fakePending{res, err}
+}
+
+type fakePending struct {
+	res FetchResult
+	err error
+}
+
+func (p fakePending) Result() (FetchResult, error) { return p.res, p.err }
 
 func (p fakePartition) ReplicaFetch(_ int32, _ int64, maxBytes int, _ int32) (FetchResult, error) {
 	p.f.replicated++
@@ -254,7 +272,12 @@ func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
 	return 3, 10, p.f.err("EndOffsetForEpoch")
 }
 
-func (p fakePartition) Wait() <-chan struct{} { return make(chan struct{}) }
+func (p fakePartition) Wait() <-chan struct{} {
+	if p.f.wake != nil {
+		return p.f.wake
+	}
+	return make(chan struct{})
+}
 
 // exchange sends req through the server's frame path (decode, dispatch,
 // handler, framing) without a network, on an anonymous connection, and

@@ -215,7 +215,8 @@ var handlerCases = []handlerCase{
 		want: []int16{none, kerr.CoordinatorLoadInProgress.Code}}, // the first: top-level, absent from v8
 
 	// 10 FindCoordinator
-	{name: "find coordinator/transactions", req: findCoordinator(3, 1, "g"), want: []int16{coordinatorNA}},
+	{name: "find coordinator/transactions", req: findCoordinator(3, 1, "g"), want: []int16{kerr.TransactionalIDAuthorizationFailed.Code}},
+	{name: "find coordinator v4/transactions", req: findCoordinator(4, 1, "tx"), want: []int16{none, kerr.TransactionalIDAuthorizationFailed.Code}},
 	{name: "find coordinator/empty group id", req: findCoordinator(3, 0, ""), want: []int16{kerr.InvalidGroupID.Code}},
 	{name: "find coordinator/coordinator not live", groups: true, setup: func(f *fake) { f.coordinator = 5 }, req: findCoordinator(4, 0, "g", "h"),
 		want: []int16{none, coordinatorNA, coordinatorNA}},
