@@ -66,7 +66,11 @@ func TestFetchMinBytesMaxWait(t *testing.T) {
 					r.ReplicaID = tc.replica
 				}
 			}, tc.parts...)()
-			resp, err := exchange(t, s, req)
+			principal := Anonymous
+			if tc.replica > 0 {
+				principal = brokerPrincipal(tc.replica) // only a proven broker's fetch is a replica fetch
+			}
+			resp, err := exchangeAs(t, s, principal, req)
 			if err != nil {
 				t.Fatal(err)
 			}
