@@ -265,10 +265,10 @@ func mixedBatchesFor(t testing.TB, r *rand.Rand, base int64, nBatches int, forLo
 }
 
 // decodeAll decodes batches to rows.
-func decodeAll(t testing.TB, b []byte, partition int32) []Row {
+func decodeAll(t testing.TB, b []byte, partition int32) []coldfile.Row {
 	t.Helper()
-	var rows []Row
-	if err := DecodeBatches(b, partition, func(r Row) error {
+	var rows []coldfile.Row
+	if err := coldfile.DecodeBatches(b, partition, func(r coldfile.Row) error {
 		rows = append(rows, r)
 		return nil
 	}); err != nil {
@@ -279,4 +279,4 @@ func decodeAll(t testing.TB, b []byte, partition int32) []Row {
 
 // sameRow compares two rows exactly, including nil versus empty keys and
 // values.
-func sameRow(a, b Row) error { return coldfile.DiffRows(a, b) }
+func sameRow(a, b coldfile.Row) error { return coldfile.DiffRows(a, b) }

@@ -151,7 +151,7 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 			if err := rf.LoadRowGroup(ctx, j); err != nil {
 				return fmt.Errorf("tiering: merge: read %s: %w", s.Object, err)
 			}
-			if err := rf.ScanRowGroup(j, 0, func(r *Row) error { return fw.Add(*r) }); err != nil {
+			if err := rf.ScanRowGroup(j, 0, func(r *coldfile.Row) error { return fw.Add(*r) }); err != nil {
 				return fmt.Errorf("tiering: merge: %s: %w", s.Object, err)
 			}
 		}

@@ -528,7 +528,7 @@ scan:
 			}
 			lastSeg, lastRG, lastRF = i, j, rf
 			stopped := false
-			err := rf.ScanRowGroup(j, from, func(r *Row) error {
+			err := rf.ScanRowGroup(j, from, func(r *coldfile.Row) error {
 				if r.Offset >= endOffset || !bb.add(r) {
 					stopped = true
 					return coldfile.ErrStop
@@ -649,7 +649,7 @@ func (t *Tier) findTimestamp(ctx context.Context, seg meta.TierSegment, ts int64
 			return -1, -1, false, err
 		}
 		off, found := int64(-1), int64(-1)
-		err := rf.ScanRowGroup(j, 0, func(r *Row) error {
+		err := rf.ScanRowGroup(j, 0, func(r *coldfile.Row) error {
 			if r.Timestamp >= ts {
 				off, found = r.Offset, r.Timestamp
 				return coldfile.ErrStop

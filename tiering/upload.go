@@ -337,7 +337,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 		}
 		logBytes += int64(len(data))
 		next := pos
-		err = DecodeBatches(data, part, func(r Row) error {
+		err = coldfile.DecodeBatches(data, part, func(r coldfile.Row) error {
 			next = r.Offset + 1
 			if r.Offset < from {
 				return nil
