@@ -29,6 +29,10 @@ type fake struct {
 	// fetchBytes, when set, is how many record bytes a read returns for
 	// its maxBytes and minOneBatch.
 	fetchBytes func(maxBytes int, minOneBatch bool) int
+	// cold makes every consumer read a FetchAhead (a cold-tier read);
+	// aheadBytes adds up the bytes those reads returned.
+	cold       bool
+	aheadBytes int
 }
 
 func newFake() *fake {
@@ -231,7 +235,19 @@ func (p fakePartition) records(maxBytes int, minOneBatch bool) []byte {
 	return make([]byte, p.f.fetchBytes(maxBytes, minOneBatch))
 }
 
-func (p fakePartition) FetchAhead(int64, int, int32) PendingFetch { return nil }
+func (p fakePartition) FetchAhead(_ int64, maxBytes int, _ int32) PendingFetch {
+	if !p.f.cold {
+		return nil
+	}
+	res := FetchResult{HighWatermark: 10, LastStableOffset: 10, Records: p.records(maxBytes, true)}
+	p.f.aheadBytes += len(res.Records)
+	return readyFetch{res}
+}
+
+// readyFetch is a FetchAhead that has finished.
+type readyFetch struct{ res FetchResult }
+
+func (r readyFetch) Result() (FetchResult, error) { return r.res, nil }
 
 func (p fakePartition) ReplicaFetch(_ int32, _ int64, maxBytes int, _ int32) (FetchResult, error) {
 	return FetchResult{HighWatermark: 10, Records: p.records(maxBytes, true)}, p.f.err("ReplicaFetch")

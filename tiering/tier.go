@@ -502,7 +502,9 @@ func (t *Tier) coldRead(ctx context.Context, topic string, partition int32, offs
 		return nil, fmt.Errorf("%w: offset %d, cold tier starts at %d", ErrOffsetOutOfRange, offset, segs[0].BaseOffset)
 	}
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= offset })
-	if i == len(segs) || offset >= endOffset {
+	if i == len(segs) || offset >= endOffset || (maxBytes <= 0 && !minOne) {
+		// Nothing to read, or no budget to return it in (a Fetch whose
+		// earlier partitions spent it): no object is opened.
 		return nil, nil
 	}
 	bb := newBatchBuilder(maxBytes, minOne)
