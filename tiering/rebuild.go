@@ -54,6 +54,15 @@ func sameBatch(a, b *coldfile.Row) bool {
 	return true
 }
 
+// left is about how many bytes the budget still takes (at least one
+// record's worth with minOne and nothing out yet).
+func (bb *batchBuilder) left() int {
+	if bb.minOne && len(bb.out) == 0 && bb.n == 0 {
+		return max(bb.maxBytes, 1)
+	}
+	return max(bb.maxBytes-len(bb.out)-len(bb.cur)-recordbatch.HeaderSize, 0)
+}
+
 // add appends a row; it returns false (and takes nothing) once the budget
 // is spent.
 func (bb *batchBuilder) add(r *coldfile.Row) bool {

@@ -522,24 +522,40 @@ scan:
 			return nil, err
 		}
 		for j := rf.RowGroupFor(from); j < len(rf.RowGroups()); j++ {
-			if rf.RowGroups()[j].First >= endOffset {
+			rg := rf.RowGroups()[j]
+			if rg.First >= endOffset {
 				break scan
 			}
-			if err := rf.LoadRowGroup(ctx, j); err != nil {
-				return nil, err
-			}
-			lastSeg, lastRG, lastRF = i, j, rf
 			stopped := false
-			err := rf.ScanRowGroup(j, from, func(r *coldfile.Row) error {
+			take := func(r *coldfile.Row) error {
 				if r.Offset >= endOffset || !bb.add(r) {
 					stopped = true
 					return coldfile.ErrStop
 				}
 				from = r.Offset + 1
 				return nil
-			})
-			if err != nil && !errors.Is(err, coldfile.ErrStop) {
-				return nil, err
+			}
+			if rf.PagedRead(j, int64(bb.left())) {
+				// A row group much larger than the budget: only the pages
+				// that hold what the budget can return, window by window
+				// while it lasts; no read-ahead of such row groups.
+				lastRF = nil
+				for from <= rg.Last && !stopped {
+					next, err := rf.ScanPages(ctx, j, from, int64(bb.left()), take)
+					if err != nil && !errors.Is(err, coldfile.ErrStop) {
+						return nil, err
+					}
+					from = max(from, next)
+				}
+			} else {
+				if err := rf.LoadRowGroup(ctx, j); err != nil {
+					return nil, err
+				}
+				lastSeg, lastRG, lastRF = i, j, rf
+				err := rf.ScanRowGroup(j, from, take)
+				if err != nil && !errors.Is(err, coldfile.ErrStop) {
+					return nil, err
+				}
 			}
 			if stopped {
 				break scan
