@@ -149,3 +149,35 @@ func TestColdReadWithinBudget(t *testing.T) {
 		t.Errorf("allocated %d bytes to return %d", alloc, returned)
 	}
 }
+
+// BenchmarkColdFetchBudget is a consumer reading a cold partition with
+// fetches of 1 MiB from an object whose one row group holds ~20 MiB (the
+// default row group size): each fetch loads the pages its budget needs.
+// read/returned is the bytes read from the store per byte returned.
+func BenchmarkColdFetchBudget(b *testing.B) {
+	const rows, valueBytes, maxBytes = 40000, 512, 1 << 20
+	bucket := &countingBucket{Bucket: localBucket(b)}
+	mc := newMeta(b)
+	topic := tierPartitions(b, mc, bucket, 1, rows, valueBytes)
+	tier, err := New(Config{Bucket: bucket, Meta: mc, Logger: testLogger(), TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tier.Close()
+	ctx := context.Background()
+	if _, err := tier.ColdRead(ctx, topic, 0, 0, rows, 1, true); err != nil { // opens the file
+		b.Fatal(err)
+	}
+	bucket.read.Store(0)
+	var returned, off int64
+	for b.Loop() {
+		out, err := tier.ColdRead(ctx, topic, 0, off, rows, maxBytes, true)
+		if err != nil || len(out) == 0 {
+			b.Fatalf("at %d: %d bytes, %v", off, len(out), err)
+		}
+		returned += int64(len(out))
+		off = (off + int64(len(out))/(valueBytes+40)) % (rows - 100)
+	}
+	b.SetBytes(returned / int64(b.N))
+	b.ReportMetric(float64(bucket.read.Load())/float64(returned), "read/returned")
+}

@@ -77,7 +77,7 @@ func testLogger() *slog.Logger {
 
 // newMeta returns a client on the shared etcd under a cluster name no other
 // test uses.
-func newMeta(t *testing.T) *meta.Client {
+func newMeta(t testing.TB) *meta.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -89,7 +89,7 @@ func newMeta(t *testing.T) *meta.Client {
 	return c
 }
 
-func localBucket(t *testing.T) objstore.Bucket {
+func localBucket(t testing.TB) objstore.Bucket {
 	t.Helper()
 	b, err := local.New(t.TempDir())
 	if err != nil {

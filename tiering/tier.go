@@ -81,7 +81,9 @@ type Config struct {
 	UploadConcurrency int
 	// Interval is how often partitions are checked for work (default 2s).
 	Interval time.Duration
-	// CacheBytes bounds the row-group cache of cold reads (default 128 MiB).
+	// CacheBytes bounds the row-group cache of cold reads, and apart from
+	// it the bytes cold reads load at once (row groups, pages), however many
+	// run (default 128 MiB).
 	CacheBytes int64
 	// ReadAhead is how many row groups past the last one read are loaded in
 	// the background (default 2).

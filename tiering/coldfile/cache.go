@@ -5,6 +5,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // rgKey names one row group of one object version.
@@ -28,8 +30,13 @@ func (s span) covers(off int64, n int) bool {
 
 // Cache keeps the raw (compressed) bytes of recently read row groups, LRU
 // by bytes, and fetches each missing one once however many readers want it.
-// One Cache serves many Files (a broker's cold reads).
+// One Cache serves many Files (a broker's cold reads). It also bounds the
+// bytes those Files read at once (row groups being loaded, pages held by a
+// scan) to its size: however many cold reads run, their buffers stay
+// within twice the cache size.
 type Cache struct {
+	reading *semaphore.Weighted
+
 	mu       sync.Mutex
 	max      int64
 	used     int64
@@ -56,7 +63,7 @@ func NewCache(maxBytes int64, obs Observer) *Cache {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Cache{max: maxBytes, ll: list.New(), m: map[rgKey]*list.Element{}, inflight: map[rgKey]*rgLoad{}, obs: obs}
+	return &Cache{reading: semaphore.NewWeighted(max(maxBytes, 1)), max: maxBytes, ll: list.New(), m: map[rgKey]*list.Element{}, inflight: map[rgKey]*rgLoad{}, obs: obs}
 }
 
 func (c *Cache) get(k rgKey) (span, bool) {
@@ -114,6 +121,19 @@ func (c *Cache) load(ctx context.Context, k rgKey, fetch func(context.Context) (
 	c.mu.Unlock()
 	close(l.done)
 	return l.sp, l.err
+}
+
+// reserve waits until n more bytes may be read at once (a read larger than
+// the whole budget waits for all of it) and returns the release.
+func (c *Cache) reserve(ctx context.Context, n int64) (func(), error) {
+	if c == nil {
+		return func() {}, nil
+	}
+	n = min(max(n, 1), max(c.max, 1))
+	if err := c.reading.Acquire(ctx, n); err != nil {
+		return nil, err
+	}
+	return func() { c.reading.Release(n) }, nil
 }
 
 // Size is the bytes of row groups held.

@@ -150,10 +150,11 @@ func (rf *File) ScanPages(ctx context.Context, i int, from int64, budget int64, 
 			break
 		}
 	}
-	spans, err := rf.loadPages(ctx, cps, r0, r1, rg.Rows)
+	spans, release, err := rf.loadPages(ctx, cps, r0, r1, rg.Rows)
 	if err != nil {
 		return from, err
 	}
+	defer release()
 	// parquet-go reads a column's next page as soon as it has used the
 	// last value of a page: the scan stops a row short of the window's end
 	// (a page boundary of the largest column), so it never needs a page
@@ -174,8 +175,8 @@ func (rf *File) ScanPages(ctx context.Context, i int, from int64, budget int64, 
 // loadPages reads, with parallel ranged GETs, the pages of every column
 // that hold rows [r0, r1) (and row r1 in repeated columns), and the
 // dictionary pages.
-func (rf *File) loadPages(ctx context.Context, cps []chunkPages, r0, r1, rows int64) ([]span, error) {
-	start := time.Now()
+// The bytes count against the Cache's read budget until release is called.
+func (rf *File) loadPages(ctx context.Context, cps []chunkPages, r0, r1, rows int64) ([]span, func(), error) {
 	type rng struct{ off, end int64 }
 	var rs []rng
 	for c := range cps {
@@ -200,12 +201,19 @@ func (rf *File) loadPages(ctx context.Context, cps []chunkPages, r0, r1, rows in
 			merged = append(merged, r)
 		}
 	}
+	var n int64
+	for _, r := range merged {
+		n += r.end - r.off
+	}
+	release, err := rf.opts.Cache.reserve(ctx, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
 	spans := make([]span, len(merged))
 	errs := make([]error, len(merged))
 	var wg sync.WaitGroup
-	var n int64
 	for k, r := range merged {
-		n += r.end - r.off
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -216,11 +224,12 @@ func (rf *File) loadPages(ctx context.Context, cps []chunkPages, r0, r1, rows in
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			release()
+			return nil, nil, err
 		}
 	}
 	rf.obs.RowGroupLoaded(n, time.Since(start))
-	return spans, nil
+	return spans, release, nil
 }
 
 // pagedReader serves parquet-go's reads of one paged scan from the pages

@@ -368,8 +368,13 @@ func (rf *File) LoadRowGroup(ctx context.Context, i int) error {
 
 func (rf *File) fetchRowGroup(ctx context.Context, i int) (span, error) {
 	rg := rf.rgs[i]
-	start := time.Now()
 	n := rg.End - rg.Start
+	release, err := rf.opts.Cache.reserve(ctx, n)
+	if err != nil {
+		return span{}, err
+	}
+	defer release()
+	start := time.Now()
 	data := make([]byte, n)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
