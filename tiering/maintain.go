@@ -241,7 +241,7 @@ func (t *Tier) sweepPartition(ctx context.Context, topic string, partition int32
 			return fmt.Errorf("tiering: sweep %s: %w", oi.Key, err)
 		}
 		t.m.orphansDeleted.Inc()
-		t.files.drop(oi.Key)
+		t.files.DropIf(dropObject(oi.Key))
 		t.log.Info("deleted orphan object", "object", oi.Key, "bytes", oi.Size, "last_modified", oi.LastModified)
 	}
 	return nil

@@ -472,7 +472,7 @@ func (t *Tier) deleteObjects(ctx context.Context, segs []meta.TierSegment) {
 		err := t.bucket.Delete(dctx, s.Object)
 		cancel()
 		t.noteStore(err)
-		t.files.drop(s.Object)
+		t.files.DropIf(dropObject(s.Object))
 		if err != nil {
 			t.log.Warn("cannot delete tiered object; the orphan sweep will", "object", s.Object, "err", err)
 		}
