@@ -8,7 +8,11 @@ import (
 )
 
 // coldReadConcurrency bounds the cold-tier fetches (object-store GETs)
-// running at once across all of the broker's clients.
+// running at once across all of the broker's clients. Their memory is
+// bounded apart: each returns at most its share of its request's max bytes
+// (ingest hands the reads started ahead the response budget in turn), and
+// the bytes they load from the store at once stay within the tier's cache
+// size (tiering.Config.CacheBytes), loading only the pages a budget needs.
 const coldReadConcurrency = 16
 
 // readsCold is the one hot-or-cold decision of the consumer fetch path: an

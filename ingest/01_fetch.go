@@ -62,9 +62,13 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 // budget. Reads the partition serves slowly (the cold tier: object-store
 // GETs) of all the partitions named are started together first
 // (Partition.FetchAhead), so one request for many cold partitions costs
-// about one round trip to the store, not one per partition; such a read
-// that no longer fits the budget when its turn comes is dropped (the
-// client fetches it again).
+// about one round trip to the store, not one per partition. Those reads
+// share the response's budget in request order, each asking at most for
+// what is left of it, so that a Fetch naming 1,000 cold partitions reads
+// about MaxBytes, not 1,000 partition max bytes; partitions past that
+// budget are read in turn, with what the earlier ones left. A read ahead
+// that no longer fits the budget when its turn comes is dropped (the client
+// fetches it again).
 func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int) (int, []<-chan struct{}, bool) {
 	b := cc.s.b
 	resp.Topics = resp.Topics[:0]
@@ -85,6 +89,7 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 	}
 	var jobs [][]job
 	var names []string
+	ahead := maxBytes // budget left for the reads started ahead
 	for ti := range req.Topics {
 		rt := &req.Topics[ti]
 		name := rt.Topic
@@ -107,9 +112,13 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 			if j.err == nil {
 				j.wait = j.p.Wait()
 			}
-			if j.err == nil && replica < 0 {
-				limit := max(min(int(j.rp.PartitionMaxBytes), maxBytes), 0)
-				j.ahead = j.p.FetchAhead(j.rp.FetchOffset, limit, j.rp.CurrentLeaderEpoch)
+			if j.err == nil && replica < 0 && ahead > 0 {
+				// Each read ahead may return its whole limit: together
+				// they ask for no more than the response can hold.
+				limit := max(min(int(j.rp.PartitionMaxBytes), ahead), 0)
+				if j.ahead = j.p.FetchAhead(j.rp.FetchOffset, limit, j.rp.CurrentLeaderEpoch); j.ahead != nil {
+					ahead -= limit
+				}
 			}
 		}
 		jobs = append(jobs, js)

@@ -30,8 +30,10 @@ type fake struct {
 	// fetchBytes, when set, is how many record bytes a read returns for
 	// its maxBytes and minOneBatch.
 	fetchBytes func(maxBytes int, minOneBatch bool) int
-	// cold makes consumer reads slow ones (FetchAhead answers them).
-	cold bool
+	// cold makes every consumer read a FetchAhead (a cold-tier read);
+	// aheadBytes adds up the bytes those reads returned.
+	cold       bool
+	aheadBytes int
 	// wake, when set, is what Wait returns (a fetch waiting for
 	// MinBytes); otherwise Wait never fires.
 	wake chan struct{}
@@ -249,9 +251,11 @@ func (p fakePartition) FetchAhead(offset int64, maxBytes int, epoch int32) Pendi
 		return nil
 	}
 	res, err := p.Fetch(offset, maxBytes, true, epoch)
+	p.f.aheadBytes += len(res.Records)
 	return fakePending{res, err}
 }
 
+// fakePending is a FetchAhead that has finished.
 type fakePending struct {
 	res FetchResult
 	err error

@@ -8,7 +8,7 @@
 //     else found by listing the Hive-style prefix), with row groups pruned by
 //     their offset statistics and only the row groups it needs loaded;
 //   - the rest from the brokers over the Kafka protocol (raw Fetch requests
-//     through franz-go, decoded with tiering.DecodeBatches, so hot rows carry
+//     through franz-go, decoded with coldfile.DecodeBatches, so hot rows carry
 //     exactly the fields cold rows do), up to the high watermark read when
 //     the scan started.
 //

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/recordbatch"
-	"github.com/stratalog/strata/tiering"
 	"github.com/stratalog/strata/tiering/coldfile"
 )
 
@@ -98,7 +97,7 @@ func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn
 			if h.Magic != recordbatch.Magic {
 				return next, fmt.Errorf("fetch %s/%d: batch at %d has magic %d", s.plan.Topic, pi.partition, h.BaseOffset, h.Magic)
 			}
-			err = tiering.DecodeBatches(batch, pi.partition, func(r coldfile.Row) error {
+			err = coldfile.DecodeBatches(batch, pi.partition, func(r coldfile.Row) error {
 				if r.Offset < next || r.Offset >= to {
 					return nil
 				}

@@ -35,7 +35,8 @@
 // epochs, and a fresh CRC. After each read the next row groups are loaded
 // in the background (read-ahead).
 //
-// The Parquet file itself (row, schema, keys, writer, ranged reader and
-// row-group cache) is package tiering/coldfile; this package turns records
-// into its rows and back (convert.go, rebuild.go) and runs the protocol.
+// The Parquet file itself (row, schema, keys, writer, ranged reader,
+// row-group cache, and the decoding of record batches into its rows) is
+// package tiering/coldfile; this package rebuilds batches from rows
+// (rebuild.go) and runs the protocol.
 package tiering

@@ -11,7 +11,7 @@ import (
 	"github.com/stratalog/strata/tiering/coldfile"
 )
 
-func encodeFile(t testing.TB, rows []Row, rowGroupBytes int64) ([]byte, coldfile.FileInfo) {
+func encodeFile(t testing.TB, rows []coldfile.Row, rowGroupBytes int64) ([]byte, coldfile.FileInfo) {
 	t.Helper()
 	var buf bytes.Buffer
 	fw := coldfile.NewFileWriter(&buf, "orders", [16]byte{1, 2, 3}, rows[0].Partition, rowGroupBytes)
@@ -79,8 +79,8 @@ func TestParquetRoundTrip(t *testing.T) {
 	// Scanning from any offset gives exactly the rows from there on
 	// (the decoded segment: every codec, control batches).
 	for _, from := range []int64{100, 101, 100 + int64(len(rows))/2, rf.RowGroups()[1].First, rf.RowGroups()[1].First - 1, rf.RowGroups()[2].Last, end - 1} {
-		var got []Row
-		if err := rf.ScanRange(testCtx(t), from, end, func(r *Row) error {
+		var got []coldfile.Row
+		if err := rf.ScanRange(testCtx(t), from, end, func(r *coldfile.Row) error {
 			got = append(got, *r)
 			return nil
 		}); err != nil {

@@ -67,7 +67,7 @@ func FuzzColdFile(f *testing.F) {
 			if err := rf.LoadRowGroup(ctx, j); err != nil {
 				return
 			}
-			if err := rf.ScanRowGroup(j, 0, func(r *Row) error {
+			if err := rf.ScanRowGroup(j, 0, func(r *coldfile.Row) error {
 				bb.add(r)
 				return nil
 			}); err != nil {
@@ -91,8 +91,8 @@ func FuzzDecodeBatches(f *testing.F) {
 	f.Add(batches)
 	f.Add(batches[:100])
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var rows []Row
-		if err := DecodeBatches(data, 0, func(r Row) error {
+		var rows []coldfile.Row
+		if err := coldfile.DecodeBatches(data, 0, func(r coldfile.Row) error {
 			rows = append(rows, r)
 			return nil
 		}); err != nil {
@@ -103,8 +103,8 @@ func FuzzDecodeBatches(f *testing.F) {
 			bb.add(&rows[i])
 		}
 		out := bb.finish()
-		var back []Row
-		if err := DecodeBatches(out, 0, func(r Row) error {
+		var back []coldfile.Row
+		if err := coldfile.DecodeBatches(out, 0, func(r coldfile.Row) error {
 			back = append(back, r)
 			return nil
 		}); err != nil {

@@ -77,7 +77,7 @@ func testLogger() *slog.Logger {
 
 // newMeta returns a client on the shared etcd under a cluster name no other
 // test uses.
-func newMeta(t *testing.T) *meta.Client {
+func newMeta(t testing.TB) *meta.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -89,7 +89,7 @@ func newMeta(t *testing.T) *meta.Client {
 	return c
 }
 
-func localBucket(t *testing.T) objstore.Bucket {
+func localBucket(t testing.TB) objstore.Bucket {
 	t.Helper()
 	b, err := local.New(t.TempDir())
 	if err != nil {
@@ -265,10 +265,10 @@ func mixedBatchesFor(t testing.TB, r *rand.Rand, base int64, nBatches int, forLo
 }
 
 // decodeAll decodes batches to rows.
-func decodeAll(t testing.TB, b []byte, partition int32) []Row {
+func decodeAll(t testing.TB, b []byte, partition int32) []coldfile.Row {
 	t.Helper()
-	var rows []Row
-	if err := DecodeBatches(b, partition, func(r Row) error {
+	var rows []coldfile.Row
+	if err := coldfile.DecodeBatches(b, partition, func(r coldfile.Row) error {
 		rows = append(rows, r)
 		return nil
 	}); err != nil {
@@ -279,4 +279,4 @@ func decodeAll(t testing.TB, b []byte, partition int32) []Row {
 
 // sameRow compares two rows exactly, including nil versus empty keys and
 // values.
-func sameRow(a, b Row) error { return coldfile.DiffRows(a, b) }
+func sameRow(a, b coldfile.Row) error { return coldfile.DiffRows(a, b) }

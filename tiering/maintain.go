@@ -151,7 +151,7 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 			if err := rf.LoadRowGroup(ctx, j); err != nil {
 				return fmt.Errorf("tiering: merge: read %s: %w", s.Object, err)
 			}
-			if err := rf.ScanRowGroup(j, 0, func(r *Row) error { return fw.Add(*r) }); err != nil {
+			if err := rf.ScanRowGroup(j, 0, func(r *coldfile.Row) error { return fw.Add(*r) }); err != nil {
 				return fmt.Errorf("tiering: merge: %s: %w", s.Object, err)
 			}
 		}
@@ -241,7 +241,7 @@ func (t *Tier) sweepPartition(ctx context.Context, topic string, partition int32
 			return fmt.Errorf("tiering: sweep %s: %w", oi.Key, err)
 		}
 		t.m.orphansDeleted.Inc()
-		t.files.drop(oi.Key)
+		t.files.DropIf(dropObject(oi.Key))
 		t.log.Info("deleted orphan object", "object", oi.Key, "bytes", oi.Size, "last_modified", oi.LastModified)
 	}
 	return nil

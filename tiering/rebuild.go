@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/stratalog/strata/recordbatch"
+	"github.com/stratalog/strata/tiering/coldfile"
 )
 
 // maxRebuiltBatch bounds the records area of one rebuilt batch, so that a
@@ -22,9 +23,9 @@ type batchBuilder struct {
 	minOne   bool // the first record goes out even if over budget
 	out      []byte
 
-	cur     []byte // records area of the open batch
-	first   Row    // first row of the open batch (no key/value/headers kept)
-	last    Row    // last row of the open batch
+	cur     []byte       // records area of the open batch
+	first   coldfile.Row // first row of the open batch (no key/value/headers kept)
+	last    coldfile.Row // last row of the open batch
 	n       int32
 	maxTs   int64
 	rec     []byte
@@ -37,7 +38,7 @@ func newBatchBuilder(maxBytes int, minOne bool) *batchBuilder {
 	return &batchBuilder{maxBytes: maxBytes, minOne: minOne}
 }
 
-func sameBatch(a, b *Row) bool {
+func sameBatch(a, b *coldfile.Row) bool {
 	if a.ProducerID != b.ProducerID || a.ProducerEpoch != b.ProducerEpoch ||
 		a.IsTransactional != b.IsTransactional || a.IsControl || b.IsControl ||
 		a.LeaderEpoch != b.LeaderEpoch || a.TimestampType != b.TimestampType ||
@@ -48,14 +49,23 @@ func sameBatch(a, b *Row) bool {
 		return false
 	}
 	if a.Sequence >= 0 || b.Sequence >= 0 {
-		return b.Sequence == sequenceAt(a.Sequence, 1)
+		return b.Sequence == recordbatch.SequenceAt(a.Sequence, 1)
 	}
 	return true
 }
 
+// left is about how many bytes the budget still takes (at least one
+// record's worth with minOne and nothing out yet).
+func (bb *batchBuilder) left() int {
+	if bb.minOne && len(bb.out) == 0 && bb.n == 0 {
+		return max(bb.maxBytes, 1)
+	}
+	return max(bb.maxBytes-len(bb.out)-len(bb.cur)-recordbatch.HeaderSize, 0)
+}
+
 // add appends a row; it returns false (and takes nothing) once the budget
 // is spent.
-func (bb *batchBuilder) add(r *Row) bool {
+func (bb *batchBuilder) add(r *coldfile.Row) bool {
 	if bb.full {
 		return false
 	}
@@ -77,13 +87,13 @@ func (bb *batchBuilder) add(r *Row) bool {
 		return false
 	}
 	if bb.n == 0 {
-		bb.first = Row{Offset: r.Offset, Timestamp: r.Timestamp, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch,
+		bb.first = coldfile.Row{Offset: r.Offset, Timestamp: r.Timestamp, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch,
 			Sequence: r.Sequence, IsTransactional: r.IsTransactional, IsControl: r.IsControl,
 			LeaderEpoch: r.LeaderEpoch, TimestampType: r.TimestampType}
 		bb.maxTs = r.Timestamp
 	}
 	bb.cur = append(bb.cur, bb.rec...)
-	bb.last = Row{Offset: r.Offset, Timestamp: r.Timestamp, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch,
+	bb.last = coldfile.Row{Offset: r.Offset, Timestamp: r.Timestamp, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch,
 		Sequence: r.Sequence, IsTransactional: r.IsTransactional, IsControl: r.IsControl,
 		LeaderEpoch: r.LeaderEpoch, TimestampType: r.TimestampType}
 	bb.maxTs = max(bb.maxTs, r.Timestamp)

@@ -1,7 +1,6 @@
 package tiering
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -81,7 +80,9 @@ type Config struct {
 	UploadConcurrency int
 	// Interval is how often partitions are checked for work (default 2s).
 	Interval time.Duration
-	// CacheBytes bounds the row-group cache of cold reads (default 128 MiB).
+	// CacheBytes bounds the row-group cache of cold reads, and apart from
+	// it the bytes cold reads load at once (row groups, pages), however many
+	// run (default 128 MiB).
 	CacheBytes int64
 	// ReadAhead is how many row groups past the last one read are loaded in
 	// the background (default 2).
@@ -171,7 +172,7 @@ type Tier struct {
 	log    *slog.Logger
 	m      *metrics
 	cache  *coldfile.Cache
-	files  *fileCache
+	files  *coldfile.LRU[fileKey, *coldfile.File]
 	mf     *manifestCache
 
 	storeErr atomic.Pointer[error]
@@ -207,7 +208,7 @@ func New(cfg Config) (*Tier, error) {
 	t := &Tier{
 		cfg: cfg, bucket: cfg.Bucket, meta: cfg.Meta, log: cfg.Logger.With("component", "tiering"), m: m,
 		cache:    coldfile.NewCache(cfg.CacheBytes, m),
-		files:    newFileCache(256),
+		files:    coldfile.NewLRU[fileKey, *coldfile.File](openFiles, nil, time.Minute),
 		mf:       newManifestCache(),
 		prefetch: make(chan struct{}, 4),
 		parts:    map[partKey]*partState{},
@@ -359,89 +360,25 @@ type fileKey struct {
 	uploaded int64
 }
 
-// fileCache keeps recently opened Parquet objects (footer, page index and
-// row-group map), LRU by count.
-type fileCache struct {
-	mu       sync.Mutex
-	max      int
-	ll       *list.List
-	m        map[fileKey]*list.Element
-	inflight map[fileKey]*fileLoad
-}
+// openFiles is how many opened Parquet objects (footer, page index and
+// row-group map) a Tier keeps, LRU.
+const openFiles = 256
 
-type fileLoad struct {
-	done chan struct{}
-	rf   *coldfile.File
-	err  error
-}
-
-type fileEntry struct {
-	key fileKey
-	rf  *coldfile.File
-}
-
-func newFileCache(n int) *fileCache {
-	return &fileCache{max: n, ll: list.New(), m: map[fileKey]*list.Element{}, inflight: map[fileKey]*fileLoad{}}
-}
-
-func (c *fileCache) get(ctx context.Context, k fileKey, open func(context.Context) (*coldfile.File, error)) (*coldfile.File, error) {
-	c.mu.Lock()
-	if e, ok := c.m[k]; ok {
-		c.ll.MoveToFront(e)
-		c.mu.Unlock()
-		return e.Value.(*fileEntry).rf, nil
-	}
-	if l, ok := c.inflight[k]; ok {
-		c.mu.Unlock()
-		select {
-		case <-l.done:
-			return l.rf, l.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	l := &fileLoad{done: make(chan struct{})}
-	c.inflight[k] = l
-	c.mu.Unlock()
-	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	l.rf, l.err = open(octx)
-	cancel()
-	c.mu.Lock()
-	delete(c.inflight, k)
-	if l.err == nil {
-		c.m[k] = c.ll.PushFront(&fileEntry{key: k, rf: l.rf})
-		for c.ll.Len() > c.max {
-			old := c.ll.Back()
-			c.ll.Remove(old)
-			delete(c.m, old.Value.(*fileEntry).key)
-		}
-	}
-	c.mu.Unlock()
-	close(l.done)
-	return l.rf, l.err
-}
-
-func (c *fileCache) drop(object string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.m {
-		if k.object == object {
-			c.ll.Remove(e)
-			delete(c.m, k)
-		}
-	}
+// dropObject matches every version of an object (deleted, or found damaged).
+func dropObject(object string) func(fileKey) bool {
+	return func(k fileKey) bool { return k.object == object }
 }
 
 func (t *Tier) open(ctx context.Context, seg meta.TierSegment) (*coldfile.File, error) {
 	k := fileKey{seg.Object, seg.Size, seg.ETag, seg.UploadedAt}
-	rf, err := t.files.get(ctx, k, func(ctx context.Context) (*coldfile.File, error) {
+	rf, _, err := t.files.Load(ctx, k, func(ctx context.Context) (*coldfile.File, error) {
 		return coldfile.Open(ctx, t.bucket, seg.Object, seg.Size, coldfile.Options{ETag: seg.ETag, Version: seg.UploadedAt, Cache: t.cache, Observer: t.m})
 	})
 	if err != nil {
 		return nil, err
 	}
 	if rf.Info().Topic != seg.Topic || rf.Info().Partition != seg.Partition || rf.Info().BaseOffset != seg.BaseOffset || rf.Info().LastOffset != seg.LastOffset {
-		t.files.drop(seg.Object)
+		t.files.DropIf(dropObject(seg.Object))
 		return nil, fmt.Errorf("%w: object %s holds %s-%d [%d, %d], the manifest says %s-%d [%d, %d]", ErrCorrupt, seg.Object,
 			rf.Info().Topic, rf.Info().Partition, rf.Info().BaseOffset, rf.Info().LastOffset, seg.Topic, seg.Partition, seg.BaseOffset, seg.LastOffset)
 	}
@@ -502,7 +439,9 @@ func (t *Tier) coldRead(ctx context.Context, topic string, partition int32, offs
 		return nil, fmt.Errorf("%w: offset %d, cold tier starts at %d", ErrOffsetOutOfRange, offset, segs[0].BaseOffset)
 	}
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].LastOffset >= offset })
-	if i == len(segs) || offset >= endOffset {
+	if i == len(segs) || offset >= endOffset || (maxBytes <= 0 && !minOne) {
+		// Nothing to read, or no budget to return it in (a Fetch whose
+		// earlier partitions spent it): no object is opened.
 		return nil, nil
 	}
 	bb := newBatchBuilder(maxBytes, minOne)
@@ -520,24 +459,40 @@ scan:
 			return nil, err
 		}
 		for j := rf.RowGroupFor(from); j < len(rf.RowGroups()); j++ {
-			if rf.RowGroups()[j].First >= endOffset {
+			rg := rf.RowGroups()[j]
+			if rg.First >= endOffset {
 				break scan
 			}
-			if err := rf.LoadRowGroup(ctx, j); err != nil {
-				return nil, err
-			}
-			lastSeg, lastRG, lastRF = i, j, rf
 			stopped := false
-			err := rf.ScanRowGroup(j, from, func(r *Row) error {
+			take := func(r *coldfile.Row) error {
 				if r.Offset >= endOffset || !bb.add(r) {
 					stopped = true
 					return coldfile.ErrStop
 				}
 				from = r.Offset + 1
 				return nil
-			})
-			if err != nil && !errors.Is(err, coldfile.ErrStop) {
-				return nil, err
+			}
+			if rf.PagedRead(j, int64(bb.left())) {
+				// A row group much larger than the budget: only the pages
+				// that hold what the budget can return, window by window
+				// while it lasts; no read-ahead of such row groups.
+				lastRF = nil
+				for from <= rg.Last && !stopped {
+					next, err := rf.ScanPages(ctx, j, from, int64(bb.left()), take)
+					if err != nil && !errors.Is(err, coldfile.ErrStop) {
+						return nil, err
+					}
+					from = max(from, next)
+				}
+			} else {
+				if err := rf.LoadRowGroup(ctx, j); err != nil {
+					return nil, err
+				}
+				lastSeg, lastRG, lastRF = i, j, rf
+				err := rf.ScanRowGroup(j, from, take)
+				if err != nil && !errors.Is(err, coldfile.ErrStop) {
+					return nil, err
+				}
 			}
 			if stopped {
 				break scan
@@ -649,7 +604,7 @@ func (t *Tier) findTimestamp(ctx context.Context, seg meta.TierSegment, ts int64
 			return -1, -1, false, err
 		}
 		off, found := int64(-1), int64(-1)
-		err := rf.ScanRowGroup(j, 0, func(r *Row) error {
+		err := rf.ScanRowGroup(j, 0, func(r *coldfile.Row) error {
 			if r.Timestamp >= ts {
 				off, found = r.Offset, r.Timestamp
 				return coldfile.ErrStop

@@ -60,7 +60,7 @@ type env struct {
 	bucket objstore.Bucket
 	part   *fakePart
 	tier   *Tier
-	rows   []Row // everything appended, decoded
+	rows   []coldfile.Row // everything appended, decoded
 	r      *rand.Rand
 }
 
@@ -119,9 +119,9 @@ func (e *env) produce(n int) {
 }
 
 // localRows decodes the local log from offset on.
-func (e *env) localRows(from int64) []Row {
+func (e *env) localRows(from int64) []coldfile.Row {
 	e.t.Helper()
-	var out []Row
+	var out []coldfile.Row
 	for off := max(from, e.part.log.LogStartOffset()); off < e.part.log.LogEndOffset(); {
 		data, err := e.part.log.Read(off, e.part.log.LogEndOffset(), 1<<20, true)
 		if err != nil {

@@ -46,7 +46,7 @@ func BenchmarkParquetConvert(b *testing.B) {
 	b.SetBytes(int64(len(seg)))
 	for b.Loop() {
 		fw := coldfile.NewFileWriter(io.Discard, "bench", [16]byte{1}, 0, 0)
-		if err := DecodeBatches(seg, 0, fw.Add); err != nil {
+		if err := coldfile.DecodeBatches(seg, 0, fw.Add); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := fw.Close(0); err != nil {
@@ -59,8 +59,8 @@ func BenchmarkParquetConvert(b *testing.B) {
 // CRC), as a cold fetch does after reading them. Bytes are the batches'.
 func BenchmarkColdRebuild(b *testing.B) {
 	seg := benchSegment(b)
-	var rows []Row
-	if err := DecodeBatches(seg, 0, func(r Row) error { rows = append(rows, r); return nil }); err != nil {
+	var rows []coldfile.Row
+	if err := coldfile.DecodeBatches(seg, 0, func(r coldfile.Row) error { rows = append(rows, r); return nil }); err != nil {
 		b.Fatal(err)
 	}
 	var n, ops int64
@@ -81,7 +81,7 @@ func BenchmarkColdRead(b *testing.B) {
 	seg := benchSegment(b)
 	var buf bytes.Buffer
 	fw := coldfile.NewFileWriter(&buf, "bench", [16]byte{1}, 0, 2<<20)
-	if err := DecodeBatches(seg, 0, fw.Add); err != nil {
+	if err := coldfile.DecodeBatches(seg, 0, fw.Add); err != nil {
 		b.Fatal(err)
 	}
 	info, err := fw.Close(0)
@@ -109,7 +109,7 @@ func BenchmarkColdRead(b *testing.B) {
 			if err := rf.LoadRowGroup(ctx, j); err != nil {
 				b.Fatal(err)
 			}
-			if err := rf.ScanRowGroup(j, 0, func(r *Row) error { bb.add(r); return nil }); err != nil {
+			if err := rf.ScanRowGroup(j, 0, func(r *coldfile.Row) error { bb.add(r); return nil }); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -18,7 +18,7 @@ var stores = []struct {
 	name   string
 	bucket func(t *testing.T) objstore.Bucket
 }{
-	{"local", localBucket},
+	{"local", func(t *testing.T) objstore.Bucket { return localBucket(t) }},
 	{"minio", func(t *testing.T) objstore.Bucket { return objstoretest.StartMinIO(t).Bucket(t, 0) }},
 }
 

@@ -337,7 +337,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 		}
 		logBytes += int64(len(data))
 		next := pos
-		err = DecodeBatches(data, part, func(r Row) error {
+		err = coldfile.DecodeBatches(data, part, func(r coldfile.Row) error {
 			next = r.Offset + 1
 			if r.Offset < from {
 				return nil
@@ -472,7 +472,7 @@ func (t *Tier) deleteObjects(ctx context.Context, segs []meta.TierSegment) {
 		err := t.bucket.Delete(dctx, s.Object)
 		cancel()
 		t.noteStore(err)
-		t.files.drop(s.Object)
+		t.files.DropIf(dropObject(s.Object))
 		if err != nil {
 			t.log.Warn("cannot delete tiered object; the orphan sweep will", "object", s.Object, "err", err)
 		}

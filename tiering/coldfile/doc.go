@@ -7,6 +7,9 @@
 // ranged reader (cold fetches and the query engine), with an optional
 // row-group cache.
 //
-// It knows nothing of RecordBatches, etcd or the upload protocol: tiering
-// turns records into Rows and back, and keeps the manifest.
+// It also turns RecordBatch v2 bytes into Rows (DecodeBatches, on top of
+// package recordbatch): what the tierer writes and what the query engine
+// reads from the hot tier are the same rows. It knows nothing of etcd or the
+// upload protocol: tiering rebuilds batches from Rows and keeps the
+// manifest.
 package coldfile

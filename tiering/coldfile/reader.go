@@ -58,6 +58,9 @@ type File struct {
 	opts   Options
 	obs    Observer
 	gets   atomic.Int64
+	// strayReads counts reads of a paged scan outside the pages it loaded
+	// (each a GET of its own; tests want none).
+	strayReads atomic.Int64
 
 	tail  span   // the end of the object
 	extra []span // other ranges read at open (page index)
@@ -65,9 +68,10 @@ type File struct {
 	mu  sync.Mutex
 	cur span // the row group last loaded, without a Cache
 
-	f    *parquet.File
-	rgs  []RowGroup
-	info FileInfo
+	f     *parquet.File
+	rgs   []RowGroup
+	pages [][]chunkPages // per row group, nil without an offset index
+	info  FileInfo
 }
 
 // Key is the object's key.
@@ -310,6 +314,7 @@ func (rf *File) index() error {
 		next = info.Last + 1
 		firstRow += rg.NumRows
 		rf.rgs = append(rf.rgs, info)
+		rf.pages = append(rf.pages, rf.pagesOf(i))
 	}
 	if len(rf.rgs) == 0 || rf.rgs[0].First != rf.info.BaseOffset || rf.rgs[len(rf.rgs)-1].Last != rf.info.LastOffset {
 		return fmt.Errorf("%w: object %s: row groups do not cover [%d, %d]", ErrCorrupt, rf.key, rf.info.BaseOffset, rf.info.LastOffset)
@@ -363,8 +368,13 @@ func (rf *File) LoadRowGroup(ctx context.Context, i int) error {
 
 func (rf *File) fetchRowGroup(ctx context.Context, i int) (span, error) {
 	rg := rf.rgs[i]
-	start := time.Now()
 	n := rg.End - rg.Start
+	release, err := rf.opts.Cache.reserve(ctx, n)
+	if err != nil {
+		return span{}, err
+	}
+	defer release()
+	start := time.Now()
 	data := make([]byte, n)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -403,31 +413,42 @@ var ErrStop = errors.New("coldfile: stop")
 // an offset >= from, until fn returns an error (ErrStop to just stop). The
 // row group should be loaded (else it is read with ranged GETs). parquet-go
 // panics on damaged pages are returned as ErrCorrupt.
-func (rf *File) ScanRowGroup(i int, from int64, fn func(*Row) error) (err error) {
+func (rf *File) ScanRowGroup(i int, from int64, fn func(*Row) error) error {
+	return rf.scan(i, rf.f.RowGroups()[i], from, rf.rgs[i].Last+1, fn)
+}
+
+// scan reads the rows of g (row group i, or the same read through loaded
+// pages) from offset from, below offset to.
+func (rf *File) scan(i int, g parquet.RowGroup, from, to int64, fn func(*Row) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: object %s row group %d: parquet: %v", ErrCorrupt, rf.key, i, r)
 		}
 	}()
 	rg := rf.rgs[i]
-	r := parquet.NewGenericRowGroupReader[Row](rf.f.RowGroups()[i])
+	r := parquet.NewGenericRowGroupReader[Row](g)
 	defer r.Close()
 	skip := int64(0)
-	if from > rg.First && rg.Last-rg.First+1 == rg.Rows {
+	dense := rg.Last-rg.First+1 == rg.Rows
+	if from > rg.First && dense {
 		// Dense offsets: the row index is the offset's distance.
 		skip = min(from-rg.First, rg.Rows)
 		if err := r.SeekToRow(skip); err != nil {
 			return fmt.Errorf("%w: object %s row group %d: seek to row %d: %v", ErrCorrupt, rf.key, i, skip, err)
 		}
 	}
+	end := rg.Rows
+	if dense && to <= rg.Last {
+		end = max(to-rg.First, skip)
+	}
 	buf := make([]Row, 64)
 	prev := int64(-1)
-	for read := skip; read < rg.Rows; {
+	for read := skip; read < end; {
 		// parquet-go decodes into the existing values: start from zero
 		// rows, or a null key could come back as the previous row's
 		// empty one.
 		clear(buf)
-		n, rerr := r.Read(buf[:min(int64(len(buf)), rg.Rows-read)])
+		n, rerr := r.Read(buf[:min(int64(len(buf)), end-read)])
 		for k := 0; k < n; k++ {
 			row := &buf[k]
 			if row.Offset <= prev || row.Offset < rg.First || row.Offset > rg.Last {
@@ -437,13 +458,16 @@ func (rf *File) ScanRowGroup(i int, from int64, fn func(*Row) error) (err error)
 			if row.Offset < from {
 				continue
 			}
+			if row.Offset >= to {
+				return nil
+			}
 			if err := fn(row); err != nil {
 				return err
 			}
 		}
 		read += int64(n)
 		if rerr != nil {
-			if errors.Is(rerr, io.EOF) && read >= rg.Rows {
+			if errors.Is(rerr, io.EOF) && read >= end {
 				break
 			}
 			if errors.Is(rerr, io.EOF) {

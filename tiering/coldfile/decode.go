@@ -1,17 +1,10 @@
-package tiering
+package coldfile
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/stratalog/strata/recordbatch"
-
-	"github.com/stratalog/strata/tiering/coldfile"
 )
-
-// ErrCorrupt is wrapped by errors about bytes that do not decode: record
-// batches of a segment, or a Parquet object (it is coldfile.ErrCorrupt).
-var ErrCorrupt = coldfile.ErrCorrupt
 
 // DecodeBatches calls fn with one Row per record of the concatenated
 // RecordBatch v2 bytes b (any compression codec, decompressed within
@@ -38,7 +31,7 @@ func DecodeBatches(b []byte, partition int32, fn func(Row) error) error {
 				Value:           r.Value,
 				ProducerID:      h.ProducerID,
 				ProducerEpoch:   h.ProducerEpoch,
-				Sequence:        sequenceAt(h.BaseSequence, r.OffsetDelta),
+				Sequence:        recordbatch.SequenceAt(h.BaseSequence, r.OffsetDelta),
 				IsTransactional: h.IsTransactional(),
 				IsControl:       h.IsControl(),
 				Partition:       partition,
@@ -64,18 +57,4 @@ func DecodeBatches(b []byte, partition int32, fn func(Row) error) error {
 		pos += h.Size()
 	}
 	return nil
-}
-
-// sequenceAt is the sequence number of the record delta places after a
-// batch's base sequence: it wraps from MaxInt32 to 0, as Kafka's does. No
-// sequence (-1) stays -1.
-func sequenceAt(base int32, delta int32) int32 {
-	if base < 0 {
-		return -1
-	}
-	s := int64(base) + int64(delta)
-	if s > math.MaxInt32 {
-		s -= math.MaxInt32 + 1
-	}
-	return int32(s)
 }
