@@ -52,6 +52,9 @@ type Config struct {
 	// Cold is the cold tier (package tiering); nil: no remote storage, local
 	// retention alone decides.
 	Cold ColdReader
+	// SyncFile replaces the fsync of segment files (hotlog.Config.SyncFile);
+	// nil: the real one. A fault-injection seam for tests.
+	SyncFile func(*os.File) error
 }
 
 func (c *Config) setDefaults() {
@@ -121,6 +124,11 @@ type Broker struct {
 	metaErr      atomic.Pointer[error] // last etcd error seen by background loops, nil when healthy
 	coldReads    chan struct{}         // bounds the cold-tier fetches running at once, broker-wide
 
+	// The log dir goes offline at the first failed fsync (logdir.go).
+	logDirErr  atomic.Pointer[error]
+	logDirOnce sync.Once
+	logDirDown chan struct{}
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -151,6 +159,7 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 		offline:   map[partitionKey]*offlinePartition{},
 		files:     hotlog.NewFileCache(cfg.MaxOpenFiles),
 	}
+	b.logDirDown = make(chan struct{})
 	b.metrics = newMetrics(reg, b)
 	if err := b.refreshBrokers(ctx); err != nil {
 		return nil, err

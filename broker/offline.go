@@ -138,6 +138,9 @@ func (b *Broker) openOffline(ctx context.Context, workers int) {
 		cfg   TopicConfig
 		state meta.PartitionState
 	}
+	if b.LogDirError() != nil {
+		return // nothing opens again before a restart (logdir.go)
+	}
 	var jobs []job
 	b.mu.Lock()
 	for k, o := range b.offline {
@@ -191,6 +194,13 @@ func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error
 	wanted = wanted && ok && cur.meta.ID == t.ID && o.topicID == t.ID
 	if wanted {
 		o.opening = false
+	}
+	if dirErr := b.LogDirError(); dirErr != nil && err == nil {
+		// Opened while the log dir went offline: it stays offline.
+		if cerr := p.close(); cerr != nil {
+			b.log.Warn("closing partition of the offline log dir", "partition", p.String(), "err", cerr)
+		}
+		p, err = nil, dirErr
 	}
 	switch {
 	case err != nil && wanted:

@@ -42,6 +42,7 @@ type Partition struct {
 func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicConfig) (*Partition, error) {
 	lc := logConfig(cfg, b.cfg.Cold != nil)
 	lc.Files = b.files
+	lc.SyncFile = b.cfg.SyncFile
 	l, err := b.openPartitionLog(t, st, lc)
 	if err != nil {
 		return nil, err
@@ -225,6 +226,10 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		}
 	}
 	p.appendMu.Lock()
+	if err := p.b.LogDirError(); err != nil {
+		p.appendMu.Unlock()
+		return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
 	if !p.isLeader() || p.b.fenced.Load() {
 		p.appendMu.Unlock()
 		return res, fmt.Errorf("%w: %s", kerr.NotLeaderForPartition, p)
@@ -298,6 +303,7 @@ func (p *Partition) flush(upTo int64) error {
 	before := p.log.FlushedOffset()
 	if err := p.log.FlushUpTo(upTo); err != nil {
 		p.b.metrics.flushErrors.Inc()
+		p.b.noteFlushError(p, err)
 		return err
 	}
 	if p.log.FlushedOffset() > before {
