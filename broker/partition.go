@@ -31,6 +31,7 @@ type Partition struct {
 	hw          atomic.Int64
 	unflushed   atomic.Int64 // messages appended since the last fsync
 	lastFlush   atomic.Int64 // unix nanos of the last fsync
+	bgFlushing  atomic.Bool  // a background fsync (flushIfDue) runs
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark or log end moves, or the partition closes
