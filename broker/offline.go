@@ -187,6 +187,8 @@ func (b *Broker) openOffline(ctx context.Context, workers int) {
 // partition no longer hosted meanwhile (topic deleted, replica moved) is
 // closed, its files left for the next decision made from etcd.
 func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error) {
+	var after afterUnlock
+	defer after.run(b) // deferred first: runs after the unlock
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	o, wanted := b.offline[k]
@@ -197,9 +199,7 @@ func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error
 	}
 	if dirErr := b.LogDirError(); dirErr != nil && err == nil {
 		// Opened while the log dir went offline: it stays offline.
-		if cerr := p.close(); cerr != nil {
-			b.log.Warn("closing partition of the offline log dir", "partition", p.String(), "err", cerr)
-		}
+		after.closes = append(after.closes, p)
 		p, err = nil, dirErr
 	}
 	switch {
@@ -210,16 +210,14 @@ func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error
 	case !wanted:
 		// Deleting here would race with the decision that dropped it;
 		// the next assignment from etcd decides.
-		if cerr := p.close(); cerr != nil {
-			b.log.Warn("cannot close partition no longer hosted", "topic", k.topic, "partition", k.partition, "err", cerr)
-		}
+		after.closes = append(after.closes, p)
 	default:
 		delete(b.offline, k)
 		if o.attempts > 0 {
 			b.log.Info("partition back online", "topic", k.topic, "partition", k.partition, "after_attempts", o.attempts)
 		}
 		cur.local[k.partition] = p
-		p.applyState(o.state)
+		after.states = append(after.states, stateUpdate{p, o.state})
 	}
 }
 
