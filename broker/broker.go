@@ -57,6 +57,9 @@ type Config struct {
 	// leaders with the credential derived from it (credential.go).
 	// Required.
 	ClusterSecret []byte
+	// SyncFile replaces the fsync of segment files (hotlog.Config.SyncFile);
+	// nil: the real one. A fault-injection seam for tests.
+	SyncFile func(*os.File) error
 }
 
 func (c *Config) setDefaults() {
@@ -126,6 +129,11 @@ type Broker struct {
 	metaErr      atomic.Pointer[error] // last etcd error seen by background loops, nil when healthy
 	coldReads    chan struct{}         // bounds the cold-tier fetches running at once, broker-wide
 
+	// The log dir goes offline at the first failed fsync (logdir.go).
+	logDirErr  atomic.Pointer[error]
+	logDirOnce sync.Once
+	logDirDown chan struct{}
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -159,6 +167,7 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 		offline:   map[partitionKey]*offlinePartition{},
 		files:     hotlog.NewFileCache(cfg.MaxOpenFiles),
 	}
+	b.logDirDown = make(chan struct{})
 	b.metrics = newMetrics(reg, b)
 	if err := b.refreshBrokers(ctx); err != nil {
 		return nil, err
@@ -200,16 +209,54 @@ func (b *Broker) Close() error {
 }
 
 func (b *Broker) closePartitions() error {
+	var closing []*Partition
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	var errs []error
 	for _, t := range b.topics {
 		for _, p := range t.local {
-			errs = append(errs, p.close())
+			closing = append(closing, p)
 		}
 		t.local = map[int32]*Partition{}
 	}
+	b.mu.Unlock()
+	var errs []error
+	for _, p := range closing {
+		errs = append(errs, p.close())
+	}
 	return errors.Join(errs...)
+}
+
+// afterUnlock is the work a b.mu critical section decides but must not do
+// under the lock, because it waits on the disk or the network: deleting or
+// closing a partition's log, and applying an assignment (which may stop a
+// fetcher in the middle of a request). No section of b.mu does I/O; it
+// fills one of these and the caller runs it once the lock is released.
+type afterUnlock struct {
+	deletes []*Partition
+	closes  []*Partition
+	states  []stateUpdate
+}
+
+type stateUpdate struct {
+	p  *Partition
+	st meta.PartitionState
+}
+
+// run does the work, outside b.mu. An assignment applied late is safe:
+// applyState ignores one older than what the partition already has.
+func (w *afterUnlock) run(b *Broker) {
+	for _, u := range w.states {
+		u.p.applyState(u.st)
+	}
+	for _, p := range w.deletes {
+		if err := p.delete(); err != nil {
+			b.log.Error("cannot delete partition log", "topic", p.topic, "partition", p.index, "err", err)
+		}
+	}
+	for _, p := range w.closes {
+		if err := p.close(); err != nil {
+			b.log.Warn("cannot close partition no longer hosted", "topic", p.topic, "partition", p.index, "err", err)
+		}
+	}
 }
 
 // ID is this broker's id.
@@ -318,11 +365,13 @@ func (b *Broker) applyTopicState(ctx context.Context, t meta.Topic) error {
 	if err != nil {
 		return fmt.Errorf("broker: partition states of %s: %w", t.Name, err)
 	}
+	var after afterUnlock
+	defer after.run(b) // deferred first: runs after the unlock
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	cur, ok := b.topics[t.Name]
 	if ok && cur.meta.ID != t.ID {
-		b.dropTopicLocked(t.Name)
+		b.dropTopicLocked(t.Name, &after)
 		ok = false
 	}
 	if ok && cur.meta.Revision > t.Revision {
@@ -337,7 +386,7 @@ func (b *Broker) applyTopicState(ctx context.Context, t meta.Topic) error {
 	cur.cfg = resolveTopicConfig(t.Configs)
 	cur.states = states
 	for _, st := range states {
-		b.applyPartitionLocked(cur, st)
+		b.applyPartitionLocked(cur, st, &after)
 	}
 	return nil
 }
@@ -345,7 +394,8 @@ func (b *Broker) applyTopicState(ctx context.Context, t meta.Topic) error {
 // applyPartitionLocked reconfigures or closes one partition, or leaves it
 // pending for openOffline, so that this broker hosts it exactly when it is
 // one of its replicas. It reports whether a partition is left to open.
-func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) bool {
+// Deleting a local copy and applying the assignment are left to after.
+func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState, after *afterUnlock) bool {
 	if int(st.Partition) < len(cur.states) {
 		cur.states[st.Partition] = st
 	}
@@ -354,9 +404,7 @@ func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) b
 		b.forgetOfflineLocked(cur.meta.Name, st.Partition)
 		if open {
 			b.log.Info("no longer a replica, deleting the local copy", "topic", cur.meta.Name, "partition", st.Partition)
-			if err := p.delete(); err != nil {
-				b.log.Error("cannot delete partition log", "topic", cur.meta.Name, "partition", st.Partition, "err", err)
-			}
+			after.deletes = append(after.deletes, p)
 			delete(cur.local, st.Partition)
 		}
 		return false
@@ -366,7 +414,7 @@ func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) b
 		return true
 	}
 	p.setConfig(cur.cfg)
-	p.applyState(st)
+	after.states = append(after.states, stateUpdate{p, st})
 	return false
 }
 
@@ -377,13 +425,15 @@ func (b *Broker) watchPartitions(ctx context.Context) {
 		if ev.Deleted {
 			continue // topic deletion is handled by the topic watch
 		}
+		var after afterUnlock
 		b.mu.Lock()
 		cur, ok := b.topics[ev.State.Topic]
 		// A partition at or above the topic's count belongs to an
 		// AddPartitions still being written (meta/pending.go): it goes
 		// live with the topic's next event.
-		toOpen := ok && ev.State.Partition < cur.meta.Partitions && b.applyPartitionLocked(cur, ev.State)
+		toOpen := ok && ev.State.Partition < cur.meta.Partitions && b.applyPartitionLocked(cur, ev.State, &after)
 		b.mu.Unlock()
+		after.run(b)
 		if toOpen {
 			b.openOffline(ctx, b.cfg.OpenWorkers)
 		}
@@ -401,22 +451,23 @@ func (b *Broker) brokerAddr(id int32) (string, bool) {
 }
 
 func (b *Broker) removeTopic(name string, id [16]byte) {
+	var after afterUnlock
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if cur, ok := b.topics[name]; ok && cur.meta.ID == id {
-		b.dropTopicLocked(name)
+		b.dropTopicLocked(name, &after)
 	}
+	b.mu.Unlock()
+	after.run(b)
 }
 
-func (b *Broker) dropTopicLocked(name string) {
+// dropTopicLocked forgets a topic; its local logs are deleted by after.
+func (b *Broker) dropTopicLocked(name string, after *afterUnlock) {
 	cur := b.topics[name]
 	for _, st := range cur.states {
 		b.forgetOfflineLocked(name, st.Partition)
 	}
 	for _, p := range cur.local {
-		if err := p.delete(); err != nil {
-			b.log.Error("cannot delete partition log", "topic", name, "partition", p.index, "err", err)
-		}
+		after.deletes = append(after.deletes, p)
 	}
 	delete(b.byID, cur.meta.ID)
 	delete(b.topics, name)
@@ -714,11 +765,13 @@ func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("delete topic %s: %w", name, err)
 	}
+	var after afterUnlock
 	b.mu.Lock()
 	if _, ok := b.topics[name]; ok {
-		b.dropTopicLocked(name)
+		b.dropTopicLocked(name, &after)
 	}
 	b.mu.Unlock()
+	after.run(b)
 	b.log.Info("deleted topic", "topic", name)
 	return nil
 }

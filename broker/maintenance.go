@@ -2,33 +2,60 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
+
+	"github.com/stratalog/strata/hotlog"
 )
 
-// maintenanceLoop runs the periodic work of the partitions: background
-// fsync per flush.ms, and retention every RetentionCheckInterval.
+// maintenanceTick is how often the flush and ISR loops look at the
+// partitions.
+const maintenanceTick = 100 * time.Millisecond
+
+// maintenanceLoop runs the periodic work of the partitions in three
+// independent loops, so that one cannot delay another: background fsync per
+// flush.ms, ISR shrink per replica.lag.time.max.ms, and retention every
+// RetentionCheckInterval. A retention pass may wait on etcd (the tier
+// manifest) for coldTimeout and an fsync on a slow disk; neither may hold
+// back a follower's removal from the ISR, which acks=all waits on.
 func (b *Broker) maintenanceLoop(ctx context.Context) {
 	defer b.wg.Done()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	lastRetention := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			for _, p := range b.localPartitions() {
-				p.flushIfDue(now)
-				p.checkISR(now, b.cfg.ReplicaLagMax)
+	var wg sync.WaitGroup
+	every := func(d time.Duration, fn func(time.Time)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(d)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-tick.C:
+					fn(now)
+				}
 			}
-			if now.Sub(lastRetention) >= b.cfg.RetentionCheckInterval {
-				lastRetention = now
-				b.enforceRetention(now)
-			}
-		}
+		}()
 	}
+	every(maintenanceTick, func(now time.Time) {
+		for _, p := range b.localPartitions() {
+			p.flushIfDue(now)
+		}
+	})
+	every(maintenanceTick, func(now time.Time) {
+		for _, p := range b.localPartitions() {
+			p.checkISR(now, b.cfg.ReplicaLagMax)
+		}
+	})
+	every(b.cfg.RetentionCheckInterval, b.enforceRetention)
+	wg.Wait()
 }
 
+// flushIfDue starts a background fsync of the partition when flush.ms has
+// passed since its last one. The fsync runs in its own goroutine (one at a
+// time per partition), so a partition on a slow disk does not hold back
+// the background flush of the others.
 func (p *Partition) flushIfDue(now time.Time) {
 	if p.unflushed.Load() == 0 {
 		return
@@ -37,9 +64,15 @@ func (p *Partition) flushIfDue(now time.Time) {
 	if now.Sub(time.Unix(0, p.lastFlush.Load())) < due {
 		return
 	}
-	if err := p.flush(p.log.LogEndOffset()); err != nil {
-		p.b.log.Error("background flush failed", "partition", p.String(), "err", err)
+	if !p.bgFlushing.CompareAndSwap(false, true) {
+		return // the previous one still runs
 	}
+	go func() {
+		defer p.bgFlushing.Store(false)
+		if err := p.flush(p.log.LogEndOffset()); err != nil && !errors.Is(err, hotlog.ErrClosed) {
+			p.b.log.Error("background flush failed", "partition", p.String(), "err", err)
+		}
+	}()
 }
 
 func (b *Broker) enforceRetention(now time.Time) {

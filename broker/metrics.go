@@ -71,6 +71,14 @@ func newMetrics(reg Registerer, b *Broker) *metrics {
 			Name: "strata_log_open_files", Help: "Segment files (.log, .index, .timeindex) open now; idle ones beyond --log-max-open-files are closed.",
 		}, func() float64 { return float64(b.files.Open()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strata_log_dir_offline", Help: "1 once an fsync failed and the log dir went offline: this broker serves no partition until restarted.",
+		}, func() float64 {
+			if b.LogDirError() != nil {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "strata_offline_partitions", Help: "Partitions this broker hosts but could not open (see `strata partition offline`).",
 		}, func() float64 { return float64(len(b.OfflinePartitions())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

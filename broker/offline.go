@@ -138,6 +138,9 @@ func (b *Broker) openOffline(ctx context.Context, workers int) {
 		cfg   TopicConfig
 		state meta.PartitionState
 	}
+	if b.LogDirError() != nil {
+		return // nothing opens again before a restart (logdir.go)
+	}
 	var jobs []job
 	b.mu.Lock()
 	for k, o := range b.offline {
@@ -184,6 +187,8 @@ func (b *Broker) openOffline(ctx context.Context, workers int) {
 // partition no longer hosted meanwhile (topic deleted, replica moved) is
 // closed, its files left for the next decision made from etcd.
 func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error) {
+	var after afterUnlock
+	defer after.run(b) // deferred first: runs after the unlock
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	o, wanted := b.offline[k]
@@ -191,6 +196,11 @@ func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error
 	wanted = wanted && ok && cur.meta.ID == t.ID && o.topicID == t.ID
 	if wanted {
 		o.opening = false
+	}
+	if dirErr := b.LogDirError(); dirErr != nil && err == nil {
+		// Opened while the log dir went offline: it stays offline.
+		after.closes = append(after.closes, p)
+		p, err = nil, dirErr
 	}
 	switch {
 	case err != nil && wanted:
@@ -200,16 +210,14 @@ func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error
 	case !wanted:
 		// Deleting here would race with the decision that dropped it;
 		// the next assignment from etcd decides.
-		if cerr := p.close(); cerr != nil {
-			b.log.Warn("cannot close partition no longer hosted", "topic", k.topic, "partition", k.partition, "err", cerr)
-		}
+		after.closes = append(after.closes, p)
 	default:
 		delete(b.offline, k)
 		if o.attempts > 0 {
 			b.log.Info("partition back online", "topic", k.topic, "partition", k.partition, "after_attempts", o.attempts)
 		}
 		cur.local[k.partition] = p
-		p.applyState(o.state)
+		after.states = append(after.states, stateUpdate{p, o.state})
 	}
 }
 

@@ -31,6 +31,7 @@ type Partition struct {
 	hw          atomic.Int64
 	unflushed   atomic.Int64 // messages appended since the last fsync
 	lastFlush   atomic.Int64 // unix nanos of the last fsync
+	bgFlushing  atomic.Bool  // a background fsync (flushIfDue) runs
 
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when the high watermark or log end moves, or the partition closes
@@ -42,6 +43,7 @@ type Partition struct {
 func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicConfig) (*Partition, error) {
 	lc := logConfig(cfg, b.cfg.Cold != nil)
 	lc.Files = b.files
+	lc.SyncFile = b.cfg.SyncFile
 	l, err := b.openPartitionLog(t, st, lc)
 	if err != nil {
 		return nil, err
@@ -225,6 +227,10 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		}
 	}
 	p.appendMu.Lock()
+	if err := p.b.LogDirError(); err != nil {
+		p.appendMu.Unlock()
+		return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
 	if !p.isLeader() || p.b.fenced.Load() {
 		p.appendMu.Unlock()
 		return res, fmt.Errorf("%w: %s", kerr.NotLeaderForPartition, p)
@@ -298,6 +304,7 @@ func (p *Partition) flush(upTo int64) error {
 	before := p.log.FlushedOffset()
 	if err := p.log.FlushUpTo(upTo); err != nil {
 		p.b.metrics.flushErrors.Inc()
+		p.b.noteFlushError(p, err)
 		return err
 	}
 	if p.log.FlushedOffset() > before {

@@ -139,12 +139,12 @@ func (p *Partition) applyState(st meta.PartitionState) {
 		f := newFetcher(p, st.Leader, st.LeaderEpoch)
 		p.repl.mu.Lock()
 		if p.repl.state.LeaderEpoch == st.LeaderEpoch && p.repl.fetcher == nil && !p.closedNow() {
+			// Started under the lock, so that a stopReplication that
+			// finds it always stops a started fetcher.
 			p.repl.fetcher = f
-			p.repl.mu.Unlock()
 			f.start()
-		} else {
-			p.repl.mu.Unlock()
 		}
+		p.repl.mu.Unlock()
 	}
 	if st.Leader == self {
 		p.maybeAdvanceHW()

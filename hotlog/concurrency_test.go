@@ -2,11 +2,14 @@ package hotlog
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,5 +221,47 @@ func TestConcurrentAppendFlushReadRetention(t *testing.T) {
 	}
 	if got := readAll(t, l, l.LogStartOffset()); len(got) == 0 {
 		t.Fatal("nothing to read")
+	}
+}
+
+// TestFailedFsyncIsNeverRetried: after one failed fsync (injected through
+// Config.SyncFile) the log fails every flush with ErrFsyncFailed and never
+// fsyncs a file again, not even at Close: a later success would prove
+// nothing about pages the kernel may have dropped (fsyncgate).
+func TestFailedFsyncIsNeverRetried(t *testing.T) {
+	var calls, failOn atomic.Int64
+	failOn.Store(-1)
+	cfg := smallConfig()
+	cfg.SyncFile = func(f *os.File) error {
+		if n := calls.Add(1); n == failOn.Load() {
+			return fmt.Errorf("injected: %w", syscall.EIO)
+		}
+		return f.Sync()
+	}
+	dir := t.TempDir()
+	l := openLog(t, dir, cfg)
+	mustAppend(t, l, simpleBatch(t, 1, 1, 10), 0, nil)
+	if err := l.FlushUpTo(1); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, simpleBatch(t, 1, 1, 10), 0, nil)
+	failOn.Store(calls.Load() + 1)
+	err := l.FlushUpTo(2)
+	if !errors.Is(err, ErrFsyncFailed) || !errors.Is(err, ErrStorage) {
+		t.Fatalf("flush with a failing fsync: %v", err)
+	}
+	after := calls.Load()
+	mustAppend(t, l, simpleBatch(t, 1, 1, 10), 0, nil)
+	if err := l.FlushUpTo(3); !errors.Is(err, ErrFsyncFailed) {
+		t.Fatalf("flush after a failed fsync: %v", err)
+	}
+	if err := l.Close(); !errors.Is(err, ErrFsyncFailed) {
+		t.Fatalf("close after a failed fsync: %v", err)
+	}
+	if n := calls.Load(); n != after {
+		t.Fatalf("%d fsyncs after the failed one, want none", n-after)
+	}
+	if _, err := os.Stat(filepath.Join(dir, cleanShutdownFile)); !os.IsNotExist(err) {
+		t.Fatalf("clean-shutdown marker written after a failed fsync: %v", err)
 	}
 }

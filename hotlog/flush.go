@@ -2,6 +2,7 @@ package hotlog
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,9 +12,10 @@ import (
 // is fsynced. Group commit: one fsync runs at a time; callers that arrive
 // while it runs wait for the next one, which covers all of them. The append
 // lock is not held during fsync, so appends go on. A roll since the last
-// flush also fsyncs the directory. Errors wrap ErrStorage and are sticky:
-// after a failed fsync the kernel may have dropped the dirty pages, so no
-// later fsync can prove them durable and every later call fails too.
+// flush also fsyncs the directory. Errors wrap ErrFsyncFailed and
+// ErrStorage and are sticky: after a failed fsync the kernel may have
+// dropped the dirty pages, so no later fsync can prove them durable and
+// every later call fails too, without trying again.
 func (l *Log) FlushUpTo(offset int64) error {
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
@@ -39,6 +41,7 @@ func (l *Log) FlushUpTo(offset int64) error {
 		l.fcond.Broadcast()
 		if err != nil {
 			if !errors.Is(err, ErrClosed) {
+				err = fmt.Errorf("%w: %w", ErrFsyncFailed, err)
 				l.flushErr = err
 				l.logger.Error("fsync failed; the log can no longer promise durability", "err", err)
 			}
@@ -90,7 +93,7 @@ func (l *Log) syncOnce() error {
 	}
 
 	for _, j := range jobs {
-		if err := j.s.sync(j.indexes); err != nil {
+		if err := j.s.sync(j.indexes, l.syncFile); err != nil {
 			return err
 		}
 	}
@@ -170,6 +173,18 @@ func (l *Log) Close() error {
 	defer l.lifeMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.fmu.Lock()
+	sticky := l.flushErr
+	l.fmu.Unlock()
+	if sticky != nil {
+		// After a failed fsync nothing is fsynced again (its success
+		// would prove nothing) and no clean-shutdown marker is written:
+		// the next open recovers the log from what the disk holds.
+		for _, s := range l.segs {
+			s.close()
+		}
+		return sticky
+	}
 
 	act := l.active()
 	var errs []error
@@ -178,17 +193,14 @@ func (l *Log) Close() error {
 	}
 	for _, s := range l.segs {
 		if s.dirty || s.idxDirty || s == act {
-			errs = append(errs, s.sync(true))
+			errs = append(errs, s.sync(true, l.syncFile))
 		}
 	}
 	if err := l.syncDir(); err != nil {
 		errs = append(errs, storageErr("fsync log directory", err))
 	}
 	err := errors.Join(errs...)
-	l.fmu.Lock()
-	sticky := l.flushErr
-	l.fmu.Unlock()
-	if err == nil && sticky == nil {
+	if err == nil {
 		// Everything is durable: the producer state as of the log end,
 		// and any snapshot a roll queued, can be written.
 		l.captureSnapshotLocked(l.leo.Load(), time.Now())

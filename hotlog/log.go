@@ -55,6 +55,10 @@ type Config struct {
 	// broker; nil: a process-wide cache of DefaultMaxOpenFiles. Read at
 	// Open only.
 	Files *FileCache
+	// SyncFile fsyncs one segment or index file; nil: (*os.File).Sync.
+	// It is a fault-injection seam for tests (a disk whose fsync fails).
+	// Read at Open only.
+	SyncFile func(*os.File) error
 }
 
 // Defaults.
@@ -122,6 +126,12 @@ var (
 	// ErrStorage wraps every I/O failure (disk full, read-only file
 	// system, fsync failure, ...).
 	ErrStorage = errors.New("log storage error")
+	// ErrFsyncFailed marks the sticky error of a log whose fsync failed
+	// (it wraps the ErrStorage cause too). Unlike a failed write (disk
+	// full), it does not pass: the kernel may have dropped the dirty
+	// pages, so no later fsync can prove them durable (fsyncgate). The
+	// broker takes its log dir offline on it.
+	ErrFsyncFailed = errors.New("fsync failed")
 	// ErrClosed is returned by a closed log.
 	ErrClosed = errors.New("log closed")
 )
@@ -163,6 +173,7 @@ type Log struct {
 	mu       sync.RWMutex
 	cfg      Config
 	files    *FileCache // opens and closes the segment files
+	syncFile func(*os.File) error
 	segs     []*segment // ordered by base; the last one is active
 	epochs   []epochEntry
 	dirDirty bool // files created or removed since the last directory fsync
@@ -222,6 +233,10 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	}
 	if l.files == nil {
 		l.files = defaultFiles
+	}
+	l.syncFile = cfg.SyncFile
+	if l.syncFile == nil {
+		l.syncFile = (*os.File).Sync
 	}
 	l.fcond = sync.NewCond(&l.fmu)
 	if err := l.load(); err != nil {

@@ -116,7 +116,7 @@ func (l *Log) load() error {
 		// What an unclean shutdown left in the page cache, and what
 		// recovery rewrote, is made durable before it counts as flushed.
 		for _, s := range l.segs {
-			if err := s.sync(true); err != nil {
+			if err := s.sync(true, l.syncFile); err != nil {
 				return err
 			}
 		}

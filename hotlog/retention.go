@@ -253,7 +253,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 		if err := s.writeIndexFiles(); err != nil {
 			return err
 		}
-		if err := s.sync(true); err != nil {
+		if err := s.sync(true, l.syncFile); err != nil {
 			return err
 		}
 	}

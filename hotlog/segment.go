@@ -321,14 +321,15 @@ func (s *segment) writeIndexFiles() error {
 	return s.writeIndexTail(0, 0)
 }
 
-// sync fsyncs the .log file and, if asked, the index files.
-func (s *segment) sync(indexes bool) error {
-	if err := s.logF.use(false, (*os.File).Sync); err != nil {
+// sync fsyncs the .log file and, if asked, the index files, with
+// syncFile (the log's fsync, a seam for tests).
+func (s *segment) sync(indexes bool, syncFile func(*os.File) error) error {
+	if err := s.logF.use(false, syncFile); err != nil {
 		return storageErr(fmt.Sprintf("fsync segment %d", s.base), err)
 	}
 	if indexes {
 		for _, lf := range []*lazyFile{s.idxF, s.tidxF} {
-			if err := lf.use(true, (*os.File).Sync); err != nil {
+			if err := lf.use(true, syncFile); err != nil {
 				return storageErr(fmt.Sprintf("fsync index of %d", s.base), err)
 			}
 		}

@@ -83,6 +83,9 @@ type Config struct {
 	TierRowGroupBytes     int64
 	TierOrphanGrace       time.Duration
 	TierHooks             *tiering.Hooks // fault injection, for tests
+	// SyncFile replaces the fsync of segment files (fault injection, for
+	// tests: a disk whose fsync fails); nil: the real one.
+	SyncFile func(*os.File) error
 	// Request bounds of the Kafka listener, named as Kafka's
 	// (socket.request.max.bytes, max.connections, connections.max.idle.ms,
 	// fetch.max.bytes); zero values take ingest's defaults, Kafka's.
@@ -230,6 +233,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:                 s.log,
 		Cold:                   s.tier,
 		ClusterSecret:          secret,
+		SyncFile:               cfg.SyncFile,
 	}, s.meta, registry)
 	if err != nil {
 		return nil, err
@@ -359,11 +363,17 @@ func (s *Server) keepRegistered(ctx context.Context, info meta.BrokerInfo) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.broker.LogDirOffline():
+			s.giveUpRegistration(info)
+			return
 		case <-s.reg.Load().Lost():
 		}
 		s.log.Error("broker registration lost; fencing partitions and re-registering", "broker_id", info.ID)
 		s.broker.SetFenced(true)
 		for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+			if s.broker.LogDirError() != nil {
+				return // offline for good: never registered again
+			}
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			reg, err := s.meta.RegisterBroker(rctx, info, s.cfg.BrokerTTL)
 			cancel()
@@ -383,6 +393,20 @@ func (s *Server) keepRegistered(ctx context.Context, info meta.BrokerInfo) {
 			case <-time.After(backoff):
 			}
 		}
+	}
+}
+
+// giveUpRegistration revokes the broker registration for good once the
+// log dir is offline (broker/logdir.go): the controller then sees this
+// broker gone and elects new leaders from the in-sync replicas.
+func (s *Server) giveUpRegistration(info meta.BrokerInfo) {
+	s.broker.SetFenced(true)
+	s.log.Error("log dir offline: giving up the broker registration so that leadership moves to in-sync replicas", "broker_id", info.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.reg.Load().Close(ctx); err != nil {
+		// The lease then expires within the TTL, with the same effect.
+		s.log.Warn("cannot revoke the broker registration; it expires with its lease", "err", err)
 	}
 }
 
@@ -412,6 +436,9 @@ func (s *Server) httpHandler(reg *prometheus.Registry) http.Handler {
 // ready reports whether this broker can serve: etcd answers and the
 // registration is held.
 func (s *Server) ready(ctx context.Context) error {
+	if err := s.broker.LogDirError(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := s.meta.ClusterID(ctx); err != nil {

@@ -6,9 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -319,13 +317,8 @@ func runTieredEndToEnd(t *testing.T, mutate func(*Config), bucket func(tb *testB
 
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	_, body := httpStatus(t, url)
+	return body
 }
 
 // TestTieredTopicFileStore: the default cold tier, a directory in the data
