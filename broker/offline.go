@@ -34,7 +34,18 @@ type offlinePartition struct {
 	err      error
 	since    time.Time
 	attempts int
-	opening  bool // a retry is opening it outside the lock
+	opening  bool          // a retry is opening it outside the lock
+	tried    chan struct{} // closed once the first attempt to open it ended (or it is no longer hosted)
+}
+
+// endTry notes that an attempt to open o ended; the first one wakes
+// waitTried.
+func (o *offlinePartition) endTry() {
+	select {
+	case <-o.tried:
+	default:
+		close(o.tried)
+	}
 }
 
 // OfflinePartition describes one offline partition.
@@ -56,7 +67,10 @@ func (b *Broker) pendingLocked(t meta.Topic, st meta.PartitionState) *offlinePar
 	k := partitionKey{t.Name, st.Partition}
 	o, ok := b.offline[k]
 	if !ok || o.topicID != t.ID {
-		o = &offlinePartition{topicID: t.ID, since: time.Now()}
+		if ok {
+			o.endTry()
+		}
+		o = &offlinePartition{topicID: t.ID, since: time.Now(), tried: make(chan struct{})}
 		b.offline[k] = o
 	}
 	o.state = st
@@ -78,6 +92,7 @@ func (b *Broker) forgetOfflineLocked(topic string, partition int32) {
 	k := partitionKey{topic, partition}
 	if o, ok := b.offline[k]; ok {
 		delete(b.offline, k)
+		o.endTry()
 		if o.err != nil {
 			b.log.Warn("offline partition no longer hosted; its files are left on disk as they could not be read",
 				"topic", topic, "partition", partition, "dir", b.partitionDir(topic, partition))
@@ -118,12 +133,54 @@ func (b *Broker) OfflineHandler() http.Handler {
 	})
 }
 
-// offlineErrLocked is the error for a partition that is offline here.
+// offlineErrLocked is the error for a partition hosted here but not
+// open: KAFKA_STORAGE_ERROR when it failed to open, NOT_LEADER_OR_FOLLOWER
+// while it is still being opened. The latter is what Kafka's broker
+// answers for a partition its metadata knows but it does not host yet;
+// clients retry it without surfacing it (after refreshing metadata).
 func (b *Broker) offlineErrLocked(topic string, partition int32) error {
-	if o, ok := b.offline[partitionKey{topic, partition}]; ok && o.err != nil {
+	o, ok := b.offline[partitionKey{topic, partition}]
+	switch {
+	case !ok:
+		return nil
+	case o.err != nil:
 		return fmt.Errorf("%w: %s/%d is offline on broker %d: %v", kerr.KafkaStorageError, topic, partition, b.cfg.BrokerID, o.err)
 	}
-	return nil
+	return fmt.Errorf("%w: %s/%d is still being opened on broker %d", kerr.NotLeaderForPartition, topic, partition, b.cfg.BrokerID)
+}
+
+// loadPartitions is the initial open of every partition hosted at Open,
+// in the background: each is served as soon as it opened (putOnline), and
+// Loaded is closed once all were tried.
+func (b *Broker) loadPartitions(ctx context.Context) {
+	defer b.wg.Done()
+	defer close(b.loaded)
+	start := time.Now()
+	b.openOffline(ctx, b.cfg.OpenWorkers)
+	if ctx.Err() != nil {
+		return
+	}
+	b.log.Info("partitions opened", "online", len(b.localPartitions()), "offline", len(b.OfflinePartitions()),
+		"took", time.Since(start).Round(time.Millisecond))
+}
+
+// Loaded is closed once every partition this broker hosted when it
+// opened was tried: each is then in service or offline (and retried).
+// Partitions assigned later are opened as their assignment arrives.
+func (b *Broker) Loaded() <-chan struct{} { return b.loaded }
+
+// Loading counts the hosted partitions not yet tried since they were
+// assigned (at start-up, those still to open).
+func (b *Broker) Loading() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	n := 0
+	for _, o := range b.offline {
+		if o.err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // openOffline tries to open every offline partition (those not already
@@ -191,6 +248,7 @@ func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error
 	wanted = wanted && ok && cur.meta.ID == t.ID && o.topicID == t.ID
 	if wanted {
 		o.opening = false
+		o.endTry()
 	}
 	switch {
 	case err != nil && wanted:
@@ -211,6 +269,29 @@ func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error
 		cur.local[k.partition] = p
 		p.applyState(o.state)
 	}
+}
+
+// waitTried returns once every partition of topic hosted here and not
+// yet open has been tried once: opened or offline. A caller that applied
+// a topic (CreateTopic) waits so, because the open it asked for may be
+// running in another goroutine (the topic watch saw the topic first).
+func (b *Broker) waitTried(ctx context.Context, topic string) error {
+	b.mu.RLock()
+	var tried []chan struct{}
+	for k, o := range b.offline {
+		if k.topic == topic {
+			tried = append(tried, o.tried)
+		}
+	}
+	b.mu.RUnlock()
+	for _, c := range tried {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return fmt.Errorf("broker: partitions of %s still opening: %w", topic, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // retryOfflineLoop retries offline partitions every interval.
