@@ -198,8 +198,9 @@ type Log struct {
 // Open opens the log in dir, creating the directory if missing, and recovers
 // it (recovery.go): a log closed cleanly is trusted, otherwise the active
 // segment is scanned and a torn or corrupt tail is cut off. Open runs no
-// fsync for what it recovered: that is the first flush's work, which Open
-// starts in the background, and until then FlushedOffset is below the end.
+// fsync for what it recovered: that is the first FlushUpTo's work (the
+// caller's, once it has opened its logs), and until then FlushedOffset is
+// below the end.
 func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -233,8 +234,6 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		return nil, err
 	}
 	go l.backgroundFlusher()
-	// A recovered log is durable only after its first flush (load).
-	l.kickFlush(l.leo.Load())
 	return l, nil
 }
 

@@ -115,11 +115,12 @@ func (l *Log) load() error {
 	if repaired {
 		// What an unclean shutdown left in the page cache, and what
 		// recovery rewrote, counts as flushed only once fsynced. That is
-		// not done here but by the first flush after Open (the
-		// background flusher is kicked at once, an acks=all append
-		// forces it), so opening a log costs no fsync: thousands of
+		// not done here but by the first FlushUpTo after Open (the
+		// broker's, once it has opened every partition, or an acks=all
+		// append's), so opening a log costs no fsync: thousands of
 		// partitions open in the time it takes to scan their active
-		// segments, and their fsyncs run together afterwards. The flush
+		// segments, and their fsyncs run afterwards, one log after
+		// another (on one disk faster than all at once). The flush
 		// takes what syncOnce takes: every .log, the indexes of sealed
 		// segments recovery rewrote (idxDirty), and the directory, whose
 		// entries the crashed process may not have fsynced; the active

@@ -562,9 +562,8 @@ func TestOpenRefusesDirectoryNamedLikeSegment(t *testing.T) {
 
 // TestUncleanOpenFlushesAfterOpen: Open after a crash runs no fsync of
 // its own (start-up with thousands of partitions, issue 25), so what it
-// recovered is not yet flushed; the first flush (the background flusher
-// Open kicks, or any FlushUpTo) fsyncs every segment and the directory
-// before the log end counts as flushed.
+// recovered is not yet flushed; the first FlushUpTo fsyncs every segment
+// and the directory before the log end counts as flushed.
 func TestUncleanOpenFlushesAfterOpen(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, smallConfig())
@@ -579,14 +578,14 @@ func TestUncleanOpenFlushesAfterOpen(t *testing.T) {
 
 	l = openLog(t, dir, smallConfig())
 	defer l.Close()
-	if f := l.FlushedOffset(); f != l.LogStartOffset() && f != leo {
-		t.Fatalf("flushed %d after an unclean open, want the log start (not yet flushed) or %d (flushed)", f, leo)
+	if f, n := l.FlushedOffset(), l.syncs.Load(); f != l.LogStartOffset() || n != 0 {
+		t.Fatalf("after an unclean open: flushed %d, want the log start %d; %d fsync rounds, want 0", f, l.LogStartOffset(), n)
 	}
 	if err := l.FlushUpTo(leo); err != nil {
 		t.Fatal(err)
 	}
-	if l.syncs.Load() == 0 {
-		t.Fatal("the log end counts as flushed after an unclean open without an fsync")
+	if l.syncs.Load() != 1 {
+		t.Fatalf("%d fsync rounds for the first flush, want 1", l.syncs.Load())
 	}
 	if l.FlushedOffset() != leo {
 		t.Fatalf("flushed %d, want %d", l.FlushedOffset(), leo)
