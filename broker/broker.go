@@ -338,7 +338,8 @@ func (b *Broker) applyTopicState(ctx context.Context, t meta.Topic) error {
 
 // applyPartitionLocked reconfigures or closes one partition, or leaves it
 // pending for openOffline, so that this broker hosts it exactly when it is
-// one of its replicas. It reports whether a partition is left to open.
+// one of its replicas. It reports whether a partition became pending (was
+// not already) and so is left to open.
 func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) bool {
 	if int(st.Partition) < len(cur.states) {
 		cur.states[st.Partition] = st
@@ -356,8 +357,12 @@ func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState) b
 		return false
 	}
 	if !open {
-		b.pendingLocked(cur.meta, st)
-		return true
+		// Already pending: the open under way (the start-up load) or
+		// the retry takes the new assignment. Asking for another open
+		// pass per partition event would cost a pass over every pending
+		// partition for each of them while thousands load.
+		prev := b.offline[partitionKey{cur.meta.Name, st.Partition}]
+		return b.pendingLocked(cur.meta, st) != prev
 	}
 	p.setConfig(cur.cfg)
 	p.applyState(st)
