@@ -86,7 +86,9 @@ func TestScaleTenThousandPartitions(t *testing.T) {
 	p.launch()
 	cl, err = kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RetryTimeout(5*time.Minute),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond })) // measure the broker, not the client's backoff
+		// Measure the broker, not the client's backoff or its 5 s
+		// minimum between metadata refreshes.
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }), kgo.MetadataMinAge(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
