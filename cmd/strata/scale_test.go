@@ -20,7 +20,8 @@ import (
 // partitions on one broker whose open-file limit is 4096 (soft and hard,
 // set with prlimit): create them, produce one record to each, SIGKILL,
 // restart, then produce and consume on every partition. It logs the
-// restart time, the broker's open descriptors and RSS (docs/benchmarks.md).
+// restart time (until the first partition is served, and until /readyz),
+// the broker's open descriptors and RSS (docs/benchmarks.md).
 func TestScaleTenThousandPartitions(t *testing.T) {
 	if os.Getenv("STRATA_SCALE_TEST") != "1" {
 		t.Skip("set STRATA_SCALE_TEST=1 to run the 10,000-partition test")
