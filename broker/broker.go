@@ -121,6 +121,7 @@ type Broker struct {
 	topics  map[string]*topicState
 	byID    map[[16]byte]string
 	offline map[partitionKey]*offlinePartition // hosted but not open: loading, or failed to open
+	loaded  chan struct{}                      // closed when every partition hosted at Open was tried
 
 	pids         producerIDs
 	controllerID atomic.Int32
@@ -138,11 +139,14 @@ type Broker struct {
 	wg     sync.WaitGroup
 }
 
-// Open loads every topic from etcd, opens (and recovers) the partitions
-// this broker hosts, in parallel, and starts the background loops: topic
-// watch, broker list refresh, flush, retention and the retry of offline
-// partitions. A partition that cannot be opened does not fail Open: it
-// stays offline and is retried.
+// Open loads every topic from etcd and starts opening (and recovering)
+// the partitions this broker hosts, in parallel and in the background:
+// it returns before they are open, and each one is served as soon as it
+// is (until then it answers NOT_LEADER_OR_FOLLOWER, which clients retry).
+// Loaded says when every partition was tried. Open also starts the
+// background loops: topic watch, broker list refresh, flush, retention
+// and the retry of offline partitions. A partition that cannot be opened
+// does not fail Open: it stays offline and is retried.
 func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Broker, error) {
 	cfg.setDefaults()
 	if len(cfg.ClusterSecret) == 0 {
@@ -165,6 +169,7 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 		coldReads: make(chan struct{}, coldReadConcurrency),
 		pids:      producerIDs{lock: make(chan struct{}, 1)},
 		offline:   map[partitionKey]*offlinePartition{},
+		loaded:    make(chan struct{}),
 		files:     hotlog.NewFileCache(cfg.MaxOpenFiles),
 	}
 	b.logDirDown = make(chan struct{})
@@ -182,14 +187,11 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 			return nil, err
 		}
 	}
-	start := time.Now()
-	b.openOffline(ctx, cfg.OpenWorkers)
-	b.log.Info("partitions opened", "online", len(b.localPartitions()), "offline", len(b.OfflinePartitions()),
-		"took", time.Since(start).Round(time.Millisecond))
 	bg, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.controllerID.Store(-1)
-	b.wg.Add(6)
+	b.wg.Add(7)
+	go b.loadPartitions(bg)
 	go b.retryOfflineLoop(bg)
 	go b.runController(bg)
 	go b.watchTopics(bg)
@@ -393,8 +395,9 @@ func (b *Broker) applyTopicState(ctx context.Context, t meta.Topic) error {
 
 // applyPartitionLocked reconfigures or closes one partition, or leaves it
 // pending for openOffline, so that this broker hosts it exactly when it is
-// one of its replicas. It reports whether a partition is left to open.
-// Deleting a local copy and applying the assignment are left to after.
+// one of its replicas. It reports whether a partition became pending (was
+// not already) and so is left to open. Deleting a local copy and applying
+// the assignment are left to after.
 func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState, after *afterUnlock) bool {
 	if int(st.Partition) < len(cur.states) {
 		cur.states[st.Partition] = st
@@ -410,8 +413,12 @@ func (b *Broker) applyPartitionLocked(cur *topicState, st meta.PartitionState, a
 		return false
 	}
 	if !open {
-		b.pendingLocked(cur.meta, st)
-		return true
+		// Already pending: the open under way (the start-up load) or
+		// the retry takes the new assignment. Asking for another open
+		// pass per partition event would cost a pass over every pending
+		// partition for each of them while thousands load.
+		prev := b.offline[partitionKey{cur.meta.Name, st.Partition}]
+		return b.pendingLocked(cur.meta, st) != prev
 	}
 	p.setConfig(cur.cfg)
 	after.states = append(after.states, stateUpdate{p, st})
@@ -734,7 +741,10 @@ func (b *Broker) reloadTopic(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("reload topic %s: %w", name, err)
 	}
-	return b.applyTopic(ctx, t)
+	if err := b.applyTopic(ctx, t); err != nil {
+		return err
+	}
+	return b.waitTried(ctx, name)
 }
 
 // EnsureTopic returns the topic, creating it with the defaults when

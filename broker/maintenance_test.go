@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -11,9 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/stratalog/strata/meta"
-	"github.com/stratalog/strata/meta/embedetcd"
 )
 
 // startTestBroker opens broker 1 (cfg's other fields kept) on a real
@@ -22,31 +18,7 @@ import (
 // it.
 func startTestBroker(ctx context.Context, t *testing.T, cfg Config) *Broker {
 	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
-	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir()}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	mc, err := meta.Dial(ctx, e.Endpoints(), "maintenance")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mc.Close() })
-	for _, id := range []int32{1, 2} {
-		reg, err := mc.RegisterBroker(ctx, meta.BrokerInfo{ID: id, Host: "127.0.0.1", Port: 1}, 30*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { reg.Close(context.Background()) })
-	}
-	cfg.BrokerID, cfg.LogDir, cfg.Logger = 1, t.TempDir(), logger
-	b, err := Open(ctx, cfg, mc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return openEtcdBroker(ctx, t, t.TempDir(), cfg, 1, 2)
 }
 
 // createTestTopic creates a one-partition topic on replicas and returns

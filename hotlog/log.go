@@ -208,7 +208,10 @@ type Log struct {
 
 // Open opens the log in dir, creating the directory if missing, and recovers
 // it (recovery.go): a log closed cleanly is trusted, otherwise the active
-// segment is scanned and a torn or corrupt tail is cut off.
+// segment is scanned and a torn or corrupt tail is cut off. Open runs no
+// fsync for what it recovered: that is the first FlushUpTo's work (the
+// caller's, once it has opened its logs), and until then FlushedOffset is
+// below the end.
 func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

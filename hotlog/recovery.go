@@ -114,19 +114,27 @@ func (l *Log) load() error {
 	l.leo.Store(act.next)
 	if repaired {
 		// What an unclean shutdown left in the page cache, and what
-		// recovery rewrote, is made durable before it counts as flushed.
+		// recovery rewrote, counts as flushed only once fsynced. That is
+		// not done here but by the first FlushUpTo after Open (the
+		// broker's, once it has opened every partition, or an acks=all
+		// append's), so opening a log costs no fsync: thousands of
+		// partitions open in the time it takes to scan their active
+		// segments, and their fsyncs run afterwards, one log after
+		// another (on one disk faster than all at once). The flush
+		// takes what syncOnce takes: every .log, the indexes of sealed
+		// segments recovery rewrote (idxDirty), and the directory, whose
+		// entries the crashed process may not have fsynced; the active
+		// segment's indexes are rebuilt by recovery and not fsynced.
 		for _, s := range l.segs {
-			if err := s.sync(true, l.syncFile); err != nil {
-				return err
-			}
+			s.dirty = true
 		}
-		if err := l.syncDir(); err != nil {
-			return storageErr("fsync log directory", err)
-		}
+		l.dirDirty = true
+		l.flushed.Store(l.logStart.Load())
+	} else {
+		l.flushed.Store(act.next)
 	}
-	l.flushed.Store(act.next)
 	for _, s := range l.segs {
-		if s.sealed {
+		if s.sealed && !s.idxDirty {
 			s.closeIndexFiles()
 		}
 	}

@@ -559,3 +559,45 @@ func TestOpenRefusesDirectoryNamedLikeSegment(t *testing.T) {
 		t.Fatalf("log end %d after the segment is back, want 3", got)
 	}
 }
+
+// TestUncleanOpenFlushesAfterOpen: Open after a crash runs no fsync of
+// its own (start-up with thousands of partitions, issue 25), so what it
+// recovered is not yet flushed; the first FlushUpTo fsyncs every segment
+// and the directory before the log end counts as flushed.
+func TestUncleanOpenFlushesAfterOpen(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, smallConfig())
+	for range 20 {
+		mustAppend(t, l, simpleBatch(t, 1, 2, 100), 0, nil)
+	}
+	if len(l.Segments()) < 2 {
+		t.Fatalf("want sealed segments, have %d", len(l.Segments()))
+	}
+	leo := l.LogEndOffset()
+	crash(l)
+
+	l = openLog(t, dir, smallConfig())
+	defer l.Close()
+	if f, n := l.FlushedOffset(), l.syncs.Load(); f != l.LogStartOffset() || n != 0 {
+		t.Fatalf("after an unclean open: flushed %d, want the log start %d; %d fsync rounds, want 0", f, l.LogStartOffset(), n)
+	}
+	if err := l.FlushUpTo(leo); err != nil {
+		t.Fatal(err)
+	}
+	if l.syncs.Load() != 1 {
+		t.Fatalf("%d fsync rounds for the first flush, want 1", l.syncs.Load())
+	}
+	if l.FlushedOffset() != leo {
+		t.Fatalf("flushed %d, want %d", l.FlushedOffset(), leo)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.segs {
+		if s.dirty {
+			t.Fatalf("segment %d still dirty after the flush", s.base)
+		}
+	}
+	if l.dirDirty {
+		t.Fatal("directory not fsynced by the first flush after an unclean open")
+	}
+}

@@ -57,6 +57,14 @@ func (tb *testBroker) start() {
 		tb.t.Fatalf("start broker: %v", err)
 	}
 	tb.srv = srv
+	// Serve every partition before the test goes on, as a client that
+	// waits for /readyz would (the listener answers NOT_LEADER_OR_FOLLOWER
+	// for partitions still being opened before that).
+	select {
+	case <-srv.Broker().Loaded():
+	case <-ctx.Done():
+		tb.t.Fatalf("partitions not opened: %v", ctx.Err())
+	}
 	// Keep the port across restarts so clients reconnect to the same place.
 	tb.cfg.Listen = srv.KafkaAddr()
 }

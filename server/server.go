@@ -433,11 +433,18 @@ func (s *Server) httpHandler(reg *prometheus.Registry) http.Handler {
 	return mux
 }
 
-// ready reports whether this broker can serve: etcd answers and the
-// registration is held.
+// ready reports whether this broker can serve: every partition it hosted
+// at start-up was tried (each is open, or offline and listed at
+// /v1/partitions/offline; the Kafka listener serves each partition as soon
+// as it is open, before this), etcd answers and the registration is held.
 func (s *Server) ready(ctx context.Context) error {
 	if err := s.broker.LogDirError(); err != nil {
 		return err
+	}
+	select {
+	case <-s.broker.Loaded():
+	default:
+		return fmt.Errorf("opening partitions: %d still to open", s.broker.Loading())
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
