@@ -3,6 +3,7 @@ package hotlog
 import (
 	"container/list"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 
@@ -211,7 +212,12 @@ func (c *FileCache) transient(n int, fn func() error) error {
 
 // syncDir fsyncs the log directory within the file cap.
 func (l *Log) syncDir() error {
-	return l.files.transient(1, func() error { return fileutil.SyncDir(l.dir) })
+	return l.files.transient(1, func() error {
+		if err := fileutil.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("%w: %w", errFsyncCall, err)
+		}
+		return nil
+	})
 }
 
 // writeFile atomically replaces a file of the log directory within the

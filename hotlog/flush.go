@@ -12,10 +12,11 @@ import (
 // is fsynced. Group commit: one fsync runs at a time; callers that arrive
 // while it runs wait for the next one, which covers all of them. The append
 // lock is not held during fsync, so appends go on. A roll since the last
-// flush also fsyncs the directory. Errors wrap ErrFsyncFailed and
-// ErrStorage and are sticky: after a failed fsync the kernel may have
-// dropped the dirty pages, so no later fsync can prove them durable and
-// every later call fails too, without trying again.
+// flush also fsyncs the directory. Errors wrap ErrStorage. An fsync that
+// failed is sticky (ErrFsyncFailed): the kernel may have dropped the dirty
+// pages, so no later fsync can prove them durable and every later call
+// fails too, without trying again; any other failure on the way (a full
+// disk while writing an index, no free descriptor) is retried next time.
 func (l *Log) FlushUpTo(offset int64) error {
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
@@ -40,7 +41,10 @@ func (l *Log) FlushUpTo(offset int64) error {
 		l.flushing = false
 		l.fcond.Broadcast()
 		if err != nil {
-			if !errors.Is(err, ErrClosed) {
+			// Only a failed fsync is sticky; a full disk or a missing
+			// descriptor on the way (an index written, a file opened)
+			// leaves nothing in doubt, and the next flush tries again.
+			if errors.Is(err, errFsyncCall) {
 				err = fmt.Errorf("%w: %w", ErrFsyncFailed, err)
 				l.flushErr = err
 				l.logger.Error("fsync failed; the log can no longer promise durability", "err", err)
@@ -107,7 +111,7 @@ func (l *Log) syncOnce() error {
 	dir = dir || n > 0
 	if dir {
 		if err := l.syncDir(); err != nil {
-			return storageErr("fsync log directory", err)
+			return syncErr("fsync log directory", err)
 		}
 	}
 

@@ -132,6 +132,10 @@ var (
 	// pages, so no later fsync can prove them durable (fsyncgate). The
 	// broker takes its log dir offline on it.
 	ErrFsyncFailed = errors.New("fsync failed")
+	// errFsyncCall marks an error returned by fsync itself, as opposed to
+	// opening a file or writing an index on the way (a full disk, no free
+	// descriptor): only the former leaves the page cache in doubt.
+	errFsyncCall = errors.New("fsync")
 	// ErrClosed is returned by a closed log.
 	ErrClosed = errors.New("log closed")
 )
@@ -237,9 +241,15 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if l.files == nil {
 		l.files = defaultFiles
 	}
-	l.syncFile = cfg.SyncFile
-	if l.syncFile == nil {
-		l.syncFile = (*os.File).Sync
+	fsync := cfg.SyncFile
+	if fsync == nil {
+		fsync = (*os.File).Sync
+	}
+	l.syncFile = func(f *os.File) error {
+		if err := fsync(f); err != nil {
+			return fmt.Errorf("%w: %w", errFsyncCall, err)
+		}
+		return nil
 	}
 	l.fcond = sync.NewCond(&l.fmu)
 	if err := l.load(); err != nil {

@@ -87,6 +87,15 @@ func storageErr(op string, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrStorage, op, err)
 }
 
+// syncErr is storageErr for an fsync step: it keeps errFsyncCall visible
+// when fsync itself failed (rather than opening the file to sync).
+func syncErr(op string, err error) error {
+	if errors.Is(err, errFsyncCall) {
+		return fmt.Errorf("%w: %w: %s: %v", ErrStorage, errFsyncCall, op, err)
+	}
+	return storageErr(op, err)
+}
+
 // createSegment creates the files of a new, empty segment.
 func createSegment(dir string, base int64, files *FileCache) (*segment, error) {
 	s := newSegment(dir, base, files)
@@ -325,12 +334,12 @@ func (s *segment) writeIndexFiles() error {
 // syncFile (the log's fsync, a seam for tests).
 func (s *segment) sync(indexes bool, syncFile func(*os.File) error) error {
 	if err := s.logF.use(false, syncFile); err != nil {
-		return storageErr(fmt.Sprintf("fsync segment %d", s.base), err)
+		return syncErr(fmt.Sprintf("fsync segment %d", s.base), err)
 	}
 	if indexes {
 		for _, lf := range []*lazyFile{s.idxF, s.tidxF} {
 			if err := lf.use(true, syncFile); err != nil {
-				return storageErr(fmt.Sprintf("fsync index of %d", s.base), err)
+				return syncErr(fmt.Sprintf("fsync index of %d", s.base), err)
 			}
 		}
 	}
