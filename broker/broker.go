@@ -236,6 +236,9 @@ type afterUnlock struct {
 	deletes []*Partition
 	closes  []*Partition
 	states  []stateUpdate
+	// tried are opens whose first try ends once the states above are
+	// applied: a waiter (CreateTopic) then finds the partition led.
+	tried []*offlinePartition
 }
 
 type stateUpdate struct {
@@ -258,6 +261,9 @@ func (w *afterUnlock) run(b *Broker) {
 		if err := p.close(); err != nil {
 			b.log.Warn("cannot close partition no longer hosted", "topic", p.topic, "partition", p.index, "err", err)
 		}
+	}
+	for _, o := range w.tried {
+		o.endTry()
 	}
 }
 

@@ -294,7 +294,7 @@ func (b *Broker) putOnline(k partitionKey, t meta.Topic, p *Partition, err error
 	wanted = wanted && ok && cur.meta.ID == t.ID && o.topicID == t.ID
 	if wanted {
 		o.opening = false
-		o.endTry()
+		after.tried = append(after.tried, o) // once its state is applied
 	}
 	if dirErr := b.LogDirError(); dirErr != nil && err == nil {
 		// Opened while the log dir went offline: it stays offline.
