@@ -446,6 +446,10 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 		return -1, -1, nil // no such epoch yet (Kafka answers UNDEFINED)
 	}
 	e, off := p.log.EndOffsetForEpoch(epoch)
+	if e < 0 && p.tiered() {
+		// Older than the local cache: the cold tier may hold it.
+		return p.coldEndOffsetForEpoch(epoch)
+	}
 	return e, off, nil
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/stratalog/strata/hotlog"
+	"github.com/stratalog/strata/meta"
 )
 
 // ColdReader is what the broker needs from the cold tier (package tiering):
@@ -30,6 +32,9 @@ type ColdReader interface {
 	ColdOffsetForTimestamp(ctx context.Context, topic string, partition int32, ts int64) (offset, timestamp int64, found bool, err error)
 	// ColdMaxTimestamp finds the tiered record with the largest timestamp.
 	ColdMaxTimestamp(ctx context.Context, topic string, partition int32) (offset, timestamp int64, found bool, err error)
+	// ColdEpochs lists the leader epochs of the tiered offsets, each with
+	// the first offset it holds, oldest first.
+	ColdEpochs(ctx context.Context, topic string, partition int32) ([]meta.TierEpoch, error)
 }
 
 // coldTimeout bounds one cold-tier call on the fetch and list-offsets paths.
@@ -179,4 +184,40 @@ func (p *Partition) coldMaxTimestamp() (int64, int64, bool, error) {
 		return -1, -1, false, fmt.Errorf("%w: cold tier of %s: %v", kerr.KafkaStorageError, p, err)
 	}
 	return off, t, found, nil
+}
+
+// coldEndOffsetForEpoch answers OffsetForLeaderEpoch for an epoch older than
+// the local leader-epoch cache (local retention dropped its segments): from
+// the tier manifest's epochs followed by the local ones, the largest epoch
+// at or below epoch and the start of the next one, as Kafka answers from a
+// cache that covers the remote log too (KIP-405). -1, -1 when epoch is older
+// than anything stored.
+func (p *Partition) coldEndOffsetForEpoch(epoch int32) (int32, int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
+	defer cancel()
+	cold, err := p.b.cfg.Cold.ColdEpochs(ctx, p.topic, p.index)
+	if err != nil {
+		return -1, -1, fmt.Errorf("%w: leader epochs of the cold tier: %v", kerr.KafkaStorageError, err)
+	}
+	all := append([]meta.TierEpoch(nil), cold...)
+	for _, e := range p.log.Epochs() {
+		if len(all) == 0 || e.Epoch > all[len(all)-1].Epoch {
+			all = append(all, meta.TierEpoch{Epoch: e.Epoch, StartOffset: e.StartOffset})
+		}
+	}
+	return endOffsetForEpoch(all, epoch, p.log.LogEndOffset())
+}
+
+// endOffsetForEpoch is Kafka's OffsetForLeaderEpoch rule over epochs (oldest
+// first): the largest epoch at or below epoch, and where the next one starts
+// (the log end for the latest).
+func endOffsetForEpoch(epochs []meta.TierEpoch, epoch int32, logEnd int64) (int32, int64, error) {
+	i := sort.Search(len(epochs), func(i int) bool { return epochs[i].Epoch > epoch })
+	if i == 0 {
+		return -1, -1, nil
+	}
+	if i == len(epochs) {
+		return epochs[i-1].Epoch, logEnd, nil
+	}
+	return epochs[i-1].Epoch, epochs[i].StartOffset, nil
 }

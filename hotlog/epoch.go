@@ -81,6 +81,24 @@ func (l *Log) truncateEpochsFromEnd(end int64) bool {
 	return changed
 }
 
+// EpochStart is one entry of the leader-epoch cache: the epoch and the
+// first offset of the log it covers.
+type EpochStart struct {
+	Epoch       int32
+	StartOffset int64
+}
+
+// Epochs lists the leader-epoch cache, oldest first.
+func (l *Log) Epochs() []EpochStart {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]EpochStart, len(l.epochs))
+	for i, e := range l.epochs {
+		out[i] = EpochStart{Epoch: e.epoch, StartOffset: e.start}
+	}
+	return out
+}
+
 // truncateEpochsFromStart drops entries that start before start, keeping the
 // epoch in force at start as an entry that starts there.
 func (l *Log) truncateEpochsFromStart(start int64) bool {

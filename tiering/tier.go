@@ -400,6 +400,24 @@ func (t *Tier) ColdRange(ctx context.Context, topic string, partition int32) (st
 	return segs[0].BaseOffset, segs[len(segs)-1].LastOffset + 1, nil
 }
 
+// ColdEpochs lists the leader epochs of the tiered offsets, oldest first,
+// each with the first offset it holds (from the manifest entries' epochs).
+func (t *Tier) ColdEpochs(ctx context.Context, topic string, partition int32) ([]meta.TierEpoch, error) {
+	segs, err := t.manifest(ctx, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	var out []meta.TierEpoch
+	for _, s := range segs {
+		for _, e := range s.LeaderEpochs {
+			if len(out) == 0 || e.Epoch > out[len(out)-1].Epoch {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}
+
 // ColdRead reads record batches of the partition from offset, rebuilt from
 // the Parquet objects: records below endOffset only, at most maxBytes
 // (except that with minOneBatch the first batch always comes back).
