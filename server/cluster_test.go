@@ -131,27 +131,8 @@ func TestReplicatedFailover(t *testing.T) {
 	}
 	victim := td.Partitions[0].Leader
 
-	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
-	var mu sync.Mutex
-	acked := map[string]ackedAt{}
-	produce := func(from, to int) {
-		var wg sync.WaitGroup
-		for i := from; i < to; i++ {
-			wg.Add(1)
-			r := &kgo.Record{Key: []byte(strconv.Itoa(i % 17)), Value: []byte("r-" + strconv.Itoa(i))}
-			prod.Produce(ctx, r, func(r *kgo.Record, err error) {
-				defer wg.Done()
-				if err != nil {
-					t.Errorf("produce %s: %v", r.Value, err)
-					return
-				}
-				mu.Lock()
-				acked[string(r.Value)] = ackedAt{r.Partition, r.Offset}
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-	}
+	ap := newAckedProducer(ctx, t, c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks())), 17)
+	produce := ap.produce
 	produce(0, 2000)
 
 	// The leader goes away mid-stream: another in-sync replica takes over
@@ -174,22 +155,7 @@ func TestReplicatedFailover(t *testing.T) {
 	c.waitISR(ctx, topic, 3)
 
 	recs := consumeAllFrom(t, c.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 7000)
-	seen := map[string]bool{}
-	for _, r := range recs {
-		v := string(r.Value)
-		if seen[v] {
-			t.Fatalf("record %s read twice", v)
-		}
-		seen[v] = true
-		if a, ok := acked[v]; ok && (a.partition != r.Partition || a.offset != r.Offset) {
-			t.Fatalf("record %s acked at %d/%d, read at %d/%d", v, a.partition, a.offset, r.Partition, r.Offset)
-		}
-	}
-	for v := range acked {
-		if !seen[v] {
-			t.Fatalf("acknowledged record %s lost", v)
-		}
-	}
+	ap.checkRead(recs)
 
 	// Replica logs: identical bytes below the high watermark.
 	ends, err := adm.ListEndOffsets(ctx, topic)
@@ -234,6 +200,66 @@ func TestReplicatedFailover(t *testing.T) {
 type ackedAt struct {
 	partition int32
 	offset    int64
+}
+
+// ackedProducer writes "r-<i>" records through cl (acks=all) and remembers
+// where each acknowledged one went; a failed produce fails the test.
+type ackedProducer struct {
+	ctx   context.Context
+	t     *testing.T
+	cl    *kgo.Client
+	keys  int // > 0: records are keyed by i modulo keys
+	mu    sync.Mutex
+	acked map[string]ackedAt
+}
+
+func newAckedProducer(ctx context.Context, t *testing.T, cl *kgo.Client, keys int) *ackedProducer {
+	return &ackedProducer{ctx: ctx, t: t, cl: cl, keys: keys, acked: map[string]ackedAt{}}
+}
+
+// produce writes records from..to-1 and waits for every answer.
+func (p *ackedProducer) produce(from, to int) {
+	var wg sync.WaitGroup
+	for i := from; i < to; i++ {
+		wg.Add(1)
+		r := &kgo.Record{Value: []byte("r-" + strconv.Itoa(i))}
+		if p.keys > 0 {
+			r.Key = []byte(strconv.Itoa(i % p.keys))
+		}
+		p.cl.Produce(p.ctx, r, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				p.t.Errorf("produce %s: %v", r.Value, err)
+				return
+			}
+			p.mu.Lock()
+			p.acked[string(r.Value)] = ackedAt{r.Partition, r.Offset}
+			p.mu.Unlock()
+		})
+	}
+	wg.Wait()
+}
+
+// checkRead fails the test unless recs hold every acknowledged record
+// exactly once, at the partition and offset it was acknowledged with.
+func (p *ackedProducer) checkRead(recs []*kgo.Record) {
+	p.t.Helper()
+	seen := map[string]bool{}
+	for _, r := range recs {
+		v := string(r.Value)
+		if seen[v] {
+			p.t.Fatalf("record %s read twice", v)
+		}
+		seen[v] = true
+		if a, ok := p.acked[v]; ok && (a.partition != r.Partition || a.offset != r.Offset) {
+			p.t.Fatalf("record %s acked at %d/%d, read at %d/%d", v, a.partition, a.offset, r.Partition, r.Offset)
+		}
+	}
+	for v := range p.acked {
+		if !seen[v] {
+			p.t.Fatalf("acknowledged record %s lost", v)
+		}
+	}
 }
 
 func consumeAllFrom(t *testing.T, cl *kgo.Client, n int) []*kgo.Record {

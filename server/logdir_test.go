@@ -6,9 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -46,56 +44,23 @@ func TestFailedFsyncTakesLogDirOffline(t *testing.T) {
 	}
 	victim := c.waitISR(ctx, topic, 3).Partitions[0].Leader
 
-	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
-	var mu sync.Mutex
-	acked := map[string]int64{}
-	produce := func(from, to int) {
-		var wg sync.WaitGroup
-		for i := from; i < to; i++ {
-			wg.Add(1)
-			prod.Produce(ctx, &kgo.Record{Value: []byte("r-" + strconv.Itoa(i))}, func(r *kgo.Record, err error) {
-				defer wg.Done()
-				if err != nil {
-					t.Errorf("produce %s: %v", r.Value, err)
-					return
-				}
-				mu.Lock()
-				acked[string(r.Value)] = r.Offset
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-	}
+	ap := newAckedProducer(ctx, t, c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks())), 0)
+	produce := ap.produce
 	produce(0, 1000)
 	failing[victim].Store(true)
 	produce(1000, 3000)
 	if t.Failed() {
 		t.FailNow()
 	}
-	if len(acked) != 3000 {
-		t.Fatalf("%d records acknowledged, want 3000", len(acked))
+	if len(ap.acked) != 3000 {
+		t.Fatalf("%d records acknowledged, want 3000", len(ap.acked))
 	}
 	if l := leaderNow(ctx, t, adm, topic); l == victim || l < 0 {
 		t.Fatalf("partition led by %d after broker %d's fsync failed", l, victim)
 	}
 
-	recs := consumeAllFrom(t, c.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), len(acked))
-	seen := map[string]bool{}
-	for _, r := range recs {
-		v := string(r.Value)
-		if seen[v] {
-			t.Fatalf("record %s read twice", v)
-		}
-		seen[v] = true
-		if off, ok := acked[v]; ok && off != r.Offset {
-			t.Fatalf("record %s acked at offset %d, read at %d", v, off, r.Offset)
-		}
-	}
-	for v := range acked {
-		if !seen[v] {
-			t.Fatalf("acknowledged record %s lost", v)
-		}
-	}
+	recs := consumeAllFrom(t, c.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), len(ap.acked))
+	ap.checkRead(recs)
 
 	// The failed broker: appends refused, not ready, the metric says why.
 	bad := c.broker(victim)
