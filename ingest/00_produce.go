@@ -3,9 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,9 +27,10 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		var topicErr error
-		if req.TransactionID != nil {
-			topicErr = fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
-		} else if rt.Topic == offsetsTopicName {
+		// A transactional produce (TransactionID set) is appended like any
+		// other: the hot log checks its batches against the producer's
+		// transaction state (epoch, ongoing transaction).
+		if rt.Topic == offsetsTopicName {
 			topicErr = errInternalTopic(rt.Topic)
 		} else if _, err := cc.s.b.TopicAdmin.EnsureTopic(ectx, rt.Topic); err != nil {
 			topicErr = err
@@ -61,35 +59,21 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		defer cancel()
 	}
 	// Partitions append in parallel so that the fsyncs of acks=all overlap.
-	// A panic in one is carried back to this goroutine, where handleFrame
-	// recovers it.
-	var wg sync.WaitGroup
-	var panicked atomic.Pointer[string]
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if v := recover(); v != nil {
-					msg := fmt.Sprintf("%v (appending to %s/%d)\n%s", v, req.Topics[j.topic].Topic, resp.Topics[j.topic].Partitions[j.part].Partition, debug.Stack())
-					panicked.Store(&msg)
-				}
-			}()
-			sp := &resp.Topics[j.topic].Partitions[j.part]
-			res, err := j.p.Append(ctx, j.records, req.Acks)
-			if err != nil {
-				setProduceError(sp, err)
-				return
-			}
-			sp.BaseOffset = res.BaseOffset
-			sp.LogAppendTime = res.LogAppendTime
-			sp.LogStartOffset = res.LogStartOffset
-		}()
-	}
-	wg.Wait()
-	if v := panicked.Load(); v != nil {
-		panic(*v)
-	}
+	inParallel(len(jobs), func(i int) string {
+		j := jobs[i]
+		return fmt.Sprintf("appending to %s/%d", req.Topics[j.topic].Topic, resp.Topics[j.topic].Partitions[j.part].Partition)
+	}, func(i int) {
+		j := jobs[i]
+		sp := &resp.Topics[j.topic].Partitions[j.part]
+		res, err := j.p.Append(ctx, j.records, req.Acks)
+		if err != nil {
+			setProduceError(sp, err)
+			return
+		}
+		sp.BaseOffset = res.BaseOffset
+		sp.LogAppendTime = res.LogAppendTime
+		sp.LogStartOffset = res.LogStartOffset
+	})
 	if req.Acks == 0 {
 		// No response is sent for acks=0, so, as Kafka does, the only way
 		// to tell the producer something failed is to close the connection.

@@ -43,6 +43,12 @@ type Partition interface {
 	// Wait returns a channel closed at the next append (or high-watermark
 	// move): a fetch waiting for MinBytes selects on it.
 	Wait() <-chan struct{}
+	// WriteTxnMarker appends a transaction's commit (or abort) marker for
+	// the producer as the leader and returns once it is replicated as
+	// acks=all (WriteTxnMarkers). Errors carry NOT_LEADER_OR_FOLLOWER,
+	// INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED,
+	// NOT_ENOUGH_REPLICAS, KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT.
+	WriteTxnMarker(ctx context.Context, producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool) error
 }
 
 // PendingFetch is a fetch running in the background; Result blocks until
@@ -215,12 +221,16 @@ type GroupAdmin interface {
 	DeleteGroup(ctx context.Context, groupID string) error
 }
 
-// Authorizer decides what an authenticated principal may do. One
-// decision today: a replica fetch (Kafka asks for ClusterAction on the
-// cluster; here the principal must be the very broker the fetch names,
-// so one broker's credential cannot move another's progress).
+// Authorizer decides what an authenticated principal may do: a replica
+// fetch (Kafka asks for ClusterAction on the cluster; here the principal
+// must be the very broker the fetch names, so one broker's credential
+// cannot move another's progress), and the other inter-broker requests
+// (any broker).
 type Authorizer interface {
 	AuthorizeReplica(principal string, replicaID int32) bool
+	// AuthorizeBroker: the principal is one of the cluster's brokers,
+	// which alone may send inter-broker requests (WriteTxnMarkers).
+	AuthorizeBroker(principal string) bool
 }
 
 // TopicPartition names one partition.

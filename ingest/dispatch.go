@@ -63,6 +63,7 @@ func init() {
 		20: {0, 6, typed((*clientConn).handleDeleteTopics)},
 		22: {0, 4, typed((*clientConn).handleInitProducerID)},
 		23: {0, 4, typed((*clientConn).handleOffsetForLeaderEpoch)},
+		27: {0, 1, typed((*clientConn).handleWriteTxnMarkers)},
 		32: {0, 4, typed((*clientConn).handleDescribeConfigs)},
 		33: {0, 2, typed((*clientConn).handleAlterConfigs)},
 		36: {0, 2, typed((*clientConn).handleSaslAuthenticate)},

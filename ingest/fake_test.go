@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -19,6 +21,7 @@ import (
 // from a few topics and canned errors. errs["Method"] makes that method
 // fail.
 type fake struct {
+	mu          sync.Mutex // guards what handlers change in parallel (markers)
 	self        int32
 	brokers     []BrokerInfo
 	topics      []TopicInfo
@@ -26,7 +29,8 @@ type fake struct {
 	errs        map[string]error
 	coordinator int32 // CoordinatorFor's answer
 	appended    int   // Append calls
-	replicated  int   // ReplicaFetch calls
+	markers     []fakeMarker
+	replicated  int // ReplicaFetch calls
 	// fetchBytes, when set, is how many record bytes a read returns for
 	// its maxBytes and minOneBatch.
 	fetchBytes func(maxBytes int, minOneBatch bool) int
@@ -169,6 +173,10 @@ func (f *fake) AuthorizeReplica(principal string, replicaID int32) bool {
 	return principal == brokerPrincipal(replicaID)
 }
 
+func (f *fake) AuthorizeBroker(principal string) bool {
+	return strings.HasPrefix(principal, "User:broker-")
+}
+
 func (f *fake) Join(_ context.Context, req group.JoinRequest) group.JoinResult {
 	return group.JoinResult{Err: f.err("Join"), MemberID: req.MemberID, Generation: -1}
 }
@@ -274,6 +282,24 @@ func (p fakePartition) ListOffset(int64, int32) (int64, int64, int32, error) {
 
 func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
 	return 3, 10, p.f.err("EndOffsetForEpoch")
+}
+
+// fakeMarker is one WriteTxnMarker call.
+type fakeMarker struct {
+	producerID       int64
+	epoch            int16
+	coordinatorEpoch int32
+	commit           bool
+}
+
+func (p fakePartition) WriteTxnMarker(_ context.Context, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	if err := p.f.err("WriteTxnMarker"); err != nil {
+		return err
+	}
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	p.f.markers = append(p.f.markers, fakeMarker{pid, epoch, coordinatorEpoch, commit})
+	return nil
 }
 
 func (p fakePartition) Wait() <-chan struct{} {

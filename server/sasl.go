@@ -36,11 +36,21 @@ func (c plainCredentials) CheckPlain(_ context.Context, user, password string) e
 	return nil
 }
 
-// replicaAuthorizer lets broker N, and only it, fetch as replica N.
+// replicaAuthorizer lets broker N, and only it, fetch as replica N, and
+// any broker send the other inter-broker requests (WriteTxnMarkers).
 type replicaAuthorizer struct{}
 
 func (replicaAuthorizer) AuthorizeReplica(principal string, replicaID int32) bool {
 	return principal == "User:"+broker.InterBrokerUser(replicaID)
+}
+
+func (replicaAuthorizer) AuthorizeBroker(principal string) bool {
+	user, ok := strings.CutPrefix(principal, "User:")
+	if !ok {
+		return false
+	}
+	_, ok = broker.ParseInterBrokerUser(user)
+	return ok
 }
 
 // loadPlainUsers reads a SASL PLAIN users file: a JSON object of user to
