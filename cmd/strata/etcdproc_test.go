@@ -27,8 +27,7 @@ type etcdCluster struct {
 type etcdMember struct {
 	name, dataDir, logPath string
 	client, peer           string // URLs
-	cmd                    *exec.Cmd
-	done                   chan struct{}
+	proc                   *child
 }
 
 // startEtcdCluster builds etcd and starts n members listening on host (a
@@ -90,42 +89,15 @@ func (c *etcdCluster) endpoints() []string {
 
 func (c *etcdCluster) launch(m *etcdMember, initialCluster string) {
 	c.t.Helper()
-	logFile, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	m.cmd = exec.Command(c.bin,
+	m.proc = startChild(c.t, []string{c.bin,
 		"--name", m.name, "--data-dir", m.dataDir,
 		"--listen-client-urls", m.client, "--advertise-client-urls", m.client,
 		"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
-		"--initial-cluster", initialCluster, "--log-level", "warn")
-	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
-	if err := m.cmd.Start(); err != nil {
-		c.t.Fatalf("start %s: %v", m.name, err)
-	}
-	done := make(chan struct{})
-	m.done = done
-	cmd := m.cmd
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(done)
-	}()
+		"--initial-cluster", initialCluster, "--log-level", "warn"}, nil, m.logPath, "=== start")
 }
 
 // kill SIGKILLs a member and waits for it to exit.
-func (c *etcdCluster) kill(m *etcdMember) {
-	if m.cmd == nil || m.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-m.done:
-		return
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGKILL)
-	<-m.done
-}
+func (c *etcdCluster) kill(m *etcdMember) { m.proc.stop(syscall.SIGKILL) }
 
 // restart starts a killed member again on its data directory: it rejoins
 // the cluster it was part of (the initial-cluster flag is ignored once the
