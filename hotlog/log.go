@@ -547,8 +547,8 @@ func (r *batchReader) readSegment(v segView, pos, expect int64) (done bool, err 
 		if h, err = sc.at(pos); err != nil {
 			return true, err
 		}
-		if h.BaseOffset != expect {
-			return true, fmt.Errorf("%w: segment %d at byte %d: batch has base offset %d, expected %d",
+		if h.BaseOffset < expect {
+			return true, fmt.Errorf("%w: segment %d at byte %d: batch has base offset %d, expected at least %d",
 				ErrCorruptBatch, v.s.base, pos, h.BaseOffset, expect)
 		}
 		if h.LastOffset() >= r.offset {
@@ -593,8 +593,8 @@ func (r *batchReader) readSegment(v segView, pos, expect int64) (done bool, err 
 		if err := recordbatch.CheckFrame(h, v.size-pos-off); err != nil {
 			return true, fmt.Errorf("segment %d at byte %d: %w", v.s.base, pos+off, err)
 		}
-		if h.BaseOffset != expect {
-			return true, fmt.Errorf("%w: segment %d at byte %d: batch has base offset %d, expected %d",
+		if h.BaseOffset < expect {
+			return true, fmt.Errorf("%w: segment %d at byte %d: batch has base offset %d, expected at least %d",
 				ErrCorruptBatch, v.s.base, pos+off, h.BaseOffset, expect)
 		}
 		if h.LastOffset() >= r.maxOffset {

@@ -302,8 +302,8 @@ func (s *segment) batchStart(offset int64) (pos, base int64, err error) {
 		if err != nil {
 			return 0, 0, err
 		}
-		if h.BaseOffset != expect {
-			return 0, 0, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, expect)
+		if h.BaseOffset < expect {
+			return 0, 0, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected at least %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, expect)
 		}
 		if h.LastOffset() >= offset {
 			return pos, h.BaseOffset, nil

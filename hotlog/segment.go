@@ -392,8 +392,8 @@ func (s *segment) scanIndexes(size int64, interval int64) (*segment, error) {
 		if err != nil {
 			return nil, err
 		}
-		if h.BaseOffset != t.next {
-			return nil, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, t.next)
+		if h.BaseOffset < t.next {
+			return nil, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected at least %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, t.next)
 		}
 		t.track(h, pos, interval)
 		pos += int64(h.Size())
