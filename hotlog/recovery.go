@@ -27,6 +27,9 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	if err := l.recoverCleanerSwaps(); err != nil {
+		return err
+	}
 	bases, err := l.listSegments()
 	if err != nil {
 		return err
@@ -138,6 +141,7 @@ func (l *Log) load() error {
 			s.closeIndexFiles()
 		}
 	}
+	l.loadCleanerCheckpoint()
 	if err := l.loadEpochs(lastBatchEpoch); err != nil {
 		return err
 	}

@@ -258,6 +258,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 		}
 	}
 	l.leo.Store(newEnd)
+	l.cleanedTo = min(l.cleanedTo, newEnd)
 	var errs []error
 	for _, v := range victims {
 		if err := v.remove(); err != nil {

@@ -137,7 +137,7 @@ func (s *segment) close() error {
 // sweeps.
 func (s *segment) remove() error {
 	err := s.close()
-	for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+	for _, ext := range append([]string{extLog, extIndex, extTimeIndex}, carriedExts...) {
 		if e := os.Remove(s.path(ext)); e != nil && !errors.Is(e, fs.ErrNotExist) {
 			err = errors.Join(err, e)
 		}

@@ -3,6 +3,8 @@ package recordbatch
 import (
 	"fmt"
 	"math"
+
+	"github.com/twmb/franz-go/pkg/kbin"
 )
 
 // FilterResult says what Filter did with one batch.
@@ -20,8 +22,9 @@ type FilterResult struct {
 // baseOffset, lastOffsetDelta (so the batch's last offset and its producer's
 // last sequence stay), partitionLeaderEpoch, the producer fields, the
 // timestamp type and the codec stay; recordCount, the CRC and (CreateTime)
-// maxTimestamp follow the records kept. With horizon >= 0 the batch is
-// marked with that delete horizon (KIP-534: attribute bit 6, baseTimestamp =
+// maxTimestamp follow the records kept. With horizon >= 0, a batch that
+// keeps a tombstone (a null value) and has no delete horizon yet is marked
+// with that one (KIP-534: attribute bit 6, baseTimestamp =
 // horizon, every record's timestampDelta rebased so its timestamp is
 // unchanged); a batch that has a horizon keeps it. When every record is kept
 // and no horizon is to be set, the original bytes are appended. A batch
@@ -29,58 +32,79 @@ type FilterResult struct {
 // Records are decompressed to at most maxDecompressed bytes. Errors wrap
 // ErrCorrupt or ErrInvalid as Records does.
 func Filter(dst []byte, h Header, batch []byte, maxDecompressed int64, horizon int64, keep func(*Record) bool) ([]byte, FilterResult, error) {
-	var (
-		res     FilterResult
-		recs    []byte // the kept records, re-encoded
-		hdrs    []RecordHeader
-		baseTs  = h.BaseTimestamp
-		maxTs   = int64(math.MinInt64)
-		rebased bool
-	)
-	if horizon >= 0 && !h.HasDeleteHorizon() {
-		baseTs, rebased = horizon, true
+	var res FilterResult
+	if len(batch) < HeaderSize || len(batch) < h.Size() {
+		return dst, res, fmt.Errorf("%w: %d bytes, the batch needs %d", ErrCorrupt, len(batch), h.Size())
 	}
-	err := Records(h, batch, maxDecompressed, func(r *Record) error {
-		if !keep(r) {
+	area := batch[HeaderSize:h.Size()]
+	if c := h.Compression(); c != CodecNone {
+		if err := checkClaim(h, maxDecompressed); err != nil {
+			return dst, res, err
+		}
+		var err error
+		if area, err = Decompress(c, area, maxDecompressed); err != nil {
+			return dst, res, err
+		}
+	}
+	// First pass: decide, so that the horizon is known before encoding.
+	var decisions []bool
+	tombstone := false
+	if err := walk(h, &sliceBodies{r: kbin.Reader{Src: area}}, false, func(r *Record) error {
+		k := keep(r)
+		decisions = append(decisions, k)
+		if k {
+			res.Kept++
+			tombstone = tombstone || r.Value == nil
+		} else {
 			res.Dropped++
-			return nil
 		}
-		res.Kept++
-		if r.Timestamp > maxTs {
-			maxTs = r.Timestamp
-		}
-		hdrs = r.AppendHeaders(hdrs[:0])
-		tsDelta := r.TimestampDelta
-		if rebased && !h.LogAppendTime() {
-			tsDelta = h.BaseTimestamp + r.TimestampDelta - baseTs
-		}
-		recs = AppendRecord(recs, r.OffsetDelta, tsDelta, r.Key, r.Value, hdrs)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return dst, FilterResult{}, err
 	}
 	if res.Kept == 0 {
 		return dst, res, nil
 	}
-	if res.Dropped == 0 && !rebased {
+	rebase := horizon >= 0 && tombstone && !h.HasDeleteHorizon()
+	if res.Dropped == 0 && !rebase {
 		return append(dst, batch[:h.Size()]...), res, nil
 	}
 	res.Rewritten = true
 	nh := h
 	nh.NumRecords = int32(res.Kept)
-	if rebased {
+	if rebase {
 		nh.Attributes |= attrDeleteHorizon
-		nh.BaseTimestamp = baseTs
+		nh.BaseTimestamp = horizon
 	}
+	var (
+		recs  []byte
+		hdrs  []RecordHeader
+		maxTs = int64(math.MinInt64)
+		i     int
+	)
+	_ = walk(h, &sliceBodies{r: kbin.Reader{Src: area}}, false, func(r *Record) error {
+		k := decisions[i]
+		i++
+		if !k {
+			return nil
+		}
+		maxTs = max(maxTs, r.Timestamp)
+		hdrs = r.AppendHeaders(hdrs[:0])
+		tsDelta := r.TimestampDelta
+		if rebase {
+			tsDelta = h.BaseTimestamp + r.TimestampDelta - nh.BaseTimestamp
+		}
+		recs = AppendRecord(recs, r.OffsetDelta, tsDelta, r.Key, r.Value, hdrs)
+		return nil
+	})
 	if !h.LogAppendTime() {
 		nh.MaxTimestamp = maxTs
 	}
-	area, err := Compress(nil, h.Compression(), recs)
+	out, err := Compress(nil, h.Compression(), recs)
 	if err != nil {
 		return dst, FilterResult{}, fmt.Errorf("rewrite batch at offset %d: %w", h.BaseOffset, err)
 	}
-	return AppendBatch(dst, nh, area), res, nil
+	return AppendBatch(dst, nh, out), res, nil
 }
 
 // EmptyBatch appends a batch with h's header and no records: what Kafka's
