@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // compactBroker is a broker whose log cleaner looks every 100 ms.
@@ -330,4 +331,88 @@ func metricsBody(t *testing.T, tb *testBroker) string {
 	t.Helper()
 	_, body := httpStatus(t, "http://"+tb.srv.MetricsAddr()+"/metrics")
 	return body
+}
+
+// TestCompactedReplicaFromCleanedLeader: a compacted partition cleaned on
+// its leader (offset gaps where whole batches went) is reassigned to a new
+// broker, whose follower fetches the cleaned log from offset 0 and keeps
+// the gaps; once it leads, a read from 0 gives the same latest-per-key
+// records at the same offsets, and produce goes on after them.
+func TestCompactedReplicaFromCleanedLeader(t *testing.T) {
+	c := startCluster(t, 2, func(cfg *Config) {
+		cfg.LogCleanerBackoff = 100 * time.Millisecond
+		cfg.LogCleanerDedupeBufferBytes = 1 << 20
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const topic = "cleaned-move"
+	cl := c.client()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{1}
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	for k, v := range map[string]string{"cleanup.policy": "compact", "segment.bytes": "2048"} {
+		rc := kmsg.NewCreateTopicsRequestTopicConfig()
+		rc.Name, rc.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, rc)
+	}
+	req.Topics = append(req.Topics, rt)
+	if cresp, err := req.RequestWith(ctx, cl); err != nil || cresp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, cresp)
+	}
+	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	var recs []keyedRecord
+	produce := func(key, value string, tombstone bool) {
+		r := &kgo.Record{Key: []byte(key), Value: []byte(value)}
+		kr := keyedRecord{key: key}
+		if tombstone {
+			r.Value = nil
+		} else {
+			kr.value = &value
+		}
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		kr.offset = r.Offset
+		recs = append(recs, kr)
+	}
+	for i := range 400 {
+		produce(fmt.Sprintf("k%d", i%10), fmt.Sprintf("v%d", i), i%37 == 36)
+	}
+	for i := range 40 {
+		produce(fmt.Sprintf("filler-%d", i), "f", false)
+	}
+	want := latestPerKey(recs, true)
+	waitCompacted(t, c.broker(1), topic, 1, want)
+
+	adm := kadm.NewClient(cl)
+	var areq kadm.AlterPartitionAssignmentsReq
+	areq.Assign(topic, 0, []int32{2})
+	ares, err := adm.AlterPartitionAssignments(ctx, areq)
+	if err != nil || ares.Error() != nil {
+		t.Fatalf("reassign: %v %v", err, ares.Error())
+	}
+	for {
+		td, err := adm.ListTopics(ctx, topic)
+		if err == nil && td[topic].Err == nil {
+			p := td[topic].Partitions[0]
+			if fmt.Sprint(p.Replicas) == "[2]" && p.Leader == 2 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("reassignment never completed: %+v", td)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := readPartitions(t, c.broker(2), topic, 1)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("new leader reads\n%v\nwant\n%v", got[0], want[0])
+	}
+	produce("k1", "after-move", false)
+	if last := recs[len(recs)-1]; last.offset != recs[len(recs)-2].offset+1 {
+		t.Fatalf("produce after the move at %d, want %d", last.offset, recs[len(recs)-2].offset+1)
+	}
 }
