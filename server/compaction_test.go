@@ -148,7 +148,11 @@ func TestConnectInternalTopicsCompacted(t *testing.T) {
 	tb := compactBroker(t)
 	ctx := testCtx(t)
 	adm := tb.admin()
-	small := map[string]*string{"cleanup.policy": kadm.StringPtr("compact"), "segment.bytes": kadm.StringPtr("2048")}
+	// Beyond Connect's configs: small segments, and a low dirty ratio so
+	// that the last few dirty segments of these small logs are cleaned too
+	// (at the default 0.5 a 2 KiB dirty tail after 8 KiB of clean log
+	// waits for more).
+	small := map[string]*string{"cleanup.policy": kadm.StringPtr("compact"), "segment.bytes": kadm.StringPtr("2048"), "min.cleanable.dirty.ratio": kadm.StringPtr("0.01")}
 	for _, tc := range []struct {
 		topic string
 		parts int32
@@ -353,7 +357,7 @@ func TestCompactedReplicaFromCleanedLeader(t *testing.T) {
 	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
 	ra.Partition, ra.Replicas = 0, []int32{1}
 	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-	for k, v := range map[string]string{"cleanup.policy": "compact", "segment.bytes": "2048"} {
+	for k, v := range map[string]string{"cleanup.policy": "compact", "segment.bytes": "2048", "min.cleanable.dirty.ratio": "0.01"} {
 		rc := kmsg.NewCreateTopicsRequestTopicConfig()
 		rc.Name, rc.Value = k, kmsg.StringPtr(v)
 		rt.Configs = append(rt.Configs, rc)
