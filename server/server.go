@@ -63,6 +63,13 @@ type Config struct {
 	// LogMaxOpenFiles caps the idle open segment files of all partitions
 	// (0: hotlog.DefaultMaxOpenFiles).
 	LogMaxOpenFiles int
+	// The log cleaner of compacted topics: Kafka's log.cleaner.backoff.ms,
+	// log.cleaner.dedupe.buffer.size and
+	// log.cleaner.io.max.bytes.per.second (zero values: the defaults,
+	// 15 s, 128 MiB, unlimited).
+	LogCleanerBackoff           time.Duration
+	LogCleanerDedupeBufferBytes int64
+	LogCleanerIOBytesPerSecond  float64
 	// Groups configures the consumer-group coordinator (offsets retention,
 	// initial rebalance delay, session timeout bounds); BrokerID, Brokers,
 	// Logger and Registerer are filled in here.
@@ -234,6 +241,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Cold:                   s.tier,
 		ClusterSecret:          secret,
 		SyncFile:               cfg.SyncFile,
+
+		CleanerBackoff:           cfg.LogCleanerBackoff,
+		CleanerDedupeBufferBytes: cfg.LogCleanerDedupeBufferBytes,
+		CleanerIOBytesPerSecond:  cfg.LogCleanerIOBytesPerSecond,
 	}, s.meta, registry)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stratalog/strata/broker"
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/server"
@@ -83,6 +84,9 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.DurationVar(&cfg.BrokerTTL, "broker-ttl", 10*time.Second, "lease of the broker's etcd registration: a dead broker's partitions move after this long")
 	f.DurationVar(&cfg.ReplicaLagMax, "replica-lag-max", 30*time.Second, "a follower not caught up for this long leaves the ISR (Kafka's replica.lag.time.max.ms)")
 	f.IntVar(&cfg.LogMaxOpenFiles, "log-max-open-files", hotlog.DefaultMaxOpenFiles, "segment files (.log, .index, .timeindex of all partitions) kept open when idle; the rest are opened on use, so descriptors do not grow with partitions and segments")
+	f.DurationVar(&cfg.LogCleanerBackoff, "log-cleaner-backoff", broker.DefaultCleanerBackoff, "how often the log cleaner looks for a compacted partition to clean (Kafka's log.cleaner.backoff.ms)")
+	f.Int64Var(&cfg.LogCleanerDedupeBufferBytes, "log-cleaner-dedupe-buffer-size", hotlog.DefaultDedupeBufferBytes, "memory of the log cleaner's key -> offset map, 24 bytes a key (Kafka's log.cleaner.dedupe.buffer.size); a partition with more dirty keys is cleaned in several passes")
+	f.Float64Var(&cfg.LogCleanerIOBytesPerSecond, "log-cleaner-io-max-bytes-per-second", 0, "cap on the bytes the log cleaner reads plus writes per second; 0 = unlimited (Kafka's log.cleaner.io.max.bytes.per.second)")
 	f.StringVar(&cfg.FlightListen, "flight-listen", "", "Arrow Flight endpoint serving topic ranges (hot and cold) as Arrow, e.g. :8815 (empty: off)")
 	f.Int32Var(&cfg.SocketRequestMaxBytes, "socket-request-max-bytes", ingest.DefaultMaxRequestBytes, "largest Kafka request frame; a larger one closes its connection (Kafka's socket.request.max.bytes)")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open Kafka connections at most; past it new ones are closed at once (Kafka's max.connections; 0: unlimited)")
