@@ -937,3 +937,15 @@ func (t *Tables) Topics(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Metadata is MetadataFile for the REST catalog (rest.Source).
+func (t *Tables) Metadata(ctx context.Context, topic string) (string, []byte, bool, error) {
+	ptr, raw, err := t.MetadataFile(ctx, topic)
+	if errors.Is(err, ErrNoTable) || errors.Is(err, meta.ErrInvalid) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, err
+	}
+	return ptr.MetadataLocation, raw, true, nil
+}
