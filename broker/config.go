@@ -125,6 +125,8 @@ var topicConfigDefs = []topicConfigDef{
 	{"retention.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age after which old segments are deleted; -1 = unlimited.", intRange(-1, math.MaxInt64)},
 	{"segment.bytes", strconv.Itoa(DefaultSegmentBytes), ConfigInt, "Size at which the active segment is rolled.", intRange(14, math.MaxInt32)},
 	{"segment.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age at which the active segment is rolled.", intRange(1, math.MaxInt64)},
+	{"strata.iceberg.enable", "true", ConfigBoolean, "With remote storage: the topic is an Iceberg v2 table whose data files are the tiered Parquet files (docs/iceberg.md); false leaves the files and Fetch as they are and stops committing.", oneOf("true", "false")},
+	{"strata.iceberg.snapshot.retention.ms", strconv.FormatInt(DefaultIcebergSnapshotRetentionMs, 10), ConfigLong, "Iceberg snapshots older than this (except the current one) expire at the next commit; their manifest lists, manifests and metadata files are deleted.", intRange(1, math.MaxInt64)},
 	{"strata.tier.max.lag.ms", strconv.FormatInt(DefaultTierMaxLagMs, 10), ConfigLong, "The active segment is rolled (and so tiered) once it has held records this long; 0 = only segment.bytes/segment.ms roll.", intRange(0, math.MaxInt64)},
 	{"strata.tier.target.file.bytes", strconv.FormatInt(DefaultTierTargetFileBytes, 10), ConfigLong, "Small tiered Parquet files of a partition are merged toward this size; 0 = no merging.", intRange(0, math.MaxInt64)},
 }
@@ -133,6 +135,8 @@ var topicConfigDefs = []topicConfigDef{
 const (
 	DefaultTierMaxLagMs        = 10 * 60 * 1000
 	DefaultTierTargetFileBytes = 128 << 20
+	// DefaultIcebergSnapshotRetentionMs is 3 hours.
+	DefaultIcebergSnapshotRetentionMs = 3 * 60 * 60 * 1000
 )
 
 func lookupConfigDef(name string) (topicConfigDef, bool) {
@@ -200,6 +204,10 @@ type TopicConfig struct {
 	MinCompactionLagMs     int64
 	MaxCompactionLagMs     int64
 	DeleteRetentionMs      int64
+	// Iceberg: whether the topic's Iceberg table follows its tier
+	// manifests, and how long its snapshots are kept.
+	IcebergEnable              bool
+	IcebergSnapshotRetentionMs int64
 }
 
 func resolveTopicConfig(explicit map[string]string) TopicConfig {
@@ -254,12 +262,14 @@ func resolveTopicConfig(explicit map[string]string) TopicConfig {
 		TierMaxLagMs:        get("strata.tier.max.lag.ms"),
 		TierTargetFileBytes: get("strata.tier.target.file.bytes"),
 
-		Compact:                compact,
-		Delete:                 del,
-		MinCleanableDirtyRatio: dirty,
-		MinCompactionLagMs:     get("min.compaction.lag.ms"),
-		MaxCompactionLagMs:     get("max.compaction.lag.ms"),
-		DeleteRetentionMs:      get("delete.retention.ms"),
+		Compact:                    compact,
+		Delete:                     del,
+		MinCleanableDirtyRatio:     dirty,
+		MinCompactionLagMs:         get("min.compaction.lag.ms"),
+		MaxCompactionLagMs:         get("max.compaction.lag.ms"),
+		DeleteRetentionMs:          get("delete.retention.ms"),
+		IcebergEnable:              explicit["strata.iceberg.enable"] != "false",
+		IcebergSnapshotRetentionMs: get("strata.iceberg.snapshot.retention.ms"),
 	}
 }
 

@@ -23,6 +23,7 @@ var floors = map[string]int{
 	"broker":      4,
 	"query":       4,
 	"ingest":      4,
+	"iceberg":     4,
 	"server":      5,
 	"bench":       6,
 	"cmd/strata":  7,

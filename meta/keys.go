@@ -21,6 +21,7 @@ import (
 //	/strata/<cluster>/groups/<group>/state                        GroupState (groups.go)
 //	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
+//	/strata/<cluster>/iceberg/<topic>                             IcebergTable: the topic's Iceberg metadata pointer (iceberg.go)
 //
 // Numbers in keys are zero-padded so that a prefix listing (etcd sorts by key
 // bytes) is in numeric order: int32 values (broker id, partition) to 10 digits,
@@ -125,6 +126,12 @@ func (k Keys) Tier(topic string, p int32) string { return k.TierTopic(topic) + p
 func (k Keys) TierSegment(topic string, p int32, baseOffset int64) string {
 	return k.Tier(topic, p) + pad64(baseOffset)
 }
+
+// IcebergTables is the prefix of every topic's Iceberg table pointer.
+func (k Keys) IcebergTables() string { return k.root + "iceberg/" }
+
+// IcebergTable is "/strata/<cluster>/iceberg/<topic>".
+func (k Keys) IcebergTable(topic string) string { return k.IcebergTables() + topic }
 
 // Parsing keys back, for listings and watches over a prefix.
 
