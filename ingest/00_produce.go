@@ -32,9 +32,11 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		var topicErr error
 		if req.TransactionID != nil {
 			topicErr = fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
+		} else if err := cc.authTopic(kmsg.ACLOperationWrite, rt.Topic); err != nil {
+			topicErr = err
 		} else if rt.Topic == offsetsTopicName {
 			topicErr = errInternalTopic(rt.Topic)
-		} else if _, err := cc.s.b.TopicAdmin.EnsureTopic(ectx, rt.Topic); err != nil {
+		} else if _, err := cc.ensureTopic(ectx, rt.Topic); err != nil {
 			topicErr = err
 		}
 		for pi, rp := range rt.Partitions {

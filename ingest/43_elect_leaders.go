@@ -13,6 +13,10 @@ func (cc *clientConn) handleElectLeaders(ctx context.Context, req *kmsg.ElectLea
 	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
 	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	if err := cc.authCluster(kmsg.ACLOperationAlter); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
 	topics := req.Topics
 	if topics == nil { // every partition
 		for _, t := range cc.s.b.Topics.Topics() {
