@@ -83,14 +83,27 @@ func NewTLSServer(files TLSFiles, log *slog.Logger) (*TLSServer, error) {
 }
 
 // Config is the tls.Config to serve with; each handshake gets the current
-// certificate.
-func (t *TLSServer) Config() *tls.Config {
+// certificate. With client CAs, requireClientCert asks every client for a
+// certificate chaining to them (an SSL listener, mutual TLS); without it a
+// certificate is verified if given (SASL_SSL, where SASL authenticates).
+func (t *TLSServer) Config(requireClientCert bool) *tls.Config {
 	return &tls.Config{
 		MinVersion: t.base.MinVersion,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return t.current(), nil
+			cfg := t.current()
+			if cfg.ClientCAs != nil && !requireClientCert {
+				cfg = cfg.Clone()
+				cfg.ClientAuth = tls.VerifyClientCertIfGiven
+			}
+			return cfg, nil
 		},
 	}
+}
+
+// Certificate is the current certificate (a broker's, presented as a
+// client to its peers).
+func (t *TLSServer) Certificate() *tls.Certificate {
+	return &t.current().Certificates[0]
 }
 
 // MutualTLS reports whether client certificates are required.
