@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -57,6 +58,10 @@ type Config struct {
 	// leaders with the credential derived from it (credential.go).
 	// Required.
 	ClusterSecret []byte
+	// PeerTLS, when the inter-broker listener speaks TLS, is how a
+	// follower dials its leaders (the CA that signs broker certificates,
+	// and this broker's certificate for mutual TLS); nil: plaintext.
+	PeerTLS *tls.Config
 	// SyncFile replaces the fsync of segment files (hotlog.Config.SyncFile);
 	// nil: the real one. A fault-injection seam for tests.
 	SyncFile func(*os.File) error

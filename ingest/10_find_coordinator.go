@@ -17,6 +17,11 @@ func (cc *clientConn) handleFindCoordinator(_ context.Context, req *kmsg.FindCoo
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	answer := func(key string) (int32, string, int32, error) {
 		switch {
+		case req.CoordinatorType == 1:
+			if err := cc.authTransactionalID(kmsg.ACLOperationDescribe, key); err != nil {
+				return -1, "", -1, err
+			}
+			fallthrough
 		case req.CoordinatorType != 0:
 			// Non-retriable, so that a transactional client fails at
 			// once instead of retrying COORDINATOR_NOT_AVAILABLE for
@@ -26,18 +31,22 @@ func (cc *clientConn) handleFindCoordinator(_ context.Context, req *kmsg.FindCoo
 		case key == "":
 			return -1, "", -1, fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
 		}
+		if err := cc.authGroup(kmsg.ACLOperationDescribe, key); err != nil {
+			return -1, "", -1, err
+		}
+		selfHost, selfPort := cc.selfEndpoint()
 		self := cc.s.b.Cluster.ID()
 		placement := cc.s.b.GroupPlacement
 		if placement == nil {
-			return self, cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
+			return self, selfHost, selfPort, nil
 		}
 		id := placement.CoordinatorFor(key)
 		if id == self {
-			return self, cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
+			return self, selfHost, selfPort, nil
 		}
 		for _, b := range cc.s.b.Cluster.Brokers() {
-			if b.ID == id {
-				return b.ID, b.Host, b.Port, nil
+			if host, port, ok := cc.endpoint(b); ok && b.ID == id {
+				return b.ID, host, port, nil
 			}
 		}
 		return -1, "", -1, fmt.Errorf("%w: coordinator broker %d of group %q is not live", kerr.CoordinatorNotAvailable, id, key)

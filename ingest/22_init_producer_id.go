@@ -18,7 +18,15 @@ func (cc *clientConn) handleInitProducerID(ctx context.Context, req *kmsg.InitPr
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
+		if err := cc.authTransactionalID(kmsg.ACLOperationWrite, *req.TransactionalID); err != nil {
+			resp.ErrorCode = errorCode(err)
+			return resp, nil
+		}
 		err := fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	if err := cc.authIdempotentWrite(); err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}

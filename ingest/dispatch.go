@@ -64,6 +64,9 @@ func init() {
 		22: {0, 4, typed((*clientConn).handleInitProducerID)},
 		23: {0, 4, typed((*clientConn).handleOffsetForLeaderEpoch)},
 		27: {0, 1, typed((*clientConn).handleWriteTxnMarkers)},
+		29: {0, 3, typed((*clientConn).handleDescribeAcls)},
+		30: {0, 3, typed((*clientConn).handleCreateAcls)},
+		31: {0, 3, typed((*clientConn).handleDeleteAcls)},
 		32: {0, 4, typed((*clientConn).handleDescribeConfigs)},
 		33: {0, 2, typed((*clientConn).handleAlterConfigs)},
 		36: {0, 2, typed((*clientConn).handleSaslAuthenticate)},
@@ -74,6 +77,8 @@ func init() {
 		45: {0, 0, typed((*clientConn).handleAlterPartitionReassignments)},
 		46: {0, 0, typed((*clientConn).handleListPartitionReassignments)},
 		47: {0, 0, typed((*clientConn).handleOffsetDelete)},
+		50: {0, 0, typed((*clientConn).handleDescribeUserScramCredentials)},
+		51: {0, 0, typed((*clientConn).handleAlterUserScramCredentials)},
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
 	}
 }

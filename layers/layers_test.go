@@ -16,6 +16,7 @@ var floors = map[string]int{
 	"recordbatch": 0,
 	"fileutil":    0,
 	"objstore":    1,
+	"auth":        1,
 	"hotlog":      2,
 	"meta":        2,
 	"tiering":     3,

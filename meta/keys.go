@@ -22,6 +22,8 @@ import (
 //	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
 //	/strata/<cluster>/iceberg/<topic>                             IcebergTable: the topic's Iceberg metadata pointer (iceberg.go)
+//	/strata/<cluster>/acls/<binding id>                           auth.Binding: one ACL (security.go)
+//	/strata/<cluster>/scram/<user>/<mechanism>                    auth.ScramCredential (security.go)
 //
 // Numbers in keys are zero-padded so that a prefix listing (etcd sorts by key
 // bytes) is in numeric order: int32 values (broker id, partition) to 10 digits,
@@ -132,6 +134,23 @@ func (k Keys) IcebergTables() string { return k.root + "iceberg/" }
 
 // IcebergTable is "/strata/<cluster>/iceberg/<topic>".
 func (k Keys) IcebergTable(topic string) string { return k.IcebergTables() + topic }
+
+// ACLs is the prefix of every ACL binding.
+func (k Keys) ACLs() string { return k.root + "acls/" }
+
+// ACL is "/strata/<cluster>/acls/<id>": id is 32 hex digits of the hash
+// of the binding's JSON (one key per distinct binding).
+func (k Keys) ACL(id string) string { return k.ACLs() + id }
+
+// ScramAll is the prefix of every SCRAM credential.
+func (k Keys) ScramAll() string { return k.root + "scram/" }
+
+// ScramUser is the prefix of one user's credentials:
+// "/strata/<cluster>/scram/<escaped user>/".
+func (k Keys) ScramUser(user string) string { return k.ScramAll() + url.PathEscape(user) + "/" }
+
+// ScramCredential is "/strata/<cluster>/scram/<escaped user>/<mechanism>".
+func (k Keys) ScramCredential(user, mechanism string) string { return k.ScramUser(user) + mechanism }
 
 // Parsing keys back, for listings and watches over a prefix.
 

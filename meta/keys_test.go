@@ -23,6 +23,8 @@ func TestKeys(t *testing.T) {
 		{k.GroupOffset("g", "orders", 3), "/strata/prod/groups/g/offsets/orders/0000000003"},
 		{k.TierSegment("orders", 3, 1234), "/strata/prod/tier/orders/0000000003/00000000000000001234"},
 		{newKeys("a/b").Root(), "/strata/a%2Fb/"},
+		{k.ACL("00ff"), "/strata/prod/acls/00ff"},
+		{k.ScramCredential("al/ice", "SCRAM-SHA-512"), "/strata/prod/scram/al%2Fice/SCRAM-SHA-512"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
