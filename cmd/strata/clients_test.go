@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/meta/embedetcd"
 )
 
 const (
@@ -321,12 +323,11 @@ func clientsServerEnv() []string {
 
 func clientsFreeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := embedetcd.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", ports[0])
 }
 
 func clientsTestHTTP(t *testing.T, srv *clientsServer) {

@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,19 +196,58 @@ func resolveURLs(dir, clientURL, peerURL string) (string, string, error) {
 	return clientURL, peerURL, nil
 }
 
-// FreePorts returns n distinct free TCP ports on 127.0.0.1 (held open together
-// while picking, so they differ; another process may still race for them).
+// FreePorts returns n distinct free TCP ports on 127.0.0.1, from below
+// Linux's ephemeral range (32768-60999): a port the kernel hands out for
+// ":0" listeners and outgoing connections can be taken by any of them
+// between the pick and the bind, and again at every restart of a member
+// that remembers its ports, while a port below that range is only taken
+// by someone who asked for it. Ports are picked at random and tried by
+// binding; one process never hands out the same port twice.
 func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for len(ports) < n {
+		port, err := pickPort()
 		if err != nil {
 			return nil, err
 		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+const (
+	pickPortMin = 20000
+	pickPortMax = 32767 // below the ephemeral range
+)
+
+var (
+	pickedMu sync.Mutex
+	picked   = map[int]bool{}
+)
+
+func pickPort() (int, error) {
+	pickedMu.Lock()
+	defer pickedMu.Unlock()
+	for range 1000 {
+		port := pickPortMin + rand.IntN(pickPortMax-pickPortMin+1)
+		if picked[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // in use
+		}
+		l.Close()
+		picked[port] = true
+		return port, nil
+	}
+	// A crowded range: let the kernel choose.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Endpoints are the client URLs, for Dial or clientv3.
