@@ -388,3 +388,52 @@ func TestCompactedReplicaFromCleanedLeader(t *testing.T) {
 		t.Fatalf("produce after the move at %d, want %d", last.offset, recs[len(recs)-2].offset+1)
 	}
 }
+
+// TestAlterTopicToCompact: a topic created with the default policy
+// (delete) and altered to compact (IncrementalAlterConfigs, as kadm sends
+// it) is cleaned from then on, its records from before the change too, and
+// refuses keyless records; altered back to delete, it takes them again.
+func TestAlterTopicToCompact(t *testing.T) {
+	tb := compactBroker(t)
+	ctx := testCtx(t)
+	adm := tb.admin()
+	const topic = "altered"
+	if r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": kadm.StringPtr("2048")}, topic); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	cl := tb.client(kgo.DefaultProduceTopic(topic))
+	var recs []keyedRecord
+	for i := range 200 {
+		v := fmt.Sprintf("v%d", i)
+		r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%5), Value: []byte(v)}
+		if i >= 160 {
+			r.Key = fmt.Appendf(nil, "filler-%d", i)
+		}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, keyedRecord{offset: r.Offset, key: string(r.Key), value: &v})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := readPartitions(t, tb, topic, 1); len(got[0]) != 200 {
+		t.Fatalf("cleaned before the policy changed: %d records", len(got[0]))
+	}
+	alter := func(policy string) {
+		res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+			{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kadm.StringPtr(policy)},
+			{Op: kadm.SetConfig, Name: "min.cleanable.dirty.ratio", Value: kadm.StringPtr("0.01")},
+		}, topic)
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("alter to %s: %v %v", policy, err, res)
+		}
+	}
+	alter("compact")
+	waitCompacted(t, tb, topic, 1, latestPerKey(recs, true))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("no key")}).FirstErr(); !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("keyless record after the change: %v, want INVALID_RECORD", err)
+	}
+	alter("delete")
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("no key")}).FirstErr(); err != nil {
+		t.Fatalf("keyless record after the change back: %v", err)
+	}
+}
