@@ -252,6 +252,10 @@ func (c *Cleaner) Clean(ctx context.Context, l *Log, now time.Time, upTo int64) 
 	}
 	c.omap.reset()
 	end, err := c.buildMap(ctx, l, segs, firstDirty, &st)
+	if errors.Is(err, errGroupChanged) {
+		l.logger.Info("log cleaner: segments changed while mapping, will try again")
+		return st, nil
+	}
 	if err != nil {
 		return st, err
 	}
@@ -323,6 +327,9 @@ type batchVisitor func(h recordbatch.Header, b []byte) (bool, error)
 func (c *Cleaner) walkSegment(ctx context.Context, l *Log, seg cleanSeg, st *CleanStats, visit batchVisitor) error {
 	return l.files.transient(1, func() error {
 		f, err := os.Open(seg.s.path(extLog))
+		if errors.Is(err, os.ErrNotExist) {
+			return errGroupChanged // retention or truncation removed it meanwhile
+		}
 		if err != nil {
 			return storageErr(fmt.Sprintf("log cleaner: open segment %d", seg.base), err)
 		}
