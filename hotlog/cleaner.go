@@ -252,6 +252,10 @@ func (c *Cleaner) Clean(ctx context.Context, l *Log, now time.Time, upTo int64) 
 	}
 	c.omap.reset()
 	end, err := c.buildMap(ctx, l, segs, firstDirty, &st)
+	if errors.Is(err, errGroupChanged) {
+		l.logger.Info("log cleaner: segments changed while mapping, will try again")
+		return st, nil
+	}
 	if err != nil {
 		return st, err
 	}
@@ -321,8 +325,29 @@ type batchVisitor func(h recordbatch.Header, b []byte) (bool, error)
 // caught at the swap), checking every batch's frame, offset order and CRC,
 // and pacing itself by the throttle.
 func (c *Cleaner) walkSegment(ctx context.Context, l *Log, seg cleanSeg, st *CleanStats, visit batchVisitor) error {
+	err := c.readSegment(ctx, l, seg, st, visit)
+	if errors.Is(err, ErrCorruptBatch) && !l.segmentUnchanged(seg) {
+		// A truncation cut the file while it was read: not damage.
+		return errGroupChanged
+	}
+	return err
+}
+
+// segmentUnchanged reports whether seg is still one of l's segments, sealed
+// and of the size the clean saw.
+func (l *Log) segmentUnchanged(seg cleanSeg) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	i := slices.Index(l.segs, seg.s)
+	return !l.closed && i >= 0 && seg.s.sealed && seg.s.size == seg.size && seg.s.next == seg.next
+}
+
+func (c *Cleaner) readSegment(ctx context.Context, l *Log, seg cleanSeg, st *CleanStats, visit batchVisitor) error {
 	return l.files.transient(1, func() error {
 		f, err := os.Open(seg.s.path(extLog))
+		if errors.Is(err, os.ErrNotExist) {
+			return errGroupChanged // retention or truncation removed it meanwhile
+		}
 		if err != nil {
 			return storageErr(fmt.Sprintf("log cleaner: open segment %d", seg.base), err)
 		}

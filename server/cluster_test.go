@@ -396,21 +396,7 @@ func TestReassignTieredPartition(t *testing.T) {
 	defer cancel()
 	const topic = "tiered-move"
 	cl := c.client()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-	ra.Partition, ra.Replicas = 0, []int32{1}
-	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-	for k, v := range tieredTopicConfigs() {
-		rc := kmsg.NewCreateTopicsRequestTopicConfig()
-		rc.Name, rc.Value = k, v
-		rt.Configs = append(rt.Configs, rc)
-	}
-	req.Topics = append(req.Topics, rt)
-	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v %+v", err, resp)
-	}
+	createAssigned(ctx, t, cl, topic, []int32{1}, tieredTopicConfigs())
 	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(4096))
 	const n = 3000
 	for i := 0; i < n; i++ {
@@ -425,22 +411,49 @@ func TestReassignTieredPartition(t *testing.T) {
 	}
 	waitTiered(t, c.broker(1), topic, 1, time.Minute)
 
-	var areq kadm.AlterPartitionAssignmentsReq
-	areq.Assign(topic, 0, []int32{2})
-	ares, err := kadm.NewClient(cl).AlterPartitionAssignments(ctx, areq)
-	if err != nil || ares.Error() != nil {
-		t.Fatalf("reassign: %v %v", err, ares.Error())
-	}
-	for leaderNow(ctx, t, kadm.NewClient(cl), topic) != 2 {
-		if ctx.Err() != nil {
-			t.Fatal("reassignment to broker 2 never completed")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	moveTo(ctx, t, cl, topic, 2)
 	recs := consumeAllFrom(t, c.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), n)
 	for i, r := range recs[:n] {
 		if r.Offset != int64(i) || !bytes.HasPrefix(r.Value, []byte(fmt.Sprintf("t-%06d-", i))) {
 			t.Fatalf("record %d: offset %d value %.10q", i, r.Offset, r.Value)
 		}
+	}
+}
+
+// createAssigned creates topic with one partition on the given replicas.
+func createAssigned(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, replicas []int32, configs map[string]*string) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, replicas
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	for k, v := range configs {
+		rc := kmsg.NewCreateTopicsRequestTopicConfig()
+		rc.Name, rc.Value = k, v
+		rt.Configs = append(rt.Configs, rc)
+	}
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+}
+
+// moveTo reassigns partition 0 of topic to broker to alone and waits until
+// it leads.
+func moveTo(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, to int32) {
+	t.Helper()
+	var areq kadm.AlterPartitionAssignmentsReq
+	areq.Assign(topic, 0, []int32{to})
+	ares, err := kadm.NewClient(cl).AlterPartitionAssignments(ctx, areq)
+	if err != nil || ares.Error() != nil {
+		t.Fatalf("reassign: %v %v", err, ares.Error())
+	}
+	for leaderNow(ctx, t, kadm.NewClient(cl), topic) != to {
+		if ctx.Err() != nil {
+			t.Fatalf("reassignment to broker %d never completed", to)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

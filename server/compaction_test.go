@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // compactBroker is a broker whose log cleaner looks every 100 ms.
@@ -351,21 +350,9 @@ func TestCompactedReplicaFromCleanedLeader(t *testing.T) {
 	defer cancel()
 	const topic = "cleaned-move"
 	cl := c.client()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-	ra.Partition, ra.Replicas = 0, []int32{1}
-	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-	for k, v := range map[string]string{"cleanup.policy": "compact", "segment.bytes": "2048", "min.cleanable.dirty.ratio": "0.01"} {
-		rc := kmsg.NewCreateTopicsRequestTopicConfig()
-		rc.Name, rc.Value = k, kmsg.StringPtr(v)
-		rt.Configs = append(rt.Configs, rc)
-	}
-	req.Topics = append(req.Topics, rt)
-	if cresp, err := req.RequestWith(ctx, cl); err != nil || cresp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v %+v", err, cresp)
-	}
+	createAssigned(ctx, t, cl, topic, []int32{1}, map[string]*string{
+		"cleanup.policy": kadm.StringPtr("compact"), "segment.bytes": kadm.StringPtr("2048"), "min.cleanable.dirty.ratio": kadm.StringPtr("0.01"),
+	})
 	prod := c.client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
 	var recs []keyedRecord
 	produce := func(key, value string, tombstone bool) {
@@ -391,26 +378,7 @@ func TestCompactedReplicaFromCleanedLeader(t *testing.T) {
 	want := latestPerKey(recs, true)
 	waitCompacted(t, c.broker(1), topic, 1, want)
 
-	adm := kadm.NewClient(cl)
-	var areq kadm.AlterPartitionAssignmentsReq
-	areq.Assign(topic, 0, []int32{2})
-	ares, err := adm.AlterPartitionAssignments(ctx, areq)
-	if err != nil || ares.Error() != nil {
-		t.Fatalf("reassign: %v %v", err, ares.Error())
-	}
-	for {
-		td, err := adm.ListTopics(ctx, topic)
-		if err == nil && td[topic].Err == nil {
-			p := td[topic].Partitions[0]
-			if fmt.Sprint(p.Replicas) == "[2]" && p.Leader == 2 {
-				break
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("reassignment never completed: %+v", td)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	moveTo(ctx, t, cl, topic, 2)
 	got := readPartitions(t, c.broker(2), topic, 1)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("new leader reads\n%v\nwant\n%v", got[0], want[0])
@@ -418,5 +386,54 @@ func TestCompactedReplicaFromCleanedLeader(t *testing.T) {
 	produce("k1", "after-move", false)
 	if last := recs[len(recs)-1]; last.offset != recs[len(recs)-2].offset+1 {
 		t.Fatalf("produce after the move at %d, want %d", last.offset, recs[len(recs)-2].offset+1)
+	}
+}
+
+// TestAlterTopicToCompact: a topic created with the default policy
+// (delete) and altered to compact (IncrementalAlterConfigs, as kadm sends
+// it) is cleaned from then on, its records from before the change too, and
+// refuses keyless records; altered back to delete, it takes them again.
+func TestAlterTopicToCompact(t *testing.T) {
+	tb := compactBroker(t)
+	ctx := testCtx(t)
+	adm := tb.admin()
+	const topic = "altered"
+	if r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": kadm.StringPtr("2048")}, topic); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	cl := tb.client(kgo.DefaultProduceTopic(topic))
+	var recs []keyedRecord
+	for i := range 200 {
+		v := fmt.Sprintf("v%d", i)
+		r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%5), Value: []byte(v)}
+		if i >= 160 {
+			r.Key = fmt.Appendf(nil, "filler-%d", i)
+		}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, keyedRecord{offset: r.Offset, key: string(r.Key), value: &v})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := readPartitions(t, tb, topic, 1); len(got[0]) != 200 {
+		t.Fatalf("cleaned before the policy changed: %d records", len(got[0]))
+	}
+	alter := func(policy string) {
+		res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+			{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kadm.StringPtr(policy)},
+			{Op: kadm.SetConfig, Name: "min.cleanable.dirty.ratio", Value: kadm.StringPtr("0.01")},
+		}, topic)
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("alter to %s: %v %v", policy, err, res)
+		}
+	}
+	alter("compact")
+	waitCompacted(t, tb, topic, 1, latestPerKey(recs, true))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("no key")}).FirstErr(); !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("keyless record after the change: %v, want INVALID_RECORD", err)
+	}
+	alter("delete")
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("no key")}).FirstErr(); err != nil {
+		t.Fatalf("keyless record after the change back: %v", err)
 	}
 }
