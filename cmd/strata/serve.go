@@ -83,6 +83,8 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.DurationVar(&cfg.BrokerTTL, "broker-ttl", 10*time.Second, "lease of the broker's etcd registration: a dead broker's partitions move after this long")
 	f.DurationVar(&cfg.ReplicaLagMax, "replica-lag-max", 30*time.Second, "a follower not caught up for this long leaves the ISR (Kafka's replica.lag.time.max.ms)")
 	f.IntVar(&cfg.LogMaxOpenFiles, "log-max-open-files", hotlog.DefaultMaxOpenFiles, "segment files (.log, .index, .timeindex of all partitions) kept open when idle; the rest are opened on use, so descriptors do not grow with partitions and segments")
+	f.StringVar(&cfg.IcebergRESTListen, "iceberg-rest-listen", "", "Iceberg REST catalog of the cluster's tables (every tiered topic), HOST:PORT, e.g. 127.0.0.1:8181 (empty: off; tables are committed either way)")
+	f.StringVar(&cfg.IcebergNamespace, "iceberg-namespace", "", "namespace of the Iceberg tables (default: the --cluster name)")
 	f.StringVar(&cfg.FlightListen, "flight-listen", "", "Arrow Flight endpoint serving topic ranges (hot and cold) as Arrow, e.g. :8815 (empty: off)")
 	f.Int32Var(&cfg.SocketRequestMaxBytes, "socket-request-max-bytes", ingest.DefaultMaxRequestBytes, "largest Kafka request frame; a larger one closes its connection (Kafka's socket.request.max.bytes)")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open Kafka connections at most; past it new ones are closed at once (Kafka's max.connections; 0: unlimited)")
