@@ -19,6 +19,7 @@ import (
 	"github.com/stratalog/strata/iceberg/icebergtest"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/objstoretest"
+	"github.com/stratalog/strata/tiering"
 	"github.com/stratalog/strata/tiering/coldfile"
 )
 
@@ -280,6 +281,16 @@ func runIcebergEndToEnd(t *testing.T, mutate func(*Config), props map[string]str
 	st, err = tb.srv.Tables().TableStatus(ctx, topic)
 	if err != nil || st.Files == 0 || st.Bytes == 0 {
 		t.Fatalf("status %+v %v", st, err)
+	}
+	// strata tier status's data names the table.
+	ps, err := tiering.FetchStatus(ctx, tb.srv.MetricsAddr(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if !p.Iceberg || p.TableFiles != int64(p.RemoteFiles) || p.TableBytes != p.RemoteBytes || p.TableEnd != p.RemoteEnd || p.TableLag != 0 || p.TableSnap == 0 {
+			t.Fatalf("tier status of %d: %+v", p.Partition, p)
+		}
 	}
 	metrics := httpGet(t, "http://"+tb.srv.MetricsAddr()+"/metrics")
 	for _, m := range []string{"strata_iceberg_commits_total", "strata_iceberg_commit_seconds_bucket", "strata_iceberg_snapshot_lag_offsets", "strata_iceberg_commit_failures_total"} {

@@ -29,6 +29,29 @@ type TableSyncRequest struct {
 	SnapshotRetention time.Duration
 }
 
+// TableInfo is what a derived table holds of a topic, for status.
+type TableInfo struct {
+	Version    int64
+	SnapshotID int64
+	Operation  string
+	// Parts: per partition, the files and bytes the current snapshot
+	// names and the offset after the last one it holds.
+	Parts map[int32]TablePart
+}
+
+// TablePart is one partition's share of a table.
+type TablePart struct {
+	Files int64
+	Bytes int64
+	End   int64
+}
+
+// TableStatuser is implemented by a TableSync that can describe its
+// tables (`strata tier status`); found is false if the topic has none.
+type TableStatuser interface {
+	TableInfo(ctx context.Context, topic string) (info TableInfo, found bool, err error)
+}
+
 func (t *Tier) tableOn(set Settings) bool { return t.cfg.Tables != nil && set.Iceberg }
 
 // tableBehind reports whether the derived table may name objects the
