@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/stratalog/strata/iceberg/icebergtest"
+	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/objstoretest"
 	"github.com/stratalog/strata/tiering"
@@ -318,4 +321,86 @@ func TestIcebergEndToEndMinIO(t *testing.T) {
 		"s3.endpoint": m.Endpoint(), "s3.region": "us-east-1", "s3.force-virtual-addressing": "false",
 		"s3.access-key-id": objstoretest.MinIOAccessKey, "s3.secret-access-key": objstoretest.MinIOSecretKey,
 	})
+}
+
+// TestIcebergCommitFailuresRepaired: table commits fail for a while (as if
+// the broker died between each manifest write and its table commit) while
+// uploads and merges go on, then the broker restarts: tiering never
+// stopped, no object the table still named was deleted, and after the
+// restart the table catches up and agrees with the manifest; an upload
+// whose manifest commit failed (PUT done) is never named by the table.
+func TestIcebergCommitFailuresRepaired(t *testing.T) {
+	var failTable, failCommit atomic.Bool
+	failTable.Store(true)
+	hooks := &tiering.Hooks{
+		BeforeTableSync: func(string, int32) error {
+			if failTable.Load() {
+				return errors.New("injected: died before the table commit")
+			}
+			return nil
+		},
+		BeforeCommit: func(meta.TierSegment) error {
+			if failCommit.Load() {
+				return errors.New("injected: died before the manifest commit")
+			}
+			return nil
+		},
+	}
+	tb := startBroker(t, func(c *Config) {
+		c.TierRowGroupBytes = 16 << 10
+		c.TierHooks = hooks
+	})
+	ctx := testCtx(t)
+	topic := "repair"
+	if _, err := tb.admin().CreateTopic(ctx, 2, 1, icebergTopicConfigs(), topic); err != nil {
+		t.Fatal(err)
+	}
+	want := produceMixed(t, tb, topic, 3000, 7)
+	waitTiered(t, tb, topic, 2, 60*time.Second)
+	if _, err := tb.srv.Tables().TableStatus(ctx, topic); err == nil {
+		t.Fatal("a table was committed while every table commit failed")
+	}
+	// Behind: status says so, the metric counts it.
+	ps, err := tiering.FetchStatus(ctx, tb.srv.MetricsAddr(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Iceberg || p.RemoteEnd <= 0 {
+			t.Fatalf("status while the table is missing: %+v", p)
+		}
+	}
+	if !strings.Contains(httpGet(t, "http://"+tb.srv.MetricsAddr()+"/metrics"), "strata_tier_table_sync_errors_total") {
+		t.Fatal("no sync error metric")
+	}
+	// Now the manifest commits fail too: objects are PUT, never committed.
+	failCommit.Store(true)
+	more := produceMixed(t, tb, topic, 500, 8)
+	time.Sleep(2 * time.Second)
+	tb.stop()
+	failCommit.Store(false)
+	failTable.Store(false)
+	tb.start()
+	waitTiered(t, tb, topic, 2, 60*time.Second)
+	waitTableCaughtUp(t, tb, topic, 2, 60*time.Second)
+	for k, v := range more {
+		want[k] = v
+	}
+	loc, _, _, err := tb.srv.Tables().Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := table.NewFromLocation(ctx, table.Identifier{"default", topic}, loc, iceio.LoadFSFunc(nil, loc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := icebergtest.Scan(ctx, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tb.srv.Tables().TableStatus(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareRows(t, rows, want, st.PartitionEnds)
 }
