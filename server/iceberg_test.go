@@ -18,6 +18,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/stratalog/strata/iceberg"
 	"github.com/stratalog/strata/iceberg/icebergtest"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objstore"
@@ -99,6 +100,23 @@ func tableFiles(t *testing.T, tb *testBroker, topic string) (map[string]bool, er
 	return out, nil
 }
 
+// scanAndCompare scans tbl with iceberg-go and compares the rows with
+// what was produced, up to the table's ends (which must not move: the
+// tiering is quiet); it returns the table's status.
+func scanAndCompare(t *testing.T, tb *testBroker, tbl *table.Table, topic string, want map[string]produced) iceberg.Status {
+	t.Helper()
+	rows, err := icebergtest.Scan(testCtx(t), tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tb.srv.Tables().TableStatus(testCtx(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareRows(t, rows, want, st.PartitionEnds)
+	return st
+}
+
 // compareRows: the scan returned exactly the produced records below
 // ends (the table holds the tiered offsets, not the hot tail).
 func compareRows(t *testing.T, rows []coldfile.Row, all map[string]produced, ends map[int32]int64) {
@@ -165,15 +183,7 @@ func runIcebergEndToEnd(t *testing.T, mutate func(*Config), props map[string]str
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := icebergtest.Scan(ctx, tbl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := tb.srv.Tables().TableStatus(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compareRows(t, rows, want, st.PartitionEnds)
+	st := scanAndCompare(t, tb, tbl, topic, want)
 	if snap := tbl.CurrentSnapshot(); snap == nil || snap.Summary == nil {
 		t.Fatal("no current snapshot")
 	}
@@ -213,7 +223,8 @@ func runIcebergEndToEnd(t *testing.T, mutate func(*Config), props map[string]str
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rows, err = icebergtest.Scan(ctx, ptbl); err != nil {
+	rows, err := icebergtest.Scan(ctx, ptbl)
+	if err != nil {
 		t.Fatal(err)
 	}
 	compareRows(t, rows, want, st.PartitionEnds)
@@ -394,13 +405,5 @@ func TestIcebergCommitFailuresRepaired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := icebergtest.Scan(ctx, tbl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := tb.srv.Tables().TableStatus(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compareRows(t, rows, want, st.PartitionEnds)
+	scanAndCompare(t, tb, tbl, topic, want)
 }
