@@ -21,6 +21,7 @@ import (
 	"github.com/stratalog/strata/iceberg"
 	"github.com/stratalog/strata/iceberg/icebergtest"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/objstoretest"
 	"github.com/stratalog/strata/tiering"
@@ -406,4 +407,43 @@ func TestIcebergCommitFailuresRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	scanAndCompare(t, tb, tbl, topic, want)
+}
+
+// TestCatalogServeApart: `strata catalog serve`'s server, on the broker's
+// etcd and store, serves the same table.
+func TestCatalogServeApart(t *testing.T) {
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	e, err := embedetcd.Start(sctx, embedetcd.Config{Dir: t.TempDir()}, testLogger())
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	tb := startBroker(t, func(c *Config) {
+		c.TierRowGroupBytes = 16 << 10
+		c.EtcdEndpoints = e.Endpoints()
+		c.Cluster = "catalog-apart"
+		c.ObjectStore = "file://" + t.TempDir()
+	})
+	ctx := testCtx(t)
+	if _, err := tb.admin().CreateTopic(ctx, 2, 1, icebergTopicConfigs(), "apart"); err != nil {
+		t.Fatal(err)
+	}
+	want := produceMixed(t, tb, "apart", 1000, 3)
+	waitTiered(t, tb, "apart", 2, 60*time.Second)
+	waitTableCaughtUp(t, tb, "apart", 2, 60*time.Second)
+	c, err := ServeCatalog(ctx, CatalogConfig{EtcdEndpoints: tb.cfg.EtcdEndpoints, Cluster: "catalog-apart", ObjectStore: tb.cfg.ObjectStore, Listen: "127.0.0.1:0", Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cat, err := rest.NewCatalog(ctx, "strata", "http://"+c.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := cat.LoadTable(ctx, table.Identifier{"catalog-apart", "apart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanAndCompare(t, tb, tbl, "apart", want)
 }
