@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/stratalog/strata/iceberg/icebergtest"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/objstore"
@@ -247,75 +245,14 @@ type scanned struct {
 // with iceberg-go's scan to Arrow.
 func scanTable(t *testing.T, tbl *table.Table, opts ...table.ScanOption) []scanned {
 	t.Helper()
-	sc := tbl.Scan(opts...)
-	at, err := sc.ToArrowTable(testCtx(t))
+	rows, err := icebergtest.Scan(testCtx(t), tbl, opts...)
 	if err != nil {
-		t.Fatalf("scan: %v", err)
+		t.Fatal(err)
 	}
-	defer at.Release()
-	rdr := array.NewTableReader(at, 1024)
-	defer rdr.Release()
-	var out []scanned
-	for rdr.Next() {
-		rec := rdr.RecordBatch()
-		out = append(out, decodeRecord(t, rec)...)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].partition != out[j].partition {
-			return out[i].partition < out[j].partition
-		}
-		return out[i].offset < out[j].offset
-	})
-	return out
-}
-
-func col(t *testing.T, rec arrow.RecordBatch, name string) arrow.Array {
-	t.Helper()
-	idx := rec.Schema().FieldIndices(name)
-	if len(idx) != 1 {
-		t.Fatalf("scan: no column %s in %s", name, rec.Schema())
-	}
-	return rec.Column(idx[0])
-}
-
-func decodeRecord(t *testing.T, rec arrow.RecordBatch) []scanned {
-	t.Helper()
-	offs := col(t, rec, "offset").(*array.Int64)
-	parts := col(t, rec, "partition").(*array.Int32)
-	keys := col(t, rec, "key").(*array.Binary)
-	vals := col(t, rec, "value").(*array.Binary)
-	ts := col(t, rec, "timestamp").(*array.Timestamp)
-	tsUnit := ts.DataType().(*arrow.TimestampType).Unit
-	hdrs := col(t, rec, "headers").(*array.List)
-	hs := hdrs.ListValues().(*array.Struct)
-	hk := hs.Field(0).(*array.String)
-	hv := hs.Field(1).(*array.Binary)
-	var out []scanned
-	for i := 0; i < int(rec.NumRows()); i++ {
-		r := coldfile.Row{Offset: offs.Value(i), Partition: parts.Value(i), ProducerID: -1, ProducerEpoch: -1, Sequence: -1, LeaderEpoch: 1}
-		switch tsUnit {
-		case arrow.Microsecond:
-			r.Timestamp = int64(ts.Value(i)) / 1000
-		case arrow.Millisecond:
-			r.Timestamp = int64(ts.Value(i))
-		default:
-			t.Fatalf("timestamp unit %v", tsUnit)
-		}
-		if !keys.IsNull(i) {
-			r.Key = append([]byte{}, keys.Value(i)...)
-		}
-		if !vals.IsNull(i) {
-			r.Value = append([]byte{}, vals.Value(i)...)
-		}
-		s, e := hdrs.ValueOffsets(i)
-		for j := s; j < e; j++ {
-			h := coldfile.Header{Key: hk.Value(int(j))}
-			if !hv.IsNull(int(j)) {
-				h.Value = append([]byte{}, hv.Value(int(j))...)
-			}
-			r.Headers = append(r.Headers, h)
-		}
-		out = append(out, scanned{partition: r.Partition, offset: r.Offset, row: r})
+	out := make([]scanned, len(rows))
+	for i, r := range rows {
+		r.ProducerID, r.ProducerEpoch, r.Sequence = -1, -1, -1
+		out[i] = scanned{partition: r.Partition, offset: r.Offset, row: r}
 	}
 	return out
 }

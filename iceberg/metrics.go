@@ -31,6 +31,9 @@ func newMetrics(t *Tables) *metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
+	for _, op := range []string{"append", "replace", "delete", "overwrite"} {
+		m.commits.WithLabelValues(op)
+	}
 	for _, c := range []prometheus.Collector{m.commits, m.commitSeconds, m.failures, m.conflicts, m.deletedFiles, m.lag} {
 		if err := r.Register(c); err != nil {
 			return err

@@ -654,7 +654,7 @@ func (t *Tables) syncOnce(ctx context.Context, req Request) (Result, int64, erro
 
 	// For path-based readers: metadata/v<N>.metadata.json and the hint.
 	if err := t.put(ctx, versionKey(topic, version), raw); err == nil {
-		_ = t.put(ctx, versionHintKey(topic), []byte(strconv.FormatInt(version, 10)))
+		t.writeHint(ctx, topic, version)
 	} else {
 		t.log.Warn("cannot write the path-reader copy of the metadata", "topic", topic, "version", version, "err", err)
 	}
@@ -948,4 +948,32 @@ func (t *Tables) Metadata(ctx context.Context, topic string) (string, []byte, bo
 		return "", nil, false, err
 	}
 	return ptr.MetadataLocation, raw, true, nil
+}
+
+// writeHint points metadata/version-hint.text at version, unless a later
+// commit moved the pointer on; commits of several partitions race here,
+// so after writing it checks again and, if a later version's copy is
+// already stored, writes that one: the hint never stays behind the last
+// commit whose copy exists.
+func (t *Tables) writeHint(ctx context.Context, topic string, version int64) {
+	for i := 0; i < 5; i++ {
+		ptr, ok, err := t.cfg.Meta.IcebergTable(ctx, topic)
+		if err != nil || !ok || ptr.Version < version {
+			return
+		}
+		if ptr.Version > version {
+			if _, err := t.cfg.Bucket.Stat(ctx, versionKey(topic, ptr.Version)); err != nil {
+				return // its writer has not stored its copy yet: it writes the hint after
+			}
+			version = ptr.Version
+		}
+		if err := t.put(ctx, versionHintKey(topic), []byte(strconv.FormatInt(version, 10))); err != nil {
+			t.log.Warn("cannot write the version hint", "topic", topic, "version", version, "err", err)
+			return
+		}
+		ptr, ok, err = t.cfg.Meta.IcebergTable(ctx, topic)
+		if err != nil || !ok || ptr.Version == version {
+			return
+		}
+	}
 }

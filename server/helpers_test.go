@@ -18,6 +18,9 @@ type testBroker struct {
 	t   testing.TB
 	cfg Config
 	srv *Server
+	// icebergProps are the IO properties iceberg-go readers of the
+	// broker's tables need (s3 endpoint and keys).
+	icebergProps map[string]string
 }
 
 func testLogger() *slog.Logger {

@@ -29,6 +29,7 @@ import (
 	"github.com/stratalog/strata/broker"
 	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/group"
+	"github.com/stratalog/strata/iceberg"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/meta/embedetcd"
@@ -154,6 +155,15 @@ type Config struct {
 	HTTPToken       string
 	HTTPTLSCertFile string
 	HTTPTLSKeyFile  string
+	// IcebergRESTListen serves the Iceberg REST catalog of the cluster's
+	// tables (iceberg/rest), e.g. 127.0.0.1:8181; empty: off. Tables are
+	// committed whether or not it is served.
+	IcebergRESTListen string
+	// IcebergNamespace is the namespace of the tables (default: the
+	// cluster name).
+	IcebergNamespace string
+	// IcebergHooks are for tests.
+	IcebergHooks *iceberg.Hooks
 }
 
 // Server is a running broker process.
@@ -168,6 +178,9 @@ type Server struct {
 	tier     *tiering.Tier
 	bucket   objstore.Bucket // the cold tier's store
 	flight   *flightEndpoint
+	tables   *iceberg.Tables
+	catalog  *http.Server
+	catLn    net.Listener
 	registry *prometheus.Registry
 	groups   *group.Coordinator
 	kafka    *ingest.Server
@@ -387,6 +400,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.startFlight(); err != nil {
 		return nil, err
 	}
+	if err := s.startCatalog(); err != nil {
+		return nil, err
+	}
 
 	if cfg.MetricsListen != "" {
 		if s.httpLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -468,6 +484,7 @@ func (s *Server) Close() error {
 		s.cancel()
 	}
 	s.closeFlight()
+	s.closeCatalog()
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		errs = append(errs, s.http.Shutdown(ctx))

@@ -59,6 +59,9 @@ func (s *Server) openTier(ctx context.Context) (*tiering.Tier, error) {
 			s.log.Error("object store not reachable; tiering will retry and local segments stay until it is", "object_store", store.Bucket.String(), "err", err)
 		}
 	}
+	if s.tables, err = s.openTables(store.Bucket, url); err != nil {
+		return nil, err
+	}
 	interval := min(time.Second, cfg.RetentionCheckInterval)
 	if interval <= 0 {
 		interval = time.Second
@@ -77,6 +80,7 @@ func (s *Server) openTier(ctx context.Context) (*tiering.Tier, error) {
 		OrphanGrace:         cfg.TierOrphanGrace,
 		SweepDeletedTopics:  true,
 		Hooks:               cfg.TierHooks,
+		Tables:              s.tables,
 	})
 	if err != nil {
 		return nil, err

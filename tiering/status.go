@@ -33,6 +33,18 @@ type PartitionStatus struct {
 	// UntieredSealedBytes: sealed local segments not yet in the cold tier.
 	UntieredSealedBytes int64  `json:"untiered_sealed_bytes"`
 	LastError           string `json:"last_error,omitempty"`
+	// The topic's Iceberg table (omitted when it has none): its version
+	// and current snapshot, and this partition's files, bytes and end
+	// offset in it; TableLag is RemoteEnd - TableEnd (tiered offsets not
+	// yet in the table).
+	Iceberg      bool   `json:"iceberg"`
+	TableVersion int64  `json:"table_version,omitempty"`
+	TableSnap    int64  `json:"table_snapshot_id,omitempty"`
+	TableOp      string `json:"table_operation,omitempty"`
+	TableFiles   int64  `json:"table_files,omitempty"`
+	TableBytes   int64  `json:"table_bytes,omitempty"`
+	TableEnd     int64  `json:"table_end,omitempty"`
+	TableLag     int64  `json:"table_lag_offsets,omitempty"`
 }
 
 // Status describes the partitions this broker leads (those of topic, if
@@ -45,6 +57,8 @@ func (t *Tier) Status(ctx context.Context, topic string) ([]PartitionStatus, err
 		return nil, nil
 	}
 	var out []PartitionStatus
+	tables := map[string]*TableInfo{}
+	ts, _ := t.cfg.Tables.(TableStatuser)
 	for _, p := range src() {
 		if topic != "" && p.Topic() != topic {
 			continue
@@ -75,6 +89,27 @@ func (t *Tier) Status(ctx context.Context, topic string) ([]PartitionStatus, err
 			st.LocalBytes += l.Size
 			if l.Sealed && l.NextOffset > tieredEnd {
 				st.UntieredSealedBytes += l.Size
+			}
+		}
+		if ts != nil && t.tableOn(p.TierSettings()) {
+			ti, ok := tables[p.Topic()]
+			if !ok {
+				info, found, err := ts.TableInfo(ctx, p.Topic())
+				if err != nil {
+					return nil, err
+				}
+				if found {
+					ti = &info
+				}
+				tables[p.Topic()] = ti
+			}
+			if ti != nil {
+				tp := ti.Parts[p.Index()]
+				st.Iceberg, st.TableVersion, st.TableSnap, st.TableOp = true, ti.Version, ti.SnapshotID, ti.Operation
+				st.TableFiles, st.TableBytes, st.TableEnd = tp.Files, tp.Bytes, tp.End
+				if tieredEnd > tp.End {
+					st.TableLag = tieredEnd - max(tp.End, st.RemoteStart)
+				}
 			}
 		}
 		t.mu.Lock()

@@ -29,25 +29,57 @@ type TableSyncRequest struct {
 	SnapshotRetention time.Duration
 }
 
+// TableInfo is what a derived table holds of a topic, for status.
+type TableInfo struct {
+	Version    int64
+	SnapshotID int64
+	Operation  string
+	// Parts: per partition, the files and bytes the current snapshot
+	// names and the offset after the last one it holds.
+	Parts map[int32]TablePart
+}
+
+// TablePart is one partition's share of a table.
+type TablePart struct {
+	Files int64
+	Bytes int64
+	End   int64
+}
+
+// TableStatuser is implemented by a TableSync that can describe its
+// tables (`strata tier status`); found is false if the topic has none.
+type TableStatuser interface {
+	TableInfo(ctx context.Context, topic string) (info TableInfo, found bool, err error)
+}
+
 func (t *Tier) tableOn(set Settings) bool { return t.cfg.Tables != nil && set.Iceberg }
 
 // tableBehind reports whether the derived table may name objects the
 // manifest no longer does (so that no object may be deleted by the sweep).
 func (t *Tier) tableBehind(ps *partState, set Settings) bool {
-	return t.tableOn(set) && (ps.tableDirty || len(ps.pendingDeletes) > 0)
+	return t.tableOn(set) && (ps.tableDirty || len(ps.pendingDeletes) > 0 || len(ps.retired) > 0)
+}
+
+// retired is an object gone from the manifest and the table, kept until
+// due so that a reader that planned on the snapshot before can finish.
+type retired struct {
+	seg meta.TierSegment
+	due time.Time
 }
 
 // syncTable brings the partition's table in line with segs. A failure is
 // logged and counted, never returned: the table is derived, and tiering
 // (which Fetch and local retention depend on) goes on; the next pass
-// retries. On success, objects held back for the table are deleted.
+// retries. On success, objects held back for the table become due for
+// deletion after RetireGrace.
 func (t *Tier) syncTable(ctx context.Context, ps *partState, p Partition, epoch int32, set Settings, segs []meta.TierSegment) bool {
 	if !t.tableOn(set) {
 		ps.tableDirty = false
-		if len(ps.pendingDeletes) > 0 {
-			t.deleteObjects(ctx, ps.pendingDeletes)
-			ps.pendingDeletes = nil
+		for _, r := range ps.pendingDeletes {
+			ps.retired = append(ps.retired, retired{seg: r})
 		}
+		ps.pendingDeletes = nil
+		t.deleteRetired(ctx, ps)
 		return true
 	}
 	if h := t.cfg.Hooks.BeforeTableSync; h != nil {
@@ -72,17 +104,38 @@ func (t *Tier) syncTable(ctx context.Context, ps *partState, p Partition, epoch 
 		return false
 	}
 	ps.tableDirty = false
-	if len(ps.pendingDeletes) > 0 {
-		t.deleteObjects(ctx, ps.pendingDeletes)
-		ps.pendingDeletes = nil
+	due := time.Now().Add(t.cfg.RetireGrace)
+	for _, r := range ps.pendingDeletes {
+		ps.retired = append(ps.retired, retired{seg: r, due: due})
 	}
+	ps.pendingDeletes = nil
+	t.deleteRetired(ctx, ps)
 	return true
 }
 
+// deleteRetired deletes the retired objects that are due.
+func (t *Tier) deleteRetired(ctx context.Context, ps *partState) {
+	now := time.Now()
+	var del []meta.TierSegment
+	keep := ps.retired[:0]
+	for _, r := range ps.retired {
+		if now.Before(r.due) {
+			keep = append(keep, r)
+		} else {
+			del = append(del, r.seg)
+		}
+	}
+	ps.retired = keep
+	if len(del) > 0 {
+		t.deleteObjects(ctx, del)
+	}
+}
+
 // retire deletes objects a manifest change dropped, once the derived
-// table (if any) no longer names them: the table is synced to rest first;
-// if that fails the objects wait in pendingDeletes (and, after a crash,
-// for the orphan sweep, which runs only after a successful sync).
+// table (if any) no longer names them and RetireGrace has passed: the
+// table is synced to rest first; if that fails the objects wait in
+// pendingDeletes (and, after a crash, for the orphan sweep, which runs
+// only after a successful sync).
 func (t *Tier) retire(ctx context.Context, ps *partState, p Partition, epoch int32, set Settings, rest, victims []meta.TierSegment) {
 	if !t.tableOn(set) {
 		t.deleteObjects(ctx, victims)

@@ -115,6 +115,11 @@ type Config struct {
 	MaintenanceInterval time.Duration
 	// MaxBackoff caps the retry delay after failures (default 30s).
 	MaxBackoff time.Duration
+	// RetireGrace: an object a merge or retention dropped from the
+	// manifest and the derived table is deleted this long after the table
+	// commit (default 1m), so that a reader that planned its scan on the
+	// snapshot before still finds it. (Without a table: at once.)
+	RetireGrace time.Duration
 	// Tables, if set, keeps each topic's derived table (Iceberg) in step
 	// with its manifest, for topics whose Settings.Iceberg is on.
 	Tables TableSync
@@ -160,6 +165,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 30 * time.Second
+	}
+	if c.RetireGrace <= 0 {
+		c.RetireGrace = time.Minute
 	}
 	if c.Hooks == nil {
 		c.Hooks = &Hooks{}

@@ -38,6 +38,7 @@ type partState struct {
 	// from the manifest whose deletion waits for the table to drop them.
 	tableDirty     bool
 	pendingDeletes []meta.TierSegment
+	retired        []retired
 
 	activeBase  int64
 	activeSince time.Time
@@ -168,7 +169,7 @@ func (t *Tier) finish(k partKey, ps *partState, err error) {
 // has work: a committed sealed segment not yet tiered, an active segment
 // to roll, or periodic maintenance (retention, merge, sweep).
 func (t *Tier) due(ps *partState, now time.Time) bool {
-	if ps.failures > 0 || ps.tieredEnd == -2 || now.Sub(ps.lastMaint) >= t.cfg.MaintenanceInterval {
+	if ps.failures > 0 || ps.tieredEnd == -2 || now.Sub(ps.lastMaint) >= t.cfg.MaintenanceInterval || len(ps.retired) > 0 || ps.tableDirty {
 		return true
 	}
 	locals := ps.p.Segments()
@@ -216,6 +217,7 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	if ps.tableDirty || len(ps.pendingDeletes) > 0 {
 		t.syncTable(ctx, ps, p, epoch, set, segs)
 	}
+	t.deleteRetired(ctx, ps)
 
 	locals := p.Segments()
 	t.maybeRoll(ps, p, set, locals)

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 
+	"strings"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"strings"
 )
 
 func main() {
@@ -28,7 +29,7 @@ func newRootCmd() *cobra.Command {
 			return flagsFromEnv(cmd)
 		},
 	}
-	root.AddCommand(newServeCmd(), newTopicCmd(), newTierCmd(), newClusterCmd(), newGroupCmd(), newBenchCmd(), newExportCmd(), newPartitionCmd(), newUserCmd(), newACLCmd(), newCertsCmd())
+	root.AddCommand(newServeCmd(), newTopicCmd(), newTierCmd(), newClusterCmd(), newGroupCmd(), newBenchCmd(), newExportCmd(), newPartitionCmd(), newUserCmd(), newACLCmd(), newCertsCmd(), newCatalogCmd())
 	return root
 }
 

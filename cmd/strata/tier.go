@@ -89,7 +89,7 @@ func humanBytes(n int64) string {
 
 func printTierStatus(w io.Writer, all []tiering.PartitionStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLOCAL OFFSETS\tLOCAL SIZE\tSEGMENTS\tREMOTE OFFSETS\tREMOTE SIZE\tFILES\tUNTIERED\tTIERING")
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLOCAL OFFSETS\tLOCAL SIZE\tSEGMENTS\tREMOTE OFFSETS\tREMOTE SIZE\tFILES\tUNTIERED\tTIERING\tICEBERG")
 	for _, s := range all {
 		state := "on"
 		if !s.RemoteEnable {
@@ -98,10 +98,17 @@ func printTierStatus(w io.Writer, all []tiering.PartitionStatus) {
 		if s.LastError != "" {
 			state = "failing: " + s.LastError
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", s.Topic, s.Partition,
+		table := "-"
+		if s.Iceberg {
+			table = fmt.Sprintf("v%d snapshot %d (%s), %d files, %s", s.TableVersion, s.TableSnap, s.TableOp, s.TableFiles, humanBytes(s.TableBytes))
+			if s.TableLag > 0 {
+				table += fmt.Sprintf(", %d offsets behind", s.TableLag)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.Topic, s.Partition,
 			rangeString(s.LocalStart, s.LocalEnd), humanBytes(s.LocalBytes), s.LocalSegments,
 			rangeString(s.RemoteStart, s.RemoteEnd), humanBytes(s.RemoteBytes), s.RemoteFiles,
-			humanBytes(s.UntieredSealedBytes), state)
+			humanBytes(s.UntieredSealedBytes), state, table)
 	}
 	tw.Flush()
 }
