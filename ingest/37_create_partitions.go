@@ -1,8 +1,8 @@
 package ingest
 
 import (
-	"errors"
 	"context"
+	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"

@@ -21,7 +21,7 @@ type serverMetrics struct {
 	// (or parts of one) refused by the ACL authorizer.
 	tlsFailures prometheus.Counter
 	denied      prometheus.Counter
-	requests             *prometheus.HistogramVec
+	requests    *prometheus.HistogramVec
 }
 
 func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
