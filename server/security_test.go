@@ -34,7 +34,7 @@ type secureBroker struct {
 	clients map[string][2]string
 }
 
-func startSecureBroker(t *testing.T, mutate ...func(*Config)) *secureBroker {
+func startSecureBroker(t testing.TB, mutate ...func(*Config)) *secureBroker {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := auth.OpenDevCA(dir)
@@ -64,7 +64,8 @@ func startSecureBroker(t *testing.T, mutate ...func(*Config)) *secureBroker {
 		c.Authorizer = "acl"
 		c.SuperUsers = "User:admin;User:CN=admin"
 	}}, mutate...)...)
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for _, u := range []struct{ name, mech, pass string }{{"admin", auth.ScramSHA512, "admin-secret"}} {
 		cred, err := auth.NewScramCredential(u.mech, u.name, u.pass, 4096)
 		if err != nil {
@@ -79,7 +80,7 @@ func startSecureBroker(t *testing.T, mutate ...func(*Config)) *secureBroker {
 
 // tlsConfig trusts the dev CA and, for a named client, presents its
 // certificate.
-func (sb *secureBroker) tlsConfig(t *testing.T, client string) *tls.Config {
+func (sb *secureBroker) tlsConfig(t testing.TB, client string) *tls.Config {
 	t.Helper()
 	pool, err := auth.LoadCertPool(sb.ca.CertFile())
 	if err != nil {
