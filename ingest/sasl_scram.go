@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -64,7 +66,10 @@ func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, string, e
 		if err != nil {
 			return nil, "", fmt.Errorf("SCRAM server: %w", err)
 		}
-		e.conv = srv.NewConversation()
+		// An alphanumeric server nonce, as Kafka's: xdg-go's default is
+		// standard base64, whose '+', '/' and '=' librdkafka does not
+		// carry back intact (its client-final then names another nonce).
+		e.conv = srv.WithNonceGenerator(hexNonce).NewConversation()
 	}
 	if e.conv.Done() {
 		return nil, "", &SASLError{"SCRAM exchange already complete"}
@@ -84,6 +89,12 @@ func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, string, e
 		return nil, "", &SASLError{"Authorization id differs from the user name"}
 	}
 	return []byte(reply), "User:" + e.conv.Username(), nil
+}
+
+func hexNonce() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (e *scramExchange) lookup(user string) (scram.StoredCredentials, error) {

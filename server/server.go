@@ -53,10 +53,10 @@ type Config struct {
 	EtcdInitialCluster string
 	EtcdClientURL      string
 	// EtcdSecurity: TLS and credentials to reach an external etcd.
-	EtcdSecurity meta.EtcdSecurity
-	MetricsListen      string // empty: no HTTP endpoint
-	AutoCreateTopics   bool
-	DefaultPartitions  int32
+	EtcdSecurity      meta.EtcdSecurity
+	MetricsListen     string // empty: no HTTP endpoint
+	AutoCreateTopics  bool
+	DefaultPartitions int32
 	// RetentionCheckInterval is Kafka's log.retention.check.interval.ms.
 	RetentionCheckInterval time.Duration
 	// BrokerTTL is the lease of the broker's registration in etcd: how

@@ -155,7 +155,8 @@ func clientsBuildStrata(t *testing.T) string {
 
 type clientsServer struct {
 	bin, addr, metricsAddr, dataDir, logPath string
-	usersFile                                string // --sasl-plain-users-file: clientsSASLUser
+	usersFile                                string   // --sasl-plain-users-file: clientsSASLUser
+	extraArgs                                []string // instead of --listen and the users file (clients_secure_test.go)
 	cmd                                      *exec.Cmd
 	done                                     chan struct{} // closed when the process exited
 	waitErr                                  error
@@ -212,10 +213,13 @@ func (s *clientsServer) start(t *testing.T) {
 	}
 	args := []string{"serve",
 		"--data-dir", s.dataDir,
-		"--listen", s.addr,
 		"--metrics-listen", s.metricsAddr,
 		"--default-partitions", strconv.Itoa(clientsPartitions),
-		"--sasl-plain-users-file", s.usersFile,
+	}
+	if s.extraArgs != nil {
+		args = append(args, s.extraArgs...)
+	} else {
+		args = append(args, "--listen", s.addr, "--sasl-plain-users-file", s.usersFile)
 	}
 	fmt.Fprintf(logFile, "=== clients_test: starting %s %s\n", s.bin, strings.Join(args, " "))
 	cmd := exec.Command(s.bin, args...)
