@@ -57,6 +57,9 @@ type scramExchange struct {
 	conv *scram.ServerConversation
 	ctx  context.Context // the current message's, for the lookup
 	err  error           // the lookup's failure, for the log
+	// first and sent are the first messages (nonces and salt only,
+	// nothing secret), logged when the final step fails.
+	first, sent string
 }
 
 func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, string, error) {
@@ -75,6 +78,11 @@ func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, string, e
 		return nil, "", &SASLError{"SCRAM exchange already complete"}
 	}
 	reply, err := e.conv.Step(string(msg))
+	if e.first == "" {
+		e.first, e.sent = string(msg), reply
+	} else if err != nil {
+		err = fmt.Errorf("%w [client-first %.80q, server-first %.120q, client-final %.100q]", err, e.first, e.sent, msg)
+	}
 	if err != nil {
 		cause := errors.Join(err, e.err)
 		return nil, "", fmt.Errorf("%w (%s, user %q: %v)", errScramCredentials, e.m.name, e.conv.Username(), cause)
