@@ -327,3 +327,36 @@ func (oauthMech) Name() string { return "OAUTHBEARER" }
 func (oauthMech) Authenticate(context.Context, string) (sasl.Session, []byte, error) {
 	return nil, nil, errors.New("not to be reached")
 }
+
+// TestInterBrokerTLS: followers replicate over an SSL inter-broker
+// listener with mutual TLS (each broker presents its certificate), while
+// clients use the PLAINTEXT listener; acks=all produces complete, which
+// needs the follower's fetches over TLS.
+func TestInterBrokerTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := auth.OpenDevCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue("broker", []string{"localhost", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, 2, func(cfg *Config) {
+		cfg.Listeners = "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0"
+		cfg.InterBrokerListenerName = "SSL"
+		cfg.TLS = auth.TLSFiles{CertFile: cert, KeyFile: key, ClientCAFile: ca.CertFile()}
+	})
+	ctx := testCtx(t)
+	adm := kadm.NewClient(c.client())
+	if _, err := adm.CreateTopic(ctx, 1, 2, nil, "tls-replicated"); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
+	for i := range 20 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "tls-replicated", Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce %d: %v", i, err)
+		}
+	}
+	c.waitISR(ctx, "tls-replicated", 2)
+}
