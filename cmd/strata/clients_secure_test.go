@@ -205,15 +205,6 @@ func clientsStartCustom(t *testing.T, bin, dir, metrics, plainAddr string, extra
 	t.Helper()
 	s := &clientsServer{bin: bin, addr: plainAddr, metricsAddr: metrics, dataDir: filepath.Join(dir, "data"),
 		logPath: filepath.Join(dir, "strata.log"), extraArgs: extra}
-	t.Cleanup(func() {
-		if s.running() {
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("strata serve log (%s), last lines:\n%s", s.logPath, s.logTail(150))
-		}
-	})
-	s.start(t)
+	s.cleanupAndStart(t)
 	return s
 }

@@ -178,8 +178,15 @@ func clientsStartServer(t *testing.T, bin string) *clientsServer {
 	if err := os.WriteFile(s.usersFile, []byte(clientsSASLUser+":"+clientsSASLPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.cleanupAndStart(t)
+	return s
+}
+
+// cleanupAndStart registers the safety net (when the test ended before
+// stop: never leave the child behind; the log tail on failure) and starts.
+func (s *clientsServer) cleanupAndStart(t *testing.T) {
+	t.Helper()
 	t.Cleanup(func() {
-		// Safety net when the test ended before stop: never leave the child behind.
 		if s.running() {
 			_ = s.cmd.Process.Kill()
 			<-s.done
@@ -189,7 +196,6 @@ func clientsStartServer(t *testing.T, bin string) *clientsServer {
 		}
 	})
 	s.start(t)
-	return s
 }
 
 func (s *clientsServer) running() bool {
