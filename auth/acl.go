@@ -322,5 +322,5 @@ func ParseSuperUsers(s string) (map[string]bool, error) {
 func LogChange(log *slog.Logger, what string, by string, b Binding) {
 	log.Info("acl change", "audit", true, "change", what, "by", by,
 		"resource_type", b.ResourceType.String(), "pattern_type", b.PatternType.String(), "resource_name", b.ResourceName,
-		"principal", b.Principal, "host", b.Host, "operation", b.Operation.String(), "permission", b.Permission.String())
+		"acl_principal", b.Principal, "host", b.Host, "operation", b.Operation.String(), "permission", b.Permission.String())
 }

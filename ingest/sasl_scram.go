@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -55,6 +57,9 @@ type scramExchange struct {
 	conv *scram.ServerConversation
 	ctx  context.Context // the current message's, for the lookup
 	err  error           // the lookup's failure, for the log
+	// first and sent are the first messages (nonces and salt only,
+	// nothing secret), logged when the final step fails.
+	first, sent string
 }
 
 func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, string, error) {
@@ -64,12 +69,20 @@ func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, string, e
 		if err != nil {
 			return nil, "", fmt.Errorf("SCRAM server: %w", err)
 		}
-		e.conv = srv.NewConversation()
+		// An alphanumeric server nonce, as Kafka's: xdg-go's default is
+		// standard base64, whose '+', '/' and '=' librdkafka does not
+		// carry back intact (its client-final then names another nonce).
+		e.conv = srv.WithNonceGenerator(hexNonce).NewConversation()
 	}
 	if e.conv.Done() {
 		return nil, "", &SASLError{"SCRAM exchange already complete"}
 	}
 	reply, err := e.conv.Step(string(msg))
+	if e.first == "" {
+		e.first, e.sent = string(msg), reply
+	} else if err != nil {
+		err = fmt.Errorf("%w [client-first %.80q, server-first %.120q, client-final %.100q]", err, e.first, e.sent, msg)
+	}
 	if err != nil {
 		cause := errors.Join(err, e.err)
 		return nil, "", fmt.Errorf("%w (%s, user %q: %v)", errScramCredentials, e.m.name, e.conv.Username(), cause)
@@ -84,6 +97,12 @@ func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, string, e
 		return nil, "", &SASLError{"Authorization id differs from the user name"}
 	}
 	return []byte(reply), "User:" + e.conv.Username(), nil
+}
+
+func hexNonce() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (e *scramExchange) lookup(user string) (scram.StoredCredentials, error) {

@@ -34,7 +34,7 @@ type secureBroker struct {
 	clients map[string][2]string
 }
 
-func startSecureBroker(t *testing.T, mutate ...func(*Config)) *secureBroker {
+func startSecureBroker(t testing.TB, mutate ...func(*Config)) *secureBroker {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := auth.OpenDevCA(dir)
@@ -64,7 +64,8 @@ func startSecureBroker(t *testing.T, mutate ...func(*Config)) *secureBroker {
 		c.Authorizer = "acl"
 		c.SuperUsers = "User:admin;User:CN=admin"
 	}}, mutate...)...)
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for _, u := range []struct{ name, mech, pass string }{{"admin", auth.ScramSHA512, "admin-secret"}} {
 		cred, err := auth.NewScramCredential(u.mech, u.name, u.pass, 4096)
 		if err != nil {
@@ -79,7 +80,7 @@ func startSecureBroker(t *testing.T, mutate ...func(*Config)) *secureBroker {
 
 // tlsConfig trusts the dev CA and, for a named client, presents its
 // certificate.
-func (sb *secureBroker) tlsConfig(t *testing.T, client string) *tls.Config {
+func (sb *secureBroker) tlsConfig(t testing.TB, client string) *tls.Config {
 	t.Helper()
 	pool, err := auth.LoadCertPool(sb.ca.CertFile())
 	if err != nil {
@@ -325,4 +326,37 @@ type oauthMech struct{}
 func (oauthMech) Name() string { return "OAUTHBEARER" }
 func (oauthMech) Authenticate(context.Context, string) (sasl.Session, []byte, error) {
 	return nil, nil, errors.New("not to be reached")
+}
+
+// TestInterBrokerTLS: followers replicate over an SSL inter-broker
+// listener with mutual TLS (each broker presents its certificate), while
+// clients use the PLAINTEXT listener; acks=all produces complete, which
+// needs the follower's fetches over TLS.
+func TestInterBrokerTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := auth.OpenDevCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue("broker", []string{"localhost", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, 2, func(cfg *Config) {
+		cfg.Listeners = "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0"
+		cfg.InterBrokerListenerName = "SSL"
+		cfg.TLS = auth.TLSFiles{CertFile: cert, KeyFile: key, ClientCAFile: ca.CertFile()}
+	})
+	ctx := testCtx(t)
+	adm := kadm.NewClient(c.client())
+	if _, err := adm.CreateTopic(ctx, 1, 2, nil, "tls-replicated"); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
+	for i := range 20 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "tls-replicated", Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce %d: %v", i, err)
+		}
+	}
+	c.waitISR(ctx, "tls-replicated", 2)
 }

@@ -190,8 +190,9 @@ type Server struct {
 	http     *http.Server
 	httpLn   net.Listener
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel      context.CancelFunc
+	oauthCancel context.CancelFunc // the JWKS refresh (oauth.go)
+	wg          sync.WaitGroup
 }
 
 // Start brings a broker up and returns once it serves Kafka requests.
@@ -482,6 +483,9 @@ func (s *Server) Close() error {
 	var errs []error
 	if s.cancel != nil {
 		s.cancel()
+	}
+	if s.oauthCancel != nil {
+		s.oauthCancel()
 	}
 	s.closeFlight()
 	s.closeCatalog()

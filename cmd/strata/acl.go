@@ -33,8 +33,8 @@ func (a *aclFlags) register(cmd *cobra.Command, filter bool) {
 	f.StringVar(&a.group, "group", "", "consumer group")
 	f.StringVar(&a.txnID, "transactional-id", "", "transactional id")
 	f.BoolVar(&a.cluster, "cluster", false, "the cluster resource")
-	f.StringSliceVar(&a.allow, "allow-principal", nil, "principal allowed, e.g. User:alice (repeatable)")
-	f.StringSliceVar(&a.deny, "deny-principal", nil, "principal denied (repeatable)")
+	f.StringArrayVar(&a.allow, "allow-principal", nil, "principal allowed, e.g. User:alice (repeatable; commas are part of the name, as in User:CN=a,O=b)")
+	f.StringArrayVar(&a.deny, "deny-principal", nil, "principal denied (repeatable)")
 	if filter {
 		f.StringVar(&a.pattern, "resource-pattern-type", "any", "literal, prefixed, any or match")
 		f.StringSliceVar(&a.ops, "operation", nil, "operations (default any)")

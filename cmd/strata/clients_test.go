@@ -157,7 +157,8 @@ func clientsBuildStrata(t *testing.T) string {
 
 type clientsServer struct {
 	bin, addr, metricsAddr, dataDir, logPath string
-	usersFile                                string // --sasl-plain-users-file: clientsSASLUser
+	usersFile                                string   // --sasl-plain-users-file: clientsSASLUser
+	extraArgs                                []string // instead of --listen and the users file (clients_secure_test.go)
 	cmd                                      *exec.Cmd
 	done                                     chan struct{} // closed when the process exited
 	waitErr                                  error
@@ -179,8 +180,15 @@ func clientsStartServer(t *testing.T, bin string) *clientsServer {
 	if err := os.WriteFile(s.usersFile, []byte(clientsSASLUser+":"+clientsSASLPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.cleanupAndStart(t)
+	return s
+}
+
+// cleanupAndStart registers the safety net (when the test ended before
+// stop: never leave the child behind; the log tail on failure) and starts.
+func (s *clientsServer) cleanupAndStart(t *testing.T) {
+	t.Helper()
 	t.Cleanup(func() {
-		// Safety net when the test ended before stop: never leave the child behind.
 		if s.running() {
 			_ = s.cmd.Process.Kill()
 			<-s.done
@@ -190,7 +198,6 @@ func clientsStartServer(t *testing.T, bin string) *clientsServer {
 		}
 	})
 	s.start(t)
-	return s
 }
 
 func (s *clientsServer) running() bool {
@@ -214,10 +221,13 @@ func (s *clientsServer) start(t *testing.T) {
 	}
 	args := []string{"serve",
 		"--data-dir", s.dataDir,
-		"--listen", s.addr,
 		"--metrics-listen", s.metricsAddr,
 		"--default-partitions", strconv.Itoa(clientsPartitions),
-		"--sasl-plain-users-file", s.usersFile,
+	}
+	if s.extraArgs != nil {
+		args = append(args, s.extraArgs...)
+	} else {
+		args = append(args, "--listen", s.addr, "--sasl-plain-users-file", s.usersFile)
 	}
 	fmt.Fprintf(logFile, "=== clients_test: starting %s %s\n", s.bin, strings.Join(args, " "))
 	cmd := exec.Command(s.bin, args...)
