@@ -21,6 +21,7 @@ import (
 //	/strata/<cluster>/groups/<group>/state                        GroupState (groups.go)
 //	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
+//	/strata/<cluster>/txns/<transactional id>                     TxnState: a transactional id's producer and transaction (txn.go)
 //
 // Numbers in keys are zero-padded so that a prefix listing (etcd sorts by key
 // bytes) is in numeric order: int32 values (broker id, partition) to 10 digits,
@@ -29,7 +30,7 @@ import (
 //
 // Names in keys: topic names are restricted to Kafka's legal characters
 // [a-zA-Z0-9._-] (validTopicName), so they never contain '/'. Group ids may be
-// any string in Kafka, so they are path-escaped (url.PathEscape: '/' becomes
+// any string in Kafka, and so may transactional ids, so they are path-escaped (url.PathEscape: '/' becomes
 // %2F). The cluster name is path-escaped too.
 
 const keyRoot = "/strata/"

@@ -23,6 +23,7 @@ func TestKeys(t *testing.T) {
 		{k.GroupOffset("g", "orders", 3), "/strata/prod/groups/g/offsets/orders/0000000003"},
 		{k.TierSegment("orders", 3, 1234), "/strata/prod/tier/orders/0000000003/00000000000000001234"},
 		{newKeys("a/b").Root(), "/strata/a%2Fb/"},
+		{k.Txn("app/1 x"), "/strata/prod/txns/app%2F1%20x"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
