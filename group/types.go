@@ -195,3 +195,18 @@ type Description struct {
 const GroupType = "classic"
 
 var _ Store = (*meta.Client)(nil)
+
+// TxnCommitRequest is a TxnOffsetCommit: offsets committed in a
+// producer's transaction, pending until its marker (KIP-98). A generation
+// and member id, when given (v3+, KIP-447), fence a producer of a member
+// that left the group.
+type TxnCommitRequest struct {
+	Group           string
+	TransactionalID string
+	ProducerID      int64
+	ProducerEpoch   int16
+	Generation      int32 // -1: not given
+	MemberID        string
+	InstanceID      string
+	Offsets         []CommitOffset
+}

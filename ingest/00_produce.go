@@ -30,8 +30,8 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		var topicErr error
-		if req.TransactionID != nil {
-			topicErr = fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
+		if req.TransactionID != nil && cc.s.b.Transactions == nil {
+			topicErr = errNoTransactions()
 		} else if rt.Topic == offsetsTopicName {
 			topicErr = errInternalTopic(rt.Topic)
 		} else if _, err := cc.s.b.TopicAdmin.EnsureTopic(ectx, rt.Topic); err != nil {
@@ -76,6 +76,12 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 				}
 			}()
 			sp := &resp.Topics[j.topic].Partitions[j.part]
+			if req.TransactionID != nil {
+				if err := cc.verifyTxnProduce(ctx, *req.TransactionID, req.Topics[j.topic].Topic, sp.Partition, j.records); err != nil {
+					setProduceError(sp, err)
+					return
+				}
+			}
 			res, err := j.p.Append(ctx, j.records, req.Acks)
 			if err != nil {
 				setProduceError(sp, err)

@@ -45,3 +45,10 @@ func refuseFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, code int16) *
 	}
 	return resp
 }
+
+// isBroker reports whether the connection proved to be one of the
+// cluster's brokers.
+func (cc *clientConn) isBroker() bool {
+	a := cc.s.b.Authorizer
+	return cc.sasl == saslDone && a != nil && a.AuthorizeBroker(cc.principal)
+}

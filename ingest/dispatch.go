@@ -63,6 +63,10 @@ func init() {
 		20: {0, 6, typed((*clientConn).handleDeleteTopics)},
 		22: {0, 4, typed((*clientConn).handleInitProducerID)},
 		23: {0, 4, typed((*clientConn).handleOffsetForLeaderEpoch)},
+		24: {0, 5, typed((*clientConn).handleAddPartitionsToTxn)},
+		25: {0, 3, typed((*clientConn).handleAddOffsetsToTxn)},
+		26: {0, 3, typed((*clientConn).handleEndTxn)},
+		28: {0, 3, typed((*clientConn).handleTxnOffsetCommit)},
 		32: {0, 4, typed((*clientConn).handleDescribeConfigs)},
 		33: {0, 2, typed((*clientConn).handleAlterConfigs)},
 		36: {0, 2, typed((*clientConn).handleSaslAuthenticate)},
@@ -74,6 +78,8 @@ func init() {
 		46: {0, 0, typed((*clientConn).handleListPartitionReassignments)},
 		47: {0, 0, typed((*clientConn).handleOffsetDelete)},
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
+		65: {0, 0, typed((*clientConn).handleDescribeTransactions)},
+		66: {0, 1, typed((*clientConn).handleListTransactions)},
 	}
 }
 
