@@ -137,10 +137,10 @@ func (g *group) validateCommit(req CommitRequest) error {
 // FetchOffsets handles an OffsetFetch for one group: the committed offsets
 // of parts, or of every committed partition when parts is nil. Partitions
 // without a commit have offset -1. Offsets come from memory, not etcd.
-// requireStable asks for no pending transactional commits; there are
-// none (transactions are not supported), so it changes nothing.
+// With requireStable, a partition with a pending transactional commit
+// (TxnOffsetCommit not yet followed by its marker) answers
+// UNSTABLE_OFFSET_COMMIT, which the client retries (KIP-447).
 func (c *Coordinator) FetchOffsets(ctx context.Context, groupID string, parts []meta.TopicPartition, requireStable bool) ([]FetchedOffset, error) {
-	_ = requireStable
 	if groupID == "" {
 		return nil, errInvalidGroupID()
 	}
@@ -165,6 +165,9 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, groupID string, parts []
 	if parts == nil {
 		for _, o := range g.offsets {
 			out = append(out, found(o))
+			if requireStable && g.txnPending(meta.TopicPartition{Topic: o.Topic, Partition: o.Partition}) {
+				out[len(out)-1].Err = fmt.Errorf("%w: group %q has a transactional commit of %s/%d pending", kerr.UnstableOffsetCommit, g.name, o.Topic, o.Partition)
+			}
 		}
 		sort.Slice(out, func(i, j int) bool {
 			return out[i].Topic < out[j].Topic || out[i].Topic == out[j].Topic && out[i].Partition < out[j].Partition
@@ -176,6 +179,9 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, groupID string, parts []
 			out = append(out, found(o))
 		} else {
 			out = append(out, none(tp))
+		}
+		if requireStable && g.txnPending(tp) {
+			out[len(out)-1].Err = fmt.Errorf("%w: group %q has a transactional commit of %s/%d pending", kerr.UnstableOffsetCommit, g.name, tp.Topic, tp.Partition)
 		}
 	}
 	return out, nil

@@ -20,6 +20,8 @@ type Store interface {
 	DeleteGroupOffsets(ctx context.Context, group string, stateRevision int64, parts []meta.TopicPartition) (int, error)
 	ExpireGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []meta.GroupOffset) (int, error)
 	DeleteGroup(ctx context.Context, group string, stateRevision int64) error
+	SaveGroupTxnOffsets(ctx context.Context, group string, stateRevision int64, t meta.GroupTxnOffsets) (int64, error)
+	CompleteGroupTxnOffsets(ctx context.Context, group string, stateRevision int64, pid int64, commit bool, offsets []meta.GroupOffset) (int64, error)
 }
 
 // State is a group's state, named as Kafka names it.

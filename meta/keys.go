@@ -20,6 +20,7 @@ import (
 //	/strata/<cluster>/epochs/<topic>/<partition>                  leader epoch, decimal: the fencing key
 //	/strata/<cluster>/groups/<group>/state                        GroupState (groups.go)
 //	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
+//	/strata/<cluster>/groups/<group>/txn/<producer id>            GroupTxnOffsets: pending offsets of a transaction (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
 //	/strata/<cluster>/txns/<transactional id>                     TxnState: a transactional id's producer and transaction (txn.go)
 //
@@ -111,6 +112,12 @@ func (k Keys) GroupOffsets(group string) string { return k.Group(group) + "offse
 // GroupOffset is "/strata/<cluster>/groups/<escaped group>/offsets/<topic>/<partition, 10 digits>".
 func (k Keys) GroupOffset(group, topic string, p int32) string {
 	return k.GroupOffsets(group) + topic + "/" + pad32(p)
+}
+
+// GroupTxnOffsets is "/strata/<cluster>/groups/<escaped group>/txn/<producer id, 20 digits>":
+// a producer's pending transactional offsets.
+func (k Keys) GroupTxnOffsets(group string, pid int64) string {
+	return k.Group(group) + "txn/" + pad64(pid)
 }
 
 // AllTier is the prefix of every tier manifest.

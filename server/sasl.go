@@ -43,6 +43,17 @@ func (replicaAuthorizer) AuthorizeReplica(principal string, replicaID int32) boo
 	return principal == "User:"+broker.InterBrokerUser(replicaID)
 }
 
+// AuthorizeBroker lets any broker's inter-broker identity make the
+// broker-to-broker requests.
+func (replicaAuthorizer) AuthorizeBroker(principal string) bool {
+	user, ok := strings.CutPrefix(principal, "User:")
+	if !ok {
+		return false
+	}
+	_, ok = broker.ParseInterBrokerUser(user)
+	return ok
+}
+
 // loadPlainUsers reads a SASL PLAIN users file: a JSON object of user to
 // password, or lines "user:password" (the password is the rest of the
 // line, colons included; blank lines and lines starting with # are

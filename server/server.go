@@ -31,6 +31,7 @@ import (
 	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/txn"
 )
 
 // Config is everything `strata serve` can be told.
@@ -67,7 +68,11 @@ type Config struct {
 	// initial rebalance delay, session timeout bounds); BrokerID, Brokers,
 	// Logger and Registerer are filled in here.
 	Groups group.Config
-	Logger *slog.Logger
+	// Transactions configures the transaction coordinator (maximum
+	// transaction timeout, transactional id expiration); BrokerID,
+	// Brokers and Logger are filled in here.
+	Transactions txn.Config
+	Logger       *slog.Logger
 
 	// Cold tier. ObjectStore is s3://bucket/prefix or file:///path; ""
 	// means file://<DataDir>/objects. S3 credentials come from
@@ -121,6 +126,7 @@ type Server struct {
 	flight   *flightEndpoint
 	registry *prometheus.Registry
 	groups   *group.Coordinator
+	txns     *txn.Coordinator
 	kafka    *ingest.Server
 	kafkaLn  net.Listener
 	http     *http.Server
@@ -242,6 +248,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	gcfg := cfg.Groups
 	gcfg.BrokerID, gcfg.Logger, gcfg.Brokers, gcfg.Registerer = cfg.BrokerID, s.log, s.liveBrokerIDs, registry
 	s.groups = group.New(gcfg, s.meta)
+	tcfg := cfg.Transactions
+	tcfg.BrokerID, tcfg.Logger, tcfg.Brokers = cfg.BrokerID, s.log, s.liveBrokerIDs
+	s.txns = txn.New(tcfg, s.meta, s.broker, txnMarkers{s.broker})
 	s.kafka = ingest.NewServer(ingest.Config{
 		AdvertisedHost:     host,
 		AdvertisedPort:     port,
@@ -253,7 +262,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		SASLMechanisms:     []ingest.SASLMechanism{ingest.NewPlainMechanism(plainCredentials{secret: secret, users: users})},
 		Logger:             s.log,
 		Registerer:         registry,
-	}, kafkaBackend(s.broker, s.groups))
+	}, kafkaBackend(s.broker, s.groups, s.txns))
 
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -331,6 +340,9 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	if s.tier != nil {
 		errs = append(errs, s.tier.Close())
+	}
+	if s.txns != nil {
+		errs = append(errs, s.txns.Close())
 	}
 	if s.groups != nil {
 		errs = append(errs, s.groups.Close())
