@@ -103,7 +103,9 @@ type GroupTxnOffsets struct {
 }
 
 // Empty reports whether nothing is stored for the group.
-func (d GroupData) Empty() bool { return d.State == nil && len(d.Offsets) == 0 && len(d.TxnOffsets) == 0 }
+func (d GroupData) Empty() bool {
+	return d.State == nil && len(d.Offsets) == 0 && len(d.TxnOffsets) == 0
+}
 
 // LoadGroup reads a group's state and committed offsets in one range read.
 // A group with nothing stored comes back Empty(), not as an error.
