@@ -204,8 +204,8 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		if h.IsControl() {
 			return res, fmt.Errorf("%w: producers may not write control batches", kerr.InvalidRecord)
 		}
-		if h.IsTransactional() {
-			return res, fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
+		if h.IsTransactional() && h.ProducerID < 0 {
+			return res, fmt.Errorf("%w: a transactional batch needs a producer id", kerr.InvalidRecord)
 		}
 		if int64(h.NumRecords) > int64(cfg.MaxMessageBytes) {
 			// A record takes at least 7 bytes: no batch within
@@ -244,18 +244,7 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		return p.appendDuplicate(ctx, res, dup, acks, cfg)
 	}
 	if err != nil {
-		p.b.metrics.appendErrors.Inc()
-		switch {
-		case errors.Is(err, hotlog.ErrStorage):
-			return res, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
-		case errors.Is(err, hotlog.ErrOutOfOrderSequence):
-			return res, fmt.Errorf("%w: %v", kerr.OutOfOrderSequenceNumber, err)
-		case errors.Is(err, hotlog.ErrInvalidProducerEpoch):
-			return res, fmt.Errorf("%w: %v", kerr.InvalidProducerEpoch, err)
-		case errors.Is(err, hotlog.ErrInvalidBatch):
-			return res, fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
-		}
-		return res, fmt.Errorf("append %s/%d: %w", p.topic, p.index, err)
+		return res, p.appendError(err)
 	}
 	p.notify()
 	p.b.metrics.appendedBytes.Add(float64(len(records)))
@@ -275,6 +264,26 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		}
 	}
 	return res, nil
+}
+
+// appendError turns a hot log append error into the error a client gets.
+func (p *Partition) appendError(err error) error {
+	p.b.metrics.appendErrors.Inc()
+	switch {
+	case errors.Is(err, hotlog.ErrStorage):
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	case errors.Is(err, hotlog.ErrOutOfOrderSequence):
+		return fmt.Errorf("%w: %v", kerr.OutOfOrderSequenceNumber, err)
+	case errors.Is(err, hotlog.ErrInvalidProducerEpoch):
+		return fmt.Errorf("%w: %v", kerr.InvalidProducerEpoch, err)
+	case errors.Is(err, hotlog.ErrInvalidTxnState):
+		return fmt.Errorf("%w: %v", kerr.InvalidTxnState, err)
+	case errors.Is(err, hotlog.ErrCoordinatorFenced):
+		return fmt.Errorf("%w: %v", kerr.TransactionCoordinatorFenced, err)
+	case errors.Is(err, hotlog.ErrInvalidBatch):
+		return fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
+	}
+	return fmt.Errorf("append %s/%d: %w", p.topic, p.index, err)
 }
 
 // appendDuplicate answers a retried batch that the log already holds with

@@ -153,6 +153,17 @@ func (ps *producerState) check(hs []recordbatch.Header, first int64, upd []produ
 		if h.ProducerID < 0 {
 			continue
 		}
+		if h.IsControl() {
+			// A transaction marker: only its epoch is checked here.
+			if h.ProducerEpoch < 0 {
+				return upd, fmt.Errorf("%w: batch %d: control batch of producer %d with epoch %d", ErrInvalidBatch, i, h.ProducerID, h.ProducerEpoch)
+			}
+			if e := ps.m[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
+				return upd, fmt.Errorf("%w: producer %d: marker epoch %d is older than the current epoch %d",
+					ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
+			}
+			continue
+		}
 		if h.ProducerEpoch < 0 || h.BaseSequence < 0 {
 			return upd, fmt.Errorf("%w: batch %d: producer id %d with epoch %d and sequence %d",
 				ErrInvalidBatch, i, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
@@ -218,7 +229,7 @@ func (ps *producerState) commit(upd []producerUpdate) {
 // recovery and replication do: a batch of another epoch starts the entry
 // over, one of the same epoch is added to it.
 func (ps *producerState) replay(h recordbatch.Header) {
-	if h.ProducerID < 0 {
+	if h.ProducerID < 0 || h.IsControl() {
 		return
 	}
 	b := batchInfo(h, h.BaseOffset)
@@ -410,3 +421,13 @@ func decodeSnapshot(b []byte, offset int64) (int64, *producerState, error) {
 	}
 	return off, ps, nil
 }
+
+var (
+	// ErrInvalidTxnState: a batch that does not fit its producer's
+	// transaction (a non-transactional batch while a transaction is
+	// ongoing).
+	ErrInvalidTxnState = errors.New("invalid transaction state")
+	// ErrCoordinatorFenced: a transaction marker from a coordinator epoch
+	// older than the one of the producer's last marker.
+	ErrCoordinatorFenced = errors.New("transaction coordinator fenced")
+)

@@ -3,9 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,6 +27,10 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		var topicErr error
+		// A transactional produce (TransactionID set) is appended like any
+		// other once verified (KIP-890 part 1, below): the hot log checks
+		// its batches against the producer's transaction state (epoch,
+		// ongoing transaction).
 		if req.TransactionID != nil && cc.s.b.Transactions == nil {
 			topicErr = errNoTransactions()
 		} else if rt.Topic == offsetsTopicName {
@@ -61,41 +62,27 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		defer cancel()
 	}
 	// Partitions append in parallel so that the fsyncs of acks=all overlap.
-	// A panic in one is carried back to this goroutine, where handleFrame
-	// recovers it.
-	var wg sync.WaitGroup
-	var panicked atomic.Pointer[string]
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if v := recover(); v != nil {
-					msg := fmt.Sprintf("%v (appending to %s/%d)\n%s", v, req.Topics[j.topic].Topic, resp.Topics[j.topic].Partitions[j.part].Partition, debug.Stack())
-					panicked.Store(&msg)
-				}
-			}()
-			sp := &resp.Topics[j.topic].Partitions[j.part]
-			if req.TransactionID != nil {
-				if err := cc.verifyTxnProduce(ctx, *req.TransactionID, req.Topics[j.topic].Topic, sp.Partition, j.records); err != nil {
-					setProduceError(sp, err)
-					return
-				}
-			}
-			res, err := j.p.Append(ctx, j.records, req.Acks)
-			if err != nil {
+	inParallel(len(jobs), func(i int) string {
+		j := jobs[i]
+		return fmt.Sprintf("appending to %s/%d", req.Topics[j.topic].Topic, resp.Topics[j.topic].Partitions[j.part].Partition)
+	}, func(i int) {
+		j := jobs[i]
+		sp := &resp.Topics[j.topic].Partitions[j.part]
+		if req.TransactionID != nil {
+			if err := cc.verifyTxnProduce(ctx, *req.TransactionID, req.Topics[j.topic].Topic, sp.Partition, j.records); err != nil {
 				setProduceError(sp, err)
 				return
 			}
-			sp.BaseOffset = res.BaseOffset
-			sp.LogAppendTime = res.LogAppendTime
-			sp.LogStartOffset = res.LogStartOffset
-		}()
-	}
-	wg.Wait()
-	if v := panicked.Load(); v != nil {
-		panic(*v)
-	}
+		}
+		res, err := j.p.Append(ctx, j.records, req.Acks)
+		if err != nil {
+			setProduceError(sp, err)
+			return
+		}
+		sp.BaseOffset = res.BaseOffset
+		sp.LogAppendTime = res.LogAppendTime
+		sp.LogStartOffset = res.LogStartOffset
+	})
 	if req.Acks == 0 {
 		// No response is sent for acks=0, so, as Kafka does, the only way
 		// to tell the producer something failed is to close the connection.

@@ -22,7 +22,7 @@ func (cc *clientConn) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.Ad
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	t := cc.s.b.Transactions
 	if req.Version >= 4 {
-		if !cc.isBroker() {
+		if !cc.mayActAsBroker("AddPartitionsToTxn") {
 			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 			return resp, nil
 		}

@@ -46,9 +46,14 @@ func refuseFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, code int16) *
 	return resp
 }
 
-// isBroker reports whether the connection proved to be one of the
-// cluster's brokers.
-func (cc *clientConn) isBroker() bool {
+// mayActAsBroker reports whether the connection proved to be one of the
+// cluster's brokers, which alone may send the inter-broker APIs (Kafka's
+// ClusterAction on the cluster): WriteTxnMarkers. A refusal is logged.
+func (cc *clientConn) mayActAsBroker(apiName string) bool {
 	a := cc.s.b.Authorizer
-	return cc.sasl == saslDone && a != nil && a.AuthorizeBroker(cc.principal)
+	if cc.sasl == saslDone && a != nil && a.AuthorizeBroker(cc.principal) {
+		return true
+	}
+	cc.log.Info("inter-broker request refused: the connection is not a broker", "api", apiName, "principal", cc.principal, "client_id", cc.clientID)
+	return false
 }

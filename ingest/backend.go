@@ -43,6 +43,12 @@ type Partition interface {
 	// Wait returns a channel closed at the next append (or high-watermark
 	// move): a fetch waiting for MinBytes selects on it.
 	Wait() <-chan struct{}
+	// WriteTxnMarker appends a transaction's commit (or abort) marker for
+	// the producer as the leader and returns once it is replicated as
+	// acks=all (WriteTxnMarkers). Errors carry NOT_LEADER_OR_FOLLOWER,
+	// INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED,
+	// NOT_ENOUGH_REPLICAS, KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT.
+	WriteTxnMarker(ctx context.Context, producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool) error
 }
 
 // PendingFetch is a fetch running in the background; Result blocks until
@@ -215,14 +221,15 @@ type GroupAdmin interface {
 	DeleteGroup(ctx context.Context, groupID string) error
 }
 
-// Authorizer decides what an authenticated principal may do. One
-// decision today: a replica fetch (Kafka asks for ClusterAction on the
-// cluster; here the principal must be the very broker the fetch names,
-// so one broker's credential cannot move another's progress).
+// Authorizer decides what an authenticated principal may do: a replica
+// fetch (Kafka asks for ClusterAction on the cluster; here the principal
+// must be the very broker the fetch names, so one broker's credential
+// cannot move another's progress), and the other inter-broker requests
+// (any broker).
 type Authorizer interface {
 	AuthorizeReplica(principal string, replicaID int32) bool
-	// AuthorizeBroker reports whether principal is one of the cluster's
-	// brokers (Kafka's ClusterAction: the broker-to-broker requests,
+	// AuthorizeBroker: the principal is one of the cluster's brokers,
+	// which alone may send inter-broker requests (WriteTxnMarkers,
 	// AddPartitionsToTxn v4+).
 	AuthorizeBroker(principal string) bool
 }
@@ -283,6 +290,10 @@ type TxnListing struct {
 // with INVALID_TXN_STATE.
 type TxnVerifier interface {
 	VerifyTxnProduce(ctx context.Context, p TxnProducer, topic string, partition int32) error
+	// ForgetTxnProduce drops what was verified for the producer on the
+	// partition: a marker ended its transaction there, and the next one
+	// must add the partition again.
+	ForgetTxnProduce(producerID int64, topic string, partition int32)
 }
 
 // TxnOffsets stores the offsets of TxnOffsetCommit: pending in the
@@ -290,6 +301,10 @@ type TxnVerifier interface {
 // drops them (abort).
 type TxnOffsets interface {
 	CommitTxnOffsets(ctx context.Context, req group.TxnCommitRequest) []error
+	// CompleteTxnOffsets applies a marker written to partition of
+	// __consumer_offsets (of partitions): the producer's pending offsets
+	// in the groups of that partition become committed, or are dropped.
+	CompleteTxnOffsets(ctx context.Context, producerID int64, commit bool, partition, partitions int32) error
 }
 
 // TopicPartition names one partition.

@@ -66,6 +66,7 @@ func init() {
 		24: {0, 5, typed((*clientConn).handleAddPartitionsToTxn)},
 		25: {0, 3, typed((*clientConn).handleAddOffsetsToTxn)},
 		26: {0, 3, typed((*clientConn).handleEndTxn)},
+		27: {0, 1, typed((*clientConn).handleWriteTxnMarkers)},
 		28: {0, 3, typed((*clientConn).handleTxnOffsetCommit)},
 		32: {0, 4, typed((*clientConn).handleDescribeConfigs)},
 		33: {0, 2, typed((*clientConn).handleAlterConfigs)},

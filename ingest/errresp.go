@@ -90,6 +90,24 @@ func mirrorWithError(src, dst reflect.Value, code int16) {
 			}
 			dv.Set(out)
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
+			sv.Kind() == reflect.Slice && sv.Type().Elem().Kind() == reflect.Int32:
+			// Partitions asked for by number (WriteTxnMarkers,
+			// DescribeProducers): one answer per partition.
+			out := reflect.MakeSlice(f.Type, sv.Len(), sv.Len())
+			for j := 0; j < sv.Len(); j++ {
+				el := out.Index(j)
+				if d, ok := el.Addr().Interface().(interface{ Default() }); ok {
+					d.Default()
+				}
+				if pf := el.FieldByName("Partition"); pf.IsValid() && pf.Kind() == reflect.Int32 {
+					pf.SetInt(sv.Index(j).Int())
+				}
+				if ef := el.FieldByName("ErrorCode"); ef.IsValid() && ef.Type() == int16Type {
+					ef.SetInt(int64(code))
+				}
+			}
+			dv.Set(out)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
 			sv.Kind() == reflect.Slice && sv.Type().Elem().Kind() == reflect.Struct:
 			out := reflect.MakeSlice(f.Type, sv.Len(), sv.Len())
 			for j := 0; j < sv.Len(); j++ {

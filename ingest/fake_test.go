@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -19,6 +21,7 @@ import (
 // from a few topics and canned errors. errs["Method"] makes that method
 // fail.
 type fake struct {
+	mu          sync.Mutex // guards what handlers change in parallel (markers)
 	self        int32
 	brokers     []BrokerInfo
 	topics      []TopicInfo
@@ -26,7 +29,8 @@ type fake struct {
 	errs        map[string]error
 	coordinator int32 // CoordinatorFor's answer
 	appended    int   // Append calls
-	replicated  int   // ReplicaFetch calls
+	markers     []fakeMarker
+	replicated  int // ReplicaFetch calls
 	// fetchBytes, when set, is how many record bytes a read returns for
 	// its maxBytes and minOneBatch.
 	fetchBytes func(maxBytes int, minOneBatch bool) int
@@ -176,12 +180,7 @@ func (f *fake) AuthorizeReplica(principal string, replicaID int32) bool {
 }
 
 func (f *fake) AuthorizeBroker(principal string) bool {
-	for _, b := range f.brokers {
-		if principal == brokerPrincipal(b.ID) {
-			return true
-		}
-	}
-	return false
+	return strings.HasPrefix(principal, "User:broker-")
 }
 
 func (f *fake) TxnCoordinatorFor(string) int32 { return f.coordinator }
@@ -249,6 +248,15 @@ func (f *fake) VerifyTxnProduce(_ context.Context, p TxnProducer, topic string, 
 		return kerr.InvalidTxnState
 	}
 	return nil
+}
+
+func (f *fake) ForgetTxnProduce(pid int64, topic string, partition int32) {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("forget %d %s/%d", pid, topic, partition))
+}
+
+func (f *fake) CompleteTxnOffsets(_ context.Context, pid int64, commit bool, partition, partitions int32) error {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("complete offsets %d %v %d/%d", pid, commit, partition, partitions))
+	return f.err("CompleteTxnOffsets")
 }
 
 func (f *fake) CommitTxnOffsets(_ context.Context, req group.TxnCommitRequest) []error {
@@ -365,6 +373,24 @@ func (p fakePartition) ListOffset(int64, int32) (int64, int64, int32, error) {
 
 func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
 	return 3, 10, p.f.err("EndOffsetForEpoch")
+}
+
+// fakeMarker is one WriteTxnMarker call.
+type fakeMarker struct {
+	producerID       int64
+	epoch            int16
+	coordinatorEpoch int32
+	commit           bool
+}
+
+func (p fakePartition) WriteTxnMarker(_ context.Context, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	if err := p.f.err("WriteTxnMarker"); err != nil {
+		return err
+	}
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	p.f.markers = append(p.f.markers, fakeMarker{pid, epoch, coordinatorEpoch, commit})
+	return nil
 }
 
 func (p fakePartition) Wait() <-chan struct{} {

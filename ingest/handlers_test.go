@@ -23,6 +23,7 @@ var (
 	coordinatorNA       = kerr.CoordinatorNotAvailable.Code
 	unsupportedVersion  = kerr.UnsupportedVersion.Code
 	transactionalDenied = kerr.TransactionalIDAuthorizationFailed.Code
+	clusterDenied       = kerr.ClusterAuthorizationFailed.Code
 	topicAuthFailed     = kerr.TopicAuthorizationFailed.Code
 )
 
@@ -106,10 +107,10 @@ var handlerCases = []handlerCase{
 			}
 		}},
 	{name: "produce/not leader and unknown partition", req: produce(-1, false, 1, 7, 0), want: []int16{notLeader, unknownTopic, none}},
-	{name: "produce/transactional", req: produce(-1, true, 0), want: []int16{transactionalDenied},
+	{name: "produce/transactional is appended", groups: true, req: produce(-1, true, 0), want: []int16{none},
 		check: func(t *testing.T, f *fake, _ kmsg.Response) {
-			if f.appended != 0 {
-				t.Errorf("transactional produce reached the partition")
+			if f.appended != 1 {
+				t.Errorf("transactional produce reached the partition %d times, want 1", f.appended)
 			}
 		}},
 	{name: "produce/append error", setup: fail("Append", fmt.Errorf("%w: bad crc", kerr.CorruptMessage)), req: produce(1, false, 0), want: []int16{kerr.CorruptMessage.Code}},
@@ -350,6 +351,23 @@ var handlerCases = []handlerCase{
 		return r
 	}, want: []int16{unknownTopic, notLeader, kerr.FencedLeaderEpoch.Code}},
 
+	// 27 WriteTxnMarkers
+	{name: "write txn markers/not a broker", principal: "User:alice", req: writeTxnMarkers(1, 0, 1), want: []int16{clusterDenied, clusterDenied},
+		check: func(t *testing.T, f *fake, _ kmsg.Response) {
+			if len(f.markers) != 0 {
+				t.Errorf("a refused WriteTxnMarkers wrote %d markers", len(f.markers))
+			}
+		}},
+	{name: "write txn markers/anonymous", req: writeTxnMarkers(0, 0), want: []int16{clusterDenied}},
+	{name: "write txn markers/per partition", principal: brokerPrincipal(2), req: writeTxnMarkers(1, 0, 1, 7), want: []int16{none, notLeader, unknownTopic},
+		check: func(t *testing.T, f *fake, _ kmsg.Response) {
+			if want := []fakeMarker{{producerID: 42, epoch: 3, coordinatorEpoch: 5, commit: true}}; !slices.Equal(f.markers, want) {
+				t.Errorf("markers written %+v, want %+v", f.markers, want)
+			}
+		}},
+	{name: "write txn markers/fenced epoch", principal: brokerPrincipal(2), setup: fail("WriteTxnMarker", kerr.InvalidProducerEpoch),
+		req: writeTxnMarkers(1, 0), want: []int16{kerr.InvalidProducerEpoch.Code}},
+
 	// 32 DescribeConfigs
 	{name: "describe configs/unknown topic, other broker, bad type", req: func() kmsg.Request {
 		r := kmsg.NewPtrDescribeConfigsRequest()
@@ -425,6 +443,22 @@ var handlerCases = []handlerCase{
 }
 
 var quiet = slog.New(slog.DiscardHandler)
+
+// writeTxnMarkers is one commit marker of producer 42 (epoch 3,
+// coordinator epoch 5) for partitions of topic t.
+func writeTxnMarkers(version int16, parts ...int32) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrWriteTxnMarkersRequest()
+		r.Version = version
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed = 42, 3, 5, true
+		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		mt.Topic, mt.Partitions = "t", parts
+		m.Topics = append(m.Topics, mt)
+		r.Markers = append(r.Markers, m)
+		return r
+	}
+}
 
 func simple[R kmsg.Request](r R) func() kmsg.Request { return func() kmsg.Request { return r } }
 
@@ -562,6 +596,10 @@ func fillOne(v reflect.Value, depth int) {
 		}
 		if fv.Type().Elem().Kind() == reflect.String { // names: group ids, coordinator keys
 			fv.Set(reflect.ValueOf([]string{"g"}))
+			continue
+		}
+		if fv.Type().Elem().Kind() == reflect.Int32 { // partitions by number
+			fv.Set(reflect.ValueOf([]int32{0}))
 			continue
 		}
 		if fv.Type().Elem().Kind() != reflect.Struct {

@@ -105,6 +105,7 @@ var inTxn = func(f *fake) { f.inTxn = map[TopicPartition]bool{{"t", 0}: true} }
 
 var txnHandlerCases = []handlerCase{
 	// 0 Produce, KIP-890 part 1
+	{name: "produce/transactional without a coordinator", req: produce(-1, true, 0), want: []int16{transactionalDenied}},
 	{name: "produce/transactional, partition not in the transaction", groups: true, req: txnProduce(0), want: []int16{kerr.InvalidTxnState.Code},
 		check: func(t *testing.T, f *fake, _ kmsg.Response) {
 			if f.appended != 0 || !slices.Equal(f.txnCalls, []string{"verify produce tx 77/3 t/0"}) {
@@ -190,6 +191,20 @@ var txnHandlerCases = []handlerCase{
 		}},
 	{name: "txn offset commit/fenced member", groups: true, setup: fail("CommitTxnOffsets", kerr.FencedInstanceID), req: txnOffsetCommit(3), want: []int16{kerr.FencedInstanceID.Code, unknownTopic}},
 	{name: "txn offset commit/fenced producer v2", groups: true, setup: fail("CommitTxnOffsets", kerr.ProducerFenced), req: txnOffsetCommit(2), want: []int16{kerr.InvalidProducerEpoch.Code, unknownTopic}},
+
+	// 27 WriteTxnMarkers: the coordinator's side of the seam
+	{name: "write txn markers/data partition forgets verification", groups: true, principal: brokerPrincipal(2), req: writeTxnMarkers(1, 0),
+		want: []int16{none}, check: calls("forget 42 t/0")},
+	{name: "write txn markers/group offsets", groups: true, principal: brokerPrincipal(2), req: func() kmsg.Request {
+		r := writeTxnMarkers(1, 0)().(*kmsg.WriteTxnMarkersRequest)
+		r.Markers[0].Topics[0].Topic, r.Markers[0].Topics[0].Partitions = "__consumer_offsets", []int32{17}
+		return r
+	}, want: []int16{none}, check: calls("complete offsets 42 true 17/50")},
+	{name: "write txn markers/group offsets fail", groups: true, principal: brokerPrincipal(2), setup: fail("CompleteTxnOffsets", kerr.NotCoordinator), req: func() kmsg.Request {
+		r := writeTxnMarkers(1, 0)().(*kmsg.WriteTxnMarkersRequest)
+		r.Markers[0].Topics[0].Topic = "__consumer_offsets"
+		return r
+	}, want: []int16{kerr.NotCoordinator.Code}},
 
 	// 65 DescribeTransactions
 	{name: "describe transactions/no coordinator", req: func() kmsg.Request {

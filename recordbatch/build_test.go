@@ -119,3 +119,26 @@ func TestControlRecord(t *testing.T) {
 		}
 	}
 }
+
+func TestControlBatch(t *testing.T) {
+	c := ControlRecord{Type: ControlAbort, CoordinatorEpoch: 4}
+	b := AppendControlBatch(nil, 77, 3, c, 1234)
+	hs, err := Validate(b, DefaultMaxDecompressed)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("validate: %v, %d batches", err, len(hs))
+	}
+	h := hs[0]
+	if !h.IsControl() || !h.IsTransactional() || h.ProducerID != 77 || h.ProducerEpoch != 3 || h.BaseSequence != -1 || h.LastOffsetDelta != 0 || h.MaxTimestamp != 1234 {
+		t.Fatalf("header %+v", h)
+	}
+	got, err := ParseControlBatch(h, b)
+	if err != nil || got != c {
+		t.Fatalf("parse: %+v, %v; want %+v", got, err, c)
+	}
+	// A data batch is not a control batch.
+	data := AppendBatch(nil, Header{ProducerID: -1, BaseSequence: -1, NumRecords: 1}, AppendRecord(nil, 0, 0, nil, []byte("v"), nil))
+	dh, _ := ParseHeader(data)
+	if _, err := ParseControlBatch(dh, data); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("data batch: %v, want invalid", err)
+	}
+}

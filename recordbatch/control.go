@@ -66,3 +66,46 @@ func (c ControlRecord) Key() []byte {
 func (c ControlRecord) Value() []byte {
 	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint16(nil, uint16(c.ValueVersion)), uint32(c.CoordinatorEpoch))
 }
+
+// AppendControlBatch appends a transaction marker batch to dst: one
+// control record c, attributes transactional and control, the producer's
+// id and epoch, no sequence (-1), both timestamps ts, as Kafka's
+// MemoryRecords.withEndTransactionMarker builds it. Base offset and leader
+// epoch are 0; the log assigns them.
+func AppendControlBatch(dst []byte, producerID int64, producerEpoch int16, c ControlRecord, ts int64) []byte {
+	rec := AppendRecord(nil, 0, 0, c.Key(), c.Value(), nil)
+	h := Header{
+		PartitionLeaderEpoch: -1,
+		Attributes:           NewAttributes(CodecNone, CreateTime, true, true),
+		BaseTimestamp:        ts,
+		MaxTimestamp:         ts,
+		ProducerID:           producerID,
+		ProducerEpoch:        producerEpoch,
+		BaseSequence:         -1,
+		NumRecords:           1,
+	}
+	return AppendBatch(dst, h, rec)
+}
+
+// ParseControlBatch returns the control record of one whole control batch
+// (header h, bytes batch). A control batch holds exactly one record (Kafka
+// refuses others); anything else is ErrInvalid, damage ErrCorrupt.
+func ParseControlBatch(h Header, batch []byte) (ControlRecord, error) {
+	if !h.IsControl() {
+		return ControlRecord{}, fmt.Errorf("%w: not a control batch", ErrInvalid)
+	}
+	if h.NumRecords != 1 {
+		return ControlRecord{}, fmt.Errorf("%w: control batch of %d records", ErrInvalid, h.NumRecords)
+	}
+	var c ControlRecord
+	err := Records(h, batch, controlMaxDecompressed, func(r *Record) error {
+		var err error
+		c, err = ParseControlRecord(r.Key, r.Value)
+		return err
+	})
+	return c, err
+}
+
+// controlMaxDecompressed bounds a (compressed) control batch: one record
+// of a few bytes, later versions may append fields.
+const controlMaxDecompressed = 1 << 16

@@ -187,6 +187,10 @@ func (k kafkaPartition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int6
 
 func (k kafkaPartition) Wait() <-chan struct{} { return k.p.Wait() }
 
+func (k kafkaPartition) WriteTxnMarker(ctx context.Context, producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool) error {
+	return k.p.WriteTxnMarker(ctx, producerID, producerEpoch, coordinatorEpoch, commit)
+}
+
 type pendingFetch struct{ f *broker.PendingFetch }
 
 func (p pendingFetch) Result() (ingest.FetchResult, error) {

@@ -36,7 +36,8 @@ func (c plainCredentials) CheckPlain(_ context.Context, user, password string) e
 	return nil
 }
 
-// replicaAuthorizer lets broker N, and only it, fetch as replica N.
+// replicaAuthorizer lets broker N, and only it, fetch as replica N, and
+// any broker send the other inter-broker requests (WriteTxnMarkers).
 type replicaAuthorizer struct{}
 
 func (replicaAuthorizer) AuthorizeReplica(principal string, replicaID int32) bool {

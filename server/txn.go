@@ -170,9 +170,9 @@ func (v *txnVerifier) VerifyTxnProduce(ctx context.Context, p ingest.TxnProducer
 	return nil
 }
 
-// forget drops what was verified for producer pid on a partition: its
-// transaction there ended (a marker was written).
-func (v *txnVerifier) forget(pid int64, topic string, partition int32) {
+// ForgetTxnProduce drops what was verified for producer pid on a
+// partition: its transaction there ended (a marker was written).
+func (v *txnVerifier) ForgetTxnProduce(pid int64, topic string, partition int32) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for k := range v.verified {

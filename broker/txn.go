@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/recordbatch"
+)
+
+// WriteTxnMarker ends producerID's transaction on this partition: it
+// appends a commit or abort control batch (recordbatch.AppendControlBatch)
+// as the leader, through the same path as a produce with acks=all, and
+// returns once the marker is durable and replicated to the in-sync
+// replicas. The hot log checks the marker against the producer's state:
+// an epoch older than the producer's is INVALID_PRODUCER_EPOCH, a
+// coordinator epoch older than the last marker's
+// TRANSACTION_COORDINATOR_FENCED. A marker for a producer with no ongoing
+// transaction is written all the same, as Kafka writes it (an empty
+// transaction that starts and ends at the marker).
+func (p *Partition) WriteTxnMarker(ctx context.Context, producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool) error {
+	if producerID < 0 || producerEpoch < 0 {
+		return fmt.Errorf("%w: marker for producer %d epoch %d", kerr.InvalidRequest, producerID, producerEpoch)
+	}
+	typ := recordbatch.ControlAbort
+	if commit {
+		typ = recordbatch.ControlCommit
+	}
+	now := time.Now()
+	batch := recordbatch.AppendControlBatch(nil, producerID, producerEpoch,
+		recordbatch.ControlRecord{Type: typ, CoordinatorEpoch: coordinatorEpoch}, now.UnixMilli())
+	hs, err := recordbatch.Frame(batch)
+	if err != nil {
+		return fmt.Errorf("build transaction marker: %w", err)
+	}
+	cfg := p.cfg.Load()
+	if n := p.isrSize(); n < int(cfg.MinInsyncReplicas) {
+		return fmt.Errorf("%w: %d in-sync replicas, min.insync.replicas=%d", kerr.NotEnoughReplicas, n, cfg.MinInsyncReplicas)
+	}
+	p.appendMu.Lock()
+	if err := p.b.LogDirError(); err != nil {
+		p.appendMu.Unlock()
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	if !p.isLeader() || p.b.fenced.Load() {
+		p.appendMu.Unlock()
+		return fmt.Errorf("%w: %s", kerr.NotLeaderForPartition, p)
+	}
+	info, err := p.log.Append(batch, hs, p.leaderEpoch.Load(), now)
+	p.appendMu.Unlock()
+	if err != nil {
+		return p.appendError(err)
+	}
+	p.maybeAdvanceHW()
+	p.notify()
+	if err := p.flush(info.LastOffset + 1); err != nil {
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	return p.waitReplicated(ctx, info.LastOffset, cfg.MinInsyncReplicas)
+}
