@@ -153,3 +153,68 @@ func TestTxnGroupTransactSession3Brokers(t *testing.T) {
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }
+
+// TestTxnCoordinatorFailover: the broker coordinating a transactional id
+// stops in the middle of a transaction; the broker that owns the id next
+// loads it from etcd (raising the coordinator epoch), and the producer's
+// commit completes there, markers and all.
+func TestTxnCoordinatorFailover(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := testCtx(t)
+	adm := kadm.NewClient(c.client())
+	const topic = "txn-failover"
+	r, err := adm.CreateTopic(ctx, 3, 3, nil, topic)
+	if err == nil {
+		err = r.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitISR(ctx, topic, 3)
+	// An id coordinated by broker 3, so that the client's seeds 1 and 2
+	// stay up.
+	var id string
+	for i := 0; id == ""; i++ {
+		if cand := fmt.Sprintf("failover-%d", i); placement.Owner(cand, []int32{1, 2, 3}) == 3 {
+			id = cand
+		}
+	}
+	p := c.client(kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic), kgo.TransactionTimeout(60*time.Second))
+	if err := produceTxn(t, ctx, p, topic, 6, "before", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "during-%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Log("stopping broker 3, the coordinator")
+	c.broker(3).stop()
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit after the coordinator's failover: %v", err)
+	}
+	a2 := kadm.NewClient(c.client(kgo.SeedBrokers(c.brokers[0].cfg.Listen)))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, err := a2.DescribeTransactions(ctx, id)
+		var d kadm.DescribedTransaction
+		if err == nil {
+			d, err = ds.On(id, nil)
+		}
+		if err == nil && d.Err == nil && d.State == "CompleteCommit" && d.Coordinator != 3 {
+			t.Logf("transaction committed by broker %d after failover", d.Coordinator)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after failover: %+v, %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, ok, err := c.broker(1).srv.meta.LoadTxn(ctx, id)
+	if err != nil || !ok || st.CoordinatorEpoch < 1 {
+		t.Fatalf("etcd: %+v %v %v; want the coordinator epoch raised by the takeover", st, ok, err)
+	}
+}
