@@ -19,14 +19,7 @@ import (
 // rest report the error.
 func (c *Coordinator) CommitOffsets(ctx context.Context, req CommitRequest) []error {
 	errs := make([]error, len(req.Offsets))
-	fail := func(err error) []error {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		return errs
-	}
+	fail := func(err error) []error { return failRest(errs, err) }
 	if req.Group == "" {
 		return fail(errInvalidGroupID())
 	}
@@ -97,6 +90,17 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req CommitRequest) []er
 	g.mu.Unlock()
 	if err != nil {
 		for _, i := range idx[len(revs):] {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// failRest sets err on every entry of errs still nil and returns errs:
+// the rest of a commit fails with err.
+func failRest(errs []error, err error) []error {
+	for i := range errs {
+		if errs[i] == nil {
 			errs[i] = err
 		}
 	}

@@ -70,14 +70,7 @@ func (g *group) txnPending(tp meta.TopicPartition) bool {
 // the one pending is PRODUCER_FENCED. One error per offset.
 func (c *Coordinator) CommitTxnOffsets(ctx context.Context, req TxnCommitRequest) []error {
 	errs := make([]error, len(req.Offsets))
-	fail := func(err error) []error {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		return errs
-	}
+	fail := func(err error) []error { return failRest(errs, err) }
 	if req.Group == "" {
 		return fail(errInvalidGroupID())
 	}

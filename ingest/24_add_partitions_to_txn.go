@@ -36,9 +36,7 @@ func (cc *clientConn) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.Ad
 			p := TxnProducer{TransactionalID: rt.TransactionalID, ProducerID: rt.ProducerID, Epoch: rt.ProducerEpoch}
 			var parts []TopicPartition
 			for _, tt := range rt.Topics {
-				for _, pn := range tt.Partitions {
-					parts = append(parts, TopicPartition{Topic: tt.Topic, Partition: pn})
-				}
+				parts = appendParts(parts, tt.Topic, tt.Partitions)
 			}
 			var errs []error
 			var err error
@@ -54,11 +52,7 @@ func (cc *clientConn) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.Ad
 				for _, pn := range tt.Partitions {
 					rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
 					rp.Partition = pn
-					e := err
-					if e == nil && i < len(errs) {
-						e = errs[i]
-					}
-					rp.ErrorCode = errorCode(e)
+					rp.ErrorCode = errorCode(nth(errs, i, err))
 					rtop.Partitions = append(rtop.Partitions, rp)
 					i++
 				}
@@ -71,9 +65,7 @@ func (cc *clientConn) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.Ad
 	p := TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, Epoch: req.ProducerEpoch}
 	var parts []TopicPartition
 	for _, tt := range req.Topics {
-		for _, pn := range tt.Partitions {
-			parts = append(parts, TopicPartition{Topic: tt.Topic, Partition: pn})
-		}
+		parts = appendParts(parts, tt.Topic, tt.Partitions)
 	}
 	var errs []error
 	var err error
@@ -89,11 +81,7 @@ func (cc *clientConn) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.Ad
 		for _, pn := range tt.Partitions {
 			rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
 			rp.Partition = pn
-			e := err
-			if e == nil && i < len(errs) {
-				e = errs[i]
-			}
-			rp.ErrorCode = txnErrorCode(e, req.Version, 2)
+			rp.ErrorCode = txnErrorCode(nth(errs, i, err), req.Version, 2)
 			rtop.Partitions = append(rtop.Partitions, rp)
 			i++
 		}
@@ -129,4 +117,19 @@ func (cc *clientConn) addPartitions(ctx context.Context, t Transactions, p TxnPr
 		return errs, nil
 	}
 	return nil, t.AddPartitionsToTxn(ctx, p, parts)
+}
+
+func appendParts(dst []TopicPartition, topic string, parts []int32) []TopicPartition {
+	for _, p := range parts {
+		dst = append(dst, TopicPartition{Topic: topic, Partition: p})
+	}
+	return dst
+}
+
+// nth is the error of the i-th partition: all's when set, else errs[i].
+func nth(errs []error, i int, all error) error {
+	if all == nil && i < len(errs) {
+		return errs[i]
+	}
+	return all
 }
