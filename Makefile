@@ -106,17 +106,20 @@ fuzz:
 
 # The randomized fault run (cmd/strata/chaos_test.go, docs/reliability.md):
 # three brokers on a real MinIO under an idempotent acks=all producer while
-# a seeded driver kills, pauses, tears files, restarts MinIO and elects
-# leaders for CHAOS_DURATION; then every acknowledged record is checked hot,
-# cold and on every replica. CHAOS_SEED replays a run's fault schedule.
+# a seeded driver kills, pauses, tears files, restarts MinIO and etcd
+# members (CHAOS_ETCD=external, the default) and elects leaders for
+# CHAOS_DURATION; then every acknowledged record is checked hot, cold, on
+# every replica and in DuckDB's view of the bucket (-tags chaosduckdb links
+# DuckDB into this one test). CHAOS_SEED replays a run's fault schedule.
 CHAOS_DURATION ?= 3m
 CHAOS_SEED     ?=
 CHAOS_REPORT   ?= bin/chaos-report.json
+CHAOS_ETCD     ?= external
 chaos:
 	@scripts/deps.sh
 	@mkdir -p $(dir $(CHAOS_REPORT))
-	STRATA_CHAOS=$(CHAOS_DURATION) STRATA_CHAOS_SEED=$(CHAOS_SEED) STRATA_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
-		$(GO) test -count=1 -timeout 60m -run '^TestChaos$$' -v ./cmd/strata
+	STRATA_CHAOS=$(CHAOS_DURATION) STRATA_CHAOS_ETCD=$(CHAOS_ETCD) STRATA_CHAOS_SEED=$(CHAOS_SEED) STRATA_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
+		$(GO) test -tags chaosduckdb -count=1 -timeout 60m -run '^TestChaos$$' -v ./cmd/strata
 
 # Removes build outputs only; ./strata-data (your broker's data) stays.
 clean:

@@ -70,6 +70,7 @@ func inProcessBroker(ctx context.Context, dir string) (*target, error) {
 		DataDir:                dir,
 		Listen:                 "127.0.0.1:0",
 		MetricsListen:          "127.0.0.1:0",
+		Pprof:                  true, // the bench profiles the broker
 		BrokerID:               1,
 		AutoCreateTopics:       true,
 		DefaultPartitions:      1,
@@ -110,6 +111,7 @@ func spawnBroker(ctx context.Context, bin, dir string) (*target, error) {
 		"--data-dir", dir,
 		"--listen", kafka,
 		"--metrics-listen", metrics,
+		"--pprof",
 		"--retention-check-interval", brokerRetentionCheck.String(),
 		"--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logFile, logFile

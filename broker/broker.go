@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -57,9 +58,20 @@ type Config struct {
 	// leaders with the credential derived from it (credential.go).
 	// Required.
 	ClusterSecret []byte
+	// PeerTLS, when the inter-broker listener speaks TLS, is how a
+	// follower dials its leaders (the CA that signs broker certificates,
+	// and this broker's certificate for mutual TLS); nil: plaintext.
+	PeerTLS *tls.Config
 	// SyncFile replaces the fsync of segment files (hotlog.Config.SyncFile);
 	// nil: the real one. A fault-injection seam for tests.
 	SyncFile func(*os.File) error
+	// The log cleaner of compacted topics (cleaner.go): how often it
+	// looks for a partition to clean (Kafka's log.cleaner.backoff.ms),
+	// its dedupe buffer (log.cleaner.dedupe.buffer.size; 0: 128 MiB) and
+	// I/O cap (log.cleaner.io.max.bytes.per.second; 0: unlimited).
+	CleanerBackoff           time.Duration
+	CleanerDedupeBufferBytes int64
+	CleanerIOBytesPerSecond  float64
 }
 
 func (c *Config) setDefaults() {
@@ -89,6 +101,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.CleanerBackoff <= 0 {
+		c.CleanerBackoff = DefaultCleanerBackoff
 	}
 }
 
@@ -135,6 +150,8 @@ type Broker struct {
 	logDirErr  atomic.Pointer[error]
 	logDirOnce sync.Once
 	logDirDown chan struct{}
+
+	cleanerMaxLagMs atomic.Int64 // the longest compaction lag the cleaner last measured
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -191,7 +208,7 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 	bg, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.controllerID.Store(-1)
-	b.wg.Add(7)
+	b.wg.Add(8)
 	go b.loadPartitions(bg)
 	go b.retryOfflineLoop(bg)
 	go b.runController(bg)
@@ -199,6 +216,7 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 	go b.watchPartitions(bg)
 	go b.refreshBrokersLoop(bg)
 	go b.maintenanceLoop(bg)
+	go b.cleanerLoop(bg)
 	return b, nil
 }
 

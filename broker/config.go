@@ -20,6 +20,7 @@ const (
 	ConfigString  ConfigType = 2
 	ConfigInt     ConfigType = 3
 	ConfigLong    ConfigType = 5
+	ConfigDouble  ConfigType = 6
 	ConfigList    ConfigType = 7
 )
 
@@ -66,16 +67,57 @@ func oneOf(allowed ...string) func(string) error {
 	}
 }
 
+// cleanupPolicy checks cleanup.policy as Kafka does (a list of compact and
+// delete, in any order, at least one).
+func cleanupPolicy(s string) error {
+	items := strings.Split(s, ",")
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "compact" && it != "delete" {
+			return fmt.Errorf("invalid value %q: cleanup.policy is a list of compact and delete", s)
+		}
+	}
+	return nil
+}
+
+// parsePolicy reports whether a valid cleanup.policy includes compact and
+// delete.
+func parsePolicy(s string) (compact, del bool) {
+	for _, it := range strings.Split(s, ",") {
+		switch strings.TrimSpace(it) {
+		case "compact":
+			compact = true
+		case "delete":
+			del = true
+		}
+	}
+	return compact, del
+}
+
+func ratio(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) {
+		return fmt.Errorf("not a number: %q", s)
+	}
+	if v < 0 || v > 1 {
+		return fmt.Errorf("value %v out of range [0, 1]", v)
+	}
+	return nil
+}
+
 var topicConfigDefs = []topicConfigDef{
-	{"cleanup.policy", "delete", ConfigList, "Retention policy for old log segments; only delete is implemented.", oneOf("delete")},
+	{"cleanup.policy", "delete", ConfigList, "delete: old segments are deleted by retention.ms/bytes; compact: the log cleaner keeps the last record of every key (docs/compaction.md); compact,delete: both.", cleanupPolicy},
 	{"compression.type", "producer", ConfigString, "Batches are stored exactly as the producer compressed them.", oneOf("producer")},
+	{"delete.retention.ms", "86400000", ConfigLong, "Compacted topics: how long a tombstone is kept after the cleaner first saw it.", intRange(0, math.MaxInt64)},
 	{"flush.messages", strconv.FormatInt(math.MaxInt64, 10), ConfigLong, "Force an fsync after this many messages, before acknowledging them.", intRange(1, math.MaxInt64)},
 	{"flush.ms", "1000", ConfigLong, "Longest time appended data may stay in the page cache before a background fsync.", intRange(0, math.MaxInt64)},
 	{"index.interval.bytes", "4096", ConfigInt, "Bytes between entries of the sparse offset and time indexes.", intRange(0, math.MaxInt32)},
 	{"local.retention.bytes", "-2", ConfigLong, "With remote storage: largest size of the local log before old segments already in the cold tier are deleted; -2 = retention.bytes, -1 = unlimited.", intRange(-2, math.MaxInt64)},
 	{"local.retention.ms", "-2", ConfigLong, "With remote storage: age after which local segments already in the cold tier are deleted; -2 = retention.ms, -1 = unlimited.", intRange(-2, math.MaxInt64)},
 	{"max.message.bytes", strconv.Itoa(DefaultMaxMessageBytes), ConfigInt, "Largest record batch the broker accepts.", intRange(0, math.MaxInt32)},
+	{"max.compaction.lag.ms", strconv.FormatInt(math.MaxInt64, 10), ConfigLong, "Compacted topics: longest time a record stays uncleaned (the active segment is rolled for it).", intRange(1, math.MaxInt64)},
 	{"message.timestamp.type", "CreateTime", ConfigString, "CreateTime keeps the producer timestamp; LogAppendTime stamps batches with the broker clock.", oneOf("CreateTime", "LogAppendTime")},
+	{"min.cleanable.dirty.ratio", "0.5", ConfigDouble, "Compacted topics: the share of the log that must be uncleaned before the cleaner runs on it.", ratio},
+	{"min.compaction.lag.ms", "0", ConfigLong, "Compacted topics: a record stays uncleaned at least this long.", intRange(0, math.MaxInt64)},
 	{"min.insync.replicas", "1", ConfigInt, "Replicas that must have a record before acks=all is answered.", intRange(1, math.MaxInt32)},
 	{"producer.id.expiration.ms", "86400000", ConfigInt, "Time after its last batch's timestamp that an idempotent producer's sequence state is kept for deduplication.", intRange(1, math.MaxInt32)},
 	{"remote.storage.enable", "true", ConfigBoolean, "Tier sealed segments to the object store as Parquet (the cold tier); local segments are then deleted only once tiered.", oneOf("true", "false")},
@@ -83,6 +125,8 @@ var topicConfigDefs = []topicConfigDef{
 	{"retention.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age after which old segments are deleted; -1 = unlimited.", intRange(-1, math.MaxInt64)},
 	{"segment.bytes", strconv.Itoa(DefaultSegmentBytes), ConfigInt, "Size at which the active segment is rolled.", intRange(14, math.MaxInt32)},
 	{"segment.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age at which the active segment is rolled.", intRange(1, math.MaxInt64)},
+	{"strata.iceberg.enable", "true", ConfigBoolean, "With remote storage: the topic is an Iceberg v2 table whose data files are the tiered Parquet files (docs/iceberg.md); false leaves the files and Fetch as they are and stops committing.", oneOf("true", "false")},
+	{"strata.iceberg.snapshot.retention.ms", strconv.FormatInt(DefaultIcebergSnapshotRetentionMs, 10), ConfigLong, "Iceberg snapshots older than this (except the current one) expire at the next commit; their manifest lists, manifests and metadata files are deleted.", intRange(1, math.MaxInt64)},
 	{"strata.tier.max.lag.ms", strconv.FormatInt(DefaultTierMaxLagMs, 10), ConfigLong, "The active segment is rolled (and so tiered) once it has held records this long; 0 = only segment.bytes/segment.ms roll.", intRange(0, math.MaxInt64)},
 	{"strata.tier.target.file.bytes", strconv.FormatInt(DefaultTierTargetFileBytes, 10), ConfigLong, "Small tiered Parquet files of a partition are merged toward this size; 0 = no merging.", intRange(0, math.MaxInt64)},
 }
@@ -91,6 +135,8 @@ var topicConfigDefs = []topicConfigDef{
 const (
 	DefaultTierMaxLagMs        = 10 * 60 * 1000
 	DefaultTierTargetFileBytes = 128 << 20
+	// DefaultIcebergSnapshotRetentionMs is 3 hours.
+	DefaultIcebergSnapshotRetentionMs = 3 * 60 * 60 * 1000
 )
 
 func lookupConfigDef(name string) (topicConfigDef, bool) {
@@ -119,6 +165,11 @@ func ValidateTopicConfigs(configs map[string]string) error {
 			return fmt.Errorf("%w: %s: %v", kerr.InvalidConfig, n, err)
 		}
 	}
+	if c := resolveTopicConfig(configs); c.MinCompactionLagMs > c.MaxCompactionLagMs {
+		// Kafka's LogConfig.validateValues.
+		return fmt.Errorf("%w: conflict topic config setting max.compaction.lag.ms (%d) < min.compaction.lag.ms (%d)",
+			kerr.InvalidConfig, c.MaxCompactionLagMs, c.MinCompactionLagMs)
+	}
 	return nil
 }
 
@@ -145,6 +196,18 @@ type TopicConfig struct {
 	LocalRetentionBytes int64
 	TierMaxLagMs        int64
 	TierTargetFileBytes int64
+	// Compaction (cleanup.policy and Kafka's cleaner configs). Without
+	// delete in the policy, RetentionMs and RetentionBytes are -1 (and so
+	// local retention's defaults): Kafka applies them only with delete.
+	Compact, Delete        bool
+	MinCleanableDirtyRatio float64
+	MinCompactionLagMs     int64
+	MaxCompactionLagMs     int64
+	DeleteRetentionMs      int64
+	// Iceberg: whether the topic's Iceberg table follows its tier
+	// manifests, and how long its snapshots are kept.
+	IcebergEnable              bool
+	IcebergSnapshotRetentionMs int64
 }
 
 func resolveTopicConfig(explicit map[string]string) TopicConfig {
@@ -158,19 +221,32 @@ func resolveTopicConfig(explicit map[string]string) TopicConfig {
 		return n
 	}
 	ts := explicit["message.timestamp.type"]
+	policy, ok := explicit["cleanup.policy"]
+	if !ok {
+		policy = "delete"
+	}
+	compact, del := parsePolicy(policy)
+	retMs, retBytes := get("retention.ms"), get("retention.bytes")
+	if !del {
+		retMs, retBytes = -1, -1
+	}
 	localMs, localBytes := get("local.retention.ms"), get("local.retention.bytes")
 	if localMs == -2 {
-		localMs = get("retention.ms")
+		localMs = retMs
 	}
 	if localBytes == -2 {
-		localBytes = get("retention.bytes")
+		localBytes = retBytes
+	}
+	dirty, err := strconv.ParseFloat(explicit["min.cleanable.dirty.ratio"], 64)
+	if err != nil {
+		dirty = 0.5
 	}
 	remote := explicit["remote.storage.enable"]
 	return TopicConfig{
 		SegmentBytes:       get("segment.bytes"),
 		SegmentMs:          get("segment.ms"),
-		RetentionMs:        get("retention.ms"),
-		RetentionBytes:     get("retention.bytes"),
+		RetentionMs:        retMs,
+		RetentionBytes:     retBytes,
 		MaxMessageBytes:    int32(get("max.message.bytes")),
 		IndexIntervalBytes: int32(get("index.interval.bytes")),
 		FlushMessages:      get("flush.messages"),
@@ -185,6 +261,15 @@ func resolveTopicConfig(explicit map[string]string) TopicConfig {
 		LocalRetentionBytes: localBytes,
 		TierMaxLagMs:        get("strata.tier.max.lag.ms"),
 		TierTargetFileBytes: get("strata.tier.target.file.bytes"),
+
+		Compact:                    compact,
+		Delete:                     del,
+		MinCleanableDirtyRatio:     dirty,
+		MinCompactionLagMs:         get("min.compaction.lag.ms"),
+		MaxCompactionLagMs:         get("max.compaction.lag.ms"),
+		DeleteRetentionMs:          get("delete.retention.ms"),
+		IcebergEnable:              explicit["strata.iceberg.enable"] != "false",
+		IcebergSnapshotRetentionMs: get("strata.iceberg.snapshot.retention.ms"),
 	}
 }
 

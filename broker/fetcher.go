@@ -66,7 +66,7 @@ func (f *fetcher) run(ctx context.Context) {
 				sleepCtx(ctx, fetcherBackoff)
 				continue
 			}
-			conn = newPeerConn(addr, p.b.cfg.BrokerID, p.b.cfg.ClusterSecret)
+			conn = newPeerConn(addr, p.b.cfg.BrokerID, p.b.cfg.ClusterSecret, p.b.cfg.PeerTLS)
 		}
 		if !truncated {
 			if err := f.truncate(ctx, conn); err != nil {

@@ -20,6 +20,12 @@ type metrics struct {
 	isrChanges      prometheus.Counter
 	elections       prometheus.Counter
 	openErrors      prometheus.Counter
+
+	cleanerRuns           prometheus.Counter
+	cleanerErrors         prometheus.Counter
+	cleanerBytesRead      prometheus.Counter
+	cleanerBytesWritten   prometheus.Counter
+	cleanerRecordsRemoved prometheus.Counter
 }
 
 func newMetrics(reg Registerer, b *Broker) *metrics {
@@ -55,10 +61,26 @@ func newMetrics(reg Registerer, b *Broker) *metrics {
 		elections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_leader_elections_total", Help: "Partition leaders elected by this broker as controller.",
 		}),
+		cleanerRuns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_log_cleaner_runs_total", Help: "Cleans of compacted partitions run by the log cleaner.",
+		}),
+		cleanerErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_log_cleaner_errors_total", Help: "Cleans that failed (the partition's log is left as it was).",
+		}),
+		cleanerBytesRead: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_log_cleaner_bytes_read_total", Help: "Segment bytes the log cleaner read (offset map and rewrite).",
+		}),
+		cleanerBytesWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_log_cleaner_bytes_written_total", Help: "Cleaned segment bytes the log cleaner wrote.",
+		}),
+		cleanerRecordsRemoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_log_cleaner_records_removed_total", Help: "Superseded records and expired tombstones the log cleaner removed.",
+		}),
 	}
 	if reg == nil {
 		return m
 	}
+	reg.MustRegister(m.cleanerRuns, m.cleanerErrors, m.cleanerBytesRead, m.cleanerBytesWritten, m.cleanerRecordsRemoved, newCleanerCollector(b))
 	reg.MustRegister(m.appendedBytes, m.appendedRecords, m.appendErrors, m.fetchedBytes,
 		m.flushSeconds, m.flushErrors, m.segmentsDeleted, m.isrChanges, m.elections, m.openErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,8 @@ type Partition struct {
 	closed bool
 
 	repl replication
+
+	clean partitionClean // the log cleaner's last measure (cleaner.go)
 }
 
 func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicConfig) (*Partition, error) {
@@ -82,7 +85,21 @@ func logConfig(c TopicConfig, cold bool) hotlog.Config {
 		cfg.IndexIntervalBytes = c.IndexIntervalBytes
 	}
 	cfg.ProducerIDExpiration = time.Duration(c.ProducerIDExpirationMs) * time.Millisecond
+	cfg.Compact = c.Compact
+	cfg.MinCleanableDirtyRatio = c.MinCleanableDirtyRatio
+	cfg.MinCompactionLag = msDuration(c.MinCompactionLagMs)
+	cfg.MaxCompactionLag = msDuration(c.MaxCompactionLagMs)
+	cfg.DeleteRetention = msDuration(c.DeleteRetentionMs)
 	return cfg
+}
+
+// msDuration converts a millisecond config; values past what a Duration
+// holds (Kafka's Long.MAX_VALUE defaults) are 0, no limit.
+func msDuration(ms int64) time.Duration {
+	if ms <= 0 || ms > math.MaxInt64/int64(time.Millisecond) {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 func (p *Partition) setConfig(c TopicConfig) {
@@ -214,6 +231,11 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 			return res, fmt.Errorf("%w: %w: batch claims %d records, more than max.message.bytes %d", kerr.InvalidRecord, recordbatch.ErrInvalid, h.NumRecords, cfg.MaxMessageBytes)
 		}
 		count += int64(h.NumRecords)
+	}
+	if cfg.Compact {
+		if err := requireKeys(records, headers); err != nil {
+			return res, err
+		}
 	}
 	now := time.Now()
 	if cfg.LogAppendTime {
@@ -464,4 +486,31 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 
 func (p *Partition) String() string {
 	return p.topic + "-" + fmt.Sprint(p.index)
+}
+
+// errNoKey is Kafka's answer to a record without a key on a compacted
+// topic (LogValidator): INVALID_RECORD.
+var errNoKey = errors.New("compacted topic cannot accept a record without a key")
+
+// requireKeys refuses, as Kafka does, batches of a compacted topic that
+// hold a record with a null key: the cleaner could never remove it.
+func requireKeys(records []byte, headers []recordbatch.Header) error {
+	pos := 0
+	for _, h := range headers {
+		b := records[pos : pos+h.Size()]
+		pos += h.Size()
+		err := recordbatch.Records(h, b, recordbatch.DefaultMaxDecompressed, func(r *recordbatch.Record) error {
+			if r.Key == nil {
+				return fmt.Errorf("%w: %w (offset delta %d)", kerr.InvalidRecord, errNoKey, r.OffsetDelta)
+			}
+			return nil
+		})
+		if err != nil {
+			if errors.Is(err, errNoKey) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 type peerConn struct {
 	addr string
 	mech sasl.Mechanism
+	tls  *tls.Config // nil: the inter-broker listener is plaintext
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -31,9 +33,16 @@ type peerConn struct {
 	fmt  *kmsg.RequestFormatter
 }
 
-func newPeerConn(addr string, brokerID int32, secret []byte) *peerConn {
+func newPeerConn(addr string, brokerID int32, secret []byte, tlsCfg *tls.Config) *peerConn {
+	if tlsCfg != nil {
+		tlsCfg = tlsCfg.Clone()
+		if host, _, err := net.SplitHostPort(addr); err == nil && tlsCfg.ServerName == "" {
+			tlsCfg.ServerName = host
+		}
+	}
 	return &peerConn{
 		addr: addr,
+		tls:  tlsCfg,
 		mech: plain.Auth{User: InterBrokerUser(brokerID), Pass: InterBrokerPassword(secret, brokerID)}.AsMechanism(),
 		fmt:  kmsg.NewRequestFormatter(kmsg.FormatterClientID(fmt.Sprintf("strata-replica-%d", brokerID))),
 	}
@@ -49,6 +58,14 @@ func (c *peerConn) request(ctx context.Context, req kmsg.Request) (kmsg.Response
 		conn, err := d.DialContext(ctx, "tcp", c.addr)
 		if err != nil {
 			return nil, fmt.Errorf("dial leader %s: %w", c.addr, err)
+		}
+		if c.tls != nil {
+			tc := tls.Client(conn, c.tls)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, fmt.Errorf("TLS to leader %s: %w", c.addr, err)
+			}
+			conn = tc
 		}
 		c.conn = conn
 		if err := c.authenticate(ctx); err != nil {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 
@@ -32,7 +33,7 @@ type peerKey struct {
 
 const connsPerPeer = 4
 
-func (pp *peerPool) get(key peerKey, self int32, secret []byte) *peerConn {
+func (pp *peerPool) get(key peerKey, self int32, secret []byte, tlsCfg *tls.Config) *peerConn {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	if pp.conns == nil {
@@ -40,7 +41,7 @@ func (pp *peerPool) get(key peerKey, self int32, secret []byte) *peerConn {
 	}
 	cs := pp.conns[key]
 	if len(cs) < connsPerPeer {
-		c := newPeerConn(key.addr, self, secret)
+		c := newPeerConn(key.addr, self, secret, tlsCfg)
 		pp.conns[key] = append(cs, c)
 		return c
 	}
@@ -67,7 +68,7 @@ func (b *Broker) PeerRequest(ctx context.Context, id int32, req kmsg.Request) (k
 	if !ok {
 		return nil, fmt.Errorf("%w: broker %d is not live", kerr.BrokerNotAvailable, id)
 	}
-	return b.peers.get(peerKey{id, addr}, b.cfg.BrokerID, b.cfg.ClusterSecret).request(ctx, req)
+	return b.peers.get(peerKey{id, addr}, b.cfg.BrokerID, b.cfg.ClusterSecret, b.cfg.PeerTLS).request(ctx, req)
 }
 
 // MarkerTarget is one partition a transaction marker goes to; Broker -1

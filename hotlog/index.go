@@ -44,7 +44,7 @@ func appendTimeEntries(dst []byte, es []timeEntry) []byte {
 }
 
 // decodeOffsetIndex parses and checks an .index file's bytes: a whole number
-// of entries, the first one (0, 0), relative offsets and positions strictly
+// of entries, the first one at position 0, relative offsets and positions strictly
 // increasing, positions below logSize.
 func decodeOffsetIndex(b []byte, logSize int64) ([]offsetEntry, error) {
 	if len(b)%offsetEntrySize != 0 {
@@ -57,8 +57,8 @@ func decodeOffsetIndex(b []byte, logSize int64) ([]offsetEntry, error) {
 			pos: binary.BigEndian.Uint32(b[i*offsetEntrySize+4:]),
 		}
 		switch {
-		case i == 0 && (e.rel != 0 || e.pos != 0):
-			return nil, fmt.Errorf("first entry is (%d, %d), want (0, 0)", e.rel, e.pos)
+		case i == 0 && e.pos != 0:
+			return nil, fmt.Errorf("first entry is (%d, %d), want position 0", e.rel, e.pos)
 		case i > 0 && (e.rel <= es[i-1].rel || e.pos <= es[i-1].pos):
 			return nil, fmt.Errorf("entry %d (%d, %d) does not follow (%d, %d)", i, e.rel, e.pos, es[i-1].rel, es[i-1].pos)
 		case int64(e.pos) >= logSize:
@@ -99,7 +99,8 @@ func decodeTimeIndex(b []byte, maxRel int64) ([]timeEntry, error) {
 }
 
 // floorOffset returns the last entry whose relative offset is <= rel. The
-// first entry is always (0, 0), so a non-empty index always has one.
+// first entry is at position 0, its relative offset that of the segment's
+// first batch (0 unless the log cleaner removed the batches before it).
 func floorOffset(es []offsetEntry, rel int64) (offsetEntry, bool) {
 	i := sort.Search(len(es), func(i int) bool { return int64(es[i].rel) > rel })
 	if i == 0 {

@@ -27,6 +27,9 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	if err := l.recoverCleanerSwaps(); err != nil {
+		return err
+	}
 	bases, err := l.listSegments()
 	if err != nil {
 		return err
@@ -138,6 +141,7 @@ func (l *Log) load() error {
 			s.closeIndexFiles()
 		}
 	}
+	l.loadCleanerCheckpoint()
 	if err := l.loadEpochs(lastBatchEpoch); err != nil {
 		return err
 	}
@@ -262,8 +266,8 @@ func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
 			if err != nil {
 				return fmt.Errorf("tail: %w", err)
 			}
-			if h.BaseOffset != next {
-				return fmt.Errorf("tail: batch at byte %d has base offset %d, expected %d", pos, h.BaseOffset, next)
+			if h.BaseOffset < next {
+				return fmt.Errorf("tail: batch at byte %d has base offset %d, expected at least %d", pos, h.BaseOffset, next)
 			}
 			if h.LastOffset()-s.base > math.MaxUint32 {
 				return fmt.Errorf("tail: offset %d too far from the base", h.LastOffset())
@@ -365,8 +369,8 @@ func (l *Log) scanPrefix(s *segment, f *os.File, fileSize, nextBase int64, visit
 			reason = err.Error()
 			break
 		}
-		if h.BaseOffset != expect {
-			reason = fmt.Sprintf("base offset %d, expected %d", h.BaseOffset, expect)
+		if h.BaseOffset < expect {
+			reason = fmt.Sprintf("base offset %d, expected at least %d", h.BaseOffset, expect)
 			break
 		}
 		if h.LastOffsetDelta < 0 || h.LastOffset()-s.base > math.MaxUint32 || (nextBase >= 0 && h.LastOffset() >= nextBase) {

@@ -116,7 +116,7 @@ func (tp *template) checkPrefixPatched(t *testing.T, dir string, keep int, patch
 	}
 	wantLEO := tp.actBase
 	if keep > 0 {
-		h, _ := recordbatch.ParseHeader(tp.a.batches[n-1])
+		h, _ := recordbatch.ParseHeader(want[len(want)-len(tp.a.batches[n-1]):])
 		wantLEO = h.LastOffset() + 1
 	}
 	if l.LogEndOffset() != wantLEO {
@@ -201,9 +201,17 @@ func TestRecoveryTornTail(t *testing.T) {
 					at = tp.ends[j] - r.off
 				}
 				dir := tp.materialize(t, func(b []byte) []byte { b[at] ^= 0x10; return b })
+				sealedLen := int64(len(tp.files[tp.sealed]))
 				if r.epoch {
-					sealedLen := int64(len(tp.files[tp.sealed]))
 					tp.checkPrefixPatched(t, dir, nb, func(b []byte) { b[sealedLen+at] ^= 0x10 })
+					return
+				}
+				if r.off == 7 && tp.files[tp.active][at]&0x10 == 0 {
+					// A raised base offset is a gap, which a compacted
+					// log has wherever the cleaner removed batches: the
+					// batch is kept (as Kafka keeps it) and the next one,
+					// now below it, is where the valid prefix ends.
+					tp.checkPrefixPatched(t, dir, j+1, func(b []byte) { b[sealedLen+at] ^= 0x10 })
 					return
 				}
 				tp.checkPrefix(t, dir, j)

@@ -6,14 +6,16 @@ import (
 	"time"
 )
 
-// ErrNotContiguous is returned when replicated batches do not start at the
+// ErrNotContiguous is returned when replicated batches start below the
 // log end offset: the follower must truncate or re-fetch first.
 var ErrNotContiguous = errors.New("replicated batches do not continue the log")
 
 // AppendReplicated appends batches copied from the partition leader,
 // keeping their base offsets and leader epochs as they are (a follower's
 // log must be byte-identical to the leader's). The first batch must start
-// at LogEndOffset and each batch must follow the previous one. The leader
+// at or after LogEndOffset and each batch after the previous one's last
+// offset: a compacted leader's log has gaps where the cleaner removed
+// whole batches, and the follower keeps them. The leader
 // epoch cache learns every epoch that appears.
 func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error) {
 	hs, _, err := frameBatches(batches, nil)
@@ -29,7 +31,7 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error
 	info := AppendInfo{FirstOffset: next, MaxTimestamp: -1, MaxTimestampOffset: -1}
 	for i := range hs {
 		h := &hs[i]
-		if h.BaseOffset != next {
+		if h.BaseOffset < next {
 			return AppendInfo{}, fmt.Errorf("%w: batch at offset %d, log end %d", ErrNotContiguous, h.BaseOffset, next)
 		}
 		if h.MaxTimestamp > info.MaxTimestamp {

@@ -258,6 +258,7 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 		}
 	}
 	l.leo.Store(newEnd)
+	l.cleanedTo = min(l.cleanedTo, newEnd)
 	var errs []error
 	for _, v := range victims {
 		if err := v.remove(); err != nil {
@@ -302,8 +303,8 @@ func (s *segment) batchStart(offset int64) (pos, base int64, err error) {
 		if err != nil {
 			return 0, 0, err
 		}
-		if h.BaseOffset != expect {
-			return 0, 0, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, expect)
+		if h.BaseOffset < expect {
+			return 0, 0, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected at least %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, expect)
 		}
 		if h.LastOffset() >= offset {
 			return pos, h.BaseOffset, nil

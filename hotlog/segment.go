@@ -137,7 +137,7 @@ func (s *segment) close() error {
 // sweeps.
 func (s *segment) remove() error {
 	err := s.close()
-	for _, ext := range []string{extLog, extIndex, extTimeIndex} {
+	for _, ext := range append([]string{extLog, extIndex, extTimeIndex}, carriedExts...) {
 		if e := os.Remove(s.path(ext)); e != nil && !errors.Is(e, fs.ErrNotExist) {
 			err = errors.Join(err, e)
 		}
@@ -392,8 +392,8 @@ func (s *segment) scanIndexes(size int64, interval int64) (*segment, error) {
 		if err != nil {
 			return nil, err
 		}
-		if h.BaseOffset != t.next {
-			return nil, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, t.next)
+		if h.BaseOffset < t.next {
+			return nil, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected at least %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, t.next)
 		}
 		t.track(h, pos, interval)
 		pos += int64(h.Size())

@@ -300,8 +300,8 @@ func (l *Log) replaySegment(ps *producerState, s *segment, from, upTo int64) {
 	sc := headerScanner{s: s, limit: s.size}
 	for pos < s.size {
 		h, err := sc.at(pos)
-		if err == nil && h.BaseOffset != expect {
-			err = fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, expect)
+		if err == nil && h.BaseOffset < expect {
+			err = fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected at least %d", ErrCorruptBatch, s.base, pos, h.BaseOffset, expect)
 		}
 		if err != nil {
 			l.logger.Error("cannot read batch headers to rebuild producer state; the state misses the rest of this segment",

@@ -104,8 +104,8 @@ func (c tsCandidate) search() (int64, int64, bool, error) {
 		if err != nil {
 			return 0, 0, false, err
 		}
-		if h.BaseOffset != expect {
-			return 0, 0, false, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected %d",
+		if h.BaseOffset < expect {
+			return 0, 0, false, fmt.Errorf("%w: segment %d at byte %d: base offset %d, expected at least %d",
 				ErrCorruptBatch, s.base, pos, h.BaseOffset, expect)
 		}
 		if h.MaxTimestamp >= c.target && (c.offset < 0 || h.BaseOffset == c.offset) {

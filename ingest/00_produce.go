@@ -26,17 +26,19 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		*st = kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		var topicErr error
 		// A transactional produce (TransactionID set) is appended like any
-		// other once verified (KIP-890 part 1, below): the hot log checks
-		// its batches against the producer's transaction state (epoch,
-		// ongoing transaction).
-		if req.TransactionID != nil && cc.s.b.Transactions == nil {
+		// other once the principal may write for that transactional id and the
+		// partition is verified to be in its transaction (KIP-890 part 1, below):
+		// the hot log checks its batches against the producer's
+		// transaction state (epoch, ongoing transaction).
+		topicErr := cc.authProduce(req.TransactionID, rt.Topic)
+		if topicErr == nil && req.TransactionID != nil && cc.s.b.Transactions == nil {
 			topicErr = errNoTransactions()
-		} else if rt.Topic == offsetsTopicName {
+		}
+		if topicErr == nil && rt.Topic == offsetsTopicName {
 			topicErr = errInternalTopic(rt.Topic)
-		} else if _, err := cc.s.b.TopicAdmin.EnsureTopic(ectx, rt.Topic); err != nil {
-			topicErr = err
+		} else if topicErr == nil {
+			_, topicErr = cc.ensureTopic(ectx, rt.Topic)
 		}
 		for pi, rp := range rt.Partitions {
 			sp := &st.Partitions[pi]
@@ -102,4 +104,15 @@ func setProduceError(sp *kmsg.ProduceResponseTopicPartition, err error) {
 	sp.ErrorCode = errorCode(err)
 	sp.ErrorMessage = errorMessage(err)
 	sp.BaseOffset = -1
+}
+
+// authProduce checks Write on the transactional id of a transactional
+// produce, then Write on the topic.
+func (cc *clientConn) authProduce(transactionalID *string, topic string) error {
+	if transactionalID != nil {
+		if err := cc.authTransactionalID(kmsg.ACLOperationWrite, *transactionalID); err != nil {
+			return err
+		}
+	}
+	return cc.authTopic(kmsg.ACLOperationWrite, topic)
 }

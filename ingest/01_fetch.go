@@ -28,6 +28,25 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 	if replica := fetchReplicaID(req); replica >= 0 && !cc.mayFetchAsReplica(replica) {
 		return refuseFetch(req, resp, kerr.TopicAuthorizationFailed.Code), nil
 	}
+	// A consumer needs Read on each topic, decided once (not at every
+	// wake of a waiting fetch).
+	var denied map[string]bool
+	if fetchReplicaID(req) < 0 && cc.s.b.ACLs != nil {
+		for _, rt := range req.Topics {
+			name := rt.Topic
+			if req.Version >= 13 {
+				if t, ok := cc.s.b.Topics.TopicByID(rt.TopicID); ok {
+					name = t.Name
+				}
+			}
+			if cc.authTopic(kmsg.ACLOperationRead, name) != nil {
+				if denied == nil {
+					denied = map[string]bool{}
+				}
+				denied[name] = true
+			}
+		}
+	}
 	// The client's MaxBytes (up to 2 GiB) is bounded by the server's
 	// fetch max bytes.
 	maxBytes := int(req.MaxBytes)
@@ -42,7 +61,7 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 	// append to one of its partitions and reads them all again.
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
-		total, waits, failed := cc.fillFetch(req, resp, maxBytes)
+		total, waits, failed := cc.fillFetch(req, resp, maxBytes, denied)
 		if failed || total >= int(req.MinBytes) || len(waits) == 0 || !time.Now().Before(deadline) {
 			return resp, nil
 		}
@@ -69,7 +88,7 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 // budget are read in turn, with what the earlier ones left. A read ahead
 // that no longer fits the budget when its turn comes is dropped (the client
 // fetches it again).
-func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int) (int, []<-chan struct{}, bool) {
+func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, maxBytes int, denied map[string]bool) (int, []<-chan struct{}, bool) {
 	b := cc.s.b
 	resp.Topics = resp.Topics[:0]
 	// Followers name themselves (ReplicaState from v15): they read past the
@@ -100,6 +119,9 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 			} else {
 				topicErr = kerr.UnknownTopicID
 			}
+		}
+		if denied[name] {
+			topicErr = kerr.TopicAuthorizationFailed
 		}
 		names = append(names, name)
 		js := make([]job, len(rt.Partitions))

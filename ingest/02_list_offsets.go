@@ -12,6 +12,7 @@ func (cc *clientConn) handleListOffsets(_ context.Context, req *kmsg.ListOffsets
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		topicErr := cc.authTopic(kmsg.ACLOperationDescribe, rt.Topic)
 		// Kafka refuses a partition named twice in one request.
 		count := map[int32]int{}
 		for _, rp := range rt.Partitions {
@@ -26,7 +27,11 @@ func (cc *clientConn) handleListOffsets(_ context.Context, req *kmsg.ListOffsets
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			p, err := cc.s.b.Partitions.Partition(rt.Topic, rp.Partition)
+			var p Partition
+			err := topicErr
+			if err == nil {
+				p, err = cc.s.b.Partitions.Partition(rt.Topic, rp.Partition)
+			}
 			if err == nil {
 				var off, ts int64
 				var epoch int32

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/auth"
 )
 
 func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) (*kmsg.MetadataResponse, error) {
@@ -15,8 +17,12 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	live := map[int32]bool{}
 	for _, b := range c.Brokers() {
 		live[b.ID] = true
+		host, port, ok := cc.endpoint(b)
+		if !ok {
+			continue // not on this listener
+		}
 		rb := kmsg.NewMetadataResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		rb.NodeID, rb.Host, rb.Port = b.ID, host, port
 		if b.Rack != "" {
 			rack := b.Rack
 			rb.Rack = &rack
@@ -26,6 +32,24 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	clusterID := c.ClusterID()
 	resp.ClusterID = &clusterID
 	resp.ControllerID = c.ControllerID()
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = cc.authorizedOps(auth.Cluster, auth.ClusterName)
+	}
+	// A topic the principal may not Describe is left out of a listing
+	// and, when named, answered TOPIC_AUTHORIZATION_FAILED: its name never
+	// reaches a client that may not see it.
+	topicOut := func(mt kmsg.MetadataResponseTopic) {
+		if req.IncludeTopicAuthorizedOperations && mt.ErrorCode == 0 && mt.Topic != nil {
+			mt.AuthorizedOperations = cc.authorizedOps(auth.Topic, *mt.Topic)
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	denied := func(name *string, id [16]byte) {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic, mt.TopicID = name, id
+		mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		resp.Topics = append(resp.Topics, mt)
+	}
 
 	// v0: an empty list means every topic; v1+: null means every topic.
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
@@ -37,10 +61,12 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	}
 	if all {
 		for _, t := range topics.Topics() {
-			resp.Topics = append(resp.Topics, metadataTopic(t, live))
+			if cc.allowed(kmsg.ACLOperationDescribe, auth.Topic, t.Name) {
+				topicOut(metadataTopic(t, live))
+			}
 		}
-		if withOffsets {
-			resp.Topics = append(resp.Topics, internal(offsets))
+		if withOffsets && cc.allowed(kmsg.ACLOperationDescribe, auth.Topic, offsetsTopicName) {
+			topicOut(internal(offsets))
 		}
 		return resp, nil
 	}
@@ -48,10 +74,18 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
 			if withOffsets && rt.TopicID == offsets.ID {
-				resp.Topics = append(resp.Topics, internal(offsets))
+				if cc.authTopic(kmsg.ACLOperationDescribe, offsetsTopicName) != nil {
+					denied(nil, rt.TopicID)
+					continue
+				}
+				topicOut(internal(offsets))
 				continue
 			}
 			t, ok := topics.TopicByID(rt.TopicID)
+			if ok && cc.authTopic(kmsg.ACLOperationDescribe, t.Name) != nil {
+				denied(nil, rt.TopicID)
+				continue
+			}
 			if !ok {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.TopicID = rt.TopicID
@@ -59,12 +93,16 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			resp.Topics = append(resp.Topics, metadataTopic(t, live))
+			topicOut(metadataTopic(t, live))
 			continue
 		}
 		name := *rt.Topic
+		if cc.authTopic(kmsg.ACLOperationDescribe, name) != nil {
+			denied(&name, [16]byte{})
+			continue
+		}
 		if name == offsetsTopicName && withOffsets {
-			resp.Topics = append(resp.Topics, internal(offsets))
+			topicOut(internal(offsets))
 			continue
 		}
 		t, ok := topics.Topic(name)
@@ -75,7 +113,7 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 			err = kerr.UnknownTopicOrPartition // never auto-created
 		default:
 			if autoCreate {
-				t, err = cc.s.b.TopicAdmin.EnsureTopic(ctx, name)
+				t, err = cc.ensureTopic(ctx, name)
 			} else {
 				err = kerr.UnknownTopicOrPartition
 			}
@@ -87,7 +125,7 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(t, live))
+		topicOut(metadataTopic(t, live))
 	}
 	return resp, nil
 }

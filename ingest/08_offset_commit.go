@@ -29,10 +29,20 @@ func (cc *clientConn) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCo
 	errs := make([][]error, len(req.Topics))
 	type pos struct{ t, p int }
 	var index []pos
+	// Read on the group, then Read on each topic.
+	groupErr := cc.authGroup(kmsg.ACLOperationRead, req.Group)
 	for ti, rt := range req.Topics {
 		errs[ti] = make([]error, len(rt.Partitions))
 		n := cc.partitionCount(rt.Topic)
+		authErr := groupErr
+		if authErr == nil {
+			authErr = cc.authTopic(kmsg.ACLOperationRead, rt.Topic)
+		}
 		for pi, rp := range rt.Partitions {
+			if authErr != nil {
+				errs[ti][pi] = authErr
+				continue
+			}
 			if rp.Partition < 0 || rp.Partition >= n {
 				errs[ti][pi] = unknownPartition(rt.Topic, rp.Partition)
 				continue

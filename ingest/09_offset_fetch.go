@@ -3,8 +3,10 @@ package ingest
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/auth"
 	"github.com/stratalog/strata/group"
 )
 
@@ -86,12 +88,45 @@ func (cc *clientConn) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFet
 	return resp, nil
 }
 
+// fetchOffsets needs Describe on the group; of the topics, those the
+// principal may not Describe answer TOPIC_AUTHORIZATION_FAILED when named
+// and are left out of an answer for every committed partition.
 func (cc *clientConn) fetchOffsets(ctx context.Context, groupID string, parts []TopicPartition, requireStable bool) ([]group.FetchedOffset, error) {
+	if err := cc.authGroup(kmsg.ACLOperationDescribe, groupID); err != nil {
+		return nil, err
+	}
 	gs, err := groupPart(cc.s.b.Offsets)
 	if err != nil {
 		return nil, err
 	}
-	return gs.FetchOffsets(ctx, groupID, parts, requireStable)
+	fetched, err := gs.FetchOffsets(ctx, groupID, parts, requireStable)
+	if err != nil || cc.s.b.ACLs == nil {
+		return fetched, err
+	}
+	decided := map[string]error{}
+	out := fetched[:0]
+	for _, f := range fetched {
+		authErr, ok := decided[f.Topic]
+		if !ok {
+			if parts == nil {
+				if !cc.allowed(kmsg.ACLOperationDescribe, auth.Topic, f.Topic) {
+					authErr = kerr.TopicAuthorizationFailed
+				}
+			} else {
+				authErr = cc.authTopic(kmsg.ACLOperationDescribe, f.Topic)
+			}
+			decided[f.Topic] = authErr
+		}
+		switch {
+		case authErr == nil:
+		case parts == nil:
+			continue // every committed partition: hide the topic
+		default:
+			f.Offset, f.LeaderEpoch, f.Metadata, f.Err = -1, -1, "", authErr
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // groupByTopic splits offsets into runs of one topic, in order of first

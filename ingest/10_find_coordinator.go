@@ -14,16 +14,21 @@ import (
 // coordinator places it on (both a hash of the key over the live
 // brokers); without a group coordinator every broker answers for itself
 // for groups, and without a transaction coordinator transactional ids
-// are refused with a non-retriable error.
+// are refused with a non-retriable error. The principal needs Describe
+// on the group or the transactional id.
 func (cc *clientConn) handleFindCoordinator(_ context.Context, req *kmsg.FindCoordinatorRequest) (*kmsg.FindCoordinatorResponse, error) {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	answer := func(key string) (int32, string, int32, error) {
+		selfHost, selfPort := cc.selfEndpoint()
 		self := cc.s.b.Cluster.ID()
 		var id int32
 		what := "group"
 		switch {
 		case req.CoordinatorType == 1:
 			what = "transactional id"
+			if err := cc.authTransactionalID(kmsg.ACLOperationDescribe, key); err != nil {
+				return -1, "", -1, err
+			}
 			if cc.s.b.Transactions == nil {
 				// The code InitProducerId answers too, which kgo and
 				// librdkafka surface as a fatal error.
@@ -37,17 +42,21 @@ func (cc *clientConn) handleFindCoordinator(_ context.Context, req *kmsg.FindCoo
 			return -1, "", -1, fmt.Errorf("%w: coordinator type %d", kerr.InvalidRequest, req.CoordinatorType)
 		case key == "":
 			return -1, "", -1, fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
-		case cc.s.b.GroupPlacement == nil:
-			return self, cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
 		default:
+			if err := cc.authGroup(kmsg.ACLOperationDescribe, key); err != nil {
+				return -1, "", -1, err
+			}
+			if cc.s.b.GroupPlacement == nil {
+				return self, selfHost, selfPort, nil
+			}
 			id = cc.s.b.GroupPlacement.CoordinatorFor(key)
 		}
 		if id == self {
-			return self, cc.s.cfg.AdvertisedHost, cc.s.cfg.AdvertisedPort, nil
+			return self, selfHost, selfPort, nil
 		}
 		for _, b := range cc.s.b.Cluster.Brokers() {
-			if b.ID == id {
-				return b.ID, b.Host, b.Port, nil
+			if host, port, ok := cc.endpoint(b); ok && b.ID == id {
+				return b.ID, host, port, nil
 			}
 		}
 		return -1, "", -1, fmt.Errorf("%w: coordinator broker %d of %s %q is not live", kerr.CoordinatorNotAvailable, id, what, key)

@@ -17,6 +17,9 @@ func (cc *clientConn) handleJoinGroup(ctx context.Context, req *kmsg.JoinGroupRe
 	resp.Generation = -1
 	resp.MemberID = req.MemberID
 	gs, err := groupPart(cc.s.b.Members)
+	if err == nil {
+		err = cc.authGroup(kmsg.ACLOperationRead, req.Group)
+	}
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil

@@ -12,7 +12,11 @@ import (
 // waiting on etcd.
 func (cc *clientConn) handleHeartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) (*kmsg.HeartbeatResponse, error) {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	gs, err := groupPart(cc.s.b.Members)
+	err := cc.authGroup(kmsg.ACLOperationRead, req.Group)
+	var gs GroupMembership
+	if err == nil {
+		gs, err = groupPart(cc.s.b.Members)
+	}
 	if err == nil {
 		err = gs.Heartbeat(ctx, group.HeartbeatRequest{
 			Group: req.Group, Generation: req.Generation, MemberID: req.MemberID, InstanceID: deref(req.InstanceID),

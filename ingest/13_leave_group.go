@@ -24,6 +24,9 @@ func (cc *clientConn) handleLeaveGroup(ctx context.Context, req *kmsg.LeaveGroup
 		}
 	}
 	gs, err := groupPart(cc.s.b.Members)
+	if err == nil {
+		err = cc.authGroup(kmsg.ACLOperationRead, req.Group)
+	}
 	var errs []error
 	if err == nil {
 		errs, err = gs.Leave(ctx, req.Group, members)

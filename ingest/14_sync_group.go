@@ -13,6 +13,9 @@ import (
 func (cc *clientConn) handleSyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) (*kmsg.SyncGroupResponse, error) {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	gs, err := groupPart(cc.s.b.Members)
+	if err == nil {
+		err = cc.authGroup(kmsg.ACLOperationRead, req.Group)
+	}
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil

@@ -1,14 +1,13 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-// groupOperations is the AuthorizedOperations bit field for a group when
-// there is no authorization: READ (3), DELETE (6), DESCRIBE (8).
-const groupOperations = 1<<3 | 1<<6 | 1<<8
+	"github.com/stratalog/strata/auth"
+)
 
 // DescribeGroups v0-v5: v3 adds authorized operations, v4 the instance id
 // of members. A group that does not exist is Dead with no error, as Kafka
@@ -22,10 +21,10 @@ func (cc *clientConn) handleDescribeGroups(ctx context.Context, req *kmsg.Descri
 		sg := kmsg.NewDescribeGroupsResponseGroup()
 		sg.Group = name
 		if req.IncludeAuthorizedOperations {
-			sg.AuthorizedOperations = groupOperations
+			sg.AuthorizedOperations = cc.authorizedOps(auth.Group, name)
 		}
-		if gerr != nil {
-			sg.ErrorCode = errorCode(gerr)
+		if err := cmp.Or(cc.authGroup(kmsg.ACLOperationDescribe, name), gerr); err != nil {
+			sg.ErrorCode = errorCode(err)
 			resp.Groups = append(resp.Groups, sg)
 			continue
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/auth"
 )
 
 // ListGroups v0-v5: the groups this broker coordinates; v4 adds the state
@@ -22,7 +24,13 @@ func (cc *clientConn) handleListGroups(ctx context.Context, req *kmsg.ListGroups
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
+	// Describe on the cluster lists every group; otherwise only the
+	// groups the principal may Describe (Kafka's rule).
+	all := cc.allowed(kmsg.ACLOperationDescribe, auth.Cluster, auth.ClusterName)
 	for _, l := range list {
+		if !all && !cc.allowed(kmsg.ACLOperationDescribe, auth.Group, l.Group) {
+			continue
+		}
 		sg := kmsg.NewListGroupsResponseGroup()
 		sg.Group, sg.ProtocolType, sg.GroupState, sg.GroupType = l.Group, l.ProtocolType, l.State, l.Type
 		resp.Groups = append(resp.Groups, sg)

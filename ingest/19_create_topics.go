@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/auth"
 )
 
 func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) (*kmsg.CreateTopicsResponse, error) {
@@ -21,6 +23,11 @@ func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTo
 		st.Topic = rt.Topic
 		if seen[rt.Topic] > 1 {
 			err := fmt.Errorf("%w: topic %s named more than once", kerr.InvalidRequest, rt.Topic)
+			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if err := cc.authCreateTopic(rt.Topic); err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 			resp.Topics = append(resp.Topics, st)
 			continue
@@ -62,7 +69,7 @@ func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTo
 		st.NumPartitions = int32(len(t.Partitions))
 		st.ReplicationFactor = t.ReplicationFactor
 		entries, _ := cc.s.b.Configs.DescribeTopicConfigs(t.Name)
-		if req.ValidateOnly {
+		if req.ValidateOnly || !cc.allowed(kmsg.ACLOperationDescribeConfigs, auth.Topic, t.Name) {
 			entries = nil
 		}
 		for _, e := range entries {

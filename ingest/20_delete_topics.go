@@ -39,12 +39,17 @@ func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTo
 			if info, ok := topics.Topic(*t.name); ok {
 				st.TopicID = info.ID
 			}
-			err = admin.DeleteTopic(ctx, *t.name)
+			if err = cc.authTopic(kmsg.ACLOperationDelete, *t.name); err == nil {
+				err = admin.DeleteTopic(ctx, *t.name)
+			}
 		default:
 			info, ok := topics.TopicByID(t.id)
 			if !ok {
 				err = kerr.UnknownTopicID
 				break
+			}
+			if err = cc.authTopic(kmsg.ACLOperationDelete, info.Name); err != nil {
+				break // the name stays hidden
 			}
 			name := info.Name
 			st.Topic = &name

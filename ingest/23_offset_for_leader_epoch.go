@@ -8,13 +8,27 @@ import (
 
 func (cc *clientConn) handleOffsetForLeaderEpoch(_ context.Context, req *kmsg.OffsetForLeaderEpochRequest) (*kmsg.OffsetForLeaderEpochResponse, error) {
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	// A follower (replica id >= 0, v3+) needs ClusterAction on the
+	// cluster, a consumer Describe on each topic.
+	var clusterErr error
+	if req.Version >= 3 && req.ReplicaID >= 0 {
+		clusterErr = cc.authCluster(kmsg.ACLOperationClusterAction)
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
+		topicErr := clusterErr
+		if topicErr == nil && !(req.Version >= 3 && req.ReplicaID >= 0) {
+			topicErr = cc.authTopic(kmsg.ACLOperationDescribe, rt.Topic)
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
-			p, err := cc.s.b.Partitions.Partition(rt.Topic, rp.Partition)
+			var p Partition
+			err := topicErr
+			if err == nil {
+				p, err = cc.s.b.Partitions.Partition(rt.Topic, rp.Partition)
+			}
 			if err == nil {
 				sp.LeaderEpoch, sp.EndOffset, err = p.EndOffsetForEpoch(rp.LeaderEpoch, rp.CurrentLeaderEpoch)
 			}

@@ -11,7 +11,8 @@ import (
 // AddPartitionsToTxn v0-v5. v0-v3 come from producers: the partitions
 // join the producer's transaction, all or none (an unknown partition
 // fails with UNKNOWN_TOPIC_OR_PARTITION and the others with
-// OPERATION_NOT_ATTEMPTED, as Kafka answers). v4+ come from brokers
+// OPERATION_NOT_ATTEMPTED, as Kafka answers; Write on the transactional
+// id and on each topic is needed). v4+ come from brokers
 // only (Kafka's ClusterAction; here the connection must be a broker's
 // inter-broker identity): several transactions per request, each either
 // added or, with VerifyOnly, checked (KIP-890 part 1: a partition leader
@@ -68,10 +69,12 @@ func (cc *clientConn) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.Ad
 		parts = appendParts(parts, tt.Topic, tt.Partitions)
 	}
 	var errs []error
-	var err error
-	if t == nil {
+	err := cc.authTransactionalID(kmsg.ACLOperationWrite, req.TransactionalID)
+	switch {
+	case err != nil:
+	case t == nil:
 		err = errNoTransactions()
-	} else {
+	default:
 		errs, err = cc.addPartitions(ctx, t, p, parts)
 	}
 	i := 0
@@ -97,6 +100,11 @@ func (cc *clientConn) addPartitions(ctx context.Context, t Transactions, p TxnPr
 	errs := make([]error, len(parts))
 	bad := false
 	for i, tp := range parts {
+		if err := cc.authTopic(kmsg.ACLOperationWrite, tp.Topic); err != nil {
+			errs[i] = err
+			bad = true
+			continue
+		}
 		if tp.Topic == offsetsTopicName {
 			errs[i] = errInternalTopic(tp.Topic)
 			bad = true

@@ -9,7 +9,8 @@ import (
 // AddOffsetsToTxn v0-v3: the group's offsets join the producer's
 // transaction (its partition of __consumer_offsets, as in Kafka), so that
 // the TxnOffsetCommit that follows becomes visible when the transaction
-// commits.
+// commits. Write on the transactional id and Read on the group are
+// needed.
 func (cc *clientConn) handleAddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsToTxnRequest) (*kmsg.AddOffsetsToTxnResponse, error) {
 	ctx, cancel := cc.bounded(ctx, 0)
 	defer cancel()
@@ -19,7 +20,14 @@ func (cc *clientConn) handleAddOffsetsToTxn(ctx context.Context, req *kmsg.AddOf
 		resp.ErrorCode = errorCode(errNoTransactions())
 		return resp, nil
 	}
-	p := TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, Epoch: req.ProducerEpoch}
-	resp.ErrorCode = txnErrorCode(t.AddOffsetsToTxn(ctx, p, req.Group), req.Version, 2)
+	err := cc.authTransactionalID(kmsg.ACLOperationWrite, req.TransactionalID)
+	if err == nil {
+		err = cc.authGroup(kmsg.ACLOperationRead, req.Group)
+	}
+	if err == nil {
+		p := TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, Epoch: req.ProducerEpoch}
+		err = t.AddOffsetsToTxn(ctx, p, req.Group)
+	}
+	resp.ErrorCode = txnErrorCode(err, req.Version, 2)
 	return resp, nil
 }

@@ -20,7 +20,11 @@ func (cc *clientConn) handleEndTxn(ctx context.Context, req *kmsg.EndTxnRequest)
 		resp.ErrorCode = errorCode(errNoTransactions())
 		return resp, nil
 	}
-	p := TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, Epoch: req.ProducerEpoch}
-	resp.ErrorCode = txnErrorCode(t.EndTxn(ctx, p, req.Commit), req.Version, 2)
+	err := cc.authTransactionalID(kmsg.ACLOperationWrite, req.TransactionalID)
+	if err == nil {
+		p := TxnProducer{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, Epoch: req.ProducerEpoch}
+		err = t.EndTxn(ctx, p, req.Commit)
+	}
+	resp.ErrorCode = txnErrorCode(err, req.Version, 2)
 	return resp, nil
 }

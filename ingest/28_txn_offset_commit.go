@@ -14,7 +14,8 @@ import (
 // group's coordinator. They stay pending (OffsetFetch with require_stable
 // answers UNSTABLE_OFFSET_COMMIT for them) until the transaction's marker
 // makes them visible or drops them. v3 adds the generation and member id
-// (KIP-447), checked as OffsetCommit checks them.
+// (KIP-447), checked as OffsetCommit checks them. Write on the
+// transactional id, Read on the group and on each topic are needed.
 func (cc *clientConn) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) (*kmsg.TxnOffsetCommitResponse, error) {
 	ctx, cancel := cc.bounded(ctx, 0)
 	defer cancel()
@@ -31,10 +32,10 @@ func (cc *clientConn) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOf
 	}
 	var topicErr []error
 	for _, rt := range req.Topics {
-		var err error
-		if rt.Topic == offsetsTopicName {
+		err := cc.authTopic(kmsg.ACLOperationRead, rt.Topic)
+		if err == nil && rt.Topic == offsetsTopicName {
 			err = errInternalTopic(rt.Topic)
-		} else if _, ok := cc.s.b.Topics.Topic(rt.Topic); !ok {
+		} else if _, ok := cc.s.b.Topics.Topic(rt.Topic); err == nil && !ok {
 			err = fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, rt.Topic)
 		}
 		topicErr = append(topicErr, err)
@@ -53,8 +54,12 @@ func (cc *clientConn) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOf
 		}
 	}
 	var errs []error
-	var all error
+	all := cc.authTransactionalID(kmsg.ACLOperationWrite, req.TransactionalID)
+	if all == nil {
+		all = cc.authGroup(kmsg.ACLOperationRead, req.Group)
+	}
 	switch {
+	case all != nil:
 	case cc.s.b.TxnOffsets == nil:
 		all = errNoTransactions()
 	case len(gr.Offsets) > 0:

@@ -19,8 +19,13 @@ func (cc *clientConn) handleDescribeConfigs(_ context.Context, req *kmsg.Describ
 		var err error
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			entries, err = configs.DescribeTopicConfigs(rr.ResourceName)
+			if err = cc.authTopic(kmsg.ACLOperationDescribeConfigs, rr.ResourceName); err == nil {
+				entries, err = configs.DescribeTopicConfigs(rr.ResourceName)
+			}
 		case kmsg.ConfigResourceTypeBroker:
+			if err = cc.authCluster(kmsg.ACLOperationDescribeConfigs); err != nil {
+				break
+			}
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(cc.s.b.Cluster.ID())) {
 				err = fmt.Errorf("%w: broker %s: ask that broker for its configs", kerr.InvalidRequest, rr.ResourceName)
 				break

@@ -30,8 +30,14 @@ func (cc *clientConn) handleAlterConfigs(ctx context.Context, req *kmsg.AlterCon
 func (cc *clientConn) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, name string, changes []ConfigChange, replace, validateOnly bool) error {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
+		if err := cc.authTopic(kmsg.ACLOperationAlterConfigs, name); err != nil {
+			return err
+		}
 		return cc.s.b.Configs.AlterTopicConfigs(ctx, name, changes, replace, validateOnly)
 	case kmsg.ConfigResourceTypeBroker:
+		if err := cc.authCluster(kmsg.ACLOperationAlterConfigs); err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: broker configs are static (set them with strata serve flags)", kerr.InvalidRequest)
 	}
 	return fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, typ)

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -11,9 +12,9 @@ import (
 // SaslAuthenticate carries one message of the exchange that SaslHandshake
 // v1 began. A failed authentication is answered with
 // SASL_AUTHENTICATION_FAILED and its message, then the connection closes;
-// SaslAuthenticate outside an exchange is ILLEGAL_SASL_STATE. The session
-// lifetime (v1) is 0: the broker does not expire sessions, so clients do
-// not re-authenticate (KIP-368).
+// SaslAuthenticate outside an exchange is ILLEGAL_SASL_STATE. The last
+// message's answer (v1) carries the session lifetime (KIP-368, sasl.go):
+// 0 when sessions do not expire.
 func (cc *clientConn) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASLAuthenticateRequest) (*kmsg.SASLAuthenticateResponse, error) {
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 	if cc.sasl != saslHandshake {
@@ -30,5 +31,8 @@ func (cc *clientConn) handleSaslAuthenticate(ctx context.Context, req *kmsg.SASL
 		return resp, nil
 	}
 	resp.SASLAuthBytes = reply
+	if cc.sasl == saslDone && !cc.sessionEnd.IsZero() {
+		resp.SessionLifetimeMillis = max(time.Until(cc.sessionEnd).Milliseconds(), 1)
+	}
 	return resp, nil
 }

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"errors"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -17,8 +19,11 @@ func (cc *clientConn) handleCreatePartitions(ctx context.Context, req *kmsg.Crea
 		for _, a := range rt.Assignment {
 			assignment = append(assignment, a.Replicas)
 		}
-		err := errInternalTopic(rt.Topic)
-		if rt.Topic != offsetsTopicName {
+		err := cc.authTopic(kmsg.ACLOperationAlter, rt.Topic)
+		if err == nil {
+			err = errInternalTopic(rt.Topic)
+		}
+		if rt.Topic != offsetsTopicName && !errors.Is(err, kerr.TopicAuthorizationFailed) {
 			err = cc.s.b.TopicAdmin.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)

@@ -17,7 +17,10 @@ func (cc *clientConn) handleDeleteGroups(ctx context.Context, req *kmsg.DeleteGr
 	for _, name := range req.Groups {
 		sg := kmsg.NewDeleteGroupsResponseGroup()
 		sg.Group = name
-		err := gerr
+		err := cc.authGroup(kmsg.ACLOperationDelete, name)
+		if err == nil {
+			err = gerr
+		}
 		if err == nil {
 			err = gs.DeleteGroup(ctx, name)
 		}

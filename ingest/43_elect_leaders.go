@@ -13,6 +13,11 @@ func (cc *clientConn) handleElectLeaders(ctx context.Context, req *kmsg.ElectLea
 	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
 	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	authErr := cc.authCluster(kmsg.ACLOperationAlter)
+	if authErr != nil && (req.Version >= 1 || req.Topics == nil) { // no names for the unauthorized
+		resp.ErrorCode = errorCode(authErr)
+		return resp, nil
+	}
 	topics := req.Topics
 	if topics == nil { // every partition
 		for _, t := range cc.s.b.Topics.Topics() {
@@ -30,7 +35,10 @@ func (cc *clientConn) handleElectLeaders(ctx context.Context, req *kmsg.ElectLea
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewElectLeadersResponseTopicPartition()
 			sp.Partition = p
-			err := cc.s.b.Replicas.ElectLeader(ctx, rt.Topic, p, req.ElectionType == 1)
+			err := authErr // v0 has no top-level error: each partition carries it
+			if err == nil {
+				err = cc.s.b.Replicas.ElectLeader(ctx, rt.Topic, p, req.ElectionType == 1)
+			}
 			sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 			st.Partitions = append(st.Partitions, sp)
 		}

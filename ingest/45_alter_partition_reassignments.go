@@ -12,6 +12,10 @@ func (cc *clientConn) handleAlterPartitionReassignments(ctx context.Context, req
 	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
 	defer cancel()
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+	if err := cc.authCluster(kmsg.ACLOperationAlter); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		st.Topic = rt.Topic

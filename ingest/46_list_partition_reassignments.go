@@ -11,6 +11,10 @@ func (cc *clientConn) handleListPartitionReassignments(ctx context.Context, req 
 	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
 	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if err := cc.authCluster(kmsg.ACLOperationDescribe); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	var names []string
 	want := map[string][]int32{}
 	if req.Topics != nil {

@@ -16,10 +16,19 @@ func (cc *clientConn) handleOffsetDelete(ctx context.Context, req *kmsg.OffsetDe
 	type pos struct{ t, p int }
 	var parts []TopicPartition
 	var index []pos
+	if err := cc.authGroup(kmsg.ACLOperationDelete, req.Group); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
 	for ti, rt := range req.Topics {
 		errs[ti] = make([]error, len(rt.Partitions))
 		n := cc.partitionCount(rt.Topic)
+		topicErr := cc.authTopic(kmsg.ACLOperationRead, rt.Topic)
 		for pi, rp := range rt.Partitions {
+			if topicErr != nil {
+				errs[ti][pi] = topicErr
+				continue
+			}
 			if rp.Partition < 0 || rp.Partition >= n {
 				errs[ti][pi] = unknownPartition(rt.Topic, rp.Partition)
 				continue

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/auth"
 )
 
 func (cc *clientConn) handleDescribeCluster(_ context.Context, req *kmsg.DescribeClusterRequest) (*kmsg.DescribeClusterResponse, error) {
@@ -17,11 +19,22 @@ func (cc *clientConn) handleDescribeCluster(_ context.Context, req *kmsg.Describ
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return resp, nil
 	}
+	if err := cc.authCluster(kmsg.ACLOperationDescribe); err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
+	}
 	resp.ClusterID = c.ClusterID()
 	resp.ControllerID = c.ControllerID()
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = cc.authorizedOps(auth.Cluster, auth.ClusterName)
+	}
 	for _, b := range c.Brokers() {
+		host, port, ok := cc.endpoint(b)
+		if !ok {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		rb.NodeID, rb.Host, rb.Port = b.ID, host, port
 		if b.Rack != "" {
 			rack := b.Rack
 			rb.Rack = &rack

@@ -9,24 +9,41 @@ import (
 
 // DescribeTransactions v0: the state of each transactional id this
 // broker coordinates (NOT_COORDINATOR for the others,
-// TRANSACTIONAL_ID_NOT_FOUND for unknown ones).
+// TRANSACTIONAL_ID_NOT_FOUND for unknown ones,
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED without Describe on the id).
 func (cc *clientConn) handleDescribeTransactions(ctx context.Context, req *kmsg.DescribeTransactionsRequest) (*kmsg.DescribeTransactionsResponse, error) {
 	ctx, cancel := cc.bounded(ctx, 0)
 	defer cancel()
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
-	var ds []TxnDescription
-	if t := cc.s.b.Transactions; t != nil {
-		ds = t.DescribeTransactions(ctx, req.TransactionalIDs)
+	var allowed []string
+	denied := map[int]error{}
+	for i, id := range req.TransactionalIDs {
+		if err := cc.authTransactionalID(kmsg.ACLOperationDescribe, id); err != nil {
+			denied[i] = err
+		} else {
+			allowed = append(allowed, id)
+		}
 	}
+	var ds []TxnDescription
+	if t := cc.s.b.Transactions; t != nil && len(allowed) > 0 {
+		ds = t.DescribeTransactions(ctx, allowed)
+	}
+	j := 0
 	for i, id := range req.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.ProducerEpoch, st.StartTimestamp = id, -1, -1, -1
-		if i >= len(ds) {
+		if err := denied[i]; err != nil {
+			st.ErrorCode = errorCode(err)
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
+		j++
+		if j-1 >= len(ds) {
 			st.ErrorCode = errorCode(errNoTransactions())
 			resp.TransactionStates = append(resp.TransactionStates, st)
 			continue
 		}
-		d := ds[i]
+		d := ds[j-1]
 		if d.Err != nil {
 			st.ErrorCode = errorCode(d.Err)
 			resp.TransactionStates = append(resp.TransactionStates, st)

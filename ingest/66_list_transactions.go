@@ -46,6 +46,9 @@ func (cc *clientConn) handleListTransactions(ctx context.Context, req *kmsg.List
 		return resp, nil
 	}
 	for _, l := range ls {
+		if cc.authTransactionalID(kmsg.ACLOperationDescribe, l.TransactionalID) != nil {
+			continue // listed only to who may describe it, as Kafka
+		}
 		st := kmsg.NewListTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.TransactionState = l.TransactionalID, l.ProducerID, l.State
 		resp.TransactionStates = append(resp.TransactionStates, st)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/auth"
 	"github.com/stratalog/strata/group"
 )
 
@@ -93,6 +94,9 @@ type BrokerInfo struct {
 	Host string
 	Port int32
 	Rack string
+	// Listeners are the broker's advertised listeners by name; empty: Host
+	// and Port for every listener.
+	Listeners []Endpoint
 }
 
 // TopicLookup reads the topic metadata this broker mirrors.
@@ -307,6 +311,39 @@ type TxnOffsets interface {
 	CompleteTxnOffsets(ctx context.Context, producerID int64, commit bool, partition, partitions int32) error
 }
 
+// ACLs is the ACL authorizer (--authorizer acl): it decides the
+// operation each API checks (authz.go: one helper per resource type) and
+// keeps the bindings that CreateAcls, DescribeAcls and DeleteAcls manage.
+// A nil ACLs authorizes every request, as Kafka without an authorizer.
+type ACLs interface {
+	// Authorize decides whether principal, connected from host, may do
+	// op on the resource (auth.Authorizer's rules: super users, deny
+	// over allow, allow.everyone.if.no.acl.found).
+	Authorize(principal, host string, op auth.Operation, rt auth.ResourceType, name string) bool
+	// DescribeACLs returns the bindings f selects.
+	DescribeACLs(f auth.Filter) []auth.Binding
+	// CreateACLs stores bindings (already valid); creating one that
+	// exists is no error.
+	CreateACLs(ctx context.Context, bs []auth.Binding) error
+	// DeleteACLs deletes and returns the bindings f selects.
+	DeleteACLs(ctx context.Context, f auth.Filter) ([]auth.Binding, error)
+}
+
+// ScramUsers keeps the SCRAM credentials (salted, never passwords) that
+// the SCRAM mechanisms check and AlterUserScramCredentials and
+// DescribeUserScramCredentials manage.
+type ScramUsers interface {
+	// ScramCredential returns user's credential for mechanism, or an
+	// error wrapping ErrUnknownUser.
+	ScramCredential(ctx context.Context, user, mechanism string) (auth.ScramCredential, error)
+	// ScramUsers lists the credentials of users (every user when nil);
+	// a user without any is absent from the map.
+	ScramUsers(ctx context.Context, users []string) (map[string][]auth.ScramCredential, error)
+	PutScramCredential(ctx context.Context, user string, c auth.ScramCredential) error
+	// DeleteScramCredential deletes one; ErrUnknownUser when absent.
+	DeleteScramCredential(ctx context.Context, user, mechanism string) error
+}
+
 // TopicPartition names one partition.
 type TopicPartition struct {
 	Topic     string
@@ -327,6 +364,8 @@ type Backend struct {
 	Replicas    ReplicaAdmin
 	ProducerIDs ProducerIDs
 	Authorizer  Authorizer
+	ACLs        ACLs       // nil: every request authorized
+	Scram       ScramUsers // nil: no SCRAM users; their admin APIs refuse
 
 	GroupPlacement GroupPlacement
 	Members        GroupMembership

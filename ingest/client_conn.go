@@ -34,6 +34,16 @@ type clientConn struct {
 	exchange    SASLExchange
 	mechName    string
 	principal   string
+	// sessionEnd is when the authenticated session expires (KIP-368);
+	// zero: never. reauth is set while a re-authentication is under way.
+	sessionEnd time.Time
+	reauth     bool
+	// listener is the name of the listener the client connected to,
+	// host its IP address (ACL hosts).
+	listener string
+	host     string
+	// apiKey is the request being answered (for the audit line).
+	apiKey int16
 	// closeAfter, set by a handler, closes the connection once its
 	// response is sent (a failed authentication).
 	closeAfter error
@@ -152,6 +162,7 @@ func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) (_ []byte, 
 	if d.hdr.clientID != nil {
 		cc.clientID = *d.hdr.clientID
 	}
+	cc.apiKey = d.hdr.key
 	if err := cc.admit(d.hdr.key); err != nil {
 		return nil, err
 	}

@@ -434,6 +434,29 @@ var handlerCases = []handlerCase{
 	{name: "offset delete/no coordinator", req: offsetDelete(), want: []int16{coordinatorNA}},
 	{name: "offset delete/unknown partition", groups: true, req: offsetDelete(), want: []int16{none, none, unknownTopic, none}},
 
+	// 29-31 ACLs, without an authorizer (acl_test.go has them with one)
+	{name: "describe acls/no authorizer", req: simple(kmsg.NewPtrDescribeACLsRequest()), want: []int16{kerr.SecurityDisabled.Code}},
+	{name: "create acls/no authorizer", req: func() kmsg.Request {
+		r := kmsg.NewPtrCreateACLsRequest()
+		r.Creations = append(r.Creations, kmsg.NewCreateACLsRequestCreation())
+		return r
+	}, want: []int16{kerr.SecurityDisabled.Code}},
+	{name: "delete acls/no authorizer", req: func() kmsg.Request {
+		r := kmsg.NewPtrDeleteACLsRequest()
+		r.Filters = append(r.Filters, kmsg.NewDeleteACLsRequestFilter())
+		return r
+	}, want: []int16{kerr.SecurityDisabled.Code}},
+
+	// 50, 51 SCRAM credentials, without a store (scram_test.go has them with one)
+	{name: "describe scram/no store", req: simple(kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()), want: []int16{kerr.UnsupportedSaslMechanism.Code}},
+	{name: "alter scram/no store", req: func() kmsg.Request {
+		r := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+		d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+		d.Name, d.Mechanism = "alice", 2
+		r.Deletions = append(r.Deletions, d)
+		return r
+	}, want: []int16{kerr.UnsupportedSaslMechanism.Code}},
+
 	// 60 DescribeCluster
 	{name: "describe cluster/controller endpoints", req: func() kmsg.Request {
 		r := kmsg.NewPtrDescribeClusterRequest()

@@ -17,7 +17,11 @@ type serverMetrics struct {
 	// deniedReplicaFetches counts fetches that named a replica the
 	// connection had not proved to be.
 	deniedReplicaFetches prometheus.Counter
-	requests             *prometheus.HistogramVec
+	// tlsFailures counts failed TLS handshakes; denied counts requests
+	// (or parts of one) refused by the ACL authorizer.
+	tlsFailures prometheus.Counter
+	denied      prometheus.Counter
+	requests    *prometheus.HistogramVec
 }
 
 func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
@@ -40,6 +44,12 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		deniedReplicaFetches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_kafka_replica_fetches_denied_total", Help: "Fetches naming a replica id from a connection not authenticated as that broker; refused.",
 		}),
+		tlsFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_tls_handshake_failures_total", Help: "Failed TLS handshakes on the Kafka listeners; each closed its connection.",
+		}),
+		denied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_authorization_denied_total", Help: "Authorization checks the ACL authorizer denied.",
+		}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "strata_kafka_request_seconds",
 			Help:    "Time to answer Kafka requests, by API.",
@@ -47,7 +57,7 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 		}, []string{"api"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.badFrames, m.panics, m.refused, m.authFailures, m.deniedReplicaFetches, m.requests)
+		reg.MustRegister(m.connections, m.badFrames, m.panics, m.refused, m.authFailures, m.deniedReplicaFetches, m.tlsFailures, m.denied, m.requests)
 	}
 	return m
 }

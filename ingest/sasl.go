@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -48,6 +49,11 @@ const Anonymous = "User:ANONYMOUS"
 
 // ListenerOptions say how a listener admits its connections.
 type ListenerOptions struct {
+	// Name is the listener's name (PLAINTEXT, SASL_SSL, ...): Metadata
+	// answers with the brokers' addresses on the listener of that name
+	// (Config.Listeners, BrokerInfo.Listeners). Empty: the advertised
+	// host and port.
+	Name string
 	// RequireSASL makes a connection authenticate before any request but
 	// ApiVersions, as on Kafka's SASL_PLAINTEXT listeners: anything else
 	// first closes it. Without it SASL is optional: a client may
@@ -84,11 +90,24 @@ const (
 	saslAuthenticateKey = 36
 )
 
+// SASLExpiry is implemented by an exchange whose credential expires (an
+// OAUTHBEARER token): the session ends then at the latest.
+type SASLExpiry interface {
+	Expiry() time.Time
+}
+
+// errSessionExpired closes a connection whose session expired without a
+// re-authentication (KIP-368).
+var errSessionExpired = errors.New("SASL session expired; the client did not re-authenticate")
+
 // admit decides whether a request may be handled in the connection's
 // authentication state; an error closes the connection, as Kafka's
-// SaslServerAuthenticator does (IllegalSaslStateException).
+// SaslServerAuthenticator does (IllegalSaslStateException). Once a
+// session has expired only a re-authentication is admitted.
 func (cc *clientConn) admit(key int16) error {
 	switch {
+	case !cc.sessionEnd.IsZero() && key != saslHandshakeKey && key != saslAuthenticateKey && time.Now().After(cc.sessionEnd):
+		return errSessionExpired
 	case cc.sasl == saslHandshake && key != saslAuthenticateKey:
 		return fmt.Errorf("%w: %s after SaslHandshake", errIllegalSASLState, kmsg.NameForKey(key))
 	case cc.requireSASL && cc.sasl == saslNone && !saslKey(key):
@@ -133,9 +152,26 @@ func (cc *clientConn) saslStep(ctx context.Context, msg []byte) (reply []byte, f
 		return nil, failure, false
 	}
 	if principal != "" {
-		cc.sasl, cc.exchange, cc.principal = saslDone, nil, principal
-		cc.log = cc.log.With("principal", principal)
-		cc.log.Debug("SASL authentication succeeded", "mechanism", cc.mechName)
+		if cc.reauth && principal != cc.principal {
+			cc.s.metrics.authFailures.Inc()
+			cc.sasl, cc.exchange = saslNone, nil
+			cc.log.Info("failed SASL re-authentication: another principal", "mechanism", cc.mechName, "new_principal", principal)
+			return nil, "Authentication failed: re-authentication as a different principal", false
+		}
+		cc.sessionEnd = time.Time{}
+		if d := cc.s.cfg.ReauthMax; d > 0 {
+			cc.sessionEnd = time.Now().Add(d)
+		}
+		if ex, ok := cc.exchange.(SASLExpiry); ok {
+			if end := ex.Expiry(); !end.IsZero() && (cc.sessionEnd.IsZero() || end.Before(cc.sessionEnd)) {
+				cc.sessionEnd = end
+			}
+		}
+		if !cc.reauth {
+			cc.log = cc.log.With("principal", principal)
+		}
+		cc.sasl, cc.exchange, cc.principal, cc.reauth = saslDone, nil, principal, false
+		cc.log.Debug("SASL authentication succeeded", "mechanism", cc.mechName, "session_end", cc.sessionEnd)
 	}
 	return reply, "", true
 }

@@ -157,10 +157,26 @@ func TestSASLPlainExchange(t *testing.T) {
 			}
 			requireClosed(t, c)
 		}},
-		{"a second handshake after authenticating is refused", false, func(t *testing.T, _ *fake, c net.Conn) {
+		{"a second handshake with another mechanism is refused", false, func(t *testing.T, _ *fake, c net.Conn) {
 			authenticatedV1(t, c, 2, "\x00alice\x00alice-secret")
-			if r := saslCall(t, c, handshake(1, "PLAIN")).(*kmsg.SASLHandshakeResponse); r.ErrorCode != kerr.IllegalSaslState.Code {
+			if r := saslCall(t, c, handshake(1, "SCRAM-SHA-512")).(*kmsg.SASLHandshakeResponse); r.ErrorCode != kerr.IllegalSaslState.Code {
 				t.Fatalf("answered %v", kerr.ErrorForCode(r.ErrorCode))
+			}
+			requireClosed(t, c)
+		}},
+		{"re-authentication as the same user (KIP-368)", false, func(t *testing.T, f *fake, c net.Conn) {
+			authenticatedV1(t, c, 2, "\x00alice\x00alice-secret")
+			if r := authenticatedV1(t, c, 2, "\x00alice\x00alice-secret"); r.ErrorCode != 0 {
+				t.Fatalf("re-authentication answered %v", kerr.ErrorForCode(r.ErrorCode))
+			}
+			if r := saslCall(t, c, kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse); len(r.Brokers) == 0 {
+				t.Fatal("no metadata after re-authentication")
+			}
+		}},
+		{"re-authentication as another user closes", false, func(t *testing.T, _ *fake, c net.Conn) {
+			authenticatedV1(t, c, 2, "\x00alice\x00alice-secret")
+			if r := authenticatedV1(t, c, 2, "\x00broker-2\x00broker-2-secret"); r.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+				t.Fatalf("re-authentication as another principal answered %v", kerr.ErrorForCode(r.ErrorCode))
 			}
 			requireClosed(t, c)
 		}},

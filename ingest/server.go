@@ -18,6 +18,17 @@ type Config struct {
 	// FindCoordinator answers with them.
 	AdvertisedHost string
 	AdvertisedPort int32
+	// Listeners are this broker's advertised listeners by name; a
+	// connection to listener N is told the address of N
+	// (ListenerOptions.Name). Empty: AdvertisedHost and AdvertisedPort.
+	Listeners []Endpoint
+	// ReauthMax is Kafka's connections.max.reauth.ms: an authenticated
+	// SASL session lasts at most this long (less if its credential
+	// expires first, an OAUTHBEARER token), the client is told so in
+	// SaslAuthenticate (v1+, KIP-368) and must authenticate again on the
+	// same connection before then; a request after expiry closes the
+	// connection. 0: sessions do not expire.
+	ReauthMax time.Duration
 	// MaxRequestBytes bounds one request frame (Kafka's
 	// socket.request.max.bytes, default 100 MiB); larger frames close the
 	// connection.
@@ -178,7 +189,11 @@ func (s *Server) serveConn(c net.Conn, opts ListenerOptions) {
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
 	cc := &clientConn{s: s, conn: c, log: s.log.With("remote", c.RemoteAddr().String()),
-		requireSASL: opts.RequireSASL, principal: Anonymous}
+		requireSASL: opts.RequireSASL, principal: Anonymous, listener: opts.Name, host: remoteHost(c)}
+	if err := cc.startTLS(); err != nil {
+		cc.log.Info("closing connection: TLS handshake failed", "err", err)
+		return
+	}
 	// serve only returns when the connection ends; EOF is the usual reason.
 	if err := cc.serve(s.ctx); s.ctx.Err() == nil {
 		cc.log.Debug("connection closed", "err", err)

@@ -7,7 +7,8 @@
 //	floor 1  objstore                          the object-store seam and providers
 //	floor 2  hotlog, meta                      local log; everything in etcd
 //	floor 3  tiering, group, txn               cold tier; consumer groups; transactions
-//	floor 4  broker, query, ingest             partitions; scans; Kafka protocol
+//	floor 4  broker, query, ingest, iceberg    partitions; scans; Kafka protocol;
+//	                                           Iceberg tables derived from the tier
 //	floor 5  server                            the composition root
 //	floor 6  bench                             load generator (starts a server)
 //	floor 7  cmd/strata, images, integration   binaries and container tests

@@ -27,6 +27,20 @@ type BrokerInfo struct {
 	// is gone, so it is taken over at once instead of waiting for its
 	// lease to expire.
 	Incarnation string `json:"incarnation,omitempty"`
+	// Listeners are every advertised listener of the broker (Kafka's
+	// advertised.listeners), by name; Host and Port above are the
+	// inter-broker listener's, which followers dial. Metadata answers a
+	// client with the addresses of the listener it connected to.
+	Listeners []Listener `json:"listeners,omitempty"`
+}
+
+// Listener is one advertised listener: its name (PLAINTEXT, or a name of
+// the listener security protocol map), security protocol and address.
+type Listener struct {
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
 }
 
 // expirySlack is how long, beyond a lease's remaining TTL, RegisterBroker waits

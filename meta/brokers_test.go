@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -33,7 +34,11 @@ func TestRegisterBroker(t *testing.T) {
 	c := newTestClient(t)
 	ctx := testCtx(t)
 
-	r2, err := c.RegisterBroker(ctx, BrokerInfo{ID: 2, Host: "h2", Port: 9092, Rack: "r1"}, 2*time.Second)
+	b2 := BrokerInfo{ID: 2, Host: "h2", Port: 9092, Rack: "r1", Listeners: []Listener{
+		{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Host: "h2", Port: 9092},
+		{Name: "SASL_SSL", Protocol: "SASL_SSL", Host: "h2.example", Port: 9093},
+	}}
+	r2, err := c.RegisterBroker(ctx, b2, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +50,7 @@ func TestRegisterBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(brokers) != 2 || brokers[0] != (BrokerInfo{ID: 2, Host: "h2", Port: 9092, Rack: "r1"}) || brokers[1].ID != 10 {
+	if len(brokers) != 2 || !reflect.DeepEqual(brokers[0], b2) || brokers[1].ID != 10 {
 		t.Fatalf("Brokers() = %+v", brokers)
 	}
 

@@ -23,6 +23,9 @@ import (
 //	/strata/<cluster>/groups/<group>/txn/<producer id>            GroupTxnOffsets: pending offsets of a transaction (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
 //	/strata/<cluster>/txns/<transactional id>                     TxnState: a transactional id's producer and transaction (txn.go)
+//	/strata/<cluster>/iceberg/<topic>                             IcebergTable: the topic's Iceberg metadata pointer (iceberg.go)
+//	/strata/<cluster>/acls/<binding id>                           auth.Binding: one ACL (security.go)
+//	/strata/<cluster>/scram/<user>/<mechanism>                    auth.ScramCredential (security.go)
 //
 // Numbers in keys are zero-padded so that a prefix listing (etcd sorts by key
 // bytes) is in numeric order: int32 values (broker id, partition) to 10 digits,
@@ -133,6 +136,29 @@ func (k Keys) Tier(topic string, p int32) string { return k.TierTopic(topic) + p
 func (k Keys) TierSegment(topic string, p int32, baseOffset int64) string {
 	return k.Tier(topic, p) + pad64(baseOffset)
 }
+
+// IcebergTables is the prefix of every topic's Iceberg table pointer.
+func (k Keys) IcebergTables() string { return k.root + "iceberg/" }
+
+// IcebergTable is "/strata/<cluster>/iceberg/<topic>".
+func (k Keys) IcebergTable(topic string) string { return k.IcebergTables() + topic }
+
+// ACLs is the prefix of every ACL binding.
+func (k Keys) ACLs() string { return k.root + "acls/" }
+
+// ACL is "/strata/<cluster>/acls/<id>": id is 32 hex digits of the hash
+// of the binding's JSON (one key per distinct binding).
+func (k Keys) ACL(id string) string { return k.ACLs() + id }
+
+// ScramAll is the prefix of every SCRAM credential.
+func (k Keys) ScramAll() string { return k.root + "scram/" }
+
+// ScramUser is the prefix of one user's credentials:
+// "/strata/<cluster>/scram/<escaped user>/".
+func (k Keys) ScramUser(user string) string { return k.ScramAll() + url.PathEscape(user) + "/" }
+
+// ScramCredential is "/strata/<cluster>/scram/<escaped user>/<mechanism>".
+func (k Keys) ScramCredential(user, mechanism string) string { return k.ScramUser(user) + mechanism }
 
 // Parsing keys back, for listings and watches over a prefix.
 

@@ -24,6 +24,8 @@ func TestKeys(t *testing.T) {
 		{k.TierSegment("orders", 3, 1234), "/strata/prod/tier/orders/0000000003/00000000000000001234"},
 		{newKeys("a/b").Root(), "/strata/a%2Fb/"},
 		{k.Txn("app/1 x"), "/strata/prod/txns/app%2F1%20x"},
+		{k.ACL("00ff"), "/strata/prod/acls/00ff"},
+		{k.ScramCredential("al/ice", "SCRAM-SHA-512"), "/strata/prod/scram/al%2Fice/SCRAM-SHA-512"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -325,6 +325,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 			clientv3.OpDelete(c.keys.Partitions(name), clientv3.WithPrefix()),
 			clientv3.OpDelete(c.keys.Epochs(name), clientv3.WithPrefix()),
 			clientv3.OpDelete(c.keys.TierTopic(name), clientv3.WithPrefix()),
+			clientv3.OpDelete(c.keys.IcebergTable(name)),
 		).
 		Commit()
 	if err != nil {

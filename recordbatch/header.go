@@ -84,6 +84,10 @@ const (
 	attrLogAppendTime Attributes = 0x08
 	attrTransactional Attributes = 0x10
 	attrControl       Attributes = 0x20
+	// attrDeleteHorizon (KIP-534): baseTimestamp holds the time after
+	// which the log cleaner may remove the batch's tombstones; record
+	// timestamps stay baseTimestamp + timestampDelta.
+	attrDeleteHorizon Attributes = 0x40
 )
 
 // NewAttributes builds the attributes field.
@@ -122,6 +126,10 @@ func (a Attributes) IsTransactional() bool { return a&attrTransactional != 0 }
 // marker), not data.
 func (a Attributes) IsControl() bool { return a&attrControl != 0 }
 
+// HasDeleteHorizon reports bit 6 (KIP-534): the log cleaner has seen the
+// batch's tombstones, and baseTimestamp is the delete horizon.
+func (a Attributes) HasDeleteHorizon() bool { return a&attrDeleteHorizon != 0 }
+
 // Header is the decoded 61-byte header. Its attribute accessors
 // (Compression, LogAppendTime, ...) are promoted from Attributes.
 type Header struct {
@@ -142,6 +150,15 @@ type Header struct {
 
 // LastOffset is the offset of the batch's last record.
 func (h Header) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
+
+// DeleteHorizon is the time (ms) after which the log cleaner may drop the
+// batch's tombstones, if the cleaner has set one (KIP-534).
+func (h Header) DeleteHorizon() (int64, bool) {
+	if !h.HasDeleteHorizon() {
+		return 0, false
+	}
+	return h.BaseTimestamp, true
+}
 
 // Size is the number of bytes of the whole batch.
 func (h Header) Size() int { return lengthOverhead + int(h.Length) }

@@ -55,8 +55,11 @@ func (r *Record) AppendHeaders(dst []RecordHeader) []RecordHeader {
 // Records calls fn with each record of one whole batch (header h, bytes
 // batch), in order, decompressing at most maxDecompressed bytes. It checks
 // what Kafka's record reader checks: the records fill the records area
-// exactly, each record's fields fit in its length, the offset deltas run 0,
-// 1, ..., lastOffsetDelta and there are recordCount records. Damage wraps
+// exactly, each record's fields fit in its length, the offset deltas
+// increase within 0..lastOffsetDelta and there are recordCount records (a
+// batch the log cleaner rewrote keeps its offsets and lastOffsetDelta but
+// not every record, so its deltas may skip; on produce they must run 0, 1,
+// ..., lastOffsetDelta, which Validate checks). Damage wraps
 // ErrCorrupt, a mismatch with the header ErrInvalid; an error from fn stops
 // the walk and is returned as it is. The CRC is the caller's to check. The
 // Record passed to fn is reused for the next record.
@@ -74,7 +77,7 @@ func Records(h Header, batch []byte, maxDecompressed int64, fn func(*Record) err
 			return err
 		}
 	}
-	return walk(h, &sliceBodies{r: kbin.Reader{Src: area}}, fn)
+	return walk(h, &sliceBodies{r: kbin.Reader{Src: area}}, false, fn)
 }
 
 // checkRecords checks the records of one batch as Records does, without
@@ -85,13 +88,16 @@ func checkRecords(h Header, batch []byte, maxDecompressed int64) error {
 	none := func(*Record) error { return nil }
 	c := h.Compression()
 	if c == CodecNone {
-		return Records(h, batch, maxDecompressed, none)
+		if len(batch) < HeaderSize {
+			return fmt.Errorf("%w: %d bytes, a batch header needs %d", ErrCorrupt, len(batch), HeaderSize)
+		}
+		return walk(h, &sliceBodies{r: kbin.Reader{Src: batch[HeaderSize:]}}, true, none)
 	}
 	if err := checkClaim(h, maxDecompressed); err != nil {
 		return err
 	}
 	return decompressTo(c, batch[HeaderSize:], maxDecompressed, func(r io.Reader) error {
-		return walk(h, &streamBodies{r: bufio.NewReaderSize(r, 32<<10), left: maxDecompressed}, none)
+		return walk(h, &streamBodies{r: bufio.NewReaderSize(r, 32<<10), left: maxDecompressed}, true, none)
 	})
 }
 
@@ -110,10 +116,13 @@ type bodies interface {
 	next() ([]byte, error)
 }
 
-// walk decodes the records bodies yields, checking them against h.
-func walk(h Header, src bodies, fn func(*Record) error) error {
+// walk decodes the records bodies yields, checking them against h: with
+// dense, the offset deltas must run 0, 1, ..., lastOffsetDelta (what a
+// producer sends); without, they must increase within 0..lastOffsetDelta
+// (what a cleaned log holds).
+func walk(h Header, src bodies, dense bool, fn func(*Record) error) error {
 	var rec Record
-	n := 0
+	n, prev := 0, int32(-1)
 	for ; ; n++ {
 		body, err := src.next()
 		if err == io.EOF {
@@ -125,10 +134,15 @@ func walk(h Header, src bodies, fn func(*Record) error) error {
 		if err := parseRecord(body, &rec); err != nil {
 			return fmt.Errorf("record %d: %w", n, err)
 		}
-		if rec.OffsetDelta != int32(n) || n > int(h.LastOffsetDelta) {
+		if dense && (rec.OffsetDelta != int32(n) || n > int(h.LastOffsetDelta)) {
 			return fmt.Errorf("%w: record %d has offsetDelta %d, deltas must run 0..%d in order",
 				ErrInvalid, n, rec.OffsetDelta, h.LastOffsetDelta)
 		}
+		if !dense && (rec.OffsetDelta <= prev || rec.OffsetDelta > h.LastOffsetDelta) {
+			return fmt.Errorf("%w: record %d has offsetDelta %d after %d, deltas must increase within 0..%d",
+				ErrInvalid, n, rec.OffsetDelta, prev, h.LastOffsetDelta)
+		}
+		prev = rec.OffsetDelta
 		rec.Offset = h.BaseOffset + int64(rec.OffsetDelta)
 		rec.Timestamp = h.BaseTimestamp + rec.TimestampDelta
 		if h.LogAppendTime() {

@@ -46,7 +46,7 @@ func (c kafkaCluster) Brokers() []ingest.BrokerInfo {
 	bs := c.b.Brokers()
 	out := make([]ingest.BrokerInfo, len(bs))
 	for i, b := range bs {
-		out[i] = ingest.BrokerInfo{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+		out[i] = ingest.BrokerInfo{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Listeners: ingestEndpoints(b.Listeners)}
 	}
 	return out
 }

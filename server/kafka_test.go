@@ -152,7 +152,10 @@ func TestTopicAdmin(t *testing.T) {
 		{"rf3", 1, 3, nil, kerr.InvalidReplicationFactor},
 		{"badcfg", 1, 1, map[string]*string{"retention.ms": kadm.StringPtr("soon")}, kerr.InvalidConfig},
 		{"unknowncfg", 1, 1, map[string]*string{"no.such.config": kadm.StringPtr("1")}, kerr.InvalidConfig},
-		{"compact", 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, kerr.InvalidConfig},
+		{"badpolicy", 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact,nope")}, kerr.InvalidConfig},
+		{"badratio", 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact"), "min.cleanable.dirty.ratio": kadm.StringPtr("1.5")}, kerr.InvalidConfig},
+		{"lagconflict", 1, 1, map[string]*string{"min.compaction.lag.ms": kadm.StringPtr("10"), "max.compaction.lag.ms": kadm.StringPtr("5")}, kerr.InvalidConfig},
+		{"badmaxlag", 1, 1, map[string]*string{"max.compaction.lag.ms": kadm.StringPtr("0")}, kerr.InvalidConfig},
 	}
 	for _, tc := range errCases {
 		r, err := adm.CreateTopic(ctx, tc.partitions, tc.rf, tc.configs, tc.name)

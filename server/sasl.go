@@ -16,18 +16,26 @@ import (
 
 // plainCredentials checks SASL PLAIN credentials on the Kafka listener:
 // the brokers' own (derived from the cluster secret, package broker's
-// credential.go) and the users of --sasl-plain-users-file.
+// credential.go), the users of --sasl-plain-users-file, and, for users not
+// in the file, the SCRAM credentials in etcd (salted; the password is
+// checked by salting it the same way).
 type plainCredentials struct {
 	secret []byte
 	users  map[string]string
+	scram  interface {
+		checkScramPassword(ctx context.Context, user, password string) error
+	}
 }
 
-func (c plainCredentials) CheckPlain(_ context.Context, user, password string) error {
+func (c plainCredentials) CheckPlain(ctx context.Context, user, password string) error {
 	if id, ok := broker.ParseInterBrokerUser(user); ok {
 		return broker.CheckInterBrokerPassword(c.secret, id, password)
 	}
 	want, ok := c.users[user]
 	if !ok {
+		if c.scram != nil {
+			return c.scram.checkScramPassword(ctx, user, password)
+		}
 		return ingest.ErrUnknownUser
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stratalog/strata/auth"
 	"github.com/stratalog/strata/broker"
 	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/group"
@@ -50,9 +53,11 @@ type Config struct {
 	// (default: its peer URL with the port minus one, etcd's convention).
 	EtcdInitialCluster string
 	EtcdClientURL      string
-	MetricsListen      string // empty: no HTTP endpoint
-	AutoCreateTopics   bool
-	DefaultPartitions  int32
+	// EtcdSecurity: TLS and credentials to reach an external etcd.
+	EtcdSecurity      meta.EtcdSecurity
+	MetricsListen     string // empty: no HTTP endpoint
+	AutoCreateTopics  bool
+	DefaultPartitions int32
 	// RetentionCheckInterval is Kafka's log.retention.check.interval.ms.
 	RetentionCheckInterval time.Duration
 	// BrokerTTL is the lease of the broker's registration in etcd: how
@@ -64,6 +69,13 @@ type Config struct {
 	// LogMaxOpenFiles caps the idle open segment files of all partitions
 	// (0: hotlog.DefaultMaxOpenFiles).
 	LogMaxOpenFiles int
+	// The log cleaner of compacted topics: Kafka's log.cleaner.backoff.ms,
+	// log.cleaner.dedupe.buffer.size and
+	// log.cleaner.io.max.bytes.per.second (zero values: the defaults,
+	// 15 s, 128 MiB, unlimited).
+	LogCleanerBackoff           time.Duration
+	LogCleanerDedupeBufferBytes int64
+	LogCleanerIOBytesPerSecond  float64
 	// Groups configures the consumer-group coordinator (offsets retention,
 	// initial rebalance delay, session timeout bounds); BrokerID, Brokers,
 	// Logger and Registerer are filled in here.
@@ -110,6 +122,43 @@ type Config struct {
 	// a JSON object); read once at start. Empty: only the brokers
 	// themselves authenticate. SASL is optional on the listener either way.
 	SASLPlainUsersFile string
+
+	// Listeners (listeners.go): Kafka's listeners, advertised.listeners,
+	// listener.security.protocol.map and inter.broker.listener.name.
+	// Empty Listeners: Listen is one PLAINTEXT listener, advertised as
+	// Advertise says.
+	Listeners                   string
+	AdvertisedListeners         string
+	ListenerSecurityProtocolMap string
+	InterBrokerListenerName     string
+	// TLS of the SSL and SASL_SSL listeners (certificate, key, client CAs
+	// for mutual TLS, min version, cipher suites); reloaded when the files
+	// change or on Reload (SIGHUP). TLSCAFile is what brokers trust when
+	// they dial each other over TLS (default TLS.ClientCAFile).
+	TLS       auth.TLSFiles
+	TLSCAFile string
+	// SASLMechanisms offered (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512,
+	// OAUTHBEARER); empty: PLAIN.
+	SASLMechanisms []string
+	// ReauthMax is connections.max.reauth.ms (0: sessions never expire).
+	ReauthMax time.Duration
+	// Authorizer "acl" turns on the ACL authorizer (ACLs in etcd); "" is
+	// none: every request is allowed. SuperUsers are principals that may
+	// do anything ("User:admin;User:other"); brokers always may.
+	// AllowEveryoneIfNoACL is allow.everyone.if.no.acl.found.
+	Authorizer           string
+	SuperUsers           string
+	AllowEveryoneIfNoACL bool
+	// OAuth configures OAUTHBEARER (oauth.go).
+	OAuth OAuthConfig
+	// Pprof serves /debug/pprof on the HTTP endpoint (off by default).
+	// HTTPToken, when set, is the bearer token every HTTP request but
+	// /healthz must carry; HTTPTLSCertFile and HTTPTLSKeyFile serve the
+	// endpoint over TLS.
+	Pprof           bool
+	HTTPToken       string
+	HTTPTLSCertFile string
+	HTTPTLSKeyFile  string
 }
 
 // Server is a running broker process.
@@ -128,7 +177,9 @@ type Server struct {
 	groups   *group.Coordinator
 	txns     *txn.Coordinator
 	kafka    *ingest.Server
-	kafkaLn  net.Listener
+	kafkaLns []net.Listener
+	specs    []listenerSpec
+	tlsSrv   *auth.TLSServer // nil: no TLS listener
 	http     *http.Server
 	httpLn   net.Listener
 
@@ -184,16 +235,53 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		endpoints = s.embedded.Endpoints()
 	}
-	if s.meta, err = meta.Dial(ctx, endpoints, cfg.Cluster); err != nil {
+	if s.meta, err = meta.DialSecure(ctx, endpoints, cfg.Cluster, cfg.EtcdSecurity); err != nil {
 		return nil, fmt.Errorf("etcd %v: %w", endpoints, err)
 	}
 
-	if s.kafkaLn, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, fmt.Errorf("kafka listener: %w", err)
+	if s.specs, err = parseListeners(cfg); err != nil {
+		return nil, err
 	}
-	host, port, err := advertised(cfg.Advertise, s.kafkaLn.Addr().String())
+	var bound []string
+	for _, l := range s.specs {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("kafka listener %s: %w", l.Name, err)
+		}
+		s.kafkaLns = append(s.kafkaLns, ln)
+		bound = append(bound, ln.Addr().String())
+		if l.tls() && s.tlsSrv == nil {
+			if s.tlsSrv, err = auth.NewTLSServer(cfg.TLS, s.log); err != nil {
+				return nil, fmt.Errorf("listener %s: %w", l.Name, err)
+			}
+		}
+	}
+	if err := advertiseListeners(cfg, s.specs, bound); err != nil {
+		return nil, err
+	}
+	ib, err := interBroker(cfg, s.specs)
 	if err != nil {
 		return nil, err
+	}
+	host, port := ib.Host, ib.Port
+	var peerTLSCfg *tls.Config
+	if ib.tls() {
+		if peerTLSCfg, err = peerTLS(cfg, s.tlsSrv); err != nil {
+			return nil, err
+		}
+	}
+	var acls *aclAuthorizer
+	if cfg.Authorizer != "" {
+		if cfg.Authorizer != "acl" {
+			return nil, fmt.Errorf("--authorizer %q: the only authorizer is acl", cfg.Authorizer)
+		}
+		supers, err := auth.ParseSuperUsers(cfg.SuperUsers)
+		if err != nil {
+			return nil, fmt.Errorf("--super-users: %w", err)
+		}
+		if acls, err = newACLAuthorizer(ctx, s.meta, supers, cfg.AllowEveryoneIfNoACL, s.log); err != nil {
+			return nil, err
+		}
 	}
 
 	registry := prometheus.NewRegistry()
@@ -207,7 +295,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	info := meta.BrokerInfo{ID: cfg.BrokerID, Host: host, Port: port, Rack: cfg.Rack, Incarnation: incarnation}
+	info := meta.BrokerInfo{ID: cfg.BrokerID, Host: host, Port: port, Rack: cfg.Rack, Incarnation: incarnation,
+		Listeners: metaListeners(s.specs)}
 	clusterID, err := s.meta.ClusterID(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster id: %w", err)
@@ -239,7 +328,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:                 s.log,
 		Cold:                   s.tier,
 		ClusterSecret:          secret,
+		PeerTLS:                peerTLSCfg,
 		SyncFile:               cfg.SyncFile,
+
+		CleanerBackoff:           cfg.LogCleanerBackoff,
+		CleanerDedupeBufferBytes: cfg.LogCleanerDedupeBufferBytes,
+		CleanerIOBytesPerSecond:  cfg.LogCleanerIOBytesPerSecond,
 	}, s.meta, registry)
 	if err != nil {
 		return nil, err
@@ -251,28 +345,53 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	tcfg := cfg.Transactions
 	tcfg.BrokerID, tcfg.Logger, tcfg.Brokers = cfg.BrokerID, s.log, s.liveBrokerIDs
 	s.txns = txn.New(tcfg, s.meta, s.broker, txnMarkers{s.broker})
+	mechs, err := s.saslMechanisms(secret, users)
+	if err != nil {
+		return nil, err
+	}
+	backend := kafkaBackend(s.broker, s.groups, s.txns)
+	backend.Scram = scramStore{s.meta}
+	if acls != nil {
+		backend.ACLs = acls
+	}
 	s.kafka = ingest.NewServer(ingest.Config{
 		AdvertisedHost:     host,
 		AdvertisedPort:     port,
+		Listeners:          ingestEndpoints(info.Listeners),
+		ReauthMax:          cfg.ReauthMax,
 		MaxRequestBytes:    cfg.SocketRequestMaxBytes,
 		MaxConnections:     cfg.MaxConnections,
 		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
 		FetchMaxBytes:      cfg.FetchMaxBytes,
 		RequestTimeout:     cfg.RequestTimeout,
-		SASLMechanisms:     []ingest.SASLMechanism{ingest.NewPlainMechanism(plainCredentials{secret: secret, users: users})},
+		SASLMechanisms:     mechs,
 		Logger:             s.log,
 		Registerer:         registry,
-	}, kafkaBackend(s.broker, s.groups, s.txns))
+	}, backend)
 
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		if err := s.kafka.Serve(s.kafkaLn); err != nil {
-			s.log.Error("kafka listener stopped", "err", err)
+	for i, l := range s.specs {
+		ln := s.kafkaLns[i]
+		if l.tls() {
+			ln = tls.NewListener(ln, s.tlsSrv.Config(l.Protocol == protoSSL))
 		}
-	}()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.kafka.ServeListener(ln, ingest.ListenerOptions{Name: l.Name, RequireSASL: l.sasl()}); err != nil {
+				s.log.Error("kafka listener stopped", "listener", l.Name, "err", err)
+			}
+		}()
+	}
+	if acls != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			acls.watch(bg)
+		}()
+	}
+	s.wg.Add(1)
 	go s.keepRegistered(bg, info)
 	if err := s.startFlight(); err != nil {
 		return nil, err
@@ -286,13 +405,24 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if cfg.HTTPTLSCertFile != "" {
+				err = s.http.ServeTLS(s.httpLn, cfg.HTTPTLSCertFile, cfg.HTTPTLSKeyFile)
+			} else {
+				err = s.http.Serve(s.httpLn)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("metrics listener stopped", "err", err)
 			}
 		}()
 	}
-	s.log.Info("strata broker serving", "broker_id", cfg.BrokerID, "kafka", s.kafkaLn.Addr().String(),
-		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "etcd", endpoints, "data_dir", cfg.DataDir)
+	var served []string
+	for i, l := range s.specs {
+		served = append(served, l.Name+"://"+s.kafkaLns[i].Addr().String())
+	}
+	s.log.Info("strata broker serving", "broker_id", cfg.BrokerID, "kafka", strings.Join(served, ","),
+		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "inter_broker_listener", ib.Name,
+		"authorizer", cfg.Authorizer, "etcd", endpoints, "data_dir", cfg.DataDir)
 	return s, nil
 }
 
@@ -305,8 +435,28 @@ func (s *Server) liveBrokerIDs() []int32 {
 	return ids
 }
 
-// KafkaAddr is the address the Kafka listener is bound to.
-func (s *Server) KafkaAddr() string { return s.kafkaLn.Addr().String() }
+// KafkaAddr is the address the first Kafka listener is bound to.
+func (s *Server) KafkaAddr() string { return s.kafkaLns[0].Addr().String() }
+
+// ListenerAddr is the bound address of the listener named name, "" if
+// there is none.
+func (s *Server) ListenerAddr(name string) string {
+	for i, l := range s.specs {
+		if l.Name == name {
+			return s.kafkaLns[i].Addr().String()
+		}
+	}
+	return ""
+}
+
+// ReloadTLS reads the TLS certificate, key and client CAs again (SIGHUP);
+// on error the previous ones stay.
+func (s *Server) ReloadTLS() error {
+	if s.tlsSrv == nil {
+		return nil
+	}
+	return s.tlsSrv.Reload()
+}
 
 // MetricsAddr is the address of the HTTP endpoint, empty if none.
 func (s *Server) MetricsAddr() string {
@@ -334,8 +484,10 @@ func (s *Server) Close() error {
 	}
 	if s.kafka != nil {
 		errs = append(errs, s.kafka.Close())
-	} else if s.kafkaLn != nil {
-		s.kafkaLn.Close()
+	} else {
+		for _, ln := range s.kafkaLns {
+			ln.Close()
+		}
 	}
 	s.wg.Wait()
 	if s.tier != nil {
@@ -437,12 +589,27 @@ func (s *Server) httpHandler(reg *prometheus.Registry) http.Handler {
 	})
 	mux.Handle(tiering.StatusPath, s.tier.StatusHandler())
 	mux.Handle(broker.OfflinePartitionsPath, s.broker.OfflineHandler())
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	return mux
+	if s.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	}
+	if s.cfg.HTTPToken == "" {
+		return mux
+	}
+	// A bearer token guards everything but /healthz, which stays cheap
+	// and open for liveness probes.
+	want := []byte("Bearer " + s.cfg.HTTPToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strata"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // ready reports whether this broker can serve: every partition it hosted

@@ -22,6 +22,9 @@ func (p tierPartition) TierSettings() tiering.Settings {
 		RetentionBytes:  c.RetentionBytes,
 		MaxLag:          time.Duration(c.TierMaxLagMs) * time.Millisecond,
 		TargetFileBytes: c.TierTargetFileBytes,
+
+		Iceberg:                  c.IcebergEnable,
+		IcebergSnapshotRetention: time.Duration(c.IcebergSnapshotRetentionMs) * time.Millisecond,
 	}
 }
 

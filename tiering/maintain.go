@@ -17,7 +17,7 @@ import (
 // second. Only a prefix of the manifest goes, so the earliest offset moves
 // and no hole opens. retention.bytes counts the whole partition: tiered
 // log bytes plus local segments not yet tiered.
-func (t *Tier) applyRetention(ctx context.Context, p Partition, epoch int32, set Settings, segs []meta.TierSegment, locals []hotlog.SegmentInfo) ([]meta.TierSegment, error) {
+func (t *Tier) applyRetention(ctx context.Context, ps *partState, p Partition, epoch int32, set Settings, segs []meta.TierSegment, locals []hotlog.SegmentInfo) ([]meta.TierSegment, error) {
 	if len(segs) == 0 || (set.RetentionMs < 0 && set.RetentionBytes < 0) {
 		return segs, nil
 	}
@@ -73,7 +73,7 @@ func (t *Tier) applyRetention(ctx context.Context, p Partition, epoch int32, set
 	t.m.remoteDelBytes.Add(float64(bytes))
 	t.log.Info("remote retention deleted tiered segments", "topic", p.Topic(), "partition", p.Index(), "segments", n,
 		"object_bytes", bytes, "earliest_offset", earliest(rest, victims[n-1].LastOffset+1))
-	t.deleteObjects(ctx, victims)
+	t.retire(ctx, ps, p, epoch, set, rest, victims)
 	return rest, nil
 }
 
@@ -116,7 +116,7 @@ func (t *Tier) mergeGroup(segs []meta.TierSegment, target int64) []meta.TierSegm
 // time), never from entries this broker holds in memory; a merge whose
 // commit is refused deletes its output at once, so no object holding the
 // same records twice stays beside its inputs.
-func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings) error {
+func (t *Tier) merge(ctx context.Context, ps *partState, p Partition, epoch int32, set Settings) error {
 	if set.TargetFileBytes <= 0 {
 		return nil
 	}
@@ -201,7 +201,9 @@ func (t *Tier) merge(ctx context.Context, p Partition, epoch int32, set Settings
 				old = append(old, g)
 			}
 		}
-		t.deleteObjects(ctx, old)
+		t.retire(ctx, ps, p, epoch, set, out, old)
+	} else {
+		t.syncTable(ctx, ps, p, epoch, set, out)
 	}
 	return nil
 }

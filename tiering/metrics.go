@@ -11,6 +11,7 @@ type metrics struct {
 	uploadedLogBytes prometheus.Counter
 	uploadedSegments prometheus.Counter
 	uploadErrors     prometheus.Counter
+	tableSyncErrors  prometheus.Counter
 	uploadSeconds    prometheus.Histogram
 	coldFetchBytes   prometheus.Counter
 	coldFetchSeconds prometheus.Histogram
@@ -37,6 +38,7 @@ func newMetrics() *metrics {
 		uploadedLogBytes: c("strata_tier_uploaded_log_bytes_total", "Bytes of hot-log record batches tiered."),
 		uploadedSegments: c("strata_tier_uploaded_segments_total", "Segments tiered (object stored and manifest entry committed)."),
 		uploadErrors:     c("strata_tier_upload_errors_total", "Failed tiering attempts (conversion, object store or etcd); each is retried."),
+		tableSyncErrors:  c("strata_tier_table_sync_errors_total", "Failed syncs of a topic's Iceberg table to its manifest; retried on the partition's next pass, objects it still names are kept."),
 		uploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "strata_tier_upload_seconds", Help: "Time to tier one segment: convert, upload, verify, commit.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
@@ -68,7 +70,7 @@ func (m *metrics) register(reg prometheus.Registerer, t *Tier) {
 	if reg == nil {
 		return
 	}
-	reg.MustRegister(m.uploadedBytes, m.uploadedLogBytes, m.uploadedSegments, m.uploadErrors, m.uploadSeconds,
+	reg.MustRegister(m.uploadedBytes, m.uploadedLogBytes, m.uploadedSegments, m.uploadErrors, m.tableSyncErrors, m.uploadSeconds,
 		m.coldFetchBytes, m.coldFetchSeconds, m.coldFetchErrors, m.coldReadBytes, m.coldGets, m.coldLoadSeconds,
 		m.cacheHits, m.cacheMisses, m.remoteDeleted, m.remoteDelBytes, m.merges, m.mergedSegments,
 		m.orphansDeleted, m.rolls,

@@ -34,6 +34,11 @@ type Settings struct {
 	// TargetFileBytes is strata.tier.target.file.bytes: small tiered files
 	// are merged toward this size; 0 = no merging.
 	TargetFileBytes int64
+	// Iceberg is strata.iceberg.enable: the topic's Iceberg table follows
+	// its manifest (Config.Tables); IcebergSnapshotRetention is
+	// strata.iceberg.snapshot.retention.ms.
+	Iceberg                  bool
+	IcebergSnapshotRetention time.Duration
 }
 
 // Partition is what the tierer needs of a partition this broker leads.
@@ -65,6 +70,8 @@ type Partition interface {
 type Hooks struct {
 	BeforePut    func(key string) error
 	BeforeCommit func(seg meta.TierSegment) error
+	// BeforeTableSync runs before the derived table is synced.
+	BeforeTableSync func(topic string, partition int32) error
 }
 
 // Config configures the cold tier of one broker.
@@ -108,6 +115,9 @@ type Config struct {
 	MaintenanceInterval time.Duration
 	// MaxBackoff caps the retry delay after failures (default 30s).
 	MaxBackoff time.Duration
+	// Tables, if set, keeps each topic's derived table (Iceberg) in step
+	// with its manifest, for topics whose Settings.Iceberg is on.
+	Tables TableSync
 	// Hooks are for tests.
 	Hooks *Hooks
 }

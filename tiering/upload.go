@@ -32,6 +32,13 @@ type partState struct {
 	lastSweep time.Time
 	lastMaint time.Time
 
+	// tableDirty: the derived table (TableSync) may not match the
+	// manifest: no sync has succeeded since this broker took the
+	// partition, or the last one failed. pendingDeletes are objects gone
+	// from the manifest whose deletion waits for the table to drop them.
+	tableDirty     bool
+	pendingDeletes []meta.TierSegment
+
 	activeBase  int64
 	activeSince time.Time
 
@@ -97,7 +104,7 @@ func (t *Tier) schedule(sem chan struct{}) {
 		seen[k] = true
 		ps, ok := t.parts[k]
 		if !ok {
-			ps = &partState{activeBase: -1, tieredEnd: -2, lastSweep: now}
+			ps = &partState{activeBase: -1, tieredEnd: -2, lastSweep: now, tableDirty: true}
 			t.parts[k] = ps
 		}
 		if ps.running {
@@ -203,6 +210,12 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	if len(segs) > 0 {
 		tieredEnd = segs[len(segs)-1].LastOffset + 1
 	}
+	// A table sync that failed (or none yet since this broker took the
+	// partition: a crash may have left the table behind or ahead of the
+	// manifest) is repaired first; then what it held back may go.
+	if ps.tableDirty || len(ps.pendingDeletes) > 0 {
+		t.syncTable(ctx, ps, p, epoch, set, segs)
+	}
 
 	locals := p.Segments()
 	t.maybeRoll(ps, p, set, locals)
@@ -215,6 +228,7 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 		coldStart = segs[0].BaseOffset
 	}
 	deletable := hotlog.TieredRetentionAllow(locals, set.RetentionMs, set.RetentionBytes, time.Now(), coldStart, tieredEnd)
+	uploaded := false
 	for _, s := range locals {
 		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > limit {
 			continue
@@ -241,19 +255,25 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 		t.mf.set(k, append([]meta.TierSegment(nil), segs...))
 		tieredEnd = seg.LastOffset + 1
 		t.noteLag(ps, p, locals, tieredEnd)
+		uploaded = true
+	}
+	if uploaded {
+		t.syncTable(ctx, ps, p, epoch, set, segs)
 	}
 
 	if time.Since(ps.lastMaint) < t.cfg.MaintenanceInterval {
 		return nil
 	}
 	ps.lastMaint = time.Now()
-	if segs, err = t.applyRetention(ctx, p, epoch, set, segs, locals); err != nil {
+	if segs, err = t.applyRetention(ctx, ps, p, epoch, set, segs, locals); err != nil {
 		return err
 	}
-	if err = t.merge(ctx, p, epoch, set); err != nil {
+	if err = t.merge(ctx, ps, p, epoch, set); err != nil {
 		return err
 	}
-	if time.Since(ps.lastSweep) >= t.cfg.SweepInterval {
+	// The sweep deletes objects the manifest does not name; while the
+	// table may still name some (its last sync failed), it waits.
+	if time.Since(ps.lastSweep) >= t.cfg.SweepInterval && !t.tableBehind(ps, set) {
 		if err := t.sweepPartition(ctx, topic, part); err != nil {
 			return err
 		}

@@ -10,8 +10,12 @@ package main
 // as root) a broker's link cut and healed. Then every acknowledged record must be read
 // exactly once at its offset (from the hot and the cold tier), nothing a
 // consumer saw may have changed, replicas must be identical below the high
-// watermark, and the Parquet objects the manifest names must hold each
-// tiered offset exactly once with the produced value.
+// watermark, the Parquet objects the manifest names must hold each
+// tiered offset exactly once with the produced value, and DuckDB reading
+// the bucket's listing must find every tiered record (-tags chaosduckdb).
+// etcd runs as its own cluster whose members the driver kills and
+// restarts (STRATA_CHAOS_ETCD=external, the default), or embedded in the
+// brokers (embedded).
 //
 // STRATA_CHAOS=<duration> runs it (skipped otherwise); STRATA_CHAOS_SEED
 // replays a run; STRATA_CHAOS_REPORT=<file> writes the counts as JSON.
@@ -47,6 +51,7 @@ import (
 // and which faults were injected.
 type chaosReport struct {
 	Seed            uint64         `json:"seed"`
+	Etcd            string         `json:"etcd"` // external (own cluster, faults of its own) or embedded
 	Duration        string         `json:"duration"`
 	Attempted       int            `json:"attempted"`
 	Acknowledged    int            `json:"acknowledged"`
@@ -59,7 +64,18 @@ type chaosReport struct {
 	ColdObjects     int            `json:"cold_objects"`
 	ColdRows        int            `json:"cold_rows"`
 	ColdBad         int            `json:"cold_rows_wrong"`
+	Listing         *listingReport `json:"duckdb_listing,omitempty"`
 	Faults          map[string]int `json:"faults"`
+}
+
+// listingReport is the DuckDB view of the bucket listing: objects and rows
+// read, offsets found in two objects, tiered records missing, rows wrong.
+type listingReport struct {
+	Objects int `json:"objects"`
+	Rows    int `json:"rows"`
+	Doubled int `json:"doubled"`
+	Missing int `json:"missing"`
+	Wrong   int `json:"wrong"`
 }
 
 func TestChaos(t *testing.T) {
@@ -101,28 +117,46 @@ func TestChaos(t *testing.T) {
 	}
 
 	bin := clientsBuildStrata(t)
-	var members, etcdClients []string
-	for i := 1; i <= 3; i++ {
-		if lab != nil {
-			members = append(members, fmt.Sprintf("%d=http://%s:2380", i, lab.ip(i)))
-			etcdClients = append(etcdClients, fmt.Sprintf("http://%s:2379", lab.ip(i)))
-			continue
+	// etcd runs either as its own three-member cluster, which the driver
+	// kills and restarts apart from the brokers (the default, as
+	// compose.yaml deploys it), or embedded in the brokers
+	// (STRATA_CHAOS_ETCD=embedded), each member dying with its broker.
+	var etcdClients, etcdArgs, members []string
+	var etcd *etcdCluster
+	switch mode := os.Getenv("STRATA_CHAOS_ETCD"); mode {
+	case "", "external":
+		etcd = startEtcdCluster(t, minioHost, 3)
+		etcdClients = etcd.endpoints()
+		etcdArgs = []string{"--etcd-endpoints", strings.Join(etcdClients, ",")}
+		report.Etcd = "external"
+	case "embedded":
+		for i := 1; i <= 3; i++ {
+			if lab != nil {
+				members = append(members, fmt.Sprintf("%d=http://%s:2380", i, lab.ip(i)))
+				etcdClients = append(etcdClients, fmt.Sprintf("http://%s:2379", lab.ip(i)))
+				continue
+			}
+			members = append(members, fmt.Sprintf("%d=http://%s", i, clientsFreeAddr(t)))
+			etcdClients = append(etcdClients, "http://"+clientsFreeAddr(t))
 		}
-		members = append(members, fmt.Sprintf("%d=http://%s", i, clientsFreeAddr(t)))
-		etcdClients = append(etcdClients, "http://"+clientsFreeAddr(t))
+		report.Etcd = "embedded"
+	default:
+		t.Fatalf("STRATA_CHAOS_ETCD=%q: want external or embedded", mode)
 	}
 	var procs []*brokerProc
 	var seeds []string
 	for i := 1; i <= 3; i++ {
-		p := newBrokerProc(t, bin,
-			"--broker-id", strconv.Itoa(i),
-			"--etcd-initial-cluster", strings.Join(members, ","),
-			"--etcd-listen-client", etcdClients[i-1],
+		args := etcdArgs
+		if etcd == nil {
+			args = []string{"--etcd-initial-cluster", strings.Join(members, ","), "--etcd-listen-client", etcdClients[i-1]}
+		}
+		p := newBrokerProc(t, bin, append(append([]string{
+			"--broker-id", strconv.Itoa(i)}, args...),
 			"--object-store", "s3://"+objstoretest.BucketURLName(bucket)+"/"+prefix,
 			"--s3-endpoint", m.Endpoint(),
 			"--broker-ttl", "3s", "--replica-lag-max", "4s",
 			"--retention-check-interval", "1s",
-		)
+		)...)
 		if lab != nil {
 			p.wrap = []string{"ip", "netns", "exec", lab.ns(i)}
 			p.addr, p.metrics = lab.ip(i)+":9092", lab.ip(i)+":9644"
@@ -160,38 +194,44 @@ func TestChaos(t *testing.T) {
 		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
 		victim := rng.IntN(3)
 		p := procs[victim]
-		faults := 6
+		// The first six are the faults of every run, in the order older
+		// seeds were drawn with, so that an embedded-etcd run without
+		// network namespaces replays them.
+		faults := []string{"sigkill", "sigkill_torn", "sigstop", "minio_restart", "preferred_election", "quiet"}
 		if lab != nil {
-			faults = 7
+			faults = append(faults, "link_cut")
 		}
-		switch fault := rng.IntN(faults); fault {
-		case 0, 1:
+		if etcd != nil {
+			faults = append(faults, "etcd_restart", "etcd_quorum_loss")
+		}
+		switch fault := faults[rng.IntN(len(faults))]; fault {
+		case "sigkill", "sigkill_torn":
 			down := time.Duration(500+rng.IntN(5000)) * time.Millisecond
 			t.Logf("fault: SIGKILL broker %d, down %v", victim+1, down)
 			p.kill(syscall.SIGKILL)
 			report.Faults["sigkill"]++
-			if fault == 1 {
+			if fault == "sigkill_torn" {
 				torn := tearUnsyncedFiles(t, rng, p.dataDir)
 				t.Logf("fault: torn files on broker %d: %s", victim+1, strings.Join(torn, ", "))
 				report.Faults["torn_files"] += len(torn)
 			}
 			time.Sleep(down)
 			p.start()
-		case 2:
+		case "sigstop":
 			pause := time.Duration(500+rng.IntN(7000)) * time.Millisecond
 			t.Logf("fault: SIGSTOP broker %d for %v", victim+1, pause)
 			_ = p.cmd.Process.Signal(syscall.SIGSTOP)
 			time.Sleep(pause)
 			_ = p.cmd.Process.Signal(syscall.SIGCONT)
 			report.Faults["sigstop"]++
-		case 3:
+		case "minio_restart":
 			down := time.Duration(1000+rng.IntN(6000)) * time.Millisecond
 			t.Logf("fault: MinIO down for %v", down)
 			m.Stop()
 			time.Sleep(down)
 			m.Start()
 			report.Faults["minio_restart"]++
-		case 4:
+		case "preferred_election":
 			t.Logf("fault: preferred leader election")
 			ectx, ecancel := context.WithTimeout(ctx, 10*time.Second)
 			_, err := adm.ElectLeaders(ectx, kadm.ElectPreferredReplica, nil)
@@ -200,14 +240,39 @@ func TestChaos(t *testing.T) {
 				t.Logf("preferred election: %v", err)
 			}
 			report.Faults["preferred_election"]++
-		case 6:
+		case "etcd_restart":
+			// One member of three: the cluster keeps its quorum, and
+			// the brokers' clients move to the other members.
+			m := etcd.members[rng.IntN(len(etcd.members))]
+			down := time.Duration(1000+rng.IntN(6000)) * time.Millisecond
+			t.Logf("fault: SIGKILL etcd member %s, down %v", m.name, down)
+			etcd.kill(m)
+			time.Sleep(down)
+			etcd.restart(m)
+			report.Faults["etcd_restart"]++
+		case "etcd_quorum_loss":
+			// Two members of three: no etcd writes or linearizable
+			// reads until one returns, so no leases are renewed, no ISR
+			// change or election commits, no tier manifest moves; past
+			// the broker lease (3 s) the brokers fence themselves.
+			first := rng.IntN(len(etcd.members))
+			a, b := etcd.members[first], etcd.members[(first+1+rng.IntN(len(etcd.members)-1))%len(etcd.members)]
+			down := time.Duration(500+rng.IntN(5000)) * time.Millisecond
+			t.Logf("fault: etcd quorum lost (members %s and %s killed) for %v", a.name, b.name, down)
+			etcd.kill(a)
+			etcd.kill(b)
+			time.Sleep(down)
+			etcd.restart(a)
+			etcd.restart(b)
+			report.Faults["etcd_quorum_loss"]++
+		case "link_cut":
 			cut := time.Duration(500+rng.IntN(7000)) * time.Millisecond
 			t.Logf("fault: link of broker %d cut for %v", victim+1, cut)
 			lab.cut(victim + 1)
 			time.Sleep(cut)
 			lab.heal(victim + 1)
 			report.Faults["link_cut"]++
-		case 5:
+		case "quiet":
 			// Quiet period: the cluster heals and tiering catches up.
 			time.Sleep(time.Duration(1000+rng.IntN(3000)) * time.Millisecond)
 			report.Faults["quiet"]++
@@ -249,6 +314,9 @@ func TestChaos(t *testing.T) {
 
 	cold := checkColdTier(ctx, t, etcdClients, store, topic, final.byOffset)
 	report.ColdObjects, report.ColdRows, report.ColdBad = cold.objects, cold.rows, cold.bad
+	if l := checkColdListing(ctx, t, store, topic, final.byOffset, cold); !l.skipped {
+		report.Listing = &listingReport{Objects: l.objects, Rows: l.rows, Doubled: l.doubled, Missing: l.missing, Wrong: l.wrong}
+	}
 	stopAndCompareReplicas(ctx, t, adm, procs, topic)
 
 	out, _ := json.MarshalIndent(report, "", "  ")
@@ -260,6 +328,9 @@ func TestChaos(t *testing.T) {
 	}
 	if report.Duplicated > 0 {
 		t.Errorf("%d records stored twice", report.Duplicated)
+	}
+	if l := report.Listing; l != nil && l.Missing+l.Wrong > 0 {
+		t.Errorf("DuckDB's view of the bucket: %d tiered records missing, %d rows wrong", l.Missing, l.Wrong)
 	}
 	if report.ColdBad > 0 {
 		t.Errorf("%d cold rows wrong, missing or doubled", report.ColdBad)
@@ -429,7 +500,18 @@ func waitFullISR(ctx context.Context, t *testing.T, adm *kadm.Client, topic stri
 	}
 }
 
-type coldCheck struct{ objects, rows, bad int }
+type coldCheck struct {
+	objects, rows, bad int
+	tiered             map[int32]int64 // partition -> last offset the manifest names
+	named              map[string]bool // objects the manifest names
+}
+
+// listingCheck is what DuckDB saw reading the bucket's listing
+// (checkColdListing).
+type listingCheck struct {
+	skipped                                bool
+	objects, rows, doubled, missing, wrong int
+}
 
 // coldRow is the part of the cold file's schema the check reads
 // (docs/format/parquet.md), decoded by parquet-go, not by Strata's reader.
@@ -448,7 +530,7 @@ func checkColdTier(ctx context.Context, t *testing.T, etcd []string, store objst
 		t.Fatal(err)
 	}
 	defer mc.Close()
-	var res coldCheck
+	res := coldCheck{tiered: map[int32]int64{}, named: map[string]bool{}}
 	for part := int32(0); ; part++ {
 		segs, err := mc.TierSegments(ctx, topic, part)
 		if err != nil {
@@ -463,6 +545,7 @@ func checkColdTier(ctx context.Context, t *testing.T, etcd []string, store objst
 		seen := map[int64]bool{}
 		for _, s := range segs {
 			res.objects++
+			res.named[s.Object] = true
 			rc, err := store.Get(ctx, s.Object)
 			if err != nil {
 				t.Errorf("manifest names %s, which cannot be read: %v", s.Object, err)
@@ -493,6 +576,7 @@ func checkColdTier(ctx context.Context, t *testing.T, etcd []string, store objst
 			}
 		}
 		first, last := segs[0].BaseOffset, segs[len(segs)-1].LastOffset
+		res.tiered[part] = last
 		for off := first; off <= last; off++ {
 			if !seen[off] {
 				res.bad++

@@ -28,7 +28,7 @@ func newRootCmd() *cobra.Command {
 			return flagsFromEnv(cmd)
 		},
 	}
-	root.AddCommand(newServeCmd(), newTopicCmd(), newTierCmd(), newClusterCmd(), newGroupCmd(), newBenchCmd(), newExportCmd(), newPartitionCmd())
+	root.AddCommand(newServeCmd(), newTopicCmd(), newTierCmd(), newClusterCmd(), newGroupCmd(), newBenchCmd(), newExportCmd(), newPartitionCmd(), newUserCmd(), newACLCmd(), newCertsCmd())
 	return root
 }
 

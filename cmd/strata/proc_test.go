@@ -22,9 +22,58 @@ type brokerProc struct {
 	logPath                string
 	extraArgs              []string
 	wrap                   []string // command prefix, e.g. ip netns exec <ns>
-	cmd                    *exec.Cmd
-	done                   chan struct{}
+	*child                          // the running (or last) process; nil before the first launch
 	starts                 int
+}
+
+// child is a started process and a channel closed once it has exited.
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startChild starts argv with env (nil: this process's), its output
+// appended to logPath after a header line.
+func startChild(t *testing.T, argv, env []string, logPath, header string) *child {
+	t.Helper()
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(logFile, header)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatalf("start %s: %v", argv[0], err)
+	}
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(c.done)
+	}()
+	return c
+}
+
+// stop sends sig and waits for the process to exit (SIGKILL after 30 s).
+func (c *child) stop(sig syscall.Signal) {
+	if c == nil {
+		return
+	}
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(sig)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
 }
 
 func newBrokerProc(t *testing.T, bin string, extraArgs ...string) *brokerProc {
@@ -70,28 +119,10 @@ func startAll(procs []*brokerProc) {
 // launch starts the process without waiting for it to be ready.
 func (p *brokerProc) launch() {
 	p.t.Helper()
-	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	fmt.Fprintf(logFile, "=== start %d\n", p.starts)
-	p.starts++
 	args := append([]string{"serve", "--data-dir", p.dataDir, "--listen", p.addr, "--metrics-listen", p.metrics}, p.extraArgs...)
 	argv := append(append(append([]string(nil), p.wrap...), p.bin), args...)
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Env = clientsServerEnv()
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("start broker: %v", err)
-	}
-	done := make(chan struct{})
-	p.done = done
-	cmd := p.cmd
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(done)
-	}()
+	p.child = startChild(p.t, argv, clientsServerEnv(), p.logPath, fmt.Sprintf("=== start %d", p.starts))
+	p.starts++
 }
 
 // waitReady waits until /readyz answers 200 and the Kafka port accepts.
@@ -123,20 +154,4 @@ func (p *brokerProc) waitReady() {
 }
 
 // kill sends sig and waits for the process to exit.
-func (p *brokerProc) kill(sig syscall.Signal) {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *brokerProc) kill(sig syscall.Signal) { p.child.stop(sig) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stratalog/strata/broker"
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/server"
@@ -26,6 +27,7 @@ func newServeCmd() *cobra.Command {
 		reqMs    int64
 		txnMaxMs int64
 		txnExpMs int64
+		reauthMs int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -47,6 +49,7 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 			}
 			cfg.Transactions.MaxTimeout = time.Duration(txnMaxMs) * time.Millisecond
 			cfg.Transactions.IDExpiration = time.Duration(txnExpMs) * time.Millisecond
+			cfg.ReauthMax = time.Duration(reauthMs) * time.Millisecond
 			if cfg.Groups.InitialRebalanceDelay == 0 {
 				cfg.Groups.InitialRebalanceDelay = -1 // group.Config: negative is "no delay", 0 the default
 			}
@@ -60,14 +63,55 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 			if err != nil {
 				return err
 			}
-			<-ctx.Done()
+			// SIGHUP reads the TLS certificate and key again (they are
+			// also reloaded when their files change).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					break wait
+				case <-hup:
+					if err := srv.ReloadTLS(); err != nil {
+						logger.Error("SIGHUP: TLS reload failed; the previous certificate stays", "err", err)
+					} else {
+						logger.Info("SIGHUP: TLS files reloaded")
+					}
+				}
+			}
 			logger.Info("shutting down")
 			return srv.Close()
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "./strata-data", "directory for partition logs and the embedded etcd")
-	f.StringVar(&cfg.Listen, "listen", ":9092", "Kafka listener address")
+	f.StringVar(&cfg.Listen, "listen", ":9092", "Kafka listener address: one PLAINTEXT listener (shorthand for --listeners PLAINTEXT://ADDR)")
+	f.StringVar(&cfg.Listeners, "listeners", "", "Kafka listeners, comma separated: PROTOCOL://host:port (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) or NAME://host:port with --listener-security-protocol-map; replaces --listen")
+	f.StringVar(&cfg.AdvertisedListeners, "advertised-listeners", "", "addresses clients are given, per listener: NAME://host:port,... (default: each listener's bound address)")
+	f.StringVar(&cfg.ListenerSecurityProtocolMap, "listener-security-protocol-map", "", "security protocol of named listeners: NAME:PROTOCOL,... (e.g. CLIENT:SASL_SSL,REPL:SSL)")
+	f.StringVar(&cfg.InterBrokerListenerName, "inter-broker-listener-name", "", "listener followers dial (default: the first of --listeners)")
+	f.StringVar(&cfg.TLS.CertFile, "tls-cert-file", "", "PEM certificate (chain) of the SSL and SASL_SSL listeners; reloaded when it changes or on SIGHUP")
+	f.StringVar(&cfg.TLS.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	f.StringVar(&cfg.TLS.ClientCAFile, "tls-client-ca-file", "", "PEM CA bundle for client certificates: mutual TLS, required on SSL listeners (principal User:<subject DN>), verified if given on SASL_SSL")
+	f.StringVar(&cfg.TLSCAFile, "tls-ca-file", "", "PEM CA bundle brokers trust when they dial each other over TLS (default --tls-client-ca-file, else the system roots)")
+	f.StringVar(&cfg.TLS.MinVersion, "tls-min-version", "1.2", "lowest TLS version: 1.2 or 1.3")
+	f.StringSliceVar(&cfg.TLS.CipherSuites, "tls-cipher-suites", nil, "TLS 1.2 cipher suites by Go name, comma separated (default Go's secure list)")
+	f.StringSliceVar(&cfg.SASLMechanisms, "sasl-mechanisms", []string{"PLAIN"}, "SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (PLAIN stays offered to brokers)")
+	f.Int64Var(&reauthMs, "connections-max-reauth-ms", 0, "longest SASL session before the client must re-authenticate on its connection (KIP-368); a session past it is closed (0: never)")
+	f.StringVar(&cfg.Authorizer, "authorizer", "", "authorizer: acl (Kafka's ACLs, kept in etcd); empty: every request is allowed")
+	f.StringVar(&cfg.SuperUsers, "super-users", "", "principals allowed everything by the acl authorizer, separated by semicolons: User:admin;User:other")
+	f.BoolVar(&cfg.AllowEveryoneIfNoACL, "allow-everyone-if-no-acl-found", false, "with --authorizer acl: allow a request on a resource no ACL names (Kafka's allow.everyone.if.no.acl.found)")
+	f.StringVar(&cfg.OAuth.JWKSURL, "sasl-oauthbearer-jwks-url", "", "OAUTHBEARER: URL of the JWKS that signs tokens (refreshed periodically)")
+	f.StringVar(&cfg.OAuth.JWKSFile, "sasl-oauthbearer-jwks-file", "", "OAUTHBEARER: JWKS file that signs tokens")
+	f.StringSliceVar(&cfg.OAuth.ExpectedAudience, "sasl-oauthbearer-expected-audience", nil, "OAUTHBEARER: audiences a token must name one of (empty: not checked)")
+	f.StringVar(&cfg.OAuth.ExpectedIssuer, "sasl-oauthbearer-expected-issuer", "", "OAUTHBEARER: issuer a token must name (empty: not checked)")
+	f.StringVar(&cfg.OAuth.SubClaim, "sasl-oauthbearer-sub-claim-name", "sub", "OAUTHBEARER: claim that names the principal (User:<claim>)")
+	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on the HTTP endpoint")
+	f.StringVar(&cfg.HTTPToken, "http-token", "", "bearer token required on the HTTP endpoint (all but /healthz); empty: none")
+	f.StringVar(&cfg.HTTPTLSCertFile, "http-tls-cert-file", "", "PEM certificate to serve the HTTP endpoint over TLS")
+	f.StringVar(&cfg.HTTPTLSKeyFile, "http-tls-key-file", "", "PEM key of --http-tls-cert-file")
 	f.StringVar(&cfg.Advertise, "advertise", "", "address clients use to reach this broker (default: the listen address, localhost when unspecified)")
 	f.Int32Var(&brokerID, "broker-id", 1, "broker id, unique in the cluster")
 	f.StringVar(&cfg.Rack, "rack", "", "rack of this broker")
@@ -75,8 +119,9 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints, comma separated (empty: embedded etcd in the data dir)")
 	f.StringVar(&cfg.EtcdInitialCluster, "etcd-initial-cluster", "", "form one etcd cluster from the brokers' embedded etcds: 1=http://h1:2380,2=http://h2:2380,... (keys are broker ids)")
 	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", "", "client URL of this broker's embedded etcd member (default: its peer port minus one)")
+	registerEtcdSecurity(f, &cfg.EtcdSecurity)
 	f.StringVar(&cfg.EtcdDataDir, "etcd-data-dir", "", "directory of the embedded etcd (default <data-dir>/etcd)")
-	f.StringVar(&cfg.MetricsListen, "metrics-listen", ":9644", "HTTP address for /metrics, /healthz, /readyz and /debug/pprof (empty: off)")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "localhost:9644", "HTTP address for /metrics, /healthz, /readyz (and /debug/pprof with --pprof); localhost unless told otherwise (empty: off)")
 	f.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", true, "create unknown topics on produce and metadata requests")
 	f.Int32Var(&cfg.DefaultPartitions, "default-partitions", 1, "partitions of auto-created topics (Kafka's num.partitions)")
 	f.DurationVar(&cfg.RetentionCheckInterval, "retention-check-interval", 30*time.Second, "how often retention runs (Kafka's log.retention.check.interval.ms)")
@@ -93,6 +138,9 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.DurationVar(&cfg.BrokerTTL, "broker-ttl", 10*time.Second, "lease of the broker's etcd registration: a dead broker's partitions move after this long")
 	f.DurationVar(&cfg.ReplicaLagMax, "replica-lag-max", 30*time.Second, "a follower not caught up for this long leaves the ISR (Kafka's replica.lag.time.max.ms)")
 	f.IntVar(&cfg.LogMaxOpenFiles, "log-max-open-files", hotlog.DefaultMaxOpenFiles, "segment files (.log, .index, .timeindex of all partitions) kept open when idle; the rest are opened on use, so descriptors do not grow with partitions and segments")
+	f.DurationVar(&cfg.LogCleanerBackoff, "log-cleaner-backoff", broker.DefaultCleanerBackoff, "how often the log cleaner looks for a compacted partition to clean (Kafka's log.cleaner.backoff.ms)")
+	f.Int64Var(&cfg.LogCleanerDedupeBufferBytes, "log-cleaner-dedupe-buffer-size", hotlog.DefaultDedupeBufferBytes, "memory of the log cleaner's key -> offset map, 24 bytes a key (Kafka's log.cleaner.dedupe.buffer.size); a partition with more dirty keys is cleaned in several passes")
+	f.Float64Var(&cfg.LogCleanerIOBytesPerSecond, "log-cleaner-io-max-bytes-per-second", 0, "cap on the bytes the log cleaner reads plus writes per second; 0 = unlimited (Kafka's log.cleaner.io.max.bytes.per.second)")
 	f.StringVar(&cfg.FlightListen, "flight-listen", "", "Arrow Flight endpoint serving topic ranges (hot and cold) as Arrow, e.g. :8815 (empty: off)")
 	f.Int32Var(&cfg.SocketRequestMaxBytes, "socket-request-max-bytes", ingest.DefaultMaxRequestBytes, "largest Kafka request frame; a larger one closes its connection (Kafka's socket.request.max.bytes)")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open Kafka connections at most; past it new ones are closed at once (Kafka's max.connections; 0: unlimited)")

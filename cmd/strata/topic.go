@@ -20,24 +20,35 @@ import (
 type adminFlags struct {
 	brokers []string
 	timeout time.Duration
+	sec     clientSecurity
 }
 
 func (a *adminFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringSliceVar(&a.brokers, "brokers", []string{"localhost:9092"}, "bootstrap brokers, comma separated")
 	cmd.PersistentFlags().DurationVar(&a.timeout, "timeout", 15*time.Second, "how long to wait for the cluster")
+	a.sec.register(cmd)
 }
 
 // withAdmin runs fn with an admin client for the cluster and a context
 // bounded by --timeout, and closes the client afterwards.
 func (a *adminFlags) withAdmin(fn func(ctx context.Context, adm *kadm.Client) error) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.brokers...))
+	return a.withClient(func(ctx context.Context, cl *kgo.Client) error { return fn(ctx, kadm.NewClient(cl)) })
+}
+
+// withClient is withAdmin with the plain client (raw requests).
+func (a *adminFlags) withClient(fn func(ctx context.Context, cl *kgo.Client) error) error {
+	opts, err := a.sec.opts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(a.brokers...))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
 	defer cancel()
-	return fn(ctx, kadm.NewClient(cl))
+	return fn(ctx, cl)
 }
 
 func newTopicCmd() *cobra.Command {
