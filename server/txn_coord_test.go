@@ -128,8 +128,7 @@ func TestTxnProduceWithoutAddPartitions(t *testing.T) {
 	ctx := testCtx(t)
 	const topic = "txn-verify"
 	createTopic(t, tb, topic, 2)
-	d := newTxnDriver(t, tb, topic+"-d", 1)
-	_ = d
+	d := newTxnDriver(t, tb, topic+"-d", 1) // a registered transactional id
 	p := d.newProducer()
 	cl := tb.client()
 	req := kmsg.NewPtrProduceRequest()
@@ -150,5 +149,49 @@ func TestTxnProduceWithoutAddPartitions(t *testing.T) {
 	offs, _ := tb.admin().ListEndOffsets(ctx, topic)
 	if o, _ := offs.Lookup(topic, 1); o.Offset != 0 {
 		t.Fatalf("refused batch was appended: end offset %d", o.Offset)
+	}
+}
+
+// TestTxnVerificationEndsWithTheTransaction: what the leader verified for
+// a producer on a partition holds only for that transaction: once the
+// commit marker is written there, the next transaction's batch without
+// AddPartitionsToTxn is refused again.
+func TestTxnVerificationEndsWithTheTransaction(t *testing.T) {
+	tb := startBroker(t)
+	ctx := testCtx(t)
+	d := newTxnDriver(t, tb, "txn-verify-cache", 1)
+	p := d.newProducer()
+	d.mustProduce(p, 0, true, "first") // adds partition 0, then produces
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = p.txnID, p.id, p.epoch, true
+	if resp, err := end.RequestWith(ctx, d.plain); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("EndTxn: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	adm := tb.admin()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dt, err := describeOne(t, adm, p.txnID)
+		if err == nil && dt.State == "CompleteCommit" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("transaction not complete: %+v %v", dt, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 10000, &p.txnID
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = d.topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = 0, txnBatch(p, 0, true, "second, not added")
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, d.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
+		t.Fatalf("next transaction's batch without AddPartitionsToTxn: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
 	}
 }
