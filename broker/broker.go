@@ -139,6 +139,7 @@ type Broker struct {
 	loaded  chan struct{}                      // closed when every partition hosted at Open was tried
 
 	pids         producerIDs
+	peers        peerPool // inter-broker requests other than replica fetches (txn_client.go)
 	controllerID atomic.Int32
 	fenced       atomic.Bool
 	brokers      atomic.Pointer[[]meta.BrokerInfo]
@@ -225,6 +226,7 @@ func (b *Broker) Close() error {
 		b.cancel()
 	}
 	b.wg.Wait()
+	b.peers.close()
 	return b.closePartitions()
 }
 

@@ -135,7 +135,10 @@ func (c *peerConn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Respon
 	if err := c.conn.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
+	// The callback may run after this request failed and c.conn was
+	// closed and cleared: it must hold the connection it was made for.
+	conn := c.conn
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
 	c.corr++
 	if _, err := c.conn.Write(c.fmt.AppendRequest(nil, req, c.corr)); err != nil {

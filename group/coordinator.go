@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/placement"
 )
 
 // Coordinator coordinates the consumer groups this broker owns. It is safe
@@ -107,35 +107,9 @@ func (c *Coordinator) CoordinatorFor(group string) int32 {
 	return coordinatorFor(group, c.liveBrokers())
 }
 
-// coordinatorFor picks, among ids, the broker whose score for key is the
-// highest (rendezvous, or highest-random-weight, hashing). Every broker
-// computes the same answer from the same live set, and when a broker joins
-// or leaves only the keys it wins or held move: hashing modulo the broker
-// count would move most keys, and so rebalance most groups, on any change.
-func coordinatorFor(key string, ids []int32) int32 {
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	keyHash := h.Sum64()
-	best, bestScore := ids[0], uint64(0)
-	for i, id := range ids {
-		score := mix64(keyHash ^ mix64(uint64(uint32(id))))
-		if i == 0 || score > bestScore || (score == bestScore && id < best) {
-			best, bestScore = id, score
-		}
-	}
-	return best
-}
-
-// mix64 is the splitmix64 finalizer: it spreads every input bit over the
-// whole word, which FNV alone does not do for the broker id folded in.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
+// coordinatorFor is placement.Owner: rendezvous hashing of the group id
+// over the live brokers.
+func coordinatorFor(key string, ids []int32) int32 { return placement.Owner(key, ids) }
 
 func (c *Coordinator) owns(group string) bool { return c.CoordinatorFor(group) == c.cfg.BrokerID }
 

@@ -105,6 +105,9 @@ type group struct {
 	stateRev       int64  // mod revision of the state key in etcd, 0: absent
 	inflight       int    // offset commits between validation and applying their etcd result
 	offsets        map[meta.TopicPartition]offsetEntry
+	// txnOffsets are the pending offsets of open transactions, by
+	// producer id (txn_offsets.go).
+	txnOffsets map[int64]*pendingTxn
 }
 
 func newGroup(c *Coordinator, name string) *group {
@@ -120,6 +123,7 @@ func newGroup(c *Coordinator, name string) *group {
 		pending:     map[string]uint64{},
 		pendingSync: map[string]bool{},
 		offsets:     map[meta.TopicPartition]offsetEntry{},
+		txnOffsets:  map[int64]*pendingTxn{},
 	}
 }
 
@@ -129,6 +133,9 @@ func newGroup(c *Coordinator, name string) *group {
 // rebalances, as after a Kafka coordinator failover.
 func (g *group) install(d meta.GroupData) {
 	g.stateRev = d.StateRevision
+	for _, t := range d.TxnOffsets {
+		g.txnOffsets[t.ProducerID] = newPendingTxn(t)
+	}
 	for _, o := range d.Offsets {
 		g.offsets[meta.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = offsetEntry{o}
 	}
@@ -177,7 +184,7 @@ func (g *group) install(d meta.GroupData) {
 // virgin reports whether the group holds nothing at all: never used, or
 // looked up without being created.
 func (g *group) virgin() bool {
-	return g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 &&
+	return g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0 &&
 		g.stateRev == 0 && g.inflight == 0 && g.generation == 0 && g.protocolType == ""
 }
 

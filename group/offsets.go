@@ -19,14 +19,7 @@ import (
 // rest report the error.
 func (c *Coordinator) CommitOffsets(ctx context.Context, req CommitRequest) []error {
 	errs := make([]error, len(req.Offsets))
-	fail := func(err error) []error {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		return errs
-	}
+	fail := func(err error) []error { return failRest(errs, err) }
 	if req.Group == "" {
 		return fail(errInvalidGroupID())
 	}
@@ -103,6 +96,17 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req CommitRequest) []er
 	return errs
 }
 
+// failRest sets err on every entry of errs still nil and returns errs:
+// the rest of a commit fails with err.
+func failRest(errs []error, err error) []error {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 // validateCommit is Kafka's check of who may commit (g.mu held): members
 // of the current generation, or anybody with generation -1 and no member id
 // while the group has no members.
@@ -137,10 +141,10 @@ func (g *group) validateCommit(req CommitRequest) error {
 // FetchOffsets handles an OffsetFetch for one group: the committed offsets
 // of parts, or of every committed partition when parts is nil. Partitions
 // without a commit have offset -1. Offsets come from memory, not etcd.
-// requireStable asks for no pending transactional commits; there are
-// none (transactions are not supported), so it changes nothing.
+// With requireStable, a partition with a pending transactional commit
+// (TxnOffsetCommit not yet followed by its marker) answers
+// UNSTABLE_OFFSET_COMMIT, which the client retries (KIP-447).
 func (c *Coordinator) FetchOffsets(ctx context.Context, groupID string, parts []meta.TopicPartition, requireStable bool) ([]FetchedOffset, error) {
-	_ = requireStable
 	if groupID == "" {
 		return nil, errInvalidGroupID()
 	}
@@ -165,6 +169,9 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, groupID string, parts []
 	if parts == nil {
 		for _, o := range g.offsets {
 			out = append(out, found(o))
+			if requireStable && g.txnPending(meta.TopicPartition{Topic: o.Topic, Partition: o.Partition}) {
+				out[len(out)-1].Err = fmt.Errorf("%w: group %q has a transactional commit of %s/%d pending", kerr.UnstableOffsetCommit, g.name, o.Topic, o.Partition)
+			}
 		}
 		sort.Slice(out, func(i, j int) bool {
 			return out[i].Topic < out[j].Topic || out[i].Topic == out[j].Topic && out[i].Partition < out[j].Partition
@@ -176,6 +183,9 @@ func (c *Coordinator) FetchOffsets(ctx context.Context, groupID string, parts []
 			out = append(out, found(o))
 		} else {
 			out = append(out, none(tp))
+		}
+		if requireStable && g.txnPending(tp) {
+			out[len(out)-1].Err = fmt.Errorf("%w: group %q has a transactional commit of %s/%d pending", kerr.UnstableOffsetCommit, g.name, tp.Topic, tp.Partition)
 		}
 	}
 	return out, nil

@@ -20,6 +20,8 @@ type Store interface {
 	DeleteGroupOffsets(ctx context.Context, group string, stateRevision int64, parts []meta.TopicPartition) (int, error)
 	ExpireGroupOffsets(ctx context.Context, group string, stateRevision int64, offsets []meta.GroupOffset) (int, error)
 	DeleteGroup(ctx context.Context, group string, stateRevision int64) error
+	SaveGroupTxnOffsets(ctx context.Context, group string, stateRevision int64, t meta.GroupTxnOffsets) (int64, error)
+	CompleteGroupTxnOffsets(ctx context.Context, group string, stateRevision int64, pid int64, commit bool, offsets []meta.GroupOffset) (int64, error)
 }
 
 // State is a group's state, named as Kafka names it.
@@ -195,3 +197,18 @@ type Description struct {
 const GroupType = "classic"
 
 var _ Store = (*meta.Client)(nil)
+
+// TxnCommitRequest is a TxnOffsetCommit: offsets committed in a
+// producer's transaction, pending until its marker (KIP-98). A generation
+// and member id, when given (v3+, KIP-447), fence a producer of a member
+// that left the group.
+type TxnCommitRequest struct {
+	Group           string
+	TransactionalID string
+	ProducerID      int64
+	ProducerEpoch   int16
+	Generation      int32 // -1: not given
+	MemberID        string
+	InstanceID      string
+	Offsets         []CommitOffset
+}

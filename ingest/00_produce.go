@@ -27,10 +27,14 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		// A transactional produce (TransactionID set) is appended like any
-		// other once the principal may write for that transactional id:
+		// other once the principal may write for that transactional id and the
+		// partition is verified to be in its transaction (KIP-890 part 1, below):
 		// the hot log checks its batches against the producer's
 		// transaction state (epoch, ongoing transaction).
 		topicErr := cc.authProduce(req.TransactionID, rt.Topic)
+		if topicErr == nil && req.TransactionID != nil && cc.s.b.Transactions == nil {
+			topicErr = errNoTransactions()
+		}
 		if topicErr == nil && rt.Topic == offsetsTopicName {
 			topicErr = errInternalTopic(rt.Topic)
 		} else if topicErr == nil {
@@ -66,6 +70,12 @@ func (cc *clientConn) handleProduce(ctx context.Context, req *kmsg.ProduceReques
 	}, func(i int) {
 		j := jobs[i]
 		sp := &resp.Topics[j.topic].Partitions[j.part]
+		if req.TransactionID != nil {
+			if err := cc.verifyTxnProduce(ctx, *req.TransactionID, req.Topics[j.topic].Topic, sp.Partition, j.records); err != nil {
+				setProduceError(sp, err)
+				return
+			}
+		}
 		res, err := j.p.Append(ctx, j.records, req.Acks)
 		if err != nil {
 			setProduceError(sp, err)

@@ -2,16 +2,20 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// InitProducerId for idempotent producers: every call gets a new producer
-// id at epoch 0, as Kafka does when there is no transactional id (a client
-// that lost track of its sequences, KIP-360, simply starts over with a new
-// id). Transactional ids are refused: Strata has no transactions.
+// InitProducerId v0-v4. Without a transactional id (idempotent
+// producers) every call gets a new producer id at epoch 0, as Kafka does
+// (a client that lost track of its sequences, KIP-360, simply starts
+// over with a new id). With one (Write on the transactional id), the
+// transaction coordinator answers: the id's producer id with its epoch
+// bumped (fencing older producers), CONCURRENT_TRANSACTIONS while an open
+// transaction of the id is aborted first, INVALID_TRANSACTION_TIMEOUT,
+// PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4) for a stale producer
+// given with v3+.
 func (cc *clientConn) handleInitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) (*kmsg.InitProducerIDResponse, error) {
 	ctx, cancel := cc.bounded(ctx, 0)
 	defer cancel()
@@ -22,8 +26,21 @@ func (cc *clientConn) handleInitProducerID(ctx context.Context, req *kmsg.InitPr
 			resp.ErrorCode = errorCode(err)
 			return resp, nil
 		}
-		err := fmt.Errorf("%w: transactions are not supported", kerr.TransactionalIDAuthorizationFailed)
-		resp.ErrorCode = errorCode(err)
+		t := cc.s.b.Transactions
+		if t == nil {
+			resp.ErrorCode = errorCode(errNoTransactions())
+			return resp, nil
+		}
+		pid, epoch := req.ProducerID, req.ProducerEpoch
+		if req.Version < 3 {
+			pid, epoch = -1, -1
+		}
+		id, ep, err := t.InitTxnProducer(ctx, *req.TransactionalID, req.TransactionTimeoutMillis, pid, epoch)
+		if err != nil {
+			resp.ErrorCode = txnErrorCode(err, req.Version, 4)
+			return resp, nil
+		}
+		resp.ProducerID, resp.ProducerEpoch = id, ep
 		return resp, nil
 	}
 	if err := cc.authIdempotentWrite(); err != nil {

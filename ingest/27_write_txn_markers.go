@@ -15,7 +15,12 @@ import (
 // brokers may send it (Kafka asks for ClusterAction on the cluster): any
 // other connection gets CLUSTER_AUTHORIZATION_FAILED on every partition.
 // The partitions are written in parallel, so the replication waits overlap;
-// the request is bounded by the server's request timeout.
+// the request is bounded by the server's request timeout. A partition of
+// __consumer_offsets stands for the groups of a transaction (their
+// offsets live in etcd, not in a log): the group coordinator makes the
+// producer's pending offsets in that partition's groups visible, or drops
+// them. A written marker also ends what KIP-890 verification remembered
+// for the producer on the partition.
 func (cc *clientConn) handleWriteTxnMarkers(ctx context.Context, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	authorized := cc.mayActAsBroker("WriteTxnMarkers")
@@ -48,6 +53,10 @@ func (cc *clientConn) handleWriteTxnMarkers(ctx context.Context, req *kmsg.Write
 					sp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 					continue
 				}
+				if rt.Topic == offsetsTopicName {
+					jobs = append(jobs, job{nil, rt.Topic, m, sp})
+					continue
+				}
 				p, err := cc.s.b.Partitions.Partition(rt.Topic, part)
 				if err != nil {
 					sp.ErrorCode = errorCode(err)
@@ -61,7 +70,18 @@ func (cc *clientConn) handleWriteTxnMarkers(ctx context.Context, req *kmsg.Write
 		return fmt.Sprintf("writing a transaction marker to %s/%d", jobs[i].topic, jobs[i].sp.Partition)
 	}, func(i int) {
 		j, m := jobs[i], jobs[i].marker
-		err := j.p.WriteTxnMarker(ctx, m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed)
+		var err error
+		switch {
+		case j.p != nil:
+			err = j.p.WriteTxnMarker(ctx, m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed)
+			if err == nil && cc.s.b.TxnVerifier != nil {
+				cc.s.b.TxnVerifier.ForgetTxnProduce(m.ProducerID, j.topic, j.sp.Partition)
+			}
+		case cc.s.b.TxnOffsets == nil:
+			err = fmt.Errorf("%w: no group coordinator on this broker", kerr.NotCoordinator)
+		default:
+			err = cc.s.b.TxnOffsets.CompleteTxnOffsets(ctx, m.ProducerID, m.Committed, j.sp.Partition, offsetsTopicPartitions)
+		}
 		if err != nil {
 			cc.log.Info("transaction marker refused", "producer_id", m.ProducerID, "epoch", m.ProducerEpoch,
 				"topic", j.topic, "partition", j.sp.Partition, "commit", m.Committed, "err", err)

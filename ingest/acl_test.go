@@ -242,6 +242,23 @@ func TestACLs(t *testing.T) {
 					t.Errorf("MATCH t: %d resources, want the literal and the prefix", n)
 				}
 			}},
+		{name: "init producer id/transactional without write", groups: true, req: initTxn(4), want: []int16{kerr.TransactionalIDAuthorizationFailed.Code}},
+		{name: "init producer id/transactional with write", groups: true, acls: []auth.Binding{allow(auth.TransactionalID, "tx", lit, kmsg.ACLOperationWrite)}, req: initTxn(4), want: []int16{none}},
+		{name: "find coordinator/transactional id", groups: true, req: findCoordinator(3, 1, "tx"), want: []int16{kerr.TransactionalIDAuthorizationFailed.Code}},
+		{name: "add partitions/no write on the id", groups: true, acls: []auth.Binding{allow(auth.Topic, "t", lit, kmsg.ACLOperationWrite)}, req: addPartitions(3, "t", 0),
+			want: []int16{none, kerr.TransactionalIDAuthorizationFailed.Code}},
+		{name: "add partitions/no write on the topic", groups: true, acls: []auth.Binding{allow(auth.TransactionalID, "tx", lit, kmsg.ACLOperationWrite)}, req: addPartitions(3, "t", 0),
+			want: []int16{none, topicAuthFailed}},
+		{name: "add partitions/both", groups: true, acls: []auth.Binding{allow(auth.TransactionalID, "tx", lit, kmsg.ACLOperationWrite), allow(auth.Topic, "t", lit, kmsg.ACLOperationWrite)},
+			req: addPartitions(3, "t", 0), want: []int16{none, none}},
+		{name: "end txn/no write on the id", groups: true, req: endTxn(3), want: []int16{kerr.TransactionalIDAuthorizationFailed.Code}},
+		{name: "txn offset commit/no group read", groups: true, acls: []auth.Binding{allow(auth.TransactionalID, "tx", lit, kmsg.ACLOperationWrite), allow(auth.Topic, "t", lit, kmsg.ACLOperationRead)},
+			req: txnOffsetCommit(3), want: []int16{groupAuthFailed, topicAuthFailed}},
+		{name: "describe transactions/no describe", groups: true, req: func() kmsg.Request {
+			r := kmsg.NewPtrDescribeTransactionsRequest()
+			r.TransactionalIDs = []string{"a", "b"}
+			return r
+		}, acls: []auth.Binding{allow(auth.TransactionalID, "b", lit, kmsg.ACLOperationDescribe)}, want: []int16{kerr.TransactionalIDAuthorizationFailed.Code, none}},
 		{name: "alter scram/not an admin", req: func() kmsg.Request {
 			r := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
 			d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()

@@ -233,8 +233,82 @@ type GroupAdmin interface {
 type Authorizer interface {
 	AuthorizeReplica(principal string, replicaID int32) bool
 	// AuthorizeBroker: the principal is one of the cluster's brokers,
-	// which alone may send inter-broker requests (WriteTxnMarkers).
+	// which alone may send inter-broker requests (WriteTxnMarkers,
+	// AddPartitionsToTxn v4+).
 	AuthorizeBroker(principal string) bool
+}
+
+// Transactions is the transaction coordinator: FindCoordinator for
+// transactional ids, InitProducerId with a transactional id,
+// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, DescribeTransactions,
+// ListTransactions. Errors carry a kerr code for the client.
+type Transactions interface {
+	// TxnCoordinatorFor returns the broker that coordinates the id.
+	TxnCoordinatorFor(transactionalID string) int32
+	// InitTxnProducer answers InitProducerId with a transactional id;
+	// producerID and epoch are the client's (KIP-360), -1 when none.
+	InitTxnProducer(ctx context.Context, transactionalID string, timeoutMs int32, producerID int64, epoch int16) (int64, int16, error)
+	AddPartitionsToTxn(ctx context.Context, p TxnProducer, parts []TopicPartition) error
+	// VerifyTxnPartitions (AddPartitionsToTxn VerifyOnly, KIP-890)
+	// returns one error per partition (nil: in the open transaction);
+	// err is for the whole transactional id.
+	VerifyTxnPartitions(ctx context.Context, p TxnProducer, parts []TopicPartition) (errs []error, err error)
+	AddOffsetsToTxn(ctx context.Context, p TxnProducer, group string) error
+	EndTxn(ctx context.Context, p TxnProducer, commit bool) error
+	DescribeTransactions(ctx context.Context, ids []string) []TxnDescription
+	// ListTransactions filters by state names and producer ids (empty:
+	// all) and, when minDurationMs >= 0, by how long they are open.
+	ListTransactions(ctx context.Context, states []string, producerIDs []int64, minDurationMs int64) ([]TxnListing, error)
+}
+
+// TxnProducer is the producer of a transaction as its requests name it.
+type TxnProducer struct {
+	TransactionalID string
+	ProducerID      int64
+	Epoch           int16
+}
+
+// TxnDescription is one row of DescribeTransactions.
+type TxnDescription struct {
+	TransactionalID string
+	Err             error
+	State           string
+	TimeoutMs       int32
+	StartMs         int64
+	ProducerID      int64
+	ProducerEpoch   int16
+	Partitions      []TopicPartition
+}
+
+// TxnListing is one row of ListTransactions.
+type TxnListing struct {
+	TransactionalID string
+	ProducerID      int64
+	State           string
+}
+
+// TxnVerifier is KIP-890 part 1 on a partition leader: before a
+// transactional produce is appended, the partition must be in the
+// producer's open transaction, which the transaction coordinator says
+// (answers are cached per producer, epoch and partition). nil: refused
+// with INVALID_TXN_STATE.
+type TxnVerifier interface {
+	VerifyTxnProduce(ctx context.Context, p TxnProducer, topic string, partition int32) error
+	// ForgetTxnProduce drops what was verified for the producer on the
+	// partition: a marker ended its transaction there, and the next one
+	// must add the partition again.
+	ForgetTxnProduce(producerID int64, topic string, partition int32)
+}
+
+// TxnOffsets stores the offsets of TxnOffsetCommit: pending in the
+// group until the transaction's marker makes them visible (commit) or
+// drops them (abort).
+type TxnOffsets interface {
+	CommitTxnOffsets(ctx context.Context, req group.TxnCommitRequest) []error
+	// CompleteTxnOffsets applies a marker written to partition of
+	// __consumer_offsets (of partitions): the producer's pending offsets
+	// in the groups of that partition become committed, or are dropped.
+	CompleteTxnOffsets(ctx context.Context, producerID int64, commit bool, partition, partitions int32) error
 }
 
 // ACLs is the ACL authorizer (--authorizer acl): it decides the
@@ -297,4 +371,10 @@ type Backend struct {
 	Members        GroupMembership
 	Offsets        GroupOffsets
 	GroupAdmin     GroupAdmin
+
+	// Transactions nil: transactional ids are refused (as before the
+	// coordinator existed) with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+	Transactions Transactions
+	TxnVerifier  TxnVerifier
+	TxnOffsets   TxnOffsets
 }

@@ -63,7 +63,11 @@ func init() {
 		20: {0, 6, typed((*clientConn).handleDeleteTopics)},
 		22: {0, 4, typed((*clientConn).handleInitProducerID)},
 		23: {0, 4, typed((*clientConn).handleOffsetForLeaderEpoch)},
+		24: {0, 5, typed((*clientConn).handleAddPartitionsToTxn)},
+		25: {0, 3, typed((*clientConn).handleAddOffsetsToTxn)},
+		26: {0, 3, typed((*clientConn).handleEndTxn)},
 		27: {0, 1, typed((*clientConn).handleWriteTxnMarkers)},
+		28: {0, 3, typed((*clientConn).handleTxnOffsetCommit)},
 		29: {0, 3, typed((*clientConn).handleDescribeAcls)},
 		30: {0, 3, typed((*clientConn).handleCreateAcls)},
 		31: {0, 3, typed((*clientConn).handleDeleteAcls)},
@@ -80,6 +84,8 @@ func init() {
 		50: {0, 0, typed((*clientConn).handleDescribeUserScramCredentials)},
 		51: {0, 0, typed((*clientConn).handleAlterUserScramCredentials)},
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
+		65: {0, 0, typed((*clientConn).handleDescribeTransactions)},
+		66: {0, 1, typed((*clientConn).handleListTransactions)},
 	}
 }
 

@@ -41,6 +41,11 @@ type fake struct {
 	// wake, when set, is what Wait returns (a fetch waiting for
 	// MinBytes); otherwise Wait never fires.
 	wake chan struct{}
+	// inTxn are the partitions the fake coordinator has in the open
+	// transaction; txnCalls lists the transaction calls made, by name.
+	inTxn    map[TopicPartition]bool
+	txnCalls []string
+	txnReqs  []group.TxnCommitRequest
 }
 
 func newFake() *fake {
@@ -72,6 +77,7 @@ func (f *fake) backend(groups bool) Backend {
 	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f, Authorizer: f}
 	if groups {
 		b.GroupPlacement, b.Members, b.Offsets, b.GroupAdmin = f, f, f, f
+		b.Transactions, b.TxnVerifier, b.TxnOffsets = f, f, f
 	}
 	return b
 }
@@ -175,6 +181,91 @@ func (f *fake) AuthorizeReplica(principal string, replicaID int32) bool {
 
 func (f *fake) AuthorizeBroker(principal string) bool {
 	return strings.HasPrefix(principal, "User:broker-")
+}
+
+func (f *fake) TxnCoordinatorFor(string) int32 { return f.coordinator }
+
+func (f *fake) InitTxnProducer(_ context.Context, id string, timeoutMs int32, pid int64, epoch int16) (int64, int16, error) {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("init %s %d %d/%d", id, timeoutMs, pid, epoch))
+	if err := f.err("InitTxnProducer"); err != nil {
+		return -1, -1, err
+	}
+	return 77, 3, nil
+}
+
+func (f *fake) AddPartitionsToTxn(_ context.Context, p TxnProducer, parts []TopicPartition) error {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("add %s %d/%d %v", p.TransactionalID, p.ProducerID, p.Epoch, parts))
+	return f.err("AddPartitionsToTxn")
+}
+
+func (f *fake) VerifyTxnPartitions(_ context.Context, p TxnProducer, parts []TopicPartition) ([]error, error) {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("verify %s %v", p.TransactionalID, parts))
+	if err := f.err("VerifyTxnPartitions"); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(parts))
+	for i, tp := range parts {
+		if !f.inTxn[tp] {
+			errs[i] = kerr.InvalidTxnState
+		}
+	}
+	return errs, nil
+}
+
+func (f *fake) AddOffsetsToTxn(_ context.Context, p TxnProducer, g string) error {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("offsets %s %s", p.TransactionalID, g))
+	return f.err("AddOffsetsToTxn")
+}
+
+func (f *fake) EndTxn(_ context.Context, p TxnProducer, commit bool) error {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("end %s %v", p.TransactionalID, commit))
+	return f.err("EndTxn")
+}
+
+func (f *fake) DescribeTransactions(_ context.Context, ids []string) []TxnDescription {
+	out := make([]TxnDescription, len(ids))
+	for i, id := range ids {
+		out[i] = TxnDescription{TransactionalID: id, State: "Ongoing", TimeoutMs: 1000, StartMs: 5, ProducerID: 77, ProducerEpoch: 3,
+			Partitions: []TopicPartition{{"t", 1}, {"t", 0}, {"u", 0}}}
+		if id == "unknown" {
+			out[i] = TxnDescription{TransactionalID: id, Err: kerr.TransactionalIDNotFound}
+		}
+	}
+	return out
+}
+
+func (f *fake) ListTransactions(_ context.Context, states []string, pids []int64, dur int64) ([]TxnListing, error) {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("list %v %v %d", states, pids, dur))
+	if err := f.err("ListTransactions"); err != nil {
+		return nil, err
+	}
+	return []TxnListing{{TransactionalID: "a", ProducerID: 77, State: "Ongoing"}}, nil
+}
+
+func (f *fake) VerifyTxnProduce(_ context.Context, p TxnProducer, topic string, partition int32) error {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("verify produce %s %d/%d %s/%d", p.TransactionalID, p.ProducerID, p.Epoch, topic, partition))
+	if !f.inTxn[TopicPartition{topic, partition}] {
+		return kerr.InvalidTxnState
+	}
+	return nil
+}
+
+func (f *fake) ForgetTxnProduce(pid int64, topic string, partition int32) {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("forget %d %s/%d", pid, topic, partition))
+}
+
+func (f *fake) CompleteTxnOffsets(_ context.Context, pid int64, commit bool, partition, partitions int32) error {
+	f.txnCalls = append(f.txnCalls, fmt.Sprintf("complete offsets %d %v %d/%d", pid, commit, partition, partitions))
+	return f.err("CompleteTxnOffsets")
+}
+
+func (f *fake) CommitTxnOffsets(_ context.Context, req group.TxnCommitRequest) []error {
+	f.txnReqs = append(f.txnReqs, req)
+	errs := make([]error, len(req.Offsets))
+	for i := range errs {
+		errs[i] = f.err("CommitTxnOffsets")
+	}
+	return errs
 }
 
 func (f *fake) Join(_ context.Context, req group.JoinRequest) group.JoinResult {

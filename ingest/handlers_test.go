@@ -107,7 +107,7 @@ var handlerCases = []handlerCase{
 			}
 		}},
 	{name: "produce/not leader and unknown partition", req: produce(-1, false, 1, 7, 0), want: []int16{notLeader, unknownTopic, none}},
-	{name: "produce/transactional is appended", req: produce(-1, true, 0), want: []int16{none},
+	{name: "produce/transactional is appended", groups: true, req: produce(-1, true, 0), want: []int16{none},
 		check: func(t *testing.T, f *fake, _ kmsg.Response) {
 			if f.appended != 1 {
 				t.Errorf("transactional produce reached the partition %d times, want 1", f.appended)

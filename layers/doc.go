@@ -3,10 +3,10 @@
 // folder), so the formats and storage at the bottom never learn about the
 // protocol or the cluster above them.
 //
-//	floor 0  recordbatch, fileutil             the Kafka batch format; file safety
+//	floor 0  recordbatch, fileutil, placement  the Kafka batch format; file safety; key placement
 //	floor 1  objstore                          the object-store seam and providers
 //	floor 2  hotlog, meta                      local log; everything in etcd
-//	floor 3  tiering, group                    cold tier; consumer groups
+//	floor 3  tiering, group, txn               cold tier; consumer groups; transactions
 //	floor 4  broker, query, ingest, iceberg    partitions; scans; Kafka protocol;
 //	                                           Iceberg tables derived from the tier
 //	floor 5  server                            the composition root

@@ -15,6 +15,8 @@ const module = "github.com/stratalog/strata"
 var floors = map[string]int{
 	"recordbatch": 0,
 	"fileutil":    0,
+	"placement":   0,
+	"txn":         3,
 	"objstore":    1,
 	"auth":        1,
 	"hotlog":      2,

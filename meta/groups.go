@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -85,10 +86,26 @@ type GroupData struct {
 	// value to pass as stateRevision to the writes below.
 	StateRevision int64
 	Offsets       []GroupOffset // sorted by topic, then partition
+	// TxnOffsets are the pending offsets of open transactions
+	// (TxnOffsetCommit), by producer id.
+	TxnOffsets []GroupTxnOffsets
+}
+
+// GroupTxnOffsets is the value of groups/<group>/txn/<producer id>: the
+// offsets a transactional producer committed in its open transaction,
+// visible only once its commit marker reaches the group (KIP-98).
+type GroupTxnOffsets struct {
+	ProducerID      int64         `json:"producer_id"`
+	ProducerEpoch   int16         `json:"producer_epoch"`
+	TransactionalID string        `json:"transactional_id"`
+	Offsets         []GroupOffset `json:"offsets"`
+	Revision        int64         `json:"-"`
 }
 
 // Empty reports whether nothing is stored for the group.
-func (d GroupData) Empty() bool { return d.State == nil && len(d.Offsets) == 0 }
+func (d GroupData) Empty() bool {
+	return d.State == nil && len(d.Offsets) == 0 && len(d.TxnOffsets) == 0
+}
 
 // LoadGroup reads a group's state and committed offsets in one range read.
 // A group with nothing stored comes back Empty(), not as an error.
@@ -162,6 +179,18 @@ func (c *Client) decodeGroups(kvs []*mvccpb.KeyValue) ([]GroupData, error) {
 			}
 			o.Topic, o.Partition, o.Revision = topic, p, kv.ModRevision
 			d.Offsets = append(d.Offsets, o)
+		case strings.HasPrefix(sub, "txn/"):
+			pid, err := strconv.ParseInt(strings.TrimPrefix(sub, "txn/"), 10, 64)
+			var t GroupTxnOffsets
+			if err == nil {
+				err = json.Unmarshal(kv.Value, &t)
+			}
+			if err != nil || pid < 0 {
+				c.log.Error("meta: skipping undecodable pending transactional offsets", "key", key, "err", err)
+				continue
+			}
+			t.ProducerID, t.Revision = pid, kv.ModRevision
+			d.TxnOffsets = append(d.TxnOffsets, t)
 		default:
 			c.log.Error("meta: skipping unexpected group key", "key", key)
 		}
@@ -324,4 +353,62 @@ func (c *Client) ExpireGroupOffsets(ctx context.Context, group string, stateRevi
 func (c *Client) DeleteGroup(ctx context.Context, group string, stateRevision int64) error {
 	_, err := c.groupTxn(ctx, "delete", group, stateRevision, []clientv3.Op{clientv3.OpDelete(c.keys.Group(group), clientv3.WithPrefix())})
 	return err
+}
+
+// SaveGroupTxnOffsets writes the pending offsets of producer t.ProducerID
+// (all of them: the value replaces the last), guarded like
+// SaveGroupState, and returns the revision written.
+func (c *Client) SaveGroupTxnOffsets(ctx context.Context, group string, stateRevision int64, t GroupTxnOffsets) (int64, error) {
+	if t.ProducerID < 0 {
+		return 0, fmt.Errorf("meta: pending offsets of group %q: negative producer id: %w", group, ErrInvalid)
+	}
+	for _, o := range t.Offsets {
+		if err := validTopicName(o.Topic); err != nil {
+			return 0, err
+		}
+	}
+	val, err := json.Marshal(t)
+	if err != nil {
+		return 0, err
+	}
+	return c.groupTxn(ctx, "save pending transactional offsets", group, stateRevision,
+		[]clientv3.Op{clientv3.OpPut(c.keys.GroupTxnOffsets(group, t.ProducerID), string(val))})
+}
+
+// CompleteGroupTxnOffsets ends producer pid's pending offsets in the
+// group: on commit they are written as committed offsets (in
+// transactions of up to 127, the last of which also deletes the pending
+// key, so a retry after a partial failure writes the same offsets again
+// and nothing is lost), on abort the pending key is deleted. Guarded like
+// SaveGroupState. It returns the revision of the last transaction.
+func (c *Client) CompleteGroupTxnOffsets(ctx context.Context, group string, stateRevision int64, pid int64, commit bool, offsets []GroupOffset) (int64, error) {
+	del := clientv3.OpDelete(c.keys.GroupTxnOffsets(group, pid))
+	var ops []clientv3.Op
+	if commit {
+		for _, o := range offsets {
+			if err := validTopicName(o.Topic); err != nil {
+				return 0, err
+			}
+			val, err := json.Marshal(o)
+			if err != nil {
+				return 0, err
+			}
+			ops = append(ops, clientv3.OpPut(c.keys.GroupOffset(group, o.Topic, o.Partition), string(val)))
+		}
+	}
+	chunks := slices.Collect(slices.Chunk(ops, maxTxnOps-1))
+	if len(chunks) == 0 {
+		chunks = [][]clientv3.Op{nil}
+	}
+	var rev int64
+	for i, chunk := range chunks {
+		if i == len(chunks)-1 {
+			chunk = append(chunk, del)
+		}
+		var err error
+		if rev, err = c.groupTxn(ctx, "complete pending transactional offsets", group, stateRevision, chunk); err != nil {
+			return 0, err
+		}
+	}
+	return rev, nil
 }

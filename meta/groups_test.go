@@ -182,3 +182,41 @@ func TestGroupOffsetsExpireGuardsEachOffset(t *testing.T) {
 		t.Fatalf("after expiry: %+v", d.Offsets)
 	}
 }
+
+func TestGroupTxnOffsets(t *testing.T) {
+	c := newTestClient(t)
+	ctx := testCtx(t)
+	rev, err := c.SaveGroupState(ctx, GroupState{Group: "g", State: "Empty"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var many []GroupOffset
+	for p := range int32(300) {
+		many = append(many, GroupOffset{Topic: "t", Partition: p, Offset: int64(p) + 10, LeaderEpoch: -1})
+	}
+	pend := GroupTxnOffsets{ProducerID: 7, ProducerEpoch: 2, TransactionalID: "tx", Offsets: many}
+	if _, err := c.SaveGroupTxnOffsets(ctx, "g", rev+1, pend); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale save: %v", err)
+	}
+	if _, err := c.SaveGroupTxnOffsets(ctx, "g", rev, pend); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SaveGroupTxnOffsets(ctx, "g", rev, GroupTxnOffsets{ProducerID: 8, Offsets: many[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.LoadGroup(ctx, "g")
+	if err != nil || len(d.TxnOffsets) != 2 || d.TxnOffsets[0].ProducerID != 7 || len(d.TxnOffsets[0].Offsets) != 300 || len(d.Offsets) != 0 {
+		t.Fatalf("load: %+v, %v", d.TxnOffsets, err)
+	}
+	// Commit 7 (three transactions), abort 8.
+	if _, err := c.CompleteGroupTxnOffsets(ctx, "g", rev, 7, true, many); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CompleteGroupTxnOffsets(ctx, "g", rev, 8, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err = c.LoadGroup(ctx, "g")
+	if err != nil || len(d.TxnOffsets) != 0 || len(d.Offsets) != 300 || d.Offsets[299].Offset != 309 {
+		t.Fatalf("after completion: %d pending, %d offsets, %v", len(d.TxnOffsets), len(d.Offsets), err)
+	}
+}

@@ -20,7 +20,9 @@ import (
 //	/strata/<cluster>/epochs/<topic>/<partition>                  leader epoch, decimal: the fencing key
 //	/strata/<cluster>/groups/<group>/state                        GroupState (groups.go)
 //	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
+//	/strata/<cluster>/groups/<group>/txn/<producer id>            GroupTxnOffsets: pending offsets of a transaction (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
+//	/strata/<cluster>/txns/<transactional id>                     TxnState: a transactional id's producer and transaction (txn.go)
 //	/strata/<cluster>/iceberg/<topic>                             IcebergTable: the topic's Iceberg metadata pointer (iceberg.go)
 //	/strata/<cluster>/acls/<binding id>                           auth.Binding: one ACL (security.go)
 //	/strata/<cluster>/scram/<user>/<mechanism>                    auth.ScramCredential (security.go)
@@ -32,7 +34,7 @@ import (
 //
 // Names in keys: topic names are restricted to Kafka's legal characters
 // [a-zA-Z0-9._-] (validTopicName), so they never contain '/'. Group ids may be
-// any string in Kafka, so they are path-escaped (url.PathEscape: '/' becomes
+// any string in Kafka, and so may transactional ids, so they are path-escaped (url.PathEscape: '/' becomes
 // %2F). The cluster name is path-escaped too.
 
 const keyRoot = "/strata/"
@@ -113,6 +115,12 @@ func (k Keys) GroupOffsets(group string) string { return k.Group(group) + "offse
 // GroupOffset is "/strata/<cluster>/groups/<escaped group>/offsets/<topic>/<partition, 10 digits>".
 func (k Keys) GroupOffset(group, topic string, p int32) string {
 	return k.GroupOffsets(group) + topic + "/" + pad32(p)
+}
+
+// GroupTxnOffsets is "/strata/<cluster>/groups/<escaped group>/txn/<producer id, 20 digits>":
+// a producer's pending transactional offsets.
+func (k Keys) GroupTxnOffsets(group string, pid int64) string {
+	return k.Group(group) + "txn/" + pad64(pid)
 }
 
 // AllTier is the prefix of every tier manifest.

@@ -23,6 +23,7 @@ func TestKeys(t *testing.T) {
 		{k.GroupOffset("g", "orders", 3), "/strata/prod/groups/g/offsets/orders/0000000003"},
 		{k.TierSegment("orders", 3, 1234), "/strata/prod/tier/orders/0000000003/00000000000000001234"},
 		{newKeys("a/b").Root(), "/strata/a%2Fb/"},
+		{k.Txn("app/1 x"), "/strata/prod/txns/app%2F1%20x"},
 		{k.ACL("00ff"), "/strata/prod/acls/00ff"},
 		{k.ScramCredential("al/ice", "SCRAM-SHA-512"), "/strata/prod/scram/al%2Fice/SCRAM-SHA-512"},
 	}

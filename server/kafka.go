@@ -7,15 +7,19 @@ import (
 	"github.com/stratalog/strata/group"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/txn"
 )
 
 // kafkaBackend wires the broker and the group coordinator to the
 // interfaces the protocol layer defines: ingest knows neither package's
 // concrete types, so the conversions live here, in the composition root.
-func kafkaBackend(b *broker.Broker, g *group.Coordinator) ingest.Backend {
+func kafkaBackend(b *broker.Broker, g *group.Coordinator, t *txn.Coordinator) ingest.Backend {
 	c := kafkaCluster{b}
 	gs := kafkaGroups{g}
 	return ingest.Backend{
+		Transactions:   kafkaTxns{t},
+		TxnVerifier:    newTxnVerifier(b, t),
+		TxnOffsets:     g,
 		Cluster:        c,
 		Topics:         c,
 		Partitions:     c,

@@ -102,29 +102,6 @@ func TestFetchMinBytesFewerResponses(t *testing.T) {
 	}
 }
 
-// TestTransactionalProducerFailsFast: without transactions, a producer
-// with a transactional id gets a non-retriable error for its coordinator
-// and surfaces it, instead of retrying COORDINATOR_NOT_AVAILABLE until
-// its retry timeout gives up.
-func TestTransactionalProducerFailsFast(t *testing.T) {
-	tb := startBroker(t)
-	ctx := testCtx(t)
-	prod := tb.client(kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("txn"), kgo.RetryTimeout(5*time.Minute))
-	// kgo initializes its producer id in BeginTransaction (older
-	// versions at the first produce) and reports the failure as the
-	// producer id's fatal error, by message.
-	err := prod.BeginTransaction()
-	if err == nil {
-		err = prod.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr()
-	}
-	if err == nil || !strings.Contains(err.Error(), kerr.TransactionalIDAuthorizationFailed.Message) {
-		t.Fatalf("transactional produce: %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
-	}
-	if ctx.Err() != nil {
-		t.Fatal("the producer waited out the test's context")
-	}
-}
-
 // TestOffsetsTopicInternal: __consumer_offsets is listed as an internal
 // topic (kadm with internal topics, kcat -L) and not without them, a
 // regex subscription to every topic consumes the others and skips it, and

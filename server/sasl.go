@@ -52,6 +52,8 @@ func (replicaAuthorizer) AuthorizeReplica(principal string, replicaID int32) boo
 	return principal == "User:"+broker.InterBrokerUser(replicaID)
 }
 
+// AuthorizeBroker lets any broker's inter-broker identity make the
+// broker-to-broker requests.
 func (replicaAuthorizer) AuthorizeBroker(principal string) bool {
 	user, ok := strings.CutPrefix(principal, "User:")
 	if !ok {

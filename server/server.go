@@ -35,6 +35,7 @@ import (
 	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/txn"
 )
 
 // Config is everything `strata serve` can be told.
@@ -80,7 +81,11 @@ type Config struct {
 	// initial rebalance delay, session timeout bounds); BrokerID, Brokers,
 	// Logger and Registerer are filled in here.
 	Groups group.Config
-	Logger *slog.Logger
+	// Transactions configures the transaction coordinator (maximum
+	// transaction timeout, transactional id expiration); BrokerID,
+	// Brokers and Logger are filled in here.
+	Transactions txn.Config
+	Logger       *slog.Logger
 
 	// Cold tier. ObjectStore is s3://bucket/prefix or file:///path; ""
 	// means file://<DataDir>/objects. S3 credentials come from
@@ -183,6 +188,7 @@ type Server struct {
 	catLn    net.Listener
 	registry *prometheus.Registry
 	groups   *group.Coordinator
+	txns     *txn.Coordinator
 	kafka    *ingest.Server
 	kafkaLns []net.Listener
 	specs    []listenerSpec
@@ -350,11 +356,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	gcfg := cfg.Groups
 	gcfg.BrokerID, gcfg.Logger, gcfg.Brokers, gcfg.Registerer = cfg.BrokerID, s.log, s.liveBrokerIDs, registry
 	s.groups = group.New(gcfg, s.meta)
+	tcfg := cfg.Transactions
+	tcfg.BrokerID, tcfg.Logger, tcfg.Brokers = cfg.BrokerID, s.log, s.liveBrokerIDs
+	s.txns = txn.New(tcfg, s.meta, s.broker, txnMarkers{s.broker})
 	mechs, err := s.saslMechanisms(secret, users)
 	if err != nil {
 		return nil, err
 	}
-	backend := kafkaBackend(s.broker, s.groups)
+	backend := kafkaBackend(s.broker, s.groups, s.txns)
 	backend.Scram = scramStore{s.meta}
 	if acls != nil {
 		backend.ACLs = acls
@@ -504,6 +513,9 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	if s.tier != nil {
 		errs = append(errs, s.tier.Close())
+	}
+	if s.txns != nil {
+		errs = append(errs, s.txns.Close())
 	}
 	if s.groups != nil {
 		errs = append(errs, s.groups.Close())

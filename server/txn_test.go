@@ -53,18 +53,44 @@ func newTxnDriver(t *testing.T, tb *testBroker, topic string, partitions int32) 
 
 // txnProducer is one producer id and its per-partition sequences.
 type txnProducer struct {
+	txnID string
 	id    int64
 	epoch int16
 	seq   map[int32]int32
 }
 
+// newProducer registers a transactional id with the coordinator (so that
+// the leader's KIP-890 verification of a transactional produce passes
+// once the partition is added, see produce), with the longest timeout,
+// so that the coordinator does not abort while the test writes the
+// markers itself.
 func (d *txnDriver) newProducer() *txnProducer {
 	d.t.Helper()
-	resp, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(d.ctx, d.plain)
+	req := kmsg.NewPtrInitProducerIDRequest()
+	txnID := fmt.Sprintf("%s-driver-%d", d.topic, time.Now().UnixNano())
+	req.TransactionalID, req.TransactionTimeoutMillis = &txnID, 15*60*1000
+	resp, err := req.RequestWith(d.ctx, d.plain)
 	if err != nil || resp.ErrorCode != 0 {
 		d.t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(resp.ErrorCode))
 	}
-	return &txnProducer{id: resp.ProducerID, epoch: resp.ProducerEpoch, seq: map[int32]int32{}}
+	return &txnProducer{txnID: txnID, id: resp.ProducerID, epoch: resp.ProducerEpoch, seq: map[int32]int32{}}
+}
+
+// addPartition adds part to p's transaction at the coordinator.
+func (d *txnDriver) addPartition(p *txnProducer, part int32) {
+	d.t.Helper()
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch = p.txnID, p.id, p.epoch
+	rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+	rt.Topic, rt.Partitions = d.topic, []int32{part}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(d.ctx, d.plain)
+	if err != nil {
+		d.t.Fatalf("AddPartitionsToTxn: %v", err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		d.t.Fatalf("AddPartitionsToTxn: %v", kerr.ErrorForCode(code))
+	}
 }
 
 // txnBatch builds one batch of values for p (transactional or not),
@@ -94,8 +120,8 @@ func (d *txnDriver) produce(p *txnProducer, part int32, transactional bool, valu
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = -1, 10000
 	if transactional {
-		id := fmt.Sprintf("txn-%d", p.id)
-		req.TransactionID = &id
+		d.addPartition(p, part)
+		req.TransactionID = &p.txnID
 	}
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = d.topic

@@ -86,6 +86,14 @@ func TestClients(t *testing.T) {
 			deleted = append(deleted, "confluent-topic")
 		}
 	})
+	t.Run("confluent-kafka-transactions", func(t *testing.T) {
+		if confluentErr != nil {
+			clientsMissing(t, "%s cannot import confluent_kafka (Debian package python3-confluent-kafka): %v", clientsPython, confluentErr)
+		}
+		sum := clientsRunPython(t, "confluent_kafka_txn.py", srv.addr, "confluent-txn-topic")
+		clientsCheckSummary(t, sum, map[string]any{"committed": 60.0, "aborted": 12.0, "fenced": true})
+		t.Logf("read_committed saw %v", sum["read_committed"])
+	})
 	t.Run("kafka-python", func(t *testing.T) {
 		if kafkaPythonErr != nil {
 			clientsMissing(t, "%s cannot import kafka (Debian package python3-kafka): %v", clientsPython, kafkaPythonErr)

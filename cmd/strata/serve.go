@@ -15,6 +15,7 @@ import (
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/server"
+	"github.com/stratalog/strata/txn"
 )
 
 func newServeCmd() *cobra.Command {
@@ -24,6 +25,8 @@ func newServeCmd() *cobra.Command {
 		brokerID int32
 		idleMs   int64
 		reqMs    int64
+		txnMaxMs int64
+		txnExpMs int64
 		reauthMs int64
 	)
 	cmd := &cobra.Command{
@@ -41,6 +44,11 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 			cfg.BrokerID = brokerID
 			cfg.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
 			cfg.RequestTimeout = time.Duration(reqMs) * time.Millisecond
+			if txnMaxMs <= 0 || txnExpMs <= 0 {
+				return fmt.Errorf("--transaction-max-timeout-ms and --transactional-id-expiration-ms must be positive")
+			}
+			cfg.Transactions.MaxTimeout = time.Duration(txnMaxMs) * time.Millisecond
+			cfg.Transactions.IDExpiration = time.Duration(txnExpMs) * time.Millisecond
 			cfg.ReauthMax = time.Duration(reauthMs) * time.Millisecond
 			if cfg.Groups.InitialRebalanceDelay == 0 {
 				cfg.Groups.InitialRebalanceDelay = -1 // group.Config: negative is "no delay", 0 the default
@@ -119,6 +127,8 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.DurationVar(&cfg.RetentionCheckInterval, "retention-check-interval", 30*time.Second, "how often retention runs (Kafka's log.retention.check.interval.ms)")
 	f.DurationVar(&cfg.Groups.OffsetsRetention, "offsets-retention", 7*24*time.Hour, "how long committed offsets of an empty consumer group are kept (Kafka's offsets.retention.minutes)")
 	f.DurationVar(&cfg.Groups.InitialRebalanceDelay, "group-initial-rebalance-delay", 3*time.Second, "how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms; 0: none)")
+	f.Int64Var(&txnMaxMs, "transaction-max-timeout-ms", int64(txn.DefaultMaxTimeout/time.Millisecond), "longest transaction.timeout.ms a transactional producer may ask for; longer ones get INVALID_TRANSACTION_TIMEOUT (Kafka's transaction.max.timeout.ms)")
+	f.Int64Var(&txnExpMs, "transactional-id-expiration-ms", int64(txn.DefaultIDExpiration/time.Millisecond), "a transactional id with no transaction open and no request for this long is removed (Kafka's transactional.id.expiration.ms)")
 	f.StringVar(&cfg.ObjectStore, "object-store", "", "cold tier: s3://bucket/prefix or file:///path (default file://<data-dir>/objects)")
 	f.StringVar(&cfg.S3Endpoint, "s3-endpoint", "", "S3-compatible endpoint URL for s3:// object stores, e.g. http://127.0.0.1:9000 (default AWS S3)")
 	f.StringVar(&cfg.S3Region, "s3-region", "", "S3 region (default: discovered)")

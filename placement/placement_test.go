@@ -1,4 +1,4 @@
-package group
+package placement
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ func TestCoordinatorPlacementMovesOnlyAShare(t *testing.T) {
 	place := func(ids []int32) map[string]int32 {
 		m := make(map[string]int32, groups)
 		for _, n := range names {
-			m[n] = coordinatorFor(n, ids)
+			m[n] = Owner(n, ids)
 		}
 		return m
 	}
@@ -70,13 +70,33 @@ func TestCoordinatorPlacementBalanced(t *testing.T) {
 		count := map[int32]int{}
 		const groups = 12000
 		for i := 0; i < groups; i++ {
-			count[coordinatorFor(fmt.Sprintf("g%d", i), ids)]++
+			count[Owner(fmt.Sprintf("g%d", i), ids)]++
 		}
 		want := float64(groups) / float64(len(ids))
 		for _, id := range ids {
 			if c := float64(count[id]); c < 0.85*want || c > 1.15*want {
 				t.Errorf("brokers %v: broker %d coordinates %d groups, want about %.0f (%v)", ids, id, count[id], want, count)
 			}
+		}
+	}
+}
+
+// TestOffsetsPartition checks Kafka's mapping against Java's
+// String.hashCode values ("abc" hashes to 96354, "polygenelubricants" to
+// MinInt32, which Kafka's abs maps to 0).
+func TestOffsetsPartition(t *testing.T) {
+	for _, c := range []struct {
+		group string
+		want  int32
+	}{
+		{"", 0},
+		{"abc", 96354 % 50},
+		{"polygenelubricants", 0},
+		{"Aa", 2112 % 50},
+		{"BB", 2112 % 50},
+	} {
+		if got := OffsetsPartition(c.group, 50); got != c.want {
+			t.Errorf("OffsetsPartition(%q) = %d, want %d", c.group, got, c.want)
 		}
 	}
 }
