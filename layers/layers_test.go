@@ -21,6 +21,7 @@ var floors = map[string]int{
 	"meta":        2,
 	"tiering":     3,
 	"group":       3,
+	"schemareg":   3,
 	"broker":      4,
 	"query":       4,
 	"ingest":      4,

@@ -302,3 +302,20 @@ func (c *Client) SetSchemaSetting(ctx context.Context, kind, subject, value stri
 	}
 	return nil
 }
+
+// SchemaIDByFingerprint returns the id of the schema with fingerprint fp,
+// ok false if none was registered.
+func (c *Client) SchemaIDByFingerprint(ctx context.Context, fp string) (int32, bool, error) {
+	resp, err := c.cli.Get(ctx, c.keys.SchemaFingerprint(fp))
+	if err != nil {
+		return 0, false, etcdErr("read schema fingerprint", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, false, nil
+	}
+	id, err := strconv.ParseInt(string(resp.Kvs[0].Value), 10, 32)
+	if err != nil {
+		return 0, false, fmt.Errorf("meta: schema fingerprint %s is corrupt: %q", fp, resp.Kvs[0].Value)
+	}
+	return int32(id), true, nil
+}
