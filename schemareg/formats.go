@@ -378,4 +378,3 @@ func closed(s map[string]any) bool {
 	}
 	return false
 }
-

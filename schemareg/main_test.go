@@ -122,3 +122,7 @@ func mustDo(t *testing.T, req *http.Request) *http.Response {
 	resp.Body.Close()
 	return resp
 }
+
+func newTestStoreF(f *testing.F) *meta.Client {
+	return meta.New(testCli, fmt.Sprintf("fuzz-%d-%d", time.Now().UnixNano(), testCounter.Add(1)))
+}
