@@ -112,6 +112,9 @@ type Config struct {
 	// FlightListen is the Arrow Flight endpoint (query.FlightService);
 	// empty: off.
 	FlightListen string
+	// SchemaRegistryListen is the schema registry's HTTP endpoint
+	// (package schemareg, Confluent's REST API over etcd); empty: off.
+	SchemaRegistryListen string
 	// SASLPlainUsersFile lists the users that may authenticate with SASL
 	// PLAIN on the Kafka listener (loadPlainUsers: user:password lines or
 	// a JSON object); read once at start. Empty: only the brokers
@@ -168,6 +171,8 @@ type Server struct {
 	tier     *tiering.Tier
 	bucket   objstore.Bucket // the cold tier's store
 	flight   *flightEndpoint
+	schemas  *http.Server
+	schemaLn net.Listener
 	registry *prometheus.Registry
 	groups   *group.Coordinator
 	kafka    *ingest.Server
@@ -387,6 +392,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.startFlight(); err != nil {
 		return nil, err
 	}
+	if err := s.startSchemaRegistry(); err != nil {
+		return nil, err
+	}
 
 	if cfg.MetricsListen != "" {
 		if s.httpLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -468,6 +476,7 @@ func (s *Server) Close() error {
 		s.cancel()
 	}
 	s.closeFlight()
+	s.closeSchemaRegistry()
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		errs = append(errs, s.http.Shutdown(ctx))
