@@ -6,7 +6,8 @@
 //	floor 0  recordbatch, fileutil, placement  the Kafka batch format; file safety; key placement
 //	floor 1  objstore                          the object-store seam and providers
 //	floor 2  hotlog, meta                      local log; everything in etcd
-//	floor 3  tiering, group, txn               cold tier; consumer groups; transactions
+//	floor 3  tiering, group, txn, schemareg    cold tier; consumer groups; transactions;
+//	                                           schema registry (Confluent REST API)
 //	floor 4  broker, query, ingest, iceberg    partitions; scans; Kafka protocol;
 //	                                           Iceberg tables derived from the tier
 //	floor 5  server                            the composition root

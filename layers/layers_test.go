@@ -23,6 +23,7 @@ var floors = map[string]int{
 	"meta":        2,
 	"tiering":     3,
 	"group":       3,
+	"schemareg":   3,
 	"broker":      4,
 	"query":       4,
 	"ingest":      4,

@@ -208,3 +208,39 @@ func parseGroupOffset(sub string) (topic string, partition int32, ok bool) {
 	p, pok := parsePartition(part)
 	return topic, p, ok && pok && validTopicName(topic) == nil
 }
+
+// Schemas is the prefix of the schema registry's keys (meta/schemas.go).
+func (k Keys) Schemas() string { return k.root + "schemas/" }
+
+// SchemaNextID holds the next unallocated global schema id, decimal.
+func (k Keys) SchemaNextID() string { return k.Schemas() + "next-id" }
+
+// SchemaID is one schema by its global id.
+func (k Keys) SchemaID(id int32) string { return k.Schemas() + "ids/" + pad32(id) }
+
+// SchemaFingerprint maps a schema's identity (hex SHA-256 of its type,
+// canonical form and references) to its id.
+func (k Keys) SchemaFingerprint(fp string) string { return k.Schemas() + "fingerprints/" + fp }
+
+// SchemaSubjects is the prefix of every subject's versions.
+func (k Keys) SchemaSubjects() string { return k.Schemas() + "subjects/" }
+
+// SchemaSubject is the prefix of one subject's versions; subjects are
+// path-escaped (any string is a legal subject).
+func (k Keys) SchemaSubject(subject string) string {
+	return k.SchemaSubjects() + url.PathEscape(subject) + "/"
+}
+
+// SchemaVersion is one version of a subject.
+func (k Keys) SchemaVersion(subject string, version int32) string {
+	return k.SchemaSubject(subject) + pad32(version)
+}
+
+// SchemaSetting is the compatibility level ("config") or mode ("mode") of
+// a subject, or the global one for subject "".
+func (k Keys) SchemaSetting(kind, subject string) string {
+	if subject == "" {
+		return k.Schemas() + kind
+	}
+	return k.Schemas() + kind + "s/" + url.PathEscape(subject)
+}

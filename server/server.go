@@ -118,6 +118,9 @@ type Config struct {
 	// FlightListen is the Arrow Flight endpoint (query.FlightService);
 	// empty: off.
 	FlightListen string
+	// SchemaRegistryListen is the schema registry's HTTP endpoint
+	// (package schemareg, Confluent's REST API over etcd); empty: off.
+	SchemaRegistryListen string
 	// SASLPlainUsersFile lists the users that may authenticate with SASL
 	// PLAIN on the Kafka listener (loadPlainUsers: user:password lines or
 	// a JSON object); read once at start. Empty: only the brokers
@@ -186,6 +189,8 @@ type Server struct {
 	tables   *iceberg.Tables
 	catalog  *http.Server
 	catLn    net.Listener
+	schemas  *http.Server
+	schemaLn net.Listener
 	registry *prometheus.Registry
 	groups   *group.Coordinator
 	txns     *txn.Coordinator
@@ -413,6 +418,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.startCatalog(); err != nil {
 		return nil, err
 	}
+	if err := s.startSchemaRegistry(); err != nil {
+		return nil, err
+	}
 
 	if cfg.MetricsListen != "" {
 		if s.httpLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
@@ -498,6 +506,7 @@ func (s *Server) Close() error {
 	}
 	s.closeFlight()
 	s.closeCatalog()
+	s.closeSchemaRegistry()
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		errs = append(errs, s.http.Shutdown(ctx))

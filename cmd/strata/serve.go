@@ -143,6 +143,7 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.Float64Var(&cfg.LogCleanerIOBytesPerSecond, "log-cleaner-io-max-bytes-per-second", 0, "cap on the bytes the log cleaner reads plus writes per second; 0 = unlimited (Kafka's log.cleaner.io.max.bytes.per.second)")
 	f.StringVar(&cfg.IcebergRESTListen, "iceberg-rest-listen", "", "Iceberg REST catalog of the cluster's tables (every tiered topic), HOST:PORT, e.g. 127.0.0.1:8181 (empty: off; tables are committed either way)")
 	f.StringVar(&cfg.IcebergNamespace, "iceberg-namespace", "", "namespace of the Iceberg tables (default: the --cluster name)")
+	f.StringVar(&cfg.SchemaRegistryListen, "schema-registry-listen", "", "schema registry endpoint (Confluent Schema Registry REST API, schemas in etcd), e.g. :8081 (empty: off)")
 	f.StringVar(&cfg.FlightListen, "flight-listen", "", "Arrow Flight endpoint serving topic ranges (hot and cold) as Arrow, e.g. :8815 (empty: off)")
 	f.Int32Var(&cfg.SocketRequestMaxBytes, "socket-request-max-bytes", ingest.DefaultMaxRequestBytes, "largest Kafka request frame; a larger one closes its connection (Kafka's socket.request.max.bytes)")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open Kafka connections at most; past it new ones are closed at once (Kafka's max.connections; 0: unlimited)")
