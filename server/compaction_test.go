@@ -215,11 +215,13 @@ func TestConnectInternalTopicsCompacted(t *testing.T) {
 		}
 	}
 	kcatProduce(&lines)
-	// A second run, a batch of its own, rolls the segment: the workload
-	// is sealed.
+	// A second run, more than segment.bytes however kcat batches it,
+	// rolls the segment: the workload is sealed. (With 2-byte values it
+	// could fit beside the workload's tail, which then stayed in the
+	// active segment, never cleaned: the test failed now and then.)
 	lines.Reset()
 	for i := range 40 {
-		v := fmt.Sprintf("f%d", i)
+		v := fmt.Sprintf("f%d-%s", i, strings.Repeat("x", 100))
 		fmt.Fprintf(&lines, "filler-%d:%s\n", i, v)
 		cfgRecs = append(cfgRecs, keyedRecord{offset: int64(len(cfgRecs)), key: fmt.Sprintf("filler-%d", i), value: &v})
 	}
