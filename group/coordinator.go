@@ -92,13 +92,9 @@ func (c *Coordinator) Close() error {
 func (c *Coordinator) liveBrokers() []int32 {
 	var ids []int32
 	if c.cfg.Brokers != nil {
-		ids = slices.Clone(c.cfg.Brokers())
+		ids = c.cfg.Brokers()
 	}
-	if len(ids) == 0 {
-		return []int32{c.cfg.BrokerID}
-	}
-	slices.Sort(ids)
-	return slices.Compact(ids)
+	return placement.Live(ids, c.cfg.BrokerID)
 }
 
 // CoordinatorFor returns the broker that coordinates group, chosen among

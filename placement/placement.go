@@ -8,6 +8,7 @@ package placement
 
 import (
 	"hash/fnv"
+	"slices"
 )
 
 // Owner picks, among ids (not empty), the broker whose score for key is
@@ -29,6 +30,18 @@ func Owner(key string, ids []int32) int32 {
 
 // mix64 is the splitmix64 finalizer: it spreads every input bit over the
 // whole word, which FNV alone does not do for the broker id folded in.
+// Live is the set Owner picks from: live's broker ids sorted and without
+// duplicates, or self alone while no live broker is known (a broker that
+// has not yet seen its own registration still serves what it owns).
+func Live(live []int32, self int32) []int32 {
+	ids := slices.Clone(live)
+	if len(ids) == 0 {
+		return []int32{self}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
 func mix64(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9

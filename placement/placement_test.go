@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -97,6 +98,27 @@ func TestOffsetsPartition(t *testing.T) {
 	} {
 		if got := OffsetsPartition(c.group, 50); got != c.want {
 			t.Errorf("OffsetsPartition(%q) = %d, want %d", c.group, got, c.want)
+		}
+	}
+}
+
+func TestLive(t *testing.T) {
+	for _, tc := range []struct {
+		live []int32
+		self int32
+		want []int32
+	}{
+		{nil, 3, []int32{3}},
+		{[]int32{}, 1, []int32{1}},
+		{[]int32{3, 1, 2, 1}, 1, []int32{1, 2, 3}},
+		{[]int32{2}, 1, []int32{2}}, // self not yet registered: not added
+	} {
+		in := slices.Clone(tc.live)
+		if got := Live(tc.live, tc.self); !slices.Equal(got, tc.want) {
+			t.Errorf("Live(%v, %d) = %v, want %v", tc.live, tc.self, got, tc.want)
+		}
+		if !slices.Equal(in, tc.live) {
+			t.Errorf("Live changed its input: %v -> %v", in, tc.live)
 		}
 	}
 }
