@@ -1,62 +1,22 @@
 package schemareg
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+	"github.com/stratalog/strata/meta/metatest"
 
 	"github.com/stratalog/strata/meta"
-	"github.com/stratalog/strata/meta/embedetcd"
 )
 
-// One real embedded etcd per test binary; each test gets its own cluster.
-var (
-	testCli     *clientv3.Client
-	testCounter atomic.Int64
-)
+func TestMain(m *testing.M) { os.Exit(metatest.Main(m)) }
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "schemareg-test-etcd-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := embedetcd.Start(ctx, embedetcd.Config{Dir: dir}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer srv.Close()
-	testCli, err = clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testCli.Close()
-	return m.Run()
-}
-
-// newTestStore returns a meta client on a cluster name of its own.
-func newTestStore(t *testing.T) *meta.Client {
-	t.Helper()
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
-	return meta.New(testCli, fmt.Sprintf("%s-%d", name, testCounter.Add(1)))
-}
+// newTestStore returns a meta client on a cluster of its own.
+func newTestStore(t *testing.T) *meta.Client { return metatest.NewStore(t) }
 
 // newTestServer serves a registry over a fresh cluster.
 func newTestServer(t *testing.T) (*httptest.Server, *meta.Client) {
@@ -123,6 +83,4 @@ func mustDo(t *testing.T, req *http.Request) *http.Response {
 	return resp
 }
 
-func newTestStoreF(f *testing.F) *meta.Client {
-	return meta.New(testCli, fmt.Sprintf("fuzz-%d-%d", time.Now().UnixNano(), testCounter.Add(1)))
-}
+func newTestStoreF(f *testing.F) *meta.Client { return metatest.NewStore(f) }

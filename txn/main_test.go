@@ -2,54 +2,20 @@ package txn
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+	"github.com/stratalog/strata/meta/metatest"
 
 	"github.com/stratalog/strata/meta"
-	"github.com/stratalog/strata/meta/embedetcd"
 )
 
-// One embedded etcd per test binary; each test gets its own cluster name.
-var (
-	testCli     *clientv3.Client
-	testCounter atomic.Int64
-)
-
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "txn-test-etcd-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer e.Close()
-	testCli, err = clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testCli.Close()
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(metatest.Main(m)) }
 
 func testLogger() *slog.Logger {
 	if os.Getenv("STRATA_TEST_LOG") != "" {
@@ -58,12 +24,8 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// newStore returns a meta client on a cluster name no other test uses.
-func newStore(t *testing.T) *meta.Client {
-	t.Helper()
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
-	return meta.New(testCli, fmt.Sprintf("%s-%d", name, testCounter.Add(1)))
-}
+// newStore returns a meta client on a cluster of its own.
+func newStore(t *testing.T) *meta.Client { return metatest.NewStore(t) }
 
 // counterPIDs hands out 1000, 1001, ...
 type counterPIDs struct{ next atomic.Int64 }
