@@ -101,21 +101,37 @@ func tableFiles(t *testing.T, tb *testBroker, topic string) (map[string]bool, er
 	return out, nil
 }
 
-// scanAndCompare scans tbl with iceberg-go and compares the rows with
-// what was produced, up to the table's ends (which must not move: the
-// tiering is quiet); it returns the table's status.
-func scanAndCompare(t *testing.T, tb *testBroker, tbl *table.Table, topic string, want map[string]produced) iceberg.Status {
+// scanAndCompare loads the table, scans it with iceberg-go and compares
+// the rows with what was produced, up to the ends of the version it
+// loaded. The tiering may still commit after the wait (a max-lag roll
+// seals and tiers the tail that the active segment held), so a status of
+// a later version than the one scanned is no verdict: load and scan
+// again. It returns the table scanned and its status.
+func scanAndCompare(t *testing.T, tb *testBroker, load func() (*table.Table, error), topic string, want map[string]produced) (*table.Table, iceberg.Status) {
 	t.Helper()
-	rows, err := icebergtest.Scan(testCtx(t), tbl)
-	if err != nil {
-		t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		tbl, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := icebergtest.Scan(testCtx(t), tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := tb.srv.Tables().TableStatus(testCtx(t), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.MetadataLocation != tbl.MetadataLocation() && attempt < 20 {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		if st.MetadataLocation != tbl.MetadataLocation() {
+			t.Fatalf("table scanned at %s, status names %s: still moving after %d loads", tbl.MetadataLocation(), st.MetadataLocation, attempt)
+		}
+		compareRows(t, rows, want, st.PartitionEnds)
+		return tbl, st
 	}
-	st, err := tb.srv.Tables().TableStatus(testCtx(t), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compareRows(t, rows, want, st.PartitionEnds)
-	return st
 }
 
 // compareRows: the scan returned exactly the produced records below
@@ -180,11 +196,9 @@ func runIcebergEndToEnd(t *testing.T, mutate func(*Config), props map[string]str
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := cat.LoadTable(ctx, table.Identifier{"default", topic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := scanAndCompare(t, tb, tbl, topic, want)
+	tbl, st := scanAndCompare(t, tb, func() (*table.Table, error) {
+		return cat.LoadTable(ctx, table.Identifier{"default", topic})
+	}, topic, want)
 	if snap := tbl.CurrentSnapshot(); snap == nil || snap.Summary == nil {
 		t.Fatal("no current snapshot")
 	}
@@ -399,15 +413,13 @@ func TestIcebergCommitFailuresRepaired(t *testing.T) {
 	for k, v := range more {
 		want[k] = v
 	}
-	loc, _, _, err := tb.srv.Tables().Metadata(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := table.NewFromLocation(ctx, table.Identifier{"default", topic}, loc, iceio.LoadFSFunc(nil, loc), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scanAndCompare(t, tb, tbl, topic, want)
+	scanAndCompare(t, tb, func() (*table.Table, error) {
+		loc, _, _, err := tb.srv.Tables().Metadata(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		return table.NewFromLocation(ctx, table.Identifier{"default", topic}, loc, iceio.LoadFSFunc(nil, loc), nil)
+	}, topic, want)
 }
 
 // TestCatalogServeApart: `strata catalog serve`'s server, on the broker's
@@ -442,9 +454,7 @@ func TestCatalogServeApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := cat.LoadTable(ctx, table.Identifier{"catalog-apart", "apart"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scanAndCompare(t, tb, tbl, "apart", want)
+	scanAndCompare(t, tb, func() (*table.Table, error) {
+		return cat.LoadTable(ctx, table.Identifier{"catalog-apart", "apart"})
+	}, "apart", want)
 }
