@@ -224,22 +224,59 @@ func (t *Tables) read(ctx context.Context, ptr meta.IcebergTable) (*state, error
 		return nil, fmt.Errorf("iceberg: parse %s: %w", ptr.MetadataLocation, err)
 	}
 	st := &state{ptr: ptr, md: md, raw: raw, parts: map[int32]*partFiles{}}
-	snap := md.CurrentSnapshot()
-	if snap == nil {
-		return st, nil
+	if snap := md.CurrentSnapshot(); snap != nil {
+		if st.parts, err = t.objects().snapshotParts(ctx, snap); err != nil {
+			return nil, err
+		}
 	}
-	mfs, err := t.manifestList(ctx, snap.ManifestList)
+	return st, nil
+}
+
+// objects reads a table's files from its bucket: get by object key, and
+// the key of a URI the metadata names.
+type objects struct {
+	get func(context.Context, string) ([]byte, error)
+	key func(string) (string, error)
+}
+
+func (t *Tables) objects() objects { return objects{get: t.get, key: t.key} }
+
+func (o objects) read(ctx context.Context, uri, what string) ([]byte, error) {
+	k, err := o.key(uri)
 	if err != nil {
 		return nil, err
 	}
+	b, err := o.get(ctx, k)
+	if err != nil {
+		return nil, fmt.Errorf("iceberg: read %s %s: %w", what, uri, err)
+	}
+	return b, nil
+}
+
+func (o objects) manifestList(ctx context.Context, uri string) ([]ice.ManifestFile, error) {
+	b, err := o.read(ctx, uri, "manifest list")
+	if err != nil {
+		return nil, err
+	}
+	mfs, err := ice.ReadManifestList(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("iceberg: decode manifest list %s: %w", uri, err)
+	}
+	return mfs, nil
+}
+
+// snapshotParts reads the manifests of snap, one per partition (as
+// Strata writes them).
+func (o objects) snapshotParts(ctx context.Context, snap *table.Snapshot) (map[int32]*partFiles, error) {
+	mfs, err := o.manifestList(ctx, snap.ManifestList)
+	if err != nil {
+		return nil, err
+	}
+	parts := map[int32]*partFiles{}
 	for _, mf := range mfs {
-		k, err := t.key(mf.FilePath())
+		b, err := o.read(ctx, mf.FilePath(), "manifest")
 		if err != nil {
 			return nil, err
-		}
-		b, err := t.get(ctx, k)
-		if err != nil {
-			return nil, fmt.Errorf("iceberg: read manifest %s: %w", mf.FilePath(), err)
 		}
 		ents, err := ice.ReadManifest(mf, bytes.NewReader(b), true)
 		if err != nil {
@@ -252,28 +289,12 @@ func (t *Tables) read(ctx context.Context, ptr meta.IcebergTable) (*state, error
 		if !ok {
 			return nil, fmt.Errorf("iceberg: manifest %s: data file %s has no partition value", mf.FilePath(), ents[0].DataFile().FilePath())
 		}
-		if st.parts[p] != nil {
+		if parts[p] != nil {
 			return nil, fmt.Errorf("iceberg: two manifests of partition %d in snapshot %d (%s): not a table Strata wrote", p, snap.SnapshotID, snap.ManifestList)
 		}
-		st.parts[p] = &partFiles{manifest: mf, entries: ents}
+		parts[p] = &partFiles{manifest: mf, entries: ents}
 	}
-	return st, nil
-}
-
-func (t *Tables) manifestList(ctx context.Context, uri string) ([]ice.ManifestFile, error) {
-	k, err := t.key(uri)
-	if err != nil {
-		return nil, err
-	}
-	b, err := t.get(ctx, k)
-	if err != nil {
-		return nil, fmt.Errorf("iceberg: read manifest list %s: %w", uri, err)
-	}
-	mfs, err := ice.ReadManifestList(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("iceberg: decode manifest list %s: %w", uri, err)
-	}
-	return mfs, nil
+	return parts, nil
 }
 
 func partitionOf(df ice.DataFile) (int32, bool) {
@@ -805,7 +826,7 @@ func (t *Tables) cleanup(ctx context.Context, old *state, md table.Metadata, exp
 			if k, err := t.key(s.ManifestList); err == nil {
 				keys = append(keys, k)
 			}
-			mfs, err := t.manifestList(ctx, s.ManifestList)
+			mfs, err := t.objects().manifestList(ctx, s.ManifestList)
 			if err != nil {
 				t.log.Warn("expire: cannot read a manifest list", "list", s.ManifestList, "err", err)
 				continue
@@ -821,7 +842,7 @@ func (t *Tables) cleanup(ctx context.Context, old *state, md table.Metadata, exp
 			}
 		}
 		if oldest != nil {
-			mfs, err := t.manifestList(ctx, oldest.ManifestList)
+			mfs, err := t.objects().manifestList(ctx, oldest.ManifestList)
 			if err != nil {
 				t.log.Warn("expire: cannot read the oldest manifest list; manifests kept", "err", err)
 				gone = nil

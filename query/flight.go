@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/stratalog/strata/iceberg"
 )
 
 // FlightCommand is the JSON command of a Flight descriptor (CMD type):
@@ -25,12 +27,17 @@ type FlightCommand struct {
 	Partitions []int32 `json:"partitions,omitempty"`
 	FromOffset *int64  `json:"from_offset,omitempty"`
 	ToOffset   *int64  `json:"to_offset,omitempty"`
+	// Snapshot reads the topic's Iceberg table as of a snapshot: its id,
+	// an RFC 3339 time (the snapshot current then) or "current".
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // flightTicket is what DoGet reads: a resolved plan.
 type flightTicket struct {
 	Topic string           `json:"topic"`
 	Parts []PartitionRange `json:"parts"`
+	// Snapshot is the table snapshot read (0: the live log).
+	Snapshot int64 `json:"snapshot,omitempty"`
 }
 
 // FlightService serves topic ranges over Arrow Flight: ListFlights lists
@@ -64,6 +71,13 @@ func (f *FlightService) descriptorRange(d *flight.FlightDescriptor) (Range, erro
 		if c.ToOffset != nil {
 			r.ToOffset = *c.ToOffset
 		}
+		if c.Snapshot != "" {
+			sel, err := iceberg.ParseSnapshotSelector(c.Snapshot)
+			if err != nil {
+				return Range{}, status.Error(codes.InvalidArgument, err.Error())
+			}
+			r.Snapshot = &sel
+		}
 		return r, nil
 	}
 	return Range{}, status.Error(codes.InvalidArgument, "unknown descriptor type")
@@ -71,7 +85,7 @@ func (f *FlightService) descriptorRange(d *flight.FlightDescriptor) (Range, erro
 
 func grpcErr(err error) error {
 	switch {
-	case errors.Is(err, ErrUnknownTopic):
+	case errors.Is(err, ErrUnknownTopic), errors.Is(err, iceberg.ErrNoTable), errors.Is(err, iceberg.ErrNoSnapshot):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, ErrEmptyRange):
 		return status.Error(codes.OutOfRange, err.Error())
@@ -82,7 +96,7 @@ func grpcErr(err error) error {
 }
 
 func (f *FlightService) info(d *flight.FlightDescriptor, p *Plan, records int64) (*flight.FlightInfo, error) {
-	t, err := json.Marshal(flightTicket{Topic: p.Topic, Parts: p.Parts})
+	t, err := json.Marshal(flightTicket{Topic: p.Topic, Parts: p.Parts, Snapshot: p.Snapshot})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +162,13 @@ func (f *FlightService) DoGet(tkt *flight.Ticket, fs flight.FlightService_DoGetS
 		return status.Error(codes.InvalidArgument, "bad ticket: use one from GetFlightInfo")
 	}
 	ctx := fs.Context()
-	p, err := f.q.PlanParts(ctx, t.Topic, t.Parts)
+	var p *Plan
+	var err error
+	if t.Snapshot != 0 {
+		p, err = f.q.planSnapshotParts(ctx, t.Topic, t.Snapshot, t.Parts)
+	} else {
+		p, err = f.q.PlanParts(ctx, t.Topic, t.Parts)
+	}
 	if err != nil {
 		return grpcErr(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stratalog/strata/iceberg"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/tiering/coldfile"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	BatchRows int
 	// Allocator for Arrow buffers (default memory.DefaultAllocator).
 	Allocator memory.Allocator
+	// Snapshots reads a snapshot of a topic's Iceberg table (for a
+	// Range.Snapshot); default iceberg.ReadSnapshot on Bucket.
+	Snapshots SnapshotReader
 }
 
 // Range is what to read. Offsets: FromOffset inclusive, ToOffset
@@ -54,6 +58,9 @@ type Range struct {
 	ToOffset   int64
 	FromTime   time.Time
 	ToTime     time.Time
+	// Snapshot, if set, reads the topic's Iceberg table as of that
+	// snapshot instead of the live log: its files only, brokers unasked.
+	Snapshot *iceberg.SnapshotSelector
 }
 
 // AllOffsets is a Range over a whole topic.
@@ -70,8 +77,11 @@ type Plan struct {
 	Topic   string
 	Parts   []PartitionRange // partitions with at least one offset
 	Records int64            // offsets in the plan (an upper bound of rows)
-	topicID [16]byte
-	leaders map[int32]int32
+	// Snapshot is the id of the table snapshot read (0: the live log).
+	Snapshot int64
+	files    map[int32][]ColdFile // a snapshot's files, in place of Config.Cold
+	topicID  [16]byte
+	leaders  map[int32]int32
 }
 
 // Planner resolves ranges against the brokers.
@@ -105,6 +115,9 @@ func (q *Planner) Topics(ctx context.Context) ([]string, error) {
 // start and the high watermark. ErrUnknownTopic or ErrEmptyRange (wrapped)
 // when there is nothing to read.
 func (q *Planner) Plan(ctx context.Context, r Range) (*Plan, error) {
+	if r.Snapshot != nil {
+		return q.planSnapshot(ctx, r)
+	}
 	adm := kadm.NewClient(q.cfg.Client)
 	md, err := adm.Metadata(ctx, r.Topic)
 	if err != nil {
@@ -329,8 +342,8 @@ func (s *Scanner) run(ctx context.Context) {
 
 func (s *Scanner) scanPartition(ctx context.Context, pr PartitionRange, cold, hot func(*coldfile.Row) error) error {
 	pi := &partInfo{partition: pr.Partition}
-	var files []ColdFile
-	if s.cfg.Cold != nil {
+	files := s.plan.files[pr.Partition]
+	if s.plan.files == nil && s.cfg.Cold != nil {
 		var err error
 		if files, err = s.cfg.Cold.ColdFiles(ctx, s.plan.Topic, pr.Partition); err != nil {
 			return fmt.Errorf("cold tier of %s/%d: %w", s.plan.Topic, pr.Partition, err)
@@ -354,6 +367,9 @@ func (s *Scanner) scanPartition(ctx context.Context, pr PartitionRange, cold, ho
 			}
 			next = stop
 			continue
+		}
+		if s.plan.files != nil {
+			return fmt.Errorf("snapshot %d of %s/%d holds no file with offset %d", s.plan.Snapshot, s.plan.Topic, pr.Partition, next)
 		}
 		stop := pr.End
 		if nb := nextFileBase(files, next); nb >= 0 && nb < stop {

@@ -25,7 +25,11 @@ func (s *Server) startFlight() error {
 	if err != nil {
 		return fmt.Errorf("flight: kafka client: %w", err)
 	}
-	q := query.NewPlanner(query.Config{Client: cl, Bucket: s.tier.Bucket(), Cold: query.ManifestSource{Meta: s.meta}})
+	qc := query.Config{Client: cl, Bucket: s.tier.Bucket(), Cold: query.ManifestSource{Meta: s.meta}}
+	if s.tables != nil {
+		qc.Snapshots = s.tables.Snapshot // the etcd pointer, never behind the version hint
+	}
+	q := query.NewPlanner(qc)
 	srv, err := query.ServeFlight(s.cfg.FlightListen, q)
 	if err != nil {
 		cl.Close()

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/stratalog/strata/fileutil"
+	"github.com/stratalog/strata/iceberg"
 	"github.com/stratalog/strata/objstore"
 	"github.com/stratalog/strata/objstore/storeurl"
 	"github.com/stratalog/strata/query"
@@ -41,6 +42,7 @@ type exportFlags struct {
 	sampleRows  int
 	batchRows   int
 	progress    string
+	snapshot    string
 }
 
 func newExportCmd() *cobra.Command {
@@ -56,6 +58,7 @@ Kafka consumers do. Without --object-store everything is fetched from the
 brokers (they serve cold offsets too, only slower).`,
 		Example: `  strata export --brokers localhost:9092 --topic orders --format parquet --out orders.parquet \
       --object-store file:///var/lib/strata/objects
+  strata export --topic orders --snapshot 2024-05-01T00:00:00Z --object-store s3://lake/strata --format parquet --out orders-may.parquet
   strata export --topic orders --from-time 2024-05-01T00:00:00Z --format jsonl --out - --value-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runExport(cmd, &f) },
@@ -79,6 +82,7 @@ brokers (they serve cold offsets too, only slower).`,
 	fl.StringVar(&f.valueSchema, "value-schema", "", "JSON Schema file giving the value columns (with --value-format json; default: inferred)")
 	fl.IntVar(&f.sampleRows, "sample-rows", 1000, "records sampled to infer the JSON value schema")
 	fl.IntVar(&f.batchRows, "batch-rows", 8192, "rows per Arrow record batch")
+	fl.StringVar(&f.snapshot, "snapshot", "", "read the topic's Iceberg table as of a snapshot (its id, an RFC 3339 time, or current) from --object-store: exactly that snapshot's files, no broker asked")
 	fl.StringVar(&f.progress, "progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, lines or none")
 	return cmd
 }
@@ -144,6 +148,20 @@ func runExport(cmd *cobra.Command, f *exportFlags) error {
 	if cmd.Flags().Changed("from-offset") && f.fromTime != "" || cmd.Flags().Changed("to-offset") && f.toTime != "" {
 		return errors.New("give an offset or a time for each end of the range, not both")
 	}
+	var snap *iceberg.SnapshotSelector
+	if f.snapshot != "" {
+		if f.objectStore == "" {
+			return errors.New("--snapshot reads the table from the object store: give --object-store")
+		}
+		if f.fromTime != "" || f.toTime != "" {
+			return errors.New("--snapshot takes offsets, not times (the snapshot itself is the point in time)")
+		}
+		sel, err := iceberg.ParseSnapshotSelector(f.snapshot)
+		if err != nil {
+			return fmt.Errorf("--snapshot: %v", err)
+		}
+		snap = &sel
+	}
 	fromT, err := parseTime("from-time", f.fromTime)
 	if err != nil {
 		return err
@@ -175,7 +193,7 @@ func runExport(cmd *cobra.Command, f *exportFlags) error {
 	defer cl.Close()
 	q := query.NewPlanner(query.Config{Client: cl, Bucket: bucket, BatchRows: f.batchRows})
 	pctx, cancel := context.WithTimeout(ctx, f.timeout)
-	plan, err := q.Plan(pctx, query.Range{Topic: f.topic, Partitions: f.partitions, FromOffset: f.fromOffset, ToOffset: f.toOffset, FromTime: fromT, ToTime: toT})
+	plan, err := q.Plan(pctx, query.Range{Topic: f.topic, Partitions: f.partitions, FromOffset: f.fromOffset, ToOffset: f.toOffset, FromTime: fromT, ToTime: toT, Snapshot: snap})
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -250,8 +268,12 @@ func runExport(cmd *cobra.Command, f *exportFlags) error {
 		return err
 	}
 	el := time.Since(start)
-	fmt.Fprintf(os.Stderr, "exported %d records (%d from the cold tier, %d from the brokers), %s of keys/values/headers in %s (%.0f records/s) to %s\n",
-		st.Rows, st.ColdRows, st.HotRows, humanBytes(st.Bytes), el.Round(time.Millisecond), float64(st.Rows)/max(el.Seconds(), 1e-9), f.out)
+	from := fmt.Sprintf("%d from the cold tier, %d from the brokers", st.ColdRows, st.HotRows)
+	if plan.Snapshot != 0 {
+		from = fmt.Sprintf("table snapshot %d", plan.Snapshot)
+	}
+	fmt.Fprintf(os.Stderr, "exported %d records (%s), %s of keys/values/headers in %s (%.0f records/s) to %s\n",
+		st.Rows, from, humanBytes(st.Bytes), el.Round(time.Millisecond), float64(st.Rows)/max(el.Seconds(), 1e-9), f.out)
 	return nil
 }
 

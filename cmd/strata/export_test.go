@@ -58,6 +58,10 @@ func TestExportCLIErrors(t *testing.T) {
 		{"store missing", []string{"--topic", "t", "--object-store", "file:///definitely/not/here"}, "no such directory"},
 		{"unreachable brokers", []string{"--topic", "t", "--brokers", "127.0.0.1:1", "--timeout", "2s"}, "127.0.0.1:1"},
 		{"unknown partition", []string{"--topic", "t", "--partitions", "7"}, "no partition 7"},
+		{"snapshot without store", []string{"--topic", "t", "--snapshot", "current"}, "--snapshot reads the table from the object store"},
+		{"bad snapshot", []string{"--topic", "t", "--snapshot", "last tuesday", "--object-store", "file://" + filepath.Join(dir, "objects")}, "want a snapshot id, an RFC 3339 time or current"},
+		{"snapshot and time", []string{"--topic", "t", "--snapshot", "1", "--from-time", "2024-01-01T00:00:00Z", "--object-store", "file://" + filepath.Join(dir, "objects")}, "--snapshot takes offsets, not times"},
+		{"no table", []string{"--topic", "t", "--snapshot", "current", "--object-store", "file://" + filepath.Join(dir, "objects")}, "no such table"},
 	} {
 		args := append([]string{"export", "--out", out, "--progress", "none"}, tc.args...)
 		if !strings.Contains(strings.Join(tc.args, " "), "--brokers") {
