@@ -56,6 +56,9 @@ func (cc *clientConn) handleCreateTopics(ctx context.Context, req *kmsg.CreateTo
 			}
 			creq.Configs[rc.Name] = *rc.Value
 		}
+		if err == nil && !req.ValidateOnly {
+			err = cc.spendMutations(resp, req.Version >= 6, max(int(rt.NumPartitions), len(rt.ReplicaAssignment), 1))
+		}
 		var t TopicInfo
 		if err == nil {
 			t, err = cc.s.b.TopicAdmin.CreateTopic(ctx, creq)

@@ -10,7 +10,7 @@ import (
 func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) (*kmsg.DeleteTopicsResponse, error) {
 	ctx, cancel := cc.bounded(ctx, req.TimeoutMillis)
 	defer cancel()
-	topics, admin := cc.s.b.Topics, cc.s.b.TopicAdmin
+	topics := cc.s.b.Topics
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
 		name *string
@@ -40,7 +40,7 @@ func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTo
 				st.TopicID = info.ID
 			}
 			if err = cc.authTopic(kmsg.ACLOperationDelete, *t.name); err == nil {
-				err = admin.DeleteTopic(ctx, *t.name)
+				err = cc.deleteTopic(ctx, resp, req.Version, *t.name)
 			}
 		default:
 			info, ok := topics.TopicByID(t.id)
@@ -53,10 +53,21 @@ func (cc *clientConn) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTo
 			}
 			name := info.Name
 			st.Topic = &name
-			err = admin.DeleteTopic(ctx, name)
+			err = cc.deleteTopic(ctx, resp, req.Version, name)
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// deleteTopic deletes a topic once the controller mutation quota allows
+// its partitions to go (strict from v5, KIP-599).
+func (cc *clientConn) deleteTopic(ctx context.Context, resp *kmsg.DeleteTopicsResponse, version int16, name string) error {
+	if info, ok := cc.s.b.Topics.Topic(name); ok {
+		if err := cc.spendMutations(resp, version >= 5, len(info.Partitions)); err != nil {
+			return err
+		}
+	}
+	return cc.s.b.TopicAdmin.DeleteTopic(ctx, name)
 }

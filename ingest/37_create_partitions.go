@@ -24,7 +24,13 @@ func (cc *clientConn) handleCreatePartitions(ctx context.Context, req *kmsg.Crea
 			err = errInternalTopic(rt.Topic)
 		}
 		if rt.Topic != offsetsTopicName && !errors.Is(err, kerr.TopicAuthorizationFailed) {
-			err = cc.s.b.TopicAdmin.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
+			err = nil
+			if info, ok := cc.s.b.Topics.Topic(rt.Topic); ok && !req.ValidateOnly {
+				err = cc.spendMutations(resp, req.Version >= 3, int(rt.Count)-len(info.Partitions))
+			}
+			if err == nil {
+				err = cc.s.b.TopicAdmin.CreatePartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
+			}
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)

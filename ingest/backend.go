@@ -377,4 +377,9 @@ type Backend struct {
 	Transactions Transactions
 	TxnVerifier  TxnVerifier
 	TxnOffsets   TxnOffsets
+
+	// Quotas nil: no client is throttled. QuotaAdmin nil: the quota
+	// APIs answer UNSUPPORTED_VERSION.
+	Quotas     QuotaEnforcer
+	QuotaAdmin QuotaAdmin
 }

@@ -47,6 +47,9 @@ type clientConn struct {
 	// closeAfter, set by a handler, closes the connection once its
 	// response is sent (a failed authentication).
 	closeAfter error
+	// mutedUntil: a throttled client's next request is not read before
+	// then (quotas.go).
+	mutedUntil time.Time
 }
 
 // requestHeader is the Kafka request header (v1, or v2 when flexible).
@@ -65,6 +68,9 @@ func (cc *clientConn) serve(ctx context.Context) error {
 	var sizeBuf [4]byte
 	idle := cc.s.cfg.ConnectionsMaxIdle
 	for {
+		if err := cc.waitMuted(ctx); err != nil {
+			return err
+		}
 		// The next request must start within the idle time, and arrive
 		// whole within as long again.
 		if err := cc.conn.SetReadDeadline(time.Now().Add(idle)); err != nil {
@@ -173,10 +179,12 @@ func (cc *clientConn) handleFrame(ctx context.Context, frame []byte) (_ []byte, 
 			return nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(d.hdr.key), d.hdr.version, err)
 		}
 	}
-	cc.s.metrics.observe(d.hdr.key, time.Since(start))
+	handled := time.Since(start)
+	cc.s.metrics.observe(d.hdr.key, handled)
 	if resp == nil {
 		return nil, nil
 	}
+	resp = cc.applyQuotas(d.hdr.key, d.req, resp, len(frame), handled)
 	resp.SetVersion(d.respVersion)
 	return frameResponse(d.hdr, resp), nil
 }

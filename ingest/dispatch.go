@@ -81,6 +81,8 @@ func init() {
 		45: {0, 0, typed((*clientConn).handleAlterPartitionReassignments)},
 		46: {0, 0, typed((*clientConn).handleListPartitionReassignments)},
 		47: {0, 0, typed((*clientConn).handleOffsetDelete)},
+		48: {0, 1, typed((*clientConn).handleDescribeClientQuotas)},
+		49: {0, 1, typed((*clientConn).handleAlterClientQuotas)},
 		50: {0, 0, typed((*clientConn).handleDescribeUserScramCredentials)},
 		51: {0, 0, typed((*clientConn).handleAlterUserScramCredentials)},
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/group"
+	"github.com/stratalog/strata/quota"
 	"github.com/stratalog/strata/ingest/ingesttest"
 )
 
@@ -46,6 +47,10 @@ type fake struct {
 	inTxn    map[TopicPartition]bool
 	txnCalls []string
 	txnReqs  []group.TxnCommitRequest
+	// quotas are the stored client quotas (QuotaAdmin); enforcer, when
+	// set, throttles.
+	quotas   map[string]quota.Values
+	enforcer *quota.Manager
 }
 
 func newFake() *fake {
@@ -74,7 +79,10 @@ func (f *fake) err(method string) error {
 }
 
 func (f *fake) backend(groups bool) Backend {
-	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f, Authorizer: f}
+	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f, Authorizer: f, QuotaAdmin: f}
+	if f.enforcer != nil {
+		b.Quotas = f.enforcer
+	}
 	if groups {
 		b.GroupPlacement, b.Members, b.Offsets, b.GroupAdmin = f, f, f, f
 		b.Transactions, b.TxnVerifier, b.TxnOffsets = f, f, f

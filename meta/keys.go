@@ -26,6 +26,7 @@ import (
 //	/strata/<cluster>/iceberg/<topic>                             IcebergTable: the topic's Iceberg metadata pointer (iceberg.go)
 //	/strata/<cluster>/acls/<binding id>                           auth.Binding: one ACL (security.go)
 //	/strata/<cluster>/scram/<user>/<mechanism>                    auth.ScramCredential (security.go)
+//	/strata/<cluster>/quotas/<entity>                             quota.Values: a client quota (quotas.go)
 //
 // Numbers in keys are zero-padded so that a prefix listing (etcd sorts by key
 // bytes) is in numeric order: int32 values (broker id, partition) to 10 digits,
@@ -159,6 +160,14 @@ func (k Keys) ScramUser(user string) string { return k.ScramAll() + url.PathEsca
 
 // ScramCredential is "/strata/<cluster>/scram/<escaped user>/<mechanism>".
 func (k Keys) ScramCredential(user, mechanism string) string { return k.ScramUser(user) + mechanism }
+
+// ClientQuotas is the prefix of every client quota.
+func (k Keys) ClientQuotas() string { return k.root + "quotas/" }
+
+// ClientQuota is "/strata/<cluster>/quotas/<entity key>", the key of
+// quota.Entity.Key ("user=alice", "user=<default>/client-id=app"; names
+// in it path-escaped).
+func (k Keys) ClientQuota(entity string) string { return k.ClientQuotas() + entity }
 
 // Parsing keys back, for listings and watches over a prefix.
 

@@ -34,6 +34,7 @@ import (
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/meta/embedetcd"
 	"github.com/stratalog/strata/objstore"
+	"github.com/stratalog/strata/quota"
 	"github.com/stratalog/strata/tiering"
 	"github.com/stratalog/strata/txn"
 )
@@ -115,6 +116,11 @@ type Config struct {
 	// creation and deletion, producer ids, group offsets); a request's own
 	// shorter timeout wins. Zero takes ingest's default (30 s).
 	RequestTimeout time.Duration
+	// QuotaWindowSamples and QuotaWindow are Kafka's quota.window.num and
+	// quota.window.size.seconds: client quotas are measured over that
+	// many samples of that length (zero: 11 and 1 s).
+	QuotaWindowSamples int
+	QuotaWindow        time.Duration
 	// FlightListen is the Arrow Flight endpoint (query.FlightService);
 	// empty: off.
 	FlightListen string
@@ -370,6 +376,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	backend := kafkaBackend(s.broker, s.groups, s.txns)
 	backend.Scram = scramStore{s.meta}
+	quotas := quota.New(quota.Config{WindowSamples: cfg.QuotaWindowSamples, Window: cfg.QuotaWindow, Registerer: registry})
+	backend.Quotas, backend.QuotaAdmin = quotas, s.meta
 	if acls != nil {
 		backend.ACLs = acls
 	}
@@ -410,6 +418,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			acls.watch(bg)
 		}()
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.meta.WatchClientQuotas(bg, quotas.Set)
+	}()
 	s.wg.Add(1)
 	go s.keepRegistered(bg, info)
 	if err := s.startFlight(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/stratalog/strata/broker"
 	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/quota"
 	"github.com/stratalog/strata/server"
 	"github.com/stratalog/strata/txn"
 )
@@ -151,6 +152,8 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.IntVar(&cfg.FetchMaxBytes, "fetch-max-bytes", ingest.DefaultFetchMaxBytes, "most record bytes in one fetch response, whatever the client asks (Kafka's fetch.max.bytes)")
 	f.Int64Var(&reqMs, "request-timeout-ms", int64(ingest.DefaultRequestTimeout/time.Millisecond), "longest a Kafka request waits on etcd (topic creation and deletion, producer ids, group offsets); a request's own shorter timeout wins")
 	f.StringVar(&cfg.SASLPlainUsersFile, "sasl-plain-users-file", "", "users who may authenticate with SASL PLAIN on the Kafka listener: lines user:password, or a JSON object {\"user\": \"password\"}; read at start. SASL stays optional: clients without it are served as User:ANONYMOUS")
+	f.IntVar(&cfg.QuotaWindowSamples, "quota-window-num", quota.DefaultWindowSamples, "samples client quotas are measured over (Kafka's quota.window.num)")
+	f.DurationVar(&cfg.QuotaWindow, "quota-window-size", quota.DefaultWindow, "length of one quota sample (Kafka's quota.window.size.seconds)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
