@@ -55,6 +55,17 @@ func ScramHash(mechanism string) (scram.HashGeneratorFcn, error) {
 	return nil, fmt.Errorf("%w %q (want %s or %s)", ErrUnknownMechanism, mechanism, ScramSHA256, ScramSHA512)
 }
 
+// scramHashFunc is the hash of mechanism.
+func scramHashFunc(mechanism string) (func() hash.Hash, error) {
+	switch mechanism {
+	case ScramSHA256:
+		return sha256.New, nil
+	case ScramSHA512:
+		return sha512.New, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownMechanism, mechanism)
+}
+
 // ScramMechanismCode is the mechanism's code in AlterUserScramCredentials
 // and DescribeUserScramCredentials (1: SHA-256, 2: SHA-512; 0 unknown).
 func ScramMechanismCode(mechanism string) int8 {
@@ -116,14 +127,9 @@ func NewScramCredential(mechanism, user, password string, iterations int) (Scram
 // ScramCredentialFromSalted derives the credential from a salted password,
 // as AlterUserScramCredentials sends it (the client salted it).
 func ScramCredentialFromSalted(mechanism string, salt, salted []byte, iterations int) (ScramCredential, error) {
-	var h func() hash.Hash
-	switch mechanism {
-	case ScramSHA256:
-		h = sha256.New
-	case ScramSHA512:
-		h = sha512.New
-	default:
-		return ScramCredential{}, fmt.Errorf("%w %q", ErrUnknownMechanism, mechanism)
+	h, err := scramHashFunc(mechanism)
+	if err != nil {
+		return ScramCredential{}, err
 	}
 	if err := checkIterations(iterations); err != nil {
 		return ScramCredential{}, err
@@ -141,10 +147,4 @@ func ScramCredentialFromSalted(mechanism string, salt, salted []byte, iterations
 	stored.Write(clientKey)
 	return ScramCredential{Mechanism: mechanism, Salt: append([]byte(nil), salt...), Iterations: iterations,
 		StoredKey: stored.Sum(nil), ServerKey: mac(salted, "Server Key")}, nil
-}
-
-// Stored is the credential as xdg-go/scram's server looks it up.
-func (c ScramCredential) Stored() scram.StoredCredentials {
-	return scram.StoredCredentials{KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
-		StoredKey: c.StoredKey, ServerKey: c.ServerKey}
 }

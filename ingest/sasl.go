@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/auth"
 )
 
 // SASL, as Kafka speaks it (KIP-43, KIP-152): a client names a mechanism
@@ -45,7 +47,7 @@ func (e *SASLError) Error() string { return e.Msg }
 
 // Anonymous is the principal of a connection that has not authenticated,
 // as Kafka names it.
-const Anonymous = "User:ANONYMOUS"
+const Anonymous = auth.Anonymous
 
 // ListenerOptions say how a listener admits its connections.
 type ListenerOptions struct {

@@ -2,26 +2,19 @@ package ingest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
-
-	"github.com/xdg-go/scram"
 
 	"github.com/stratalog/strata/auth"
 )
 
 // SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677, Kafka's KIP-84):
-// two client messages, client-first ("n,,n=user,r=nonce", Kafka's
-// extensions after the nonce are ignored) and client-final (the proof),
-// checked against the credential kept salted in the store (ScramUsers);
-// the server's replies are server-first (salt, iterations, nonce) and
-// server-final (the server signature). Parsing and the proof check are
-// xdg-go/scram's. Channel binding is not offered, as in Kafka. A
-// failure, whatever its cause (unknown user, wrong password, malformed
-// message), reaches the client as one message, so that user names cannot
-// be probed.
+// two client messages, client-first and client-final (the proof), checked
+// against the credential kept salted in the store (ScramLookup); the
+// server's replies are server-first (salt, iterations, nonce) and
+// server-final (the server signature). The messages and the proof check
+// are auth.ScramServer's. A failure, whatever its cause (unknown user,
+// wrong password, malformed message), reaches the client as one message,
+// so that user names cannot be probed; the log has the cause.
 
 // ScramLookup finds the credential of user for mechanism; an error
 // wrapping ErrUnknownUser for a user without one.
@@ -35,16 +28,14 @@ var errScramCredentials = &SASLError{"Invalid user credentials"}
 // NewScramMechanism offers mechanism (auth.ScramSHA256 or ScramSHA512)
 // checking against users.
 func NewScramMechanism(mechanism string, users ScramLookup) (SASLMechanism, error) {
-	h, err := auth.ScramHash(mechanism)
-	if err != nil {
+	if _, err := auth.NewScramServer(mechanism, nil); err != nil {
 		return nil, err
 	}
-	return scramMechanism{name: mechanism, hash: h, users: users}, nil
+	return scramMechanism{name: mechanism, users: users}, nil
 }
 
 type scramMechanism struct {
 	name  string
-	hash  scram.HashGeneratorFcn
 	users ScramLookup
 }
 
@@ -53,10 +44,9 @@ func (m scramMechanism) Name() string { return m.name }
 func (m scramMechanism) Start() SASLExchange { return &scramExchange{m: m} }
 
 type scramExchange struct {
-	m    scramMechanism
-	conv *scram.ServerConversation
-	ctx  context.Context // the current message's, for the lookup
-	err  error           // the lookup's failure, for the log
+	m   scramMechanism
+	srv *auth.ScramServer
+	ctx context.Context // the current message's, for the lookup
 	// first and sent are the first messages (nonces and salt only,
 	// nothing secret), logged when the final step fails.
 	first, sent string
@@ -64,52 +54,34 @@ type scramExchange struct {
 
 func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, string, error) {
 	e.ctx = ctx
-	if e.conv == nil {
-		srv, err := e.m.hash.NewServer(e.lookup)
+	if e.srv == nil {
+		srv, err := auth.NewScramServer(e.m.name, e.lookup)
 		if err != nil {
 			return nil, "", fmt.Errorf("SCRAM server: %w", err)
 		}
-		// An alphanumeric server nonce, as Kafka's: xdg-go's default is
-		// standard base64, whose '+', '/' and '=' librdkafka does not
-		// carry back intact (its client-final then names another nonce).
-		e.conv = srv.WithNonceGenerator(hexNonce).NewConversation()
+		e.srv = srv
 	}
-	if e.conv.Done() {
+	if e.srv.Done() {
 		return nil, "", &SASLError{"SCRAM exchange already complete"}
 	}
-	reply, err := e.conv.Step(string(msg))
+	reply, err := e.srv.Step(string(msg))
 	if e.first == "" {
 		e.first, e.sent = string(msg), reply
 	} else if err != nil {
 		err = fmt.Errorf("%w [client-first %.80q, server-first %.120q, client-final %.100q]", err, e.first, e.sent, msg)
 	}
 	if err != nil {
-		cause := errors.Join(err, e.err)
-		return nil, "", fmt.Errorf("%w (%s, user %q: %v)", errScramCredentials, e.m.name, e.conv.Username(), cause)
+		return nil, "", fmt.Errorf("%w (%s, user %q: %w)", errScramCredentials, e.m.name, e.srv.User(), err)
 	}
-	if !e.conv.Done() {
+	if !e.srv.Done() {
 		return []byte(reply), "", nil
 	}
-	if !e.conv.Valid() {
-		return nil, "", fmt.Errorf("%w (%s, user %q: invalid proof)", errScramCredentials, e.m.name, e.conv.Username())
-	}
-	if az := e.conv.AuthzID(); az != "" && az != e.conv.Username() {
+	if az := e.srv.AuthzID(); az != "" && az != e.srv.User() {
 		return nil, "", &SASLError{"Authorization id differs from the user name"}
 	}
-	return []byte(reply), "User:" + e.conv.Username(), nil
+	return []byte(reply), "User:" + e.srv.User(), nil
 }
 
-func hexNonce() string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func (e *scramExchange) lookup(user string) (scram.StoredCredentials, error) {
-	c, err := e.m.users.ScramCredential(e.ctx, user, e.m.name)
-	if err != nil {
-		e.err = err
-		return scram.StoredCredentials{}, err
-	}
-	return c.Stored(), nil
+func (e *scramExchange) lookup(user string) (auth.ScramCredential, error) {
+	return e.m.users.ScramCredential(e.ctx, user, e.m.name)
 }

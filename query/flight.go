@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +12,15 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/auth"
 	"github.com/stratalog/strata/iceberg"
 )
 
@@ -45,11 +50,39 @@ type flightTicket struct {
 // holding the resolved offsets), DoGet streams it.
 type FlightService struct {
 	flight.BaseFlightServer
-	q *Planner
+	q    *Planner
+	auth FlightAuth // nil: every caller may read every topic
 }
 
-// NewFlightService serves ranges read with q.
-func NewFlightService(q *Planner) *FlightService { return &FlightService{q: q} }
+// NewFlightService serves ranges read with q, to the callers a allows
+// (nil: to everyone).
+func NewFlightService(q *Planner, a FlightAuth) *FlightService { return &FlightService{q: q, auth: a} }
+
+// mayRead checks Read on topic for the call's caller: PermissionDenied
+// if the ACLs deny it.
+func (f *FlightService) mayRead(ctx context.Context, call, topic string) error {
+	if f.auth == nil {
+		return nil
+	}
+	c := auth.CallerFrom(ctx)
+	if !f.auth.Allow(c.Principal, c.Host, call, kmsg.ACLOperationRead, auth.Topic, topic) {
+		return status.Errorf(codes.PermissionDenied, "%s may not read topic %q", c.Principal, topic)
+	}
+	return nil
+}
+
+// Handshake ends the handshake stream; the login itself (Basic
+// credentials for a session token) is the interceptor's.
+func (f *FlightService) Handshake(hs flight.FlightService_HandshakeServer) error {
+	for {
+		if _, err := hs.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
 
 func (f *FlightService) descriptorRange(d *flight.FlightDescriptor) (Range, error) {
 	switch d.GetType() {
@@ -117,7 +150,11 @@ func (f *FlightService) ListFlights(_ *flight.Criteria, fs flight.FlightService_
 	if err != nil {
 		return grpcErr(err)
 	}
+	c := auth.CallerFrom(ctx)
 	for _, t := range topics {
+		if f.auth != nil && !f.auth.Visible(c.Principal, c.Host, kmsg.ACLOperationDescribe, auth.Topic, t) {
+			continue
+		}
 		d := &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{t}}
 		p, err := f.q.Plan(ctx, AllOffsets(t))
 		if errors.Is(err, ErrEmptyRange) {
@@ -143,6 +180,9 @@ func (f *FlightService) GetFlightInfo(ctx context.Context, d *flight.FlightDescr
 	if err != nil {
 		return nil, err
 	}
+	if err := f.mayRead(ctx, "GetFlightInfo", r.Topic); err != nil {
+		return nil, err
+	}
 	p, err := f.q.Plan(ctx, r)
 	if err != nil {
 		return nil, grpcErr(err)
@@ -162,6 +202,9 @@ func (f *FlightService) DoGet(tkt *flight.Ticket, fs flight.FlightService_DoGetS
 		return status.Error(codes.InvalidArgument, "bad ticket: use one from GetFlightInfo")
 	}
 	ctx := fs.Context()
+	if err := f.mayRead(ctx, "DoGet", t.Topic); err != nil {
+		return err
+	}
 	var p *Plan
 	var err error
 	if t.Snapshot != 0 {
@@ -226,13 +269,31 @@ type FlightServer struct {
 	done chan error
 }
 
+// FlightOptions secure a Flight endpoint.
+type FlightOptions struct {
+	// TLS serves over TLS (nil: plaintext); a verified client certificate
+	// is the caller's principal when it sends no other credential.
+	TLS *tls.Config
+	// Auth authenticates every call and authorizes reads (nil: open).
+	Auth FlightAuth
+}
+
 // ServeFlight starts a Flight endpoint on addr.
-func ServeFlight(addr string, q *Planner) (*FlightServer, error) {
-	srv := flight.NewServerWithMiddleware(nil)
+func ServeFlight(addr string, q *Planner, o FlightOptions) (*FlightServer, error) {
+	var mw []flight.ServerMiddleware
+	if o.Auth != nil {
+		g := flightGuard{o.Auth}
+		mw = append(mw, flight.ServerMiddleware{Unary: g.unary, Stream: g.stream})
+	}
+	var opts []grpc.ServerOption
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	srv := flight.NewServerWithMiddleware(mw, opts...)
 	if err := srv.Init(addr); err != nil {
 		return nil, fmt.Errorf("flight listener %s: %w", addr, err)
 	}
-	srv.RegisterFlightService(NewFlightService(q))
+	srv.RegisterFlightService(NewFlightService(q, o.Auth))
 	fs := &FlightServer{srv: srv, done: make(chan error, 1)}
 	go func() { fs.done <- srv.Serve() }()
 	return fs, nil

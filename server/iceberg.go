@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -54,7 +55,15 @@ func (s *Server) startCatalog() error {
 	if err != nil {
 		return fmt.Errorf("iceberg rest listener: %w", err)
 	}
-	h := rest.New(rest.Config{Source: s.tables, Defaults: CatalogDefaults(s.cfg.S3Endpoint, s.cfg.S3Region), Logger: s.log})
+	rc := rest.Config{Source: s.tables, Defaults: CatalogDefaults(s.cfg.S3Endpoint, s.cfg.S3Region), Logger: s.log}
+	if a := s.endpointAuth("iceberg-rest"); a != nil {
+		rc.Auth = a
+	}
+	h := rest.New(rc)
+	tlsCfg := s.endpointTLS("http/1.1")
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	s.catLn = ln
 	s.catalog = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
@@ -64,7 +73,8 @@ func (s *Server) startCatalog() error {
 			s.log.Error("iceberg rest listener stopped", "err", err)
 		}
 	}()
-	s.log.Info("iceberg rest catalog serving", "addr", ln.Addr().String(), "namespace", s.tables.Namespace())
+	s.log.Info("iceberg rest catalog serving", "addr", ln.Addr().String(), "namespace", s.tables.Namespace(),
+		"tls", tlsCfg != nil, "authenticated", rc.Auth != nil)
 	return nil
 }
 

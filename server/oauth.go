@@ -29,5 +29,6 @@ func (s *Server) oauthMechanism() (ingest.SASLMechanism, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.oauth = v // bearer JWTs on Flight and the REST catalog too
 	return ingest.NewOAuthBearerMechanism(v), nil
 }

@@ -14,7 +14,10 @@ import (
 // truncated ClientHello, plaintext Kafka on a TLS port); mode 1 completes
 // TLS, names SCRAM-SHA-512 and sends the bytes as the client-first
 // message, then again as the client-final one; mode 2 does the same with
-// PLAIN. Each connection may fail, but the broker must stay up, keep
+// PLAIN; mode 3 completes TLS and sends the bytes as they are (garbage
+// frames: SaslHandshake, SaslAuthenticate or anything, of any size);
+// mode 4 names SCRAM-SHA-256 with SaslHandshake v0 and sends the bytes as
+// bare SASL frames (the pre-KIP-152 framing). Each connection may fail, but the broker must stay up, keep
 // serving an authenticated client, authenticate no one with fuzzed bytes,
 // and no handler may panic.
 func FuzzSecureHandshakes(f *testing.F) {
@@ -24,6 +27,10 @@ func FuzzSecureHandshakes(f *testing.F) {
 	f.Add(uint8(1), []byte("n,,n=admin,r=0123456789abcdef"))
 	f.Add(uint8(1), []byte("c=biws,r=x,p=AAAA"))
 	f.Add(uint8(2), []byte("\x00admin\x00wrong"))
+	f.Add(uint8(3), []byte("\x00\x00\x00\x10\x00\x11\x00\x01\x00\x00\x00\x01\x00\x00\x00\x03\xff\xff"))
+	f.Add(uint8(3), []byte("\x00\x00\x00\x08\x00\x24\x00\x02\x00\x00\x00\x01"))
+	f.Add(uint8(4), []byte("\x00\x00\x00\x05n,,n="))
+	f.Add(uint8(4), []byte("\x7f\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, mode uint8, data []byte) {
 		addr := sb.srv.ListenerAddr("SASL_SSL")
 		raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -31,11 +38,32 @@ func FuzzSecureHandshakes(f *testing.F) {
 			t.Fatalf("broker not accepting: %v", err)
 		}
 		defer raw.Close()
-		_ = raw.SetDeadline(time.Now().Add(2 * time.Second))
-		switch mode % 3 {
+		_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
+		// Garbage may leave the broker waiting for more: the answer, if
+		// any, is read briefly (what is checked is the broker afterwards).
+		briefly := func() { _ = raw.SetReadDeadline(time.Now().Add(200 * time.Millisecond)) }
+		switch mode % 5 {
 		case 0:
 			_, _ = raw.Write(data)
+			briefly()
 			_, _ = raw.Read(make([]byte, 512))
+		case 3, 4:
+			cfg := sb.tlsConfig(t, "")
+			cfg.ServerName = "127.0.0.1"
+			c := tls.Client(raw, cfg)
+			if err := c.Handshake(); err != nil {
+				t.Fatalf("TLS handshake: %v", err)
+			}
+			if mode%5 == 4 {
+				rc := &rawConn{t: t, conn: c}
+				hs := kmsg.NewPtrSASLHandshakeRequest()
+				hs.Version, hs.Mechanism = 0, "SCRAM-SHA-256"
+				rc.send(hs)
+				rc.recv(kmsg.NewPtrSASLHandshakeResponse(), 17)
+			}
+			_, _ = c.Write(data)
+			briefly()
+			_, _ = c.Read(make([]byte, 512))
 		default:
 			cfg := sb.tlsConfig(t, "")
 			cfg.ServerName = "127.0.0.1"
@@ -46,7 +74,7 @@ func FuzzSecureHandshakes(f *testing.F) {
 			rc := &rawConn{t: t, conn: c}
 			hs := kmsg.NewPtrSASLHandshakeRequest()
 			hs.Version, hs.Mechanism = 1, "SCRAM-SHA-512"
-			if mode%3 == 2 {
+			if mode%5 == 2 {
 				hs.Mechanism = "PLAIN"
 			}
 			rc.send(hs)

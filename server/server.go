@@ -203,9 +203,13 @@ type Server struct {
 	kafka    *ingest.Server
 	kafkaLns []net.Listener
 	specs    []listenerSpec
-	tlsSrv   *auth.TLSServer // nil: no TLS listener
-	http     *http.Server
-	httpLn   net.Listener
+	tlsSrv   *auth.TLSServer // nil: no TLS listener nor --tls-cert-file
+	// The security the non-Kafka endpoints share (endpoint_auth.go).
+	acls      *aclAuthorizer       // nil: no --authorizer
+	passwords plainCredentials     // PLAIN's: the users file, SCRAM credentials in etcd
+	oauth     *auth.OAuthValidator // nil: no OAUTHBEARER
+	http      *http.Server
+	httpLn    net.Listener
 
 	cancel      context.CancelFunc
 	oauthCancel context.CancelFunc // the JWKS refresh (oauth.go)
@@ -279,6 +283,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			if s.tlsSrv, err = auth.NewTLSServer(cfg.TLS, s.log); err != nil {
 				return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 			}
+		}
+	}
+	if s.tlsSrv == nil && cfg.TLS.CertFile != "" && (cfg.FlightListen != "" || cfg.IcebergRESTListen != "") {
+		// Flight and the REST catalog serve TLS with the listeners' files.
+		if s.tlsSrv, err = auth.NewTLSServer(cfg.TLS, s.log); err != nil {
+			return nil, fmt.Errorf("flight / iceberg rest TLS: %w", err)
 		}
 	}
 	if err := advertiseListeners(cfg, s.specs, bound); err != nil {
@@ -381,6 +391,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if acls != nil {
 		backend.ACLs = acls
 	}
+	s.acls, s.passwords = acls, plainCredentials{secret: secret, users: users, scram: scramStore{s.meta}}
 	s.kafka = ingest.NewServer(ingest.Config{
 		AdvertisedHost:     host,
 		AdvertisedPort:     port,
@@ -425,7 +436,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}()
 	s.wg.Add(1)
 	go s.keepRegistered(bg, info)
-	if err := s.startFlight(); err != nil {
+	if err := s.startFlight(secret, peerTLSCfg); err != nil {
 		return nil, err
 	}
 	if err := s.startCatalog(); err != nil {

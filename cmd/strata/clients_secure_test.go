@@ -12,14 +12,16 @@ import (
 	"time"
 )
 
-// TestClientsSecure: real clients against `strata serve` with SASL_SSL and
-// SSL (mutual TLS) listeners, the ACL authorizer and a super user:
-// certificates from `strata certs` and one client certificate made with
-// openssl; users set with `strata user set` through the broker; ACLs with
-// `strata acl add`; then kcat, confluent-kafka and kafka-python produce and
-// consume with PLAIN and SCRAM-SHA-512, kcat over mutual TLS, and the
-// failures: a wrong password, a plaintext client on the TLS port, no
-// client certificate on the mTLS port, a user without ACLs.
+// TestClientsSecure: real clients against `strata serve` with SASL_SSL,
+// SASL_PLAINTEXT and SSL (mutual TLS) listeners, the ACL authorizer and a
+// super user: certificates from `strata certs` and one client certificate
+// made with openssl; users set with `strata user set` through the broker;
+// ACLs with `strata acl add`; then kcat, confluent-kafka and kafka-python
+// produce and consume with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 over
+// both SASL listeners, kcat over mutual TLS, and the failures: a wrong
+// password (the broker's SCRAM message reaches kcat), a plaintext client
+// on the TLS port, no client certificate on the mTLS port, a user without
+// ACLs.
 func TestClientsSecure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-client tests start a server and external clients; skipped with -short")
@@ -52,9 +54,9 @@ func TestClientsSecure(t *testing.T) {
 	if err := os.WriteFile(users, []byte("admin:admin-pw\npaula:paula-pw\nnobody:nobody-pw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	saslSSL, ssl, plain, metrics := clientsFreeAddr(t), clientsFreeAddr(t), clientsFreeAddr(t), clientsFreeAddr(t)
+	saslSSL, saslPlain, ssl, plain, metrics := clientsFreeAddr(t), clientsFreeAddr(t), clientsFreeAddr(t), clientsFreeAddr(t), clientsFreeAddr(t)
 	srv := clientsStartCustom(t, bin, dir, metrics, plain,
-		"--listeners", "SASL_SSL://"+saslSSL+",SSL://"+ssl+",PLAINTEXT://"+plain,
+		"--listeners", "SASL_SSL://"+saslSSL+",SASL_PLAINTEXT://"+saslPlain+",SSL://"+ssl+",PLAINTEXT://"+plain,
 		"--tls-cert-file", filepath.Join(certs, "broker.pem"), "--tls-key-file", filepath.Join(certs, "broker-key.pem"),
 		"--tls-client-ca-file", ca,
 		"--sasl-mechanisms", "PLAIN,SCRAM-SHA-512,SCRAM-SHA-256",
@@ -64,8 +66,10 @@ func TestClientsSecure(t *testing.T) {
 
 	admin := []string{"--brokers", saslSSL, "--security-protocol", "SASL_SSL", "--tls-ca-file", ca,
 		"--sasl-mechanism", "PLAIN", "--sasl-username", "admin", "--sasl-password", "admin-pw"}
-	run(bin, append([]string{"user", "set", "alice", "--mechanism", "SCRAM-SHA-512", "--password", "alice-pw"}, admin...)...)
-	if out := run(bin, append([]string{"user", "list"}, admin...)...); !strings.Contains(out, "alice") || !strings.Contains(out, "SCRAM-SHA-512(8192)") {
+	for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		run(bin, append([]string{"user", "set", "alice", "--mechanism", mech, "--password", "alice-pw"}, admin...)...)
+	}
+	if out := run(bin, append([]string{"user", "list"}, admin...)...); !strings.Contains(out, "alice") || !strings.Contains(out, "SCRAM-SHA-512(8192)") || !strings.Contains(out, "SCRAM-SHA-256(8192)") {
 		t.Fatalf("strata user list:\n%s", out)
 	}
 	for _, p := range []string{"User:alice", "User:paula", "User:CN=carol,O=Strata Tests"} {
@@ -76,9 +80,23 @@ func TestClientsSecure(t *testing.T) {
 		t.Fatalf("strata acl list (match sec-x):\n%s", out)
 	}
 
-	saslConf := func(mech, user, pass string) map[string]string {
-		return map[string]string{"security.protocol": "SASL_SSL", "sasl.mechanism": mech, "sasl.username": user,
-			"sasl.password": pass, "ssl.ca.location": ca}
+	// saslAddr is the listener of each SASL protocol.
+	saslAddr := map[string]string{"SASL_SSL": saslSSL, "SASL_PLAINTEXT": saslPlain}
+	saslConf := func(proto, mech, user, pass string) map[string]string {
+		c := map[string]string{"security.protocol": proto, "sasl.mechanism": mech, "sasl.username": user, "sasl.password": pass}
+		if proto == "SASL_SSL" {
+			c["ssl.ca.location"] = ca
+		}
+		return c
+	}
+	// logins are the SASL logins every client shows on both listeners:
+	// paula has a PLAIN password (the users file), alice SCRAM
+	// credentials of both hashes (etcd).
+	type login struct{ proto, mech, user, pass string }
+	var logins []login
+	for _, proto := range []string{"SASL_SSL", "SASL_PLAINTEXT"} {
+		logins = append(logins, login{proto, "PLAIN", "paula", "paula-pw"},
+			login{proto, "SCRAM-SHA-256", "alice", "alice-pw"}, login{proto, "SCRAM-SHA-512", "alice", "alice-pw"})
 	}
 	kcatArgs := func(addr string, conf map[string]string) []string {
 		args := []string{"-b", addr, "-X", "broker.address.family=v4"}
@@ -91,23 +109,16 @@ func TestClientsSecure(t *testing.T) {
 		if kcatErr != nil {
 			clientsMissing(t, "kcat not on PATH: %v", kcatErr)
 		}
-		for i, c := range []struct {
+		type kcatCase struct {
 			name, addr string
 			conf       map[string]string
-		}{
-			{"PLAIN", saslSSL, saslConf("PLAIN", "paula", "paula-pw")},
-			{"SCRAM-SHA-512", saslSSL, saslConf("SCRAM-SHA-512", "alice", "alice-pw")},
-			{"mTLS", ssl, map[string]string{"security.protocol": "SSL", "ssl.ca.location": ca,
-				"ssl.certificate.location": carolCert, "ssl.key.location": carolKey}},
-		} {
-			if c.name == "SCRAM-SHA-512" {
-				// librdkafka 2.0.2 (Debian's) sends client nonce + server
-				// nonce as the client-final nonce (logged by the broker:
-				// "nonce received did not match nonce sent"); SCRAM is shown
-				// with kafka-python and franz-go (server/security_test.go).
-				t.Logf("SCRAM-SHA-512 with librdkafka skipped: its client-final repeats the client nonce")
-				continue
-			}
+		}
+		cases := []kcatCase{{"mTLS", ssl, map[string]string{"security.protocol": "SSL", "ssl.ca.location": ca,
+			"ssl.certificate.location": carolCert, "ssl.key.location": carolKey}}}
+		for _, l := range logins {
+			cases = append(cases, kcatCase{l.proto + " " + l.mech, saslAddr[l.proto], saslConf(l.proto, l.mech, l.user, l.pass)})
+		}
+		for i, c := range cases {
 			topic := fmt.Sprintf("sec-kcat-%d", i)
 			base := kcatArgs(c.addr, c.conf)
 			out, errOut, err := clientsRun(t, clientsKcatTimeout, "one\ntwo\n", kcat, append(base, "-P", "-t", topic, "-p", "0")...)
@@ -124,16 +135,19 @@ func TestClientsSecure(t *testing.T) {
 			args []string
 			want string
 		}{
-			{"wrong password", kcatArgs(saslSSL, saslConf("SCRAM-SHA-512", "alice", "wrong")), "Authentication failed"},
+			{"wrong password SCRAM-SHA-512", kcatArgs(saslSSL, saslConf("SASL_SSL", "SCRAM-SHA-512", "alice", "wrong")), "Authentication failed: Invalid user credentials"},
+			{"wrong password SCRAM-SHA-256", kcatArgs(saslPlain, saslConf("SASL_PLAINTEXT", "SCRAM-SHA-256", "alice", "wrong")), "Authentication failed: Invalid user credentials"},
+			{"unknown SCRAM user", kcatArgs(saslPlain, saslConf("SASL_PLAINTEXT", "SCRAM-SHA-512", "mallory", "alice-pw")), "Authentication failed: Invalid user credentials"},
+			{"wrong password PLAIN", kcatArgs(saslPlain, saslConf("SASL_PLAINTEXT", "PLAIN", "paula", "wrong")), "Authentication failed"},
 			{"plaintext on the TLS port", kcatArgs(saslSSL, map[string]string{"security.protocol": "PLAINTEXT"}), ""},
 			{"no client certificate", kcatArgs(ssl, map[string]string{"security.protocol": "SSL", "ssl.ca.location": ca}), ""},
-			{"no ACL", kcatArgs(saslSSL, saslConf("PLAIN", "nobody", "nobody-pw")), ""},
+			{"no ACL", kcatArgs(saslSSL, saslConf("SASL_SSL", "PLAIN", "nobody", "nobody-pw")), ""},
 		} {
-			args := append(f.args, "-L", "-t", "sec-kcat-0", "-m", "5")
+			args := append(f.args, "-L", "-t", "sec-kcat-1", "-m", "5")
 			out, errOut, err := clientsRun(t, clientsKcatTimeout, "", kcat, args...)
 			if f.name == "no ACL" {
 				// Served, but the topic is not shown: authorization failed.
-				if strings.Contains(out, `topic "sec-kcat-0" with 1 partitions`) || !strings.Contains(out+errOut, "authoriz") {
+				if strings.Contains(out, `topic "sec-kcat-1" with 1 partitions`) || !strings.Contains(out+errOut, "authoriz") {
 					t.Fatalf("%s: kcat -L showed the topic:\n%s%s", f.name, out, errOut)
 				}
 				continue
@@ -146,14 +160,14 @@ func TestClientsSecure(t *testing.T) {
 			}
 		}
 	})
-	python := func(t *testing.T, lib, module, topic string, conf map[string]string, expectFail bool) map[string]any {
+	python := func(t *testing.T, lib, module, addr, topic string, conf map[string]string, expectFail bool) map[string]any {
 		t.Helper()
 		if err := clientsPythonModule(module); err != nil {
 			clientsMissing(t, "%s cannot import %s: %v", clientsPython, module, err)
 		}
 		script, _ := filepath.Abs(filepath.Join("testdata", "clients", "secure_client.py"))
 		raw, _ := json.Marshal(conf)
-		args := []string{"-I", script, lib, saslSSL, topic, string(raw)}
+		args := []string{"-I", script, lib, addr, topic, string(raw)}
 		if expectFail {
 			args = append(args, "expect-fail")
 		}
@@ -169,19 +183,15 @@ func TestClientsSecure(t *testing.T) {
 	}
 	for _, lib := range []struct{ name, module string }{{"confluent", "confluent_kafka"}, {"kafka-python", "kafka"}} {
 		t.Run(lib.name, func(t *testing.T) {
-			for _, mech := range []struct{ mech, user, pass string }{{"PLAIN", "paula", "paula-pw"}, {"SCRAM-SHA-512", "alice", "alice-pw"}} {
-				if lib.name == "confluent" && mech.mech != "PLAIN" {
-					t.Logf("%s with librdkafka skipped: its client-final repeats the client nonce (see the kcat case)", mech.mech)
-					continue
-				}
-				topic := "sec-" + lib.name + "-" + strings.ToLower(mech.mech)
+			for _, l := range logins {
+				topic := "sec-" + lib.name + "-" + strings.ToLower(l.proto+"-"+l.mech)
 				run(bin, append([]string{"topic", "create", topic, "--partitions", "1"}, admin...)...)
-				sum := python(t, lib.name, lib.module, topic, saslConf(mech.mech, mech.user, mech.pass), false)
+				sum := python(t, lib.name, lib.module, saslAddr[l.proto], topic, saslConf(l.proto, l.mech, l.user, l.pass), false)
 				if sum["consumed"] != 20.0 {
-					t.Fatalf("%s %s: %v", lib.name, mech.mech, sum)
+					t.Fatalf("%s %s %s: %v", lib.name, l.proto, l.mech, sum)
 				}
 			}
-			sum := python(t, lib.name, lib.module, "sec-x", saslConf("SCRAM-SHA-512", "alice", "wrong"), true)
+			sum := python(t, lib.name, lib.module, saslSSL, "sec-x", saslConf("SASL_SSL", "SCRAM-SHA-512", "alice", "wrong"), true)
 			// The clients' reports of a refused login: kafka-python only
 			// NoBrokersAvailable, confluent-kafka's list_topics a transport
 			// failure (kcat above checks the broker's exact message).

@@ -6,6 +6,13 @@
 // drop, rename, register, namespace changes) are refused with 403 and the
 // spec's error body ({"error": {"message", "type", "code"}}). Metric
 // reports are accepted and dropped.
+//
+// With Config.Auth every request is authenticated (auth.go): Basic
+// credentials, a bearer token (one from POST /v1/oauth/tokens, the
+// client-credentials grant iceberg-go's and pyiceberg's "credential"
+// option use, or a JWT), or a TLS client certificate; listing tables
+// shows those the caller may Describe, loading one needs Read on its
+// topic.
 package rest
 
 import (
@@ -37,6 +44,8 @@ type Config struct {
 	// (the object store's s3.endpoint, s3.region, ...).
 	Defaults map[string]string
 	Logger   *slog.Logger
+	// Auth authenticates and authorizes requests (nil: open).
+	Auth Authenticator
 }
 
 // Handler serves the REST catalog.
@@ -111,7 +120,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(parts) >= 2 && parts[0] == "oauth" {
-		writeError(w, http.StatusBadRequest, typeBadRequest, "this catalog issues no OAuth tokens (no authentication is required)")
+		h.issueToken(w, r)
+		return
+	}
+	ctx, ok := h.authenticate(ctx, w, r)
+	if !ok {
 		return
 	}
 	if len(parts) >= 1 && (parts[0] == "tables" || parts[0] == "transactions") {
@@ -253,12 +266,18 @@ func (h *Handler) listTables(ctx context.Context, w http.ResponseWriter, ns stri
 	sort.Strings(topics)
 	ids := make([]identifier, 0, len(topics))
 	for _, t := range topics {
+		if !h.visible(ctx, t) {
+			continue
+		}
 		ids = append(ids, identifier{Namespace: []string{ns}, Name: t})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"identifiers": ids})
 }
 
 func (h *Handler) loadTable(ctx context.Context, w http.ResponseWriter, r *http.Request, ns, name string) {
+	if !h.allow(ctx, w, r, name) {
+		return
+	}
 	loc, raw, found, err := h.cfg.Source.Metadata(ctx, name)
 	if err != nil {
 		h.unavailable(w, err)
