@@ -82,4 +82,3 @@ func (cc *clientConn) handleConsumerGroupHeartbeat(ctx context.Context, req *kms
 	}
 	return resp, nil
 }
-

@@ -412,7 +412,10 @@ func TestConsumerGroupErrorCodes(t *testing.T) {
 			r.SubscribedTopicNames = nil
 		}, kerr.InvalidRequest},
 		{"epoch below -2", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = -3 }, kerr.InvalidRequest},
-		{"unknown assignor", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID = "member-b"; r.ServerAssignor = str("roundrobin") }, kerr.UnsupportedAssignor},
+		{"unknown assignor", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+			r.MemberID = "member-b"
+			r.ServerAssignor = str("roundrobin")
+		}, kerr.UnsupportedAssignor},
 		{"bad regex", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
 			r.MemberID = "member-b"
 			r.SubscribedTopicNames = nil
@@ -438,7 +441,11 @@ func TestConsumerGroupErrorCodes(t *testing.T) {
 		r.MemberEpoch = joined.MemberEpoch
 		r.InstanceID = str("inst")
 	}).ErrorCode, kerr.FencedInstanceID)
-	left := hb(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID = "static-1"; r.MemberEpoch = -2; r.InstanceID = str("inst") })
+	left := hb(func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+		r.MemberID = "static-1"
+		r.MemberEpoch = -2
+		r.InstanceID = str("inst")
+	})
 	if left.ErrorCode != 0 || left.MemberEpoch != -2 {
 		t.Fatalf("static leave: %+v", left)
 	}
