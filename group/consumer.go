@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -224,11 +223,7 @@ func (cg *consumerGroup) chooseAssignor() assignor {
 // computeTarget computes the target assignment of the current group epoch.
 func (cg *consumerGroup) computeTarget() {
 	a := cg.chooseAssignor()
-	ids := make([]string, 0, len(cg.members))
-	for id := range cg.members {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := sortedKeys(cg.members)
 	members := make([]assignorMember, 0, len(ids))
 	previous := map[string]Assignment{}
 	for _, id := range ids {
@@ -250,11 +245,7 @@ func (cg *consumerGroup) export() *meta.ConsumerGroupState {
 		GroupEpoch: cg.groupEpoch, AssignmentEpoch: cg.assignmentEpoch, Assignor: cg.assignor,
 		SubscribedTopics: cg.subscribed,
 	}
-	ids := make([]string, 0, len(cg.members))
-	for id := range cg.members {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := sortedKeys(cg.members)
 	for _, id := range ids {
 		m := cg.members[id]
 		st.Members = append(st.Members, meta.ConsumerGroupMember{
@@ -335,11 +326,7 @@ func (cg *consumerGroup) describe(name string) ConsumerDescription {
 	if d.Assignor == "" {
 		d.Assignor = cg.chooseAssignor().name()
 	}
-	ids := make([]string, 0, len(cg.members))
-	for id := range cg.members {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := sortedKeys(cg.members)
 	for _, id := range ids {
 		m := cg.members[id]
 		epoch := m.Epoch

@@ -8,7 +8,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/group"
-	"github.com/stratalog/strata/meta/embedetcd"
 )
 
 // consumerGroupBroker starts a broker whose consumer groups time out
@@ -262,37 +260,10 @@ func deref(s *string) string {
 // assignment) from etcd and the members go on consuming.
 func TestConsumerGroupFailover(t *testing.T) {
 	ctx := testCtx(t)
-	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	e, err := embedetcd.Start(ectx, embedetcd.Config{Dir: t.TempDir()}, testLogger())
-	cancel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := "file://" + filepath.Join(t.TempDir(), "objects")
-	var brokers []*testBroker
-	for id := int32(1); id <= 3; id++ {
-		brokers = append(brokers, consumerGroupBroker(t, func(c *Config) {
-			c.BrokerID = id
-			c.EtcdEndpoints = e.Endpoints()
-			c.ObjectStore = store
-			c.BrokerTTL = 2 * time.Second
-			c.Groups.ConsumerSessionTimeout = 10 * time.Second
-		}))
-	}
-	t.Cleanup(func() {
-		for _, b := range brokers {
-			b.stop()
-		}
-		e.Close()
-	})
+	brokers := groupCluster(t, 3, consumerGroupBroker, func(c *Config) { c.Groups.ConsumerSessionTimeout = 10 * time.Second })
 	// A group coordinated by broker 3, so the members (bootstrapped at
 	// broker 1) survive its death.
-	find := func(tb *testBroker, key string) int32 {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.Version = 2
-		req.CoordinatorKey = key
-		return rawRoundTrip[*kmsg.FindCoordinatorResponse](t, tb, req).NodeID
-	}
+	find := func(tb *testBroker, key string) int32 { return findCoordinator(t, tb, key) }
 	grp := ""
 	deadline := time.Now().Add(20 * time.Second)
 	for grp == "" {

@@ -94,11 +94,7 @@ func newGroupDescribeCmd(af *adminFlags) *cobra.Command {
 					w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "MEMBER\tINSTANCE\tCLIENT\tHOST\tASSIGNMENT")
 					for _, m := range l.Members {
-						inst := "-"
-						if m.InstanceID != nil {
-							inst = *m.InstanceID
-						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, inst, m.ClientID, m.ClientHost, groupMemberAssignment(m))
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, groupInstance(m.InstanceID), m.ClientID, m.ClientHost, groupMemberAssignment(m))
 					}
 					if err := w.Flush(); err != nil {
 						return err
@@ -159,14 +155,18 @@ func groupPrintConsumer(out io.Writer, cg kadm.DescribedConsumerGroup) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "MEMBER\tINSTANCE\tEPOCH\tCLIENT\tHOST\tASSIGNMENT\tTARGET")
 	for _, m := range cg.Members {
-		inst := "-"
-		if m.InstanceID != nil {
-			inst = *m.InstanceID
-		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.MemberID, inst, m.MemberEpoch, m.ClientID, m.ClientHost,
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.MemberID, groupInstance(m.InstanceID), m.MemberEpoch, m.ClientID, m.ClientHost,
 			groupTopicsSet(m.Assignment), groupTopicsSet(m.TargetAssignment))
 	}
 	return w.Flush()
+}
+
+// groupInstance is a member's instance id, "-" for a dynamic member.
+func groupInstance(id *string) string {
+	if id == nil {
+		return "-"
+	}
+	return *id
 }
 
 // groupTopicsSet renders partitions as "topic[0 1 2]".
