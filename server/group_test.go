@@ -115,7 +115,7 @@ func (d *severableDialer) sever() {
 
 // startMember starts a group consumer of topic in grp that polls until
 // stopped. Extra options go last.
-func startMember(t *testing.T, tb *testBroker, name, grp, topic string, opts ...kgo.Opt) *member {
+func startMember(t testing.TB, tb *testBroker, name, grp, topic string, opts ...kgo.Opt) *member {
 	t.Helper()
 	m := &member{name: name, owned: map[int32]bool{}, stopPoll: make(chan struct{}), polled: make(chan struct{})}
 	d := &severableDialer{}
@@ -196,7 +196,7 @@ func (m *member) label() string { return m.name }
 // n-partition topic, each exactly once, every member at least one (when
 // there are enough partitions), and the assignment has held still for a
 // moment. It returns the time it took.
-func waitBalanced[A assignee](t *testing.T, members []A, n int, within time.Duration) time.Duration {
+func waitBalanced[A assignee](t testing.TB, members []A, n int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last string
