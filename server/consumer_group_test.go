@@ -470,3 +470,42 @@ func TestConsumerGroupErrorCodes(t *testing.T) {
 	wantCode(t, "leave", hb(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = -1 }).ErrorCode, nil)
 	wantCode(t, "heartbeat after leaving", hb(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = cur.MemberEpoch }).ErrorCode, kerr.UnknownMemberID)
 }
+
+// TestConsumerGroupRegex subscribes a KIP-848 member by regex (kgo sends
+// subscribed_topic_regex; the broker resolves it): a topic created later
+// that matches is assigned and consumed, one that does not is not.
+func TestConsumerGroupRegex(t *testing.T) {
+	tb := consumerGroupBroker(t)
+	createTopic(t, tb, "re-orders-eu", 2)
+	createTopic(t, tb, "re-audit", 1)
+	cl := tb.client(kgo.ConsumerGroup("g-regex"), kgo.ConsumeRegex(), kgo.ConsumeTopics("re-orders-.*"),
+		kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(300*time.Millisecond))
+	produceN(t, tb, "re-orders-eu", 2, 10, "eu")
+	produceN(t, tb, "re-audit", 1, 5, "audit")
+	seen := map[string]int{}
+	consume := func(topic string, n int) {
+		t.Helper()
+		ctx := testCtx(t)
+		for seen[topic] < n {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("consumed %v, want %d of %s", seen, n, topic)
+			}
+			fs.EachRecord(func(r *kgo.Record) { seen[r.Topic]++ })
+		}
+	}
+	consume("re-orders-eu", 10)
+	epoch := describeConsumerGroup(t, tb, "g-regex").Epoch
+	createTopic(t, tb, "re-orders-us", 3)
+	produceN(t, tb, "re-orders-us", 3, 9, "us")
+	consume("re-orders-us", 9)
+	d := describeConsumerGroup(t, tb, "g-regex")
+	if d.Epoch <= epoch || len(d.Members) != 1 || deref(d.Members[0].SubscribedTopicRegex) == "" {
+		t.Fatalf("after the new topic: epoch %d (was %d), %+v", d.Epoch, epoch, d.Members)
+	}
+	if seen["re-audit"] != 0 {
+		t.Fatalf("consumed %d records of a topic the regex does not match", seen["re-audit"])
+	}
+	cl.Close()
+}
