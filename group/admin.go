@@ -37,6 +37,9 @@ func (c *Coordinator) ListGroups(ctx context.Context, states, types []string) ([
 		g.mu.Lock()
 		if !g.removed && !g.virgin() && c.owns(g.name) {
 			l := Listing{Group: g.name, ProtocolType: g.protocolType, State: g.state.String(), Type: GroupType}
+			if g.cg != nil {
+				l.State, l.Type = g.cg.state(), ConsumerGroupType
+			}
 			if match(states, l.State) && match(types, l.Type) {
 				out = append(out, l)
 			}
@@ -61,6 +64,9 @@ func (c *Coordinator) DescribeGroup(ctx context.Context, groupID string) (Descri
 		return Description{Group: groupID, State: Dead.String()}, nil
 	}
 	defer g.mu.Unlock()
+	if g.cg != nil {
+		return g.cg.describeClassic(groupID), nil
+	}
 	d := Description{Group: groupID, State: g.state.String(), ProtocolType: g.protocolType}
 	stable := g.state == Stable
 	if stable {
@@ -118,4 +124,25 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string) error {
 	}
 	c.log.Info("group deleted", "group", groupID)
 	return nil
+}
+
+// DescribeConsumerGroup describes a KIP-848 consumer group
+// (ConsumerGroupDescribe): GROUP_ID_NOT_FOUND for a group that does not
+// exist or is a classic one.
+func (c *Coordinator) DescribeConsumerGroup(ctx context.Context, groupID string) (ConsumerDescription, error) {
+	if groupID == "" {
+		return ConsumerDescription{}, errInvalidGroupID()
+	}
+	g, err := c.lockGroup(ctx, groupID, false)
+	if err != nil {
+		return ConsumerDescription{Group: groupID}, err
+	}
+	if g == nil {
+		return ConsumerDescription{Group: groupID}, fmt.Errorf("%w: group %q does not exist", kerr.GroupIDNotFound, groupID)
+	}
+	defer g.mu.Unlock()
+	if g.cg == nil {
+		return ConsumerDescription{Group: groupID}, fmt.Errorf("%w: group %q is not a consumer group", kerr.GroupIDNotFound, groupID)
+	}
+	return g.cg.describe(groupID), nil
 }

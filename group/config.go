@@ -41,6 +41,14 @@ type Config struct {
 	// (offset.metadata.max.bytes, default 4096).
 	MaxMetadataBytes int
 
+	// ConsumerSessionTimeout is how long a member of a KIP-848 consumer
+	// group may go without a heartbeat (group.consumer.session.timeout.ms,
+	// default 45s); ConsumerHeartbeatInterval the interval members are
+	// told to heartbeat at (group.consumer.heartbeat.interval.ms, default
+	// 5s).
+	ConsumerSessionTimeout    time.Duration
+	ConsumerHeartbeatInterval time.Duration
+
 	// StoreTimeout bounds each etcd call (default 10s).
 	StoreTimeout time.Duration
 	// OwnershipCheckInterval is how often groups this broker no longer
@@ -68,6 +76,8 @@ func (c *Config) setDefaults() {
 	def(&c.OffsetsRetention, 7*24*time.Hour)
 	def(&c.RetentionCheckInterval, 10*time.Minute)
 	def(&c.StoreTimeout, 10*time.Second)
+	def(&c.ConsumerSessionTimeout, 45*time.Second)
+	def(&c.ConsumerHeartbeatInterval, 5*time.Second)
 	def(&c.OwnershipCheckInterval, time.Second)
 	if c.MaxMetadataBytes == 0 {
 		c.MaxMetadataBytes = 4096

@@ -221,6 +221,11 @@ func (c *Coordinator) retire(g *group) {
 	for id := range g.pending {
 		delete(g.pending, id)
 	}
+	if g.cg != nil {
+		for _, m := range g.cg.members {
+			m.stopTimers()
+		}
+	}
 	g.transition(Dead)
 }
 

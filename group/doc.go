@@ -2,7 +2,7 @@
 // group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) as a state
 // machine per group, and the committed offsets of every group
 // (OffsetCommit, OffsetFetch, OffsetDelete), with the admin views
-// (ListGroups, DescribeGroups, DeleteGroups).
+// (ListGroups, DescribeGroups, DeleteGroups, ConsumerGroupDescribe).
 //
 // What it owns:
 //
@@ -16,6 +16,13 @@
 //     Assignor metadata and assignments are opaque bytes passed through
 //     unchanged, so every client-side assignor (range, roundrobin, sticky,
 //     cooperative-sticky) works.
+//   - The KIP-848 consumer protocol (consumer*.go): ConsumerGroupHeartbeat
+//     with group and member epochs, target assignments computed by the
+//     server-side assignors (assignor.go: uniform, range), incremental
+//     reconciliation so that no partition has two owners (reconcile.go),
+//     session and rebalance timeouts, static members, regex subscriptions
+//     resolved here. A group is classic or consumer; an empty one switches
+//     on the other protocol's first join.
 //   - Group placement: a group is coordinated by one live broker, chosen by
 //     rendezvous hashing of the group id over the live broker ids
 //     (Coordinator.CoordinatorFor), so a broker joining or leaving moves

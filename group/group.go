@@ -108,6 +108,9 @@ type group struct {
 	// txnOffsets are the pending offsets of open transactions, by
 	// producer id (txn_offsets.go).
 	txnOffsets map[int64]*pendingTxn
+	// cg is set for a group of the KIP-848 consumer protocol
+	// (consumer.go); members, pending and the classic fields are unused then.
+	cg *consumerGroup
 }
 
 func newGroup(c *Coordinator, name string) *group {
@@ -141,6 +144,10 @@ func (g *group) install(d meta.GroupData) {
 	}
 	st := d.State
 	if st == nil {
+		return
+	}
+	if st.Consumer != nil {
+		g.installConsumer(st)
 		return
 	}
 	g.protocolType = st.ProtocolType
@@ -205,6 +212,12 @@ func (g *group) snapshot(assignment map[string][]byte) snapshot {
 	}
 	if len(g.members) > 0 {
 		st.State = Stable.String()
+	}
+	if g.cg != nil {
+		st.Consumer = g.cg.export()
+		if len(g.cg.members) > 0 {
+			st.State = Stable.String()
+		}
 	}
 	ids := make([]string, 0, len(g.members))
 	for id := range g.members {
@@ -735,6 +748,13 @@ func (g *group) expirePendingSync(gen int32) {
 // subscribe to, from their consumer-protocol metadata; ok false if the
 // group is not a consumer group or some metadata cannot be read.
 func (g *group) subscribedTopics() (map[string]bool, bool) {
+	if g.cg != nil {
+		topics := map[string]bool{}
+		for t := range g.cg.subscribed {
+			topics[t] = true
+		}
+		return topics, true
+	}
 	if g.protocolType != "consumer" || g.protocol == "" {
 		return nil, false
 	}

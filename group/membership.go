@@ -36,6 +36,10 @@ func (c *Coordinator) Join(ctx context.Context, req JoinRequest) JoinResult {
 	if g == nil { // a member id for a group that does not exist
 		return joinError(req.MemberID, fmt.Errorf("%w: group %q does not exist", kerr.UnknownMemberID, req.Group))
 	}
+	if err := g.useClassicProtocol(); err != nil {
+		g.mu.Unlock()
+		return joinError(req.MemberID, err)
+	}
 	var res JoinResult
 	var wait chan JoinResult
 	if req.MemberID == "" {
@@ -432,4 +436,20 @@ func (c *Coordinator) Leave(ctx context.Context, groupID string, members []Leave
 		}
 	}
 	return errs, nil
+}
+
+// useClassicProtocol makes g a classic group for a JoinGroup (g.mu held):
+// an empty consumer group becomes a classic one (its offsets stay); one
+// with members answers INCONSISTENT_GROUP_PROTOCOL, as Kafka does with
+// group.consumer.migration.policy=disabled.
+func (g *group) useClassicProtocol() error {
+	if g.cg == nil {
+		return nil
+	}
+	if len(g.cg.members) > 0 {
+		return fmt.Errorf("%w: group %q is a consumer group (KIP-848) with %d members", kerr.InconsistentGroupProtocol, g.name, len(g.cg.members))
+	}
+	g.cg = nil
+	g.protocolType, g.protocol = "", ""
+	return nil
 }

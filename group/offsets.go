@@ -114,6 +114,9 @@ func (g *group) validateCommit(req CommitRequest) error {
 	if g.state == Dead {
 		return fmt.Errorf("%w: group %q is being removed", kerr.CoordinatorNotAvailable, g.name)
 	}
+	if g.cg != nil {
+		return g.cg.validateCommit(g.name, req.MemberID, req.Generation)
+	}
 	if req.Generation >= 0 || req.MemberID != "" || req.InstanceID != "" {
 		if err := g.validateMember(req.MemberID, req.InstanceID); err != nil {
 			return err
@@ -398,6 +401,31 @@ func (c *Coordinator) deleteRetired(ctx context.Context, g *group) error {
 		}
 		c.metrics.storeErrors.Inc()
 		return storeErr(fmt.Sprintf("delete group %q", g.name), err)
+	}
+	return nil
+}
+
+// CheckFetchMember validates the member of an OffsetFetch v9+ to a
+// KIP-848 consumer group: epoch -1 (admin tools, classic clients) is not
+// checked; otherwise UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH as in Kafka.
+// Classic groups and groups that do not exist are not checked.
+func (c *Coordinator) CheckFetchMember(ctx context.Context, groupID, memberID string, epoch int32) error {
+	if epoch == -1 || groupID == "" {
+		return nil
+	}
+	g, err := c.lockGroup(ctx, groupID, false)
+	if err != nil || g == nil {
+		return err
+	}
+	defer g.mu.Unlock()
+	if g.cg == nil {
+		return nil
+	}
+	if err := g.cg.validateMemberEpoch(g.name, memberID, epoch); err != nil {
+		if errors.Is(err, kerr.FencedMemberEpoch) {
+			return fmt.Errorf("%w: %v", kerr.StaleMemberEpoch, err)
+		}
+		return err
 	}
 	return nil
 }

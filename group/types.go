@@ -169,7 +169,7 @@ type Listing struct {
 	Group        string
 	ProtocolType string
 	State        string
-	Type         string // always "classic"
+	Type         string // "classic" or "consumer"
 }
 
 // MemberDescription is one member in DescribeGroups.
@@ -192,9 +192,13 @@ type Description struct {
 	Members      []MemberDescription
 }
 
-// GroupType is the type every group here has (KIP-848 calls the group
-// protocol of JoinGroup/SyncGroup "classic").
-const GroupType = "classic"
+// GroupType is the type of a group of the JoinGroup/SyncGroup protocol
+// (KIP-848 calls it "classic"); ConsumerGroupType that of a group of the
+// KIP-848 consumer protocol (ConsumerGroupHeartbeat).
+const (
+	GroupType         = "classic"
+	ConsumerGroupType = "consumer"
+)
 
 var _ Store = (*meta.Client)(nil)
 

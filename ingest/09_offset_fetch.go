@@ -13,7 +13,7 @@ import (
 // OffsetFetch v0-v9: v2+ a null topic list means every committed
 // partition and errors are group-level, v5+ the leader epoch, v7+
 // require_stable, v8+ several groups per request (KIP-709), v9 the KIP-848
-// member fields (ignored: classic groups only). Partitions without a
+// member id and epoch (checked for consumer groups: STALE_MEMBER_EPOCH). Partitions without a
 // commit answer offset -1. (v10 names topics by id: not offered.)
 func (cc *clientConn) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
 	ctx, cancel := cc.bounded(ctx, 0)
@@ -32,7 +32,7 @@ func (cc *clientConn) handleOffsetFetch(ctx context.Context, req *kmsg.OffsetFet
 					}
 				}
 			}
-			fetched, err := cc.fetchOffsets(ctx, rg.Group, parts, req.RequireStable)
+			fetched, err := cc.fetchMemberOffsets(ctx, req.Version, rg, parts, req.RequireStable)
 			sg.ErrorCode = errorCode(err)
 			for _, ft := range groupByTopic(fetched) {
 				st := kmsg.NewOffsetFetchResponseGroupTopic()
@@ -144,4 +144,18 @@ func groupByTopic(fs []group.FetchedOffset) [][]group.FetchedOffset {
 		out[i] = append(out[i], f)
 	}
 	return out
+}
+
+// fetchMemberOffsets is fetchOffsets after the v9 check of a consumer
+// group member's id and epoch.
+func (cc *clientConn) fetchMemberOffsets(ctx context.Context, version int16, rg kmsg.OffsetFetchRequestGroup, parts []TopicPartition, requireStable bool) ([]group.FetchedOffset, error) {
+	if version >= 9 && cc.s.b.Consumers != nil {
+		if err := cc.authGroup(kmsg.ACLOperationDescribe, rg.Group); err != nil {
+			return nil, err
+		}
+		if err := cc.s.b.Consumers.CheckFetchMember(ctx, rg.Group, deref(rg.MemberID), rg.MemberEpoch); err != nil {
+			return nil, err
+		}
+	}
+	return cc.fetchOffsets(ctx, rg.Group, parts, requireStable)
 }

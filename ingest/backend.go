@@ -218,6 +218,15 @@ type GroupOffsets interface {
 	DeleteOffsets(ctx context.Context, groupID string, parts []TopicPartition) ([]error, error)
 }
 
+// ConsumerGroups runs the KIP-848 consumer protocol
+// (ConsumerGroupHeartbeat, ConsumerGroupDescribe) and checks the members
+// of its offset fetches.
+type ConsumerGroups interface {
+	ConsumerHeartbeat(ctx context.Context, req group.ConsumerHeartbeatRequest) group.ConsumerHeartbeatResult
+	DescribeConsumerGroup(ctx context.Context, groupID string) (group.ConsumerDescription, error)
+	CheckFetchMember(ctx context.Context, groupID, memberID string, epoch int32) error
+}
+
 // GroupAdmin lists, describes and deletes groups.
 type GroupAdmin interface {
 	ListGroups(ctx context.Context, states, types []string) ([]group.Listing, error)
@@ -371,6 +380,7 @@ type Backend struct {
 	Members        GroupMembership
 	Offsets        GroupOffsets
 	GroupAdmin     GroupAdmin
+	Consumers      ConsumerGroups // the KIP-848 consumer protocol
 
 	// Transactions nil: transactional ids are refused (as before the
 	// coordinator existed) with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.

@@ -88,6 +88,8 @@ func init() {
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
 		65: {0, 0, typed((*clientConn).handleDescribeTransactions)},
 		66: {0, 1, typed((*clientConn).handleListTransactions)},
+		68: {0, 1, typed((*clientConn).handleConsumerGroupHeartbeat)},
+		69: {0, 1, typed((*clientConn).handleConsumerGroupDescribe)},
 	}
 }
 

@@ -84,7 +84,7 @@ func (f *fake) backend(groups bool) Backend {
 		b.Quotas = f.enforcer
 	}
 	if groups {
-		b.GroupPlacement, b.Members, b.Offsets, b.GroupAdmin = f, f, f, f
+		b.GroupPlacement, b.Members, b.Offsets, b.GroupAdmin, b.Consumers = f, f, f, f, f
 		b.Transactions, b.TxnVerifier, b.TxnOffsets = f, f, f
 	}
 	return b
@@ -446,4 +446,16 @@ func exchangeAs(t *testing.T, s *Server, principal string, req kmsg.Request) (km
 		t.Fatal(derr)
 	}
 	return resp, err
+}
+
+func (f *fake) ConsumerHeartbeat(_ context.Context, req group.ConsumerHeartbeatRequest) group.ConsumerHeartbeatResult {
+	return group.ConsumerHeartbeatResult{Err: f.err("ConsumerHeartbeat"), MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+}
+
+func (f *fake) DescribeConsumerGroup(_ context.Context, id string) (group.ConsumerDescription, error) {
+	return group.ConsumerDescription{Group: id}, f.err("DescribeConsumerGroup")
+}
+
+func (f *fake) CheckFetchMember(context.Context, string, string, int32) error {
+	return f.err("CheckFetchMember")
 }

@@ -259,6 +259,21 @@ var handlerCases = []handlerCase{
 	{name: "list groups/no coordinator", req: simple(kmsg.NewPtrListGroupsRequest()), want: []int16{coordinatorNA}},
 	{name: "list groups/loading", groups: true, setup: fail("ListGroups", kerr.CoordinatorLoadInProgress), req: simple(kmsg.NewPtrListGroupsRequest()),
 		want: []int16{kerr.CoordinatorLoadInProgress.Code}},
+	// 68 ConsumerGroupHeartbeat, 69 ConsumerGroupDescribe (KIP-848); the
+	// protocol's own errors are in group/ and server/consumer_group_test.go.
+	{name: "consumer group heartbeat/no coordinator", req: simple(kmsg.NewPtrConsumerGroupHeartbeatRequest()), want: []int16{coordinatorNA}},
+	{name: "consumer group heartbeat/fenced", groups: true, setup: fail("ConsumerHeartbeat", kerr.FencedMemberEpoch),
+		req: simple(kmsg.NewPtrConsumerGroupHeartbeatRequest()), want: []int16{kerr.FencedMemberEpoch.Code}},
+	{name: "consumer group describe/no coordinator", req: func() kmsg.Request {
+		r := kmsg.NewPtrConsumerGroupDescribeRequest()
+		r.Groups = []string{"g", "h"}
+		return r
+	}, want: []int16{coordinatorNA, coordinatorNA}},
+	{name: "consumer group describe/not a consumer group", groups: true, setup: fail("DescribeConsumerGroup", kerr.GroupIDNotFound), req: func() kmsg.Request {
+		r := kmsg.NewPtrConsumerGroupDescribeRequest()
+		r.Groups = []string{"g"}
+		return r
+	}, want: []int16{kerr.GroupIDNotFound.Code}},
 	{name: "delete groups/no coordinator, non-empty", req: deleteGroups(), want: []int16{coordinatorNA}},
 	{name: "delete groups/non-empty", groups: true, setup: fail("DeleteGroup", kerr.NonEmptyGroup), req: deleteGroups(), want: []int16{kerr.NonEmptyGroup.Code}},
 

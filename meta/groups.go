@@ -54,7 +54,50 @@ type GroupState struct {
 	Leader       string        `json:"leader,omitempty"`
 	StateTimeMs  int64         `json:"state_time_ms"` // when the group entered State (Empty: empty since), Unix ms
 	Members      []GroupMember `json:"members,omitempty"`
-	Revision     int64         `json:"-"` // etcd mod revision when read
+	// Consumer is set for a group of the KIP-848 consumer protocol
+	// (ConsumerGroupHeartbeat); such a group has no classic Members.
+	Consumer *ConsumerGroupState `json:"consumer,omitempty"`
+	Revision int64               `json:"-"` // etcd mod revision when read
+}
+
+// ConsumerGroupState is what a KIP-848 consumer group needs to survive a
+// coordinator failover: the epochs, every member with its epoch, its
+// subscription and the partitions it owns, and the target assignment.
+// It is rewritten whenever one of them changes (not on plain heartbeats).
+type ConsumerGroupState struct {
+	GroupEpoch      int32 `json:"group_epoch"`
+	AssignmentEpoch int32 `json:"assignment_epoch"`
+	// Assignor is the server-side assignor of the target assignment.
+	Assignor string `json:"assignor,omitempty"`
+	// SubscribedTopics is the partition count of every topic some member
+	// subscribes to, as of the group epoch: a change bumps the epoch.
+	SubscribedTopics map[string]int32      `json:"subscribed_topics,omitempty"`
+	Members          []ConsumerGroupMember `json:"members,omitempty"`
+}
+
+// ConsumerGroupMember is one member of a KIP-848 consumer group.
+// Partitions are by topic name, sorted.
+type ConsumerGroupMember struct {
+	MemberID           string   `json:"member_id"`
+	InstanceID         string   `json:"instance_id,omitempty"`
+	RackID             string   `json:"rack_id,omitempty"`
+	ClientID           string   `json:"client_id"`
+	ClientHost         string   `json:"client_host"`
+	RebalanceTimeoutMs int32    `json:"rebalance_timeout_ms"`
+	SubscribedTopics   []string `json:"subscribed_topics,omitempty"`
+	SubscribedRegex    string   `json:"subscribed_regex,omitempty"`
+	ServerAssignor     string   `json:"server_assignor,omitempty"`
+	// State is the reconciliation state: "stable", "unrevoked_partitions"
+	// or "unreleased_partitions".
+	State string `json:"state"`
+	// Left marks a static member that left with epoch -2: it keeps its
+	// assignment for the session timeout, for its instance to take over.
+	Left                bool               `json:"left,omitempty"`
+	MemberEpoch         int32              `json:"member_epoch"`
+	PreviousMemberEpoch int32              `json:"previous_member_epoch"`
+	Assigned            map[string][]int32 `json:"assigned,omitempty"`
+	PendingRevocation   map[string][]int32 `json:"pending_revocation,omitempty"`
+	Target              map[string][]int32 `json:"target,omitempty"`
 }
 
 // GroupOffset is the value of groups/<group>/offsets/<topic>/<p>: a committed

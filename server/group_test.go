@@ -115,7 +115,7 @@ func (d *severableDialer) sever() {
 
 // startMember starts a group consumer of topic in grp that polls until
 // stopped. Extra options go last.
-func startMember(t *testing.T, tb *testBroker, name, grp, topic string, opts ...kgo.Opt) *member {
+func startMember(t testing.TB, tb *testBroker, name, grp, topic string, opts ...kgo.Opt) *member {
 	t.Helper()
 	m := &member{name: name, owned: map[int32]bool{}, stopPoll: make(chan struct{}), polled: make(chan struct{})}
 	d := &severableDialer{}
@@ -196,7 +196,7 @@ func (m *member) label() string { return m.name }
 // n-partition topic, each exactly once, every member at least one (when
 // there are enough partitions), and the assignment has held still for a
 // moment. It returns the time it took.
-func waitBalanced[A assignee](t *testing.T, members []A, n int, within time.Duration) time.Duration {
+func waitBalanced[A assignee](t testing.TB, members []A, n int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last string
@@ -996,9 +996,12 @@ func TestGroupAPIVersions(t *testing.T) {
 // TestGroupCoordinatorPlacement runs two brokers on one etcd: each group
 // has one coordinator, both brokers agree which, the other broker answers
 // NOT_COORDINATOR, and clients bootstrapped anywhere find it.
-func TestGroupCoordinatorPlacement(t *testing.T) {
-	ctx := testCtx(t)
-	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// groupCluster starts n brokers (ids 1..n) sharing one embedded etcd and
+// object store, each by start (groupBroker or consumerGroupBroker) with
+// mutate applied last.
+func groupCluster(t *testing.T, n int32, start func(*testing.T, ...func(*Config)) *testBroker, mutate ...func(*Config)) []*testBroker {
+	t.Helper()
+	ectx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
 	e, err := embedetcd.Start(ectx, embedetcd.Config{Dir: t.TempDir()}, testLogger())
 	cancel()
 	if err != nil {
@@ -1006,13 +1009,13 @@ func TestGroupCoordinatorPlacement(t *testing.T) {
 	}
 	var brokers []*testBroker
 	store := "file://" + filepath.Join(t.TempDir(), "objects")
-	for id := int32(1); id <= 2; id++ {
-		brokers = append(brokers, groupBroker(t, func(c *Config) {
+	for id := int32(1); id <= n; id++ {
+		brokers = append(brokers, start(t, append([]func(*Config){func(c *Config) {
 			c.BrokerID = id
 			c.EtcdEndpoints = e.Endpoints()
 			c.ObjectStore = store
 			c.BrokerTTL = 2 * time.Second
-		}))
+		}}, mutate...)...))
 	}
 	t.Cleanup(func() {
 		for _, b := range brokers {
@@ -1020,16 +1023,25 @@ func TestGroupCoordinatorPlacement(t *testing.T) {
 		}
 		e.Close()
 	})
+	return brokers
+}
+
+// findCoordinator asks tb which broker coordinates group key.
+func findCoordinator(t *testing.T, tb *testBroker, key string) int32 {
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.Version = 2
+	req.CoordinatorKey = key
+	return rawRoundTrip[*kmsg.FindCoordinatorResponse](t, tb, req).NodeID
+}
+
+func TestGroupCoordinatorPlacement(t *testing.T) {
+	ctx := testCtx(t)
+	brokers := groupCluster(t, 2, groupBroker)
 	b1, b2 := brokers[0], brokers[1]
 	cl1 := b1.client()
 
 	// Wait until both brokers see each other and agree on coordinators.
-	find := func(tb *testBroker, key string) int32 {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.Version = 2
-		req.CoordinatorKey = key
-		return rawRoundTrip[*kmsg.FindCoordinatorResponse](t, tb, req).NodeID
-	}
+	find := func(tb *testBroker, key string) int32 { return findCoordinator(t, tb, key) }
 	var on2 string
 	deadline := time.Now().Add(15 * time.Second)
 	for on2 == "" {

@@ -32,6 +32,7 @@ func kafkaBackend(b *broker.Broker, g *group.Coordinator, t *txn.Coordinator) in
 		Members:        g,
 		Offsets:        gs,
 		GroupAdmin:     g,
+		Consumers:      g,
 	}
 }
 

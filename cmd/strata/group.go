@@ -85,15 +85,16 @@ func newGroupDescribeCmd(af *adminFlags) *cobra.Command {
 				fmt.Fprintf(out, "group %s  state %s  protocol %s  members %d  coordinator %d\n",
 					name, l.State, proto, len(l.Members), l.Coordinator.NodeID)
 
-				if len(l.Members) > 0 {
+				if cg, ok := groupDescribeConsumer(ctx, adm, name); ok {
+					// The KIP-848 consumer protocol: epochs and target assignments.
+					if err := groupPrintConsumer(out, cg); err != nil {
+						return err
+					}
+				} else if len(l.Members) > 0 {
 					w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "MEMBER\tINSTANCE\tCLIENT\tHOST\tASSIGNMENT")
 					for _, m := range l.Members {
-						inst := "-"
-						if m.InstanceID != nil {
-							inst = *m.InstanceID
-						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, inst, m.ClientID, m.ClientHost, groupMemberAssignment(m))
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, groupInstance(m.InstanceID), m.ClientID, m.ClientHost, groupMemberAssignment(m))
 					}
 					if err := w.Flush(); err != nil {
 						return err
@@ -131,6 +132,53 @@ func newGroupDescribeCmd(af *adminFlags) *cobra.Command {
 			})
 		},
 	}
+}
+
+// groupDescribeConsumer describes name with ConsumerGroupDescribe; false
+// for a classic group (or a broker without KIP-848).
+func groupDescribeConsumer(ctx context.Context, adm *kadm.Client, name string) (kadm.DescribedConsumerGroup, bool) {
+	described, err := adm.DescribeConsumerGroups(ctx, name)
+	if err != nil {
+		return kadm.DescribedConsumerGroup{}, false
+	}
+	cg, ok := described[name]
+	return cg, ok && cg.Err == nil
+}
+
+// groupPrintConsumer prints the members of a KIP-848 consumer group with
+// their member epochs, assignment and target assignment.
+func groupPrintConsumer(out io.Writer, cg kadm.DescribedConsumerGroup) error {
+	fmt.Fprintf(out, "consumer protocol (KIP-848)  group epoch %d  assignment epoch %d  assignor %s\n", cg.Epoch, cg.AssignmentEpoch, cg.AssignorName)
+	if len(cg.Members) == 0 {
+		return nil
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "MEMBER\tINSTANCE\tEPOCH\tCLIENT\tHOST\tASSIGNMENT\tTARGET")
+	for _, m := range cg.Members {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.MemberID, groupInstance(m.InstanceID), m.MemberEpoch, m.ClientID, m.ClientHost,
+			groupTopicsSet(m.Assignment), groupTopicsSet(m.TargetAssignment))
+	}
+	return w.Flush()
+}
+
+// groupInstance is a member's instance id, "-" for a dynamic member.
+func groupInstance(id *string) string {
+	if id == nil {
+		return "-"
+	}
+	return *id
+}
+
+// groupTopicsSet renders partitions as "topic[0 1 2]".
+func groupTopicsSet(s kadm.TopicsSet) string {
+	var parts []string
+	for _, t := range s.Sorted() {
+		parts = append(parts, fmt.Sprintf("%s%v", t.Topic, t.Partitions))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
 }
 
 // groupMemberAssignment renders a consumer's assignment as "topic[0 1 2]".

@@ -111,6 +111,36 @@ func TestGroupCommands(t *testing.T) {
 		}
 	}
 
+	// A KIP-848 group: describe shows the epochs and each member's
+	// assignment and target.
+	next, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("ledger"), kgo.ConsumeTopics("orders"),
+		kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()), kgo.ClientID("ledger-1"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < 33; {
+		fs := next.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("ledger consumed %d of 33", n)
+		}
+		n += len(fs.Records())
+	}
+	out, err = runStrata("group", "describe", "ledger", brokers)
+	if err != nil {
+		t.Fatalf("group describe of a KIP-848 group: %v\n%s", err, out)
+	}
+	for _, want := range [][]string{
+		{"group", "ledger", "state", "Stable", "protocol", "consumer/range", "members", "1"},
+		{"consumer", "protocol", "(KIP-848)", "group", "epoch", "1", "assignment", "epoch", "1", "assignor", "range"},
+		{"1", "ledger-1", "/127.0.0.1", "orders[0", "1", "2]", "orders[0", "1", "2]"},
+	} {
+		if !hasFields(out, want...) {
+			t.Fatalf("group describe of a KIP-848 group: no line with %q in\n%s", want, out)
+		}
+	}
+	next.Close()
+
 	// Resetting a group with members: one clear error.
 	out, err = runStrata("group", "reset-offsets", "billing", "--topic", "orders", "--to-earliest", brokers)
 	if err == nil || !strings.Contains(err.Error(), "is Stable with 1 members; stop its consumers first") {

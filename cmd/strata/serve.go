@@ -128,6 +128,8 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	f.DurationVar(&cfg.RetentionCheckInterval, "retention-check-interval", 30*time.Second, "how often retention runs (Kafka's log.retention.check.interval.ms)")
 	f.DurationVar(&cfg.Groups.OffsetsRetention, "offsets-retention", 7*24*time.Hour, "how long committed offsets of an empty consumer group are kept (Kafka's offsets.retention.minutes)")
 	f.DurationVar(&cfg.Groups.InitialRebalanceDelay, "group-initial-rebalance-delay", 3*time.Second, "how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms; 0: none)")
+	f.DurationVar(&cfg.Groups.ConsumerSessionTimeout, "group-consumer-session-timeout", 45*time.Second, "how long a member of a KIP-848 consumer group may go without a heartbeat (Kafka's group.consumer.session.timeout.ms)")
+	f.DurationVar(&cfg.Groups.ConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", 5*time.Second, "the heartbeat interval members of KIP-848 consumer groups are told (Kafka's group.consumer.heartbeat.interval.ms)")
 	f.Int64Var(&txnMaxMs, "transaction-max-timeout-ms", int64(txn.DefaultMaxTimeout/time.Millisecond), "longest transaction.timeout.ms a transactional producer may ask for; longer ones get INVALID_TRANSACTION_TIMEOUT (Kafka's transaction.max.timeout.ms)")
 	f.Int64Var(&txnExpMs, "transactional-id-expiration-ms", int64(txn.DefaultIDExpiration/time.Millisecond), "a transactional id with no transaction open and no request for this long is removed (Kafka's transactional.id.expiration.ms)")
 	f.StringVar(&cfg.ObjectStore, "object-store", "", "cold tier: s3://bucket/prefix or file:///path (default file://<data-dir>/objects)")
