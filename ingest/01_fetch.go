@@ -9,20 +9,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Fetch sessions (KIP-227) are refused the way the KIP allows: a request
-// that asks for a new session gets session id 0, which tells the client
-// to keep sending full fetch requests.
+// handleFetch serves every Fetch as a full request (fetch_session.go).
 func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.Version >= 7 {
-		switch {
-		case req.SessionID != 0:
-			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-			return resp, nil
-		case req.SessionEpoch > 0:
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			return resp, nil
-		}
+	if code := fetchSessionError(req); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil
 	}
 	// A replica fetch must come from that broker (authz.go).
 	if replica := fetchReplicaID(req); replica >= 0 && !cc.mayFetchAsReplica(replica) {

@@ -28,6 +28,7 @@ type fake struct {
 	notLeader   map[TopicPartition]bool // partitions led elsewhere
 	errs        map[string]error
 	coordinator int32 // CoordinatorFor's answer
+	controller  int32 // the elected controller; -1: none yet
 	appended    int   // Append calls
 	markers     []fakeMarker
 	replicated  int // ReplicaFetch calls
@@ -84,7 +85,7 @@ func (f *fake) backend(groups bool) Backend {
 
 func (f *fake) ID() int32             { return f.self }
 func (f *fake) ClusterID() string     { return "fake-cluster" }
-func (f *fake) ControllerID() int32   { return 1 }
+func (f *fake) ControllerID() int32   { return f.controller }
 func (f *fake) Brokers() []BrokerInfo { return f.brokers }
 func (f *fake) Topics() []TopicInfo   { return f.topics }
 
