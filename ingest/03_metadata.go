@@ -71,6 +71,13 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 		}
 		return resp, nil
 	}
+	// autoCreatedAnswer: a topic this request auto-creates is answered
+	// as Kafka answers it, LEADER_NOT_AVAILABLE with no partitions (the
+	// client asks again), not with the new topic's partitions. A client
+	// that asks for auto-creation on every Metadata (kafka-go's
+	// ReadPartitions: v1-v3, or v4+ with AllowAutoTopicCreation) and reads
+	// a topic it just deleted learns it is gone, instead of seeing the
+	// partitions of a topic its own question created again.
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
@@ -112,11 +119,11 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 		case ok:
 		case name == offsetsTopicName:
 			err = kerr.UnknownTopicOrPartition // never auto-created
+		case !autoCreate:
+			err = kerr.UnknownTopicOrPartition
 		default:
-			if autoCreate {
-				t, err = cc.ensureTopic(ctx, name)
-			} else {
-				err = kerr.UnknownTopicOrPartition
+			if _, err = cc.ensureTopic(ctx, name); err == nil {
+				err = kerr.LeaderNotAvailable // created now: see autoCreatedAnswer
 			}
 		}
 		if err != nil {

@@ -29,6 +29,7 @@ type fake struct {
 	errs        map[string]error
 	coordinator int32 // CoordinatorFor's answer
 	controller  int32 // the elected controller; -1: none yet
+	autoCreate  bool  // EnsureTopic creates a topic of one partition
 	appended    int   // Append calls
 	markers     []fakeMarker
 	replicated  int // ReplicaFetch calls
@@ -123,6 +124,11 @@ func (f *fake) EnsureTopic(_ context.Context, name string) (TopicInfo, error) {
 		return TopicInfo{}, err
 	}
 	if t, ok := f.Topic(name); ok {
+		return t, nil
+	}
+	if f.autoCreate {
+		t := TopicInfo{Name: name, ID: [16]byte{byte(len(f.topics) + 10)}, ReplicationFactor: 1, Partitions: []PartitionInfo{{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}}
+		f.topics = append(f.topics, t)
 		return t, nil
 	}
 	return TopicInfo{}, kerr.UnknownTopicOrPartition
