@@ -135,41 +135,61 @@ func TestKafkaGoDeleteTopicsThenMetadata(t *testing.T) {
 }
 
 // TestKafkaGoGroupCommitOnClose: a kafka-go consumer group that commits
-// at an interval commits what it read when it closes.
+// at an interval (OffsetCommit v2 with retention -1, to the coordinator
+// FindCoordinator v0 named) commits what it read when it closes, against
+// one broker and against three (bootstrapped on a broker that is not the
+// group's coordinator; the commit is then read on every broker).
 func TestKafkaGoGroupCommitOnClose(t *testing.T) {
-	tb := startBroker(t)
-	ctx := testCtx(t)
-	addr := tb.srv.KafkaAddr()
-	const topic, group, n = "kgo-group", "kgo-group-g", 20
-	cc := kafkaGoController(t, addr)
-	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, BatchTimeout: 5 * time.Millisecond}
-	defer w.Close()
-	if err := w.WriteMessages(ctx, kafkaGoMessages(n)...); err != nil {
-		t.Fatal(err)
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: group, Topic: topic,
-		CommitInterval: time.Hour, MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
-	for range n {
-		if _, err := r.ReadMessage(ctx); err != nil {
-			t.Fatalf("kafka-go group reader: %v", err)
-		}
-	}
-	if err := r.Close(); err != nil {
-		t.Fatalf("kafka-go Reader.Close: %v", err)
-	}
-	client := &kafka.Client{Addr: kafka.TCP(addr)}
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: {0}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Error != nil {
-		t.Fatal(resp.Error)
-	}
-	got := resp.Topics[topic]
-	if len(got) != 1 || got[0].CommittedOffset != n {
-		t.Fatalf("committed after close: %+v, want offset %d", got, n)
+	for _, brokers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d brokers", brokers), func(t *testing.T) {
+			ctx := testCtx(t)
+			var addrs []string
+			if brokers == 1 {
+				addrs = []string{startBroker(t).srv.KafkaAddr()}
+			} else {
+				addrs = startCluster(t, brokers).seeds()
+			}
+			const topic, group, n = "kgo-group", "kgo-group-g", 20
+			cc := kafkaGoController(t, addrs[0])
+			if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 1, ReplicationFactor: brokers}); err != nil {
+				t.Fatal(err)
+			}
+			w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: topic, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+			defer w.Close()
+			for {
+				err := w.WriteMessages(ctx, kafkaGoMessages(n)...)
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil || !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) && !errors.Is(err, kafka.NotEnoughReplicas) {
+					t.Fatalf("kafka-go WriteMessages: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond) // other brokers learn the topic from etcd
+			}
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs[len(addrs)-1:], GroupID: group, Topic: topic,
+				CommitInterval: time.Hour, MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
+			for range n {
+				if _, err := r.ReadMessage(ctx); err != nil {
+					t.Fatalf("kafka-go group reader: %v", err)
+				}
+			}
+			if err := r.Close(); err != nil {
+				t.Fatalf("kafka-go Reader.Close: %v", err)
+			}
+			for _, addr := range addrs {
+				client := &kafka.Client{Addr: kafka.TCP(addr)}
+				resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: {0}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Error != nil {
+					t.Fatal(resp.Error)
+				}
+				got := resp.Topics[topic]
+				if len(got) != 1 || got[0].CommittedOffset != n || got[0].Error != nil {
+					t.Fatalf("committed after close, asked via %s: %+v, want offset %d", addr, got, n)
+				}
+			}
+		})
 	}
 }
