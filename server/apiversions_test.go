@@ -419,7 +419,9 @@ var versionCases = map[int16]versionCase{
 		r.Topics = append(r.Topics, rt)
 		return r
 	}, allowed: code(kerr.UnknownTopicOrPartition)},
-	50: {build: func(v int16, fx *versionFixture) kmsg.Request { return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest() }},
+	50: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	}},
 	51: {build: func(v int16, fx *versionFixture) kmsg.Request {
 		r := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
 		d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
