@@ -49,18 +49,17 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 	// MinBytes and MaxWait as Kafka's DelayedFetch honours them: the
 	// response goes once MinBytes have accumulated across the partitions
 	// named, at once when a partition fails or a cold read served data
-	// (Kafka's remote fetch), and otherwise when MaxWait passes. Waiting, the fetch wakes at every
-	// append to one of its partitions and reads them all again.
+	// (Kafka's remote fetch), and otherwise when MaxWait passes. Waiting,
+	// a consumer's fetch counts what arrives (fetch_wait.go) and is filled
+	// again for the answer; a follower's wakes at an append and fills again.
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
 		total, waits, failed := cc.fillFetch(req, resp, maxBytes, denied)
-		if failed || total >= int(req.MinBytes) || len(waits) == 0 || !time.Now().Before(deadline) {
+		if failed || total >= int(req.MinBytes) || len(waits) == 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
 			return resp, nil
 		}
-		if !waitAny(ctx, waits, deadline) {
-			if ctx.Err() != nil {
-				return resp, nil
-			}
+		if fetchReplicaID(req) >= 0 || !cc.awaitMinBytes(ctx, req, resp, total, waits, deadline) {
+			waitAny(ctx, waits, deadline)
 		}
 	}
 }
