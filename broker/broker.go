@@ -137,6 +137,9 @@ type Broker struct {
 	byID    map[[16]byte]string
 	offline map[partitionKey]*offlinePartition // hosted but not open: loading, or failed to open
 	loaded  chan struct{}                      // closed when every partition hosted at Open was tried
+	// deleting are the topics whose dropped logs are being removed from
+	// disk (topicdelete.go), each with a channel closed when that is done.
+	deleting map[string][]chan struct{}
 
 	pids         producerIDs
 	peers        peerPool // inter-broker requests other than replica fetches (txn_client.go)
@@ -187,6 +190,7 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 		coldReads: make(chan struct{}, coldReadConcurrency),
 		pids:      producerIDs{lock: make(chan struct{}, 1)},
 		offline:   map[partitionKey]*offlinePartition{},
+		deleting:  map[string][]chan struct{}{},
 		loaded:    make(chan struct{}),
 		files:     hotlog.NewFileCache(cfg.MaxOpenFiles),
 	}
@@ -254,6 +258,8 @@ func (b *Broker) closePartitions() error {
 // fills one of these and the caller runs it once the lock is released.
 type afterUnlock struct {
 	deletes []*Partition
+	// deleted are closed once deletes are done (topicdelete.go).
+	deleted []topicDeletion
 	closes  []*Partition
 	states  []stateUpdate
 	// tried are opens whose first try ends once the states above are
@@ -277,6 +283,7 @@ func (w *afterUnlock) run(b *Broker) {
 			b.log.Error("cannot delete partition log", "topic", p.topic, "partition", p.index, "err", err)
 		}
 	}
+	b.endDeletions(w.deleted)
 	for _, p := range w.closes {
 		if err := p.close(); err != nil {
 			b.log.Warn("cannot close partition no longer hosted", "topic", p.topic, "partition", p.index, "err", err)
@@ -388,6 +395,9 @@ func (b *Broker) applyTopic(ctx context.Context, t meta.Topic) error {
 // applyTopicState is applyTopic without opening the new partitions: they
 // are left pending for openOffline.
 func (b *Broker) applyTopicState(ctx context.Context, t meta.Topic) error {
+	if err := b.awaitDeletion(ctx, t.Name); err != nil {
+		return err
+	}
 	states, err := b.meta.PartitionStates(ctx, t.Name)
 	b.noteMetaErr(err)
 	if err != nil {
@@ -501,6 +511,9 @@ func (b *Broker) dropTopicLocked(name string, after *afterUnlock) {
 	}
 	for _, p := range cur.local {
 		after.deletes = append(after.deletes, p)
+	}
+	if len(cur.local) > 0 {
+		after.deleted = append(after.deleted, b.beginDeletionLocked(name))
 	}
 	delete(b.byID, cur.meta.ID)
 	delete(b.topics, name)
@@ -808,6 +821,11 @@ func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
 	}
 	b.mu.Unlock()
 	after.run(b)
+	// The topic watch may have dropped it first and still be removing
+	// its files: the answer waits for them to be gone.
+	if err := b.awaitDeletion(ctx, name); err != nil {
+		return fmt.Errorf("delete topic %s: %w", name, err)
+	}
 	b.log.Info("deleted topic", "topic", name)
 	return nil
 }

@@ -108,14 +108,19 @@ func failRest(errs []error, err error) []error {
 }
 
 // validateCommit is Kafka's check of who may commit (g.mu held): members
-// of the current generation, or anybody with generation -1 and no member id
-// while the group has no members.
+// of the current generation, or anybody with generation -1 while the group
+// has no members, whatever member id it sends (Kafka's ClassicGroup
+// validateOffsetCommit: a consumer that already left, or a tool that
+// sends the last member id it knew, commits as a simple client).
 func (g *group) validateCommit(req CommitRequest) error {
 	if g.state == Dead {
 		return fmt.Errorf("%w: group %q is being removed", kerr.CoordinatorNotAvailable, g.name)
 	}
 	if g.cg != nil {
 		return g.cg.validateCommit(g.name, req.MemberID, req.Generation)
+	}
+	if req.Generation < 0 && g.state == Empty {
+		return nil
 	}
 	if req.Generation >= 0 || req.MemberID != "" || req.InstanceID != "" {
 		if err := g.validateMember(req.MemberID, req.InstanceID); err != nil {

@@ -331,3 +331,42 @@ func TestCommitManyOffsets(t *testing.T) {
 		t.Fatalf("etcd after delete: %d offsets, %v", len(d.Offsets), err)
 	}
 }
+
+// TestCommitAfterTheGroupEmptied follows Kafka's ClassicGroup
+// validateOffsetCommit: generation -1 on an Empty group is a simple
+// commit whatever member id it carries (a consumer that left, or an
+// admin tool that sends the last member id it knew), while a generation
+// of a group that moved on is refused.
+func TestCommitAfterTheGroupEmptied(t *testing.T) {
+	c := newCoordinator(t, newStore(t))
+	ctx := testCtx(t)
+	ids, gen := stableGroup(t, c, "g", 1, 10*time.Second)
+	member := ids[0]
+	offs := []CommitOffset{{Topic: "t", Offset: 7, LeaderEpoch: -1}}
+	wantErr(t, "member commit", c.CommitOffsets(ctx, CommitRequest{Group: "g", Generation: gen, MemberID: member, Offsets: offs})[0], nil)
+	wantErr(t, "generation -1 while the member is in", c.CommitOffsets(ctx, CommitRequest{Group: "g", Generation: -1, MemberID: member, Offsets: offs})[0], kerr.IllegalGeneration)
+	if lerrs, err := c.Leave(ctx, "g", []LeaveMember{{MemberID: member}}); err != nil || lerrs[0] != nil {
+		t.Fatalf("leave: %v %v", lerrs, err)
+	}
+	eventually(t, "group empty", func() bool {
+		d, _ := c.DescribeGroup(ctx, "g")
+		return d.State == "Empty"
+	})
+	for _, tc := range []struct {
+		name       string
+		generation int32
+		member     string
+		want       *kerr.Error
+	}{
+		{name: "generation -1, no member", generation: -1, want: nil},
+		{name: "generation -1 with the old member id", generation: -1, member: member, want: nil},
+		{name: "the old generation and member", generation: gen, member: member, want: kerr.UnknownMemberID},
+	} {
+		offs[0].Offset++
+		wantErr(t, tc.name, c.CommitOffsets(ctx, CommitRequest{Group: "g", Generation: tc.generation, MemberID: tc.member, Offsets: offs})[0], tc.want)
+	}
+	got, err := c.FetchOffsets(ctx, "g", tps("t", 0), false)
+	if err != nil || got[0].Offset != 9 {
+		t.Fatalf("fetch after the commits: %+v %v, want offset 9", got, err)
+	}
+}

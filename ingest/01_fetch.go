@@ -9,20 +9,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Fetch sessions (KIP-227) are refused the way the KIP allows: a request
-// that asks for a new session gets session id 0, which tells the client
-// to keep sending full fetch requests.
+// handleFetch serves every Fetch as a full request (fetch_session.go).
 func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.Version >= 7 {
-		switch {
-		case req.SessionID != 0:
-			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-			return resp, nil
-		case req.SessionEpoch > 0:
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			return resp, nil
-		}
+	if code := fetchSessionError(req); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil
 	}
 	// A replica fetch must come from that broker (authz.go).
 	if replica := fetchReplicaID(req); replica >= 0 && !cc.mayFetchAsReplica(replica) {
@@ -57,18 +49,17 @@ func (cc *clientConn) handleFetch(ctx context.Context, req *kmsg.FetchRequest) (
 	// MinBytes and MaxWait as Kafka's DelayedFetch honours them: the
 	// response goes once MinBytes have accumulated across the partitions
 	// named, at once when a partition fails or a cold read served data
-	// (Kafka's remote fetch), and otherwise when MaxWait passes. Waiting, the fetch wakes at every
-	// append to one of its partitions and reads them all again.
+	// (Kafka's remote fetch), and otherwise when MaxWait passes. Waiting,
+	// a consumer's fetch counts what arrives (fetch_wait.go) and is filled
+	// again for the answer; a follower's wakes at an append and fills again.
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	for {
 		total, waits, failed := cc.fillFetch(req, resp, maxBytes, denied)
-		if failed || total >= int(req.MinBytes) || len(waits) == 0 || !time.Now().Before(deadline) {
+		if failed || total >= int(req.MinBytes) || len(waits) == 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
 			return resp, nil
 		}
-		if !waitAny(ctx, waits, deadline) {
-			if ctx.Err() != nil {
-				return resp, nil
-			}
+		if fetchReplicaID(req) >= 0 || !cc.awaitMinBytes(ctx, req, resp, total, waits, deadline) {
+			waitAny(ctx, waits, deadline)
 		}
 	}
 }

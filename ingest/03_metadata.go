@@ -14,13 +14,14 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	defer cancel()
 	c, topics := cc.s.b.Cluster, cc.s.b.Topics
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	live := map[int32]bool{}
+	live, listed := map[int32]bool{}, map[int32]bool{}
 	for _, b := range c.Brokers() {
 		live[b.ID] = true
 		host, port, ok := cc.endpoint(b)
 		if !ok {
 			continue // not on this listener
 		}
+		listed[b.ID] = true
 		rb := kmsg.NewMetadataResponseBroker()
 		rb.NodeID, rb.Host, rb.Port = b.ID, host, port
 		if b.Rack != "" {
@@ -31,7 +32,7 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 	}
 	clusterID := c.ClusterID()
 	resp.ClusterID = &clusterID
-	resp.ControllerID = c.ControllerID()
+	resp.ControllerID = cc.clientControllerID(listed)
 	if req.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = cc.authorizedOps(auth.Cluster, auth.ClusterName)
 	}
@@ -70,6 +71,13 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 		}
 		return resp, nil
 	}
+	// autoCreatedAnswer: a topic this request auto-creates is answered
+	// as Kafka answers it, LEADER_NOT_AVAILABLE with no partitions (the
+	// client asks again), not with the new topic's partitions. A client
+	// that asks for auto-creation on every Metadata (kafka-go's
+	// ReadPartitions: v1-v3, or v4+ with AllowAutoTopicCreation) and reads
+	// a topic it just deleted learns it is gone, instead of seeing the
+	// partitions of a topic its own question created again.
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
@@ -111,11 +119,11 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 		case ok:
 		case name == offsetsTopicName:
 			err = kerr.UnknownTopicOrPartition // never auto-created
+		case !autoCreate:
+			err = kerr.UnknownTopicOrPartition
 		default:
-			if autoCreate {
-				t, err = cc.ensureTopic(ctx, name)
-			} else {
-				err = kerr.UnknownTopicOrPartition
+			if _, err = cc.ensureTopic(ctx, name); err == nil {
+				err = kerr.LeaderNotAvailable // created now: see autoCreatedAnswer
 			}
 		}
 		if err != nil {
@@ -128,6 +136,22 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 		topicOut(metadataTopic(t, live))
 	}
 	return resp, nil
+}
+
+// clientControllerID is the controller as a client is told it: the broker
+// it sends CreateTopics, DeleteTopics and the other admin requests to
+// (kafka-go's Conn.Controller dials the listed broker with that id).
+// Every Strata broker serves those requests, so while no controller is
+// elected (-1, for a moment after startup) or the elected one is not
+// listed on this listener, this broker names itself, as a KRaft broker
+// names some live broker: -1 or an unlisted id leaves such a client with
+// nowhere to go.
+func (cc *clientConn) clientControllerID(listed map[int32]bool) int32 {
+	c := cc.s.b.Cluster
+	if id := c.ControllerID(); listed[id] {
+		return id
+	}
+	return c.ID()
 }
 
 func metadataTopic(t TopicInfo, live map[int32]bool) kmsg.MetadataResponseTopic {

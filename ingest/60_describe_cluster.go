@@ -24,15 +24,16 @@ func (cc *clientConn) handleDescribeCluster(_ context.Context, req *kmsg.Describ
 		return resp, nil
 	}
 	resp.ClusterID = c.ClusterID()
-	resp.ControllerID = c.ControllerID()
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = cc.authorizedOps(auth.Cluster, auth.ClusterName)
 	}
+	listed := map[int32]bool{}
 	for _, b := range c.Brokers() {
 		host, port, ok := cc.endpoint(b)
 		if !ok {
 			continue
 		}
+		listed[b.ID] = true
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port = b.ID, host, port
 		if b.Rack != "" {
@@ -41,5 +42,6 @@ func (cc *clientConn) handleDescribeCluster(_ context.Context, req *kmsg.Describ
 		}
 		resp.Brokers = append(resp.Brokers, rb)
 	}
+	resp.ControllerID = cc.clientControllerID(listed)
 	return resp, nil
 }

@@ -29,6 +29,8 @@ type fake struct {
 	notLeader   map[TopicPartition]bool // partitions led elsewhere
 	errs        map[string]error
 	coordinator int32 // CoordinatorFor's answer
+	controller  int32 // the elected controller; -1: none yet
+	autoCreate  bool  // EnsureTopic creates a topic of one partition
 	appended    int   // Append calls
 	markers     []fakeMarker
 	replicated  int // ReplicaFetch calls
@@ -92,7 +94,7 @@ func (f *fake) backend(groups bool) Backend {
 
 func (f *fake) ID() int32             { return f.self }
 func (f *fake) ClusterID() string     { return "fake-cluster" }
-func (f *fake) ControllerID() int32   { return 1 }
+func (f *fake) ControllerID() int32   { return f.controller }
 func (f *fake) Brokers() []BrokerInfo { return f.brokers }
 func (f *fake) Topics() []TopicInfo   { return f.topics }
 
@@ -130,6 +132,11 @@ func (f *fake) EnsureTopic(_ context.Context, name string) (TopicInfo, error) {
 		return TopicInfo{}, err
 	}
 	if t, ok := f.Topic(name); ok {
+		return t, nil
+	}
+	if f.autoCreate {
+		t := TopicInfo{Name: name, ID: [16]byte{byte(len(f.topics) + 10)}, ReplicationFactor: 1, Partitions: []PartitionInfo{{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}}
+		f.topics = append(f.topics, t)
 		return t, nil
 	}
 	return TopicInfo{}, kerr.UnknownTopicOrPartition

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/recordbatch"
 )
 
 // TestFetchMinBytesMaxWait checks when a Fetch is answered, as Kafka's
@@ -131,4 +133,34 @@ func fetchedBytes(resp *kmsg.FetchResponse) int {
 		}
 	}
 	return n
+}
+
+// TestOffsetAfter: where a waiting fetch goes on reading a partition,
+// after the last whole batch of what it holds.
+func TestOffsetAfter(t *testing.T) {
+	batch := func(base int64, records int32) []byte {
+		rec := recordbatch.AppendRecord(nil, 0, 0, nil, []byte("v"), nil)
+		return recordbatch.AppendBatch(nil, recordbatch.Header{BaseOffset: base, LastOffsetDelta: records - 1, NumRecords: records}, rec)
+	}
+	two := append(batch(10, 3), batch(13, 2)...)
+	for _, tc := range []struct {
+		name    string
+		records []byte
+		want    int64
+		ok      bool
+	}{
+		{name: "empty", records: nil, want: 0, ok: true},
+		{name: "one batch", records: batch(10, 3), want: 13, ok: true},
+		{name: "two batches", records: two, want: 15, ok: true},
+		{name: "a partial batch at the end", records: two[:len(two)-5], want: 13, ok: true},
+		{name: "only part of a batch", records: two[:20], ok: false},
+		{name: "not batches", records: make([]byte, 100), ok: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := offsetAfter(tc.records)
+			if ok != tc.ok || (ok && got != tc.want) {
+				t.Fatalf("offsetAfter = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
 }

@@ -119,8 +119,6 @@ var handlerCases = []handlerCase{
 	{name: "produce/acks=0 failure closes", req: produce(0, false, 1), closes: true},
 
 	// 1 Fetch
-	{name: "fetch/session id", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionID = 5 }, 0), want: []int16{kerr.FetchSessionIDNotFound.Code}},
-	{name: "fetch/session epoch", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionEpoch = 2 }, 0), want: []int16{kerr.InvalidFetchSessionEpoch.Code}},
 	{name: "fetch/unknown topic id", req: fetch(13, func(r *kmsg.FetchRequest) { r.Topics[0].TopicID = [16]byte{1} }, 0), want: []int16{none, kerr.UnknownTopicID.Code}},
 	{name: "fetch/not leader, unknown partition", req: fetch(12, nil, 1, 9), want: []int16{none, notLeader, unknownTopic}},
 	{name: "fetch/read error", setup: fail("Fetch", kerr.OffsetOutOfRange), req: fetch(4, nil, 0), want: []int16{none, kerr.OffsetOutOfRange.Code},

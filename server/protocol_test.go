@@ -219,8 +219,14 @@ func TestFetchSessionsRefused(t *testing.T) {
 	if r := fetch(1234, 1); r.ErrorCode != kerr.FetchSessionIDNotFound.Code {
 		t.Fatalf("unknown session: error %d", r.ErrorCode)
 	}
-	if r := fetch(0, 3); r.ErrorCode != kerr.InvalidFetchSessionEpoch.Code {
+	// Kafka's FetchManager looks an incremental request's session up
+	// first: none, so FETCH_SESSION_ID_NOT_FOUND, also for id 0.
+	if r := fetch(0, 3); r.ErrorCode != kerr.FetchSessionIDNotFound.Code {
 		t.Fatalf("epoch without session: error %d", r.ErrorCode)
+	}
+	// A full request closes the session it names (there is none): served.
+	if r := fetch(-1, -1); r.ErrorCode != 0 || r.SessionID != 0 {
+		t.Fatalf("sessionless fetch with id -1 (kafka-go): error %d session %d, want 0 and 0", r.ErrorCode, r.SessionID)
 	}
 }
 
