@@ -419,6 +419,28 @@ var versionCases = map[int16]versionCase{
 		r.Topics = append(r.Topics, rt)
 		return r
 	}, allowed: code(kerr.UnknownTopicOrPartition)},
+	48: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		r := kmsg.NewPtrDescribeClientQuotasRequest()
+		c := kmsg.NewDescribeClientQuotasRequestComponent()
+		c.EntityType, c.MatchType, c.Match = "client-id", kmsg.QuotasMatchTypeExact, kmsg.StringPtr("versioned")
+		r.Components = append(r.Components, c)
+		return r
+	}, check: func(t *testing.T, v int16, resp kmsg.Response, fx *versionFixture) {
+		if r := resp.(*kmsg.DescribeClientQuotasResponse); len(r.Entries) != 1 || len(r.Entries[0].Values) != 1 || r.Entries[0].Values[0].Value != 1<<30 {
+			t.Errorf("quotas of client-id versioned: %+v", r.Entries)
+		}
+	}},
+	49: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		r := kmsg.NewPtrAlterClientQuotasRequest()
+		e := kmsg.NewAlterClientQuotasRequestEntry()
+		ent := kmsg.NewAlterClientQuotasRequestEntryEntity()
+		ent.Type, ent.Name = "client-id", kmsg.StringPtr("versioned")
+		op := kmsg.NewAlterClientQuotasRequestEntryOp()
+		op.Key, op.Value = "producer_byte_rate", 1<<30
+		e.Entity, e.Ops = append(e.Entity, ent), append(e.Ops, op)
+		r.Entries = append(r.Entries, e)
+		return r
+	}},
 	50: {build: func(v int16, fx *versionFixture) kmsg.Request {
 		return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
 	}},
@@ -444,6 +466,25 @@ var versionCases = map[int16]versionCase{
 		return r
 	}, allowed: code(kerr.TransactionalIDNotFound)},
 	66: {build: func(v int16, fx *versionFixture) kmsg.Request { return kmsg.NewPtrListTransactionsRequest() }},
+	68: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.Group, r.MemberEpoch, r.RebalanceTimeoutMillis = fmt.Sprintf("versioned-848-v%d", v), 0, 30_000
+		if v >= 1 {
+			r.MemberID = fmt.Sprintf("versioned-member-v%d", v) // KIP-1082: the client names itself
+		}
+		r.SubscribedTopicNames = []string{fx.topic}
+		r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		return r
+	}, check: func(t *testing.T, v int16, resp kmsg.Response, fx *versionFixture) {
+		if r := resp.(*kmsg.ConsumerGroupHeartbeatResponse); r.MemberEpoch <= 0 || r.MemberID == nil || *r.MemberID == "" {
+			t.Errorf("heartbeat of a joining member: epoch %d, member id %v", r.MemberEpoch, r.MemberID)
+		}
+	}},
+	69: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		r := kmsg.NewPtrConsumerGroupDescribeRequest()
+		r.Groups = []string{fmt.Sprintf("versioned-848-v%d", v)}
+		return r
+	}, allowed: code(kerr.GroupIDNotFound)},
 }
 
 // TestEveryAdvertisedVersionServed sends every API the broker advertises
@@ -491,9 +532,10 @@ func TestEveryAdvertisedVersionServed(t *testing.T) {
 	}
 	advertised := resp.(*kmsg.ApiVersionsResponse).ApiKeys
 	// Order matters: AlterConfigs before DescribeConfigs, OffsetCommit
-	// before OffsetFetch, CreateTopics before DeleteTopics.
+	// before OffsetFetch, AlterClientQuotas before DescribeClientQuotas,
+	// CreateTopics before DeleteTopics.
 	slices.SortFunc(advertised, func(a, b kmsg.ApiVersionsResponseApiKey) int { return int(a.ApiKey - b.ApiKey) })
-	order := []int16{33, 8}
+	order := []int16{33, 8, 49}
 	for _, k := range advertised {
 		if !slices.Contains(order, k.ApiKey) {
 			order = append(order, k.ApiKey)
