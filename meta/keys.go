@@ -22,6 +22,7 @@ import (
 //	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
 //	/strata/<cluster>/groups/<group>/txn/<producer id>            GroupTxnOffsets: pending offsets of a transaction (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
+//	/strata/<cluster>/log-start/<topic>/<partition>               log start offset set by DeleteRecords, decimal (logstart.go)
 //	/strata/<cluster>/txns/<transactional id>                     TxnState: a transactional id's producer and transaction (txn.go)
 //	/strata/<cluster>/iceberg/<topic>                             IcebergTable: the topic's Iceberg metadata pointer (iceberg.go)
 //	/strata/<cluster>/acls/<binding id>                           auth.Binding: one ACL (security.go)
@@ -136,6 +137,13 @@ func (k Keys) Tier(topic string, p int32) string { return k.TierTopic(topic) + p
 func (k Keys) TierSegment(topic string, p int32, baseOffset int64) string {
 	return k.Tier(topic, p) + pad64(baseOffset)
 }
+
+// LogStarts is the prefix of a topic's log start offsets.
+func (k Keys) LogStarts(topic string) string { return k.root + "log-start/" + topic + "/" }
+
+// LogStart is "/strata/<cluster>/log-start/<topic>/<partition, 10 digits>":
+// the partition's log start offset as DeleteRecords last advanced it.
+func (k Keys) LogStart(topic string, p int32) string { return k.LogStarts(topic) + pad32(p) }
 
 // IcebergTables is the prefix of every topic's Iceberg table pointer.
 func (k Keys) IcebergTables() string { return k.root + "iceberg/" }
