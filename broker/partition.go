@@ -41,6 +41,10 @@ type Partition struct {
 	repl replication
 
 	clean partitionClean // the log cleaner's last measure (cleaner.go)
+
+	// recordsStart is the DeleteRecords log start (logstart.go), or
+	// logStartUnknown until read from etcd.
+	recordsStart atomic.Int64
 }
 
 func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicConfig) (*Partition, error) {
@@ -53,6 +57,7 @@ func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicCon
 	}
 	p := &Partition{b: b, topic: t.Name, topicID: t.ID, index: st.Partition, log: l, waitCh: make(chan struct{})}
 	p.cfg.Store(&cfg)
+	p.recordsStart.Store(logStartUnknown)
 	p.leaderEpoch.Store(st.LeaderEpoch)
 	p.repl.state = meta.PartitionState{Leader: -1, LeaderEpoch: -1, Revision: -1}
 	// A sole replica has everything committed that it recovered; with
@@ -373,6 +378,9 @@ func (p *Partition) Fetch(offset int64, maxBytes int, minOneBatch bool, clientEp
 	if err := p.checkEpoch(clientEpoch); err != nil {
 		return FetchResult{}, err
 	}
+	if _, err := p.loadLogStart(context.Background()); err != nil {
+		return FetchResult{}, err
+	}
 	hw := p.hw.Load()
 	res := FetchResult{HighWatermark: hw, LastStableOffset: hw, LogStartOffset: p.log.LogStartOffset()}
 	if offset >= hw && offset <= p.log.LogEndOffset() {
@@ -416,6 +424,9 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	if err := p.checkEpoch(clientEpoch); err != nil {
 		return -1, -1, -1, err
 	}
+	if _, err := p.loadLogStart(context.Background()); err != nil {
+		return -1, -1, -1, err
+	}
 	epoch = p.leaderEpoch.Load()
 	hw := p.hw.Load()
 	switch ts {
@@ -452,11 +463,14 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	if ts < 0 {
 		return -1, -1, -1, fmt.Errorf("%w: timestamp %d", kerr.InvalidRequest, ts)
 	}
+	// Records below the DeleteRecords start are gone: a lookup that finds
+	// one in a straddling file or segment answers the start.
+	floor := p.recordsStart.Load()
 	if off, t, found, err := p.coldOffsetForTimestamp(ts); err != nil || (found && off < hw) {
 		if err != nil {
 			return -1, -1, -1, err
 		}
-		return off, t, epoch, nil
+		return max(off, floor), t, epoch, nil
 	}
 	off, t, found, err := p.log.OffsetForTimestamp(ts)
 	if err != nil {
@@ -465,7 +479,7 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	if !found || off >= hw {
 		return -1, -1, epoch, nil
 	}
-	return off, t, epoch, nil
+	return max(off, floor), t, epoch, nil
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch (KIP-101/279).

@@ -50,6 +50,12 @@ type Partition interface {
 	// INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED,
 	// NOT_ENOUGH_REPLICAS, KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT.
 	WriteTxnMarker(ctx context.Context, producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool) error
+	// DeleteRecords deletes the records below offset (-1: the high
+	// watermark) and returns the log start offset after it. Errors carry
+	// OFFSET_OUT_OF_RANGE (above the high watermark),
+	// NOT_LEADER_OR_FOLLOWER, POLICY_VIOLATION (a compacted topic),
+	// KAFKA_STORAGE_ERROR.
+	DeleteRecords(ctx context.Context, offset int64) (int64, error)
 }
 
 // PendingFetch is a fetch running in the background; Result blocks until

@@ -61,6 +61,7 @@ func init() {
 		18: {0, 3, typed((*clientConn).handleApiVersions)},
 		19: {0, 7, typed((*clientConn).handleCreateTopics)},
 		20: {0, 6, typed((*clientConn).handleDeleteTopics)},
+		21: {0, 2, typed((*clientConn).handleDeleteRecords)},
 		22: {0, 4, typed((*clientConn).handleInitProducerID)},
 		23: {0, 4, typed((*clientConn).handleOffsetForLeaderEpoch)},
 		24: {0, 5, typed((*clientConn).handleAddPartitionsToTxn)},

@@ -375,6 +375,16 @@ func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
 	return 3, 10, p.f.err("EndOffsetForEpoch")
 }
 
+func (p fakePartition) DeleteRecords(_ context.Context, offset int64) (int64, error) {
+	if offset == -1 {
+		offset = 10
+	}
+	if offset > 10 {
+		return -1, kerr.OffsetOutOfRange
+	}
+	return offset, p.f.err("DeleteRecords")
+}
+
 // fakeMarker is one WriteTxnMarker call.
 type fakeMarker struct {
 	producerID       int64

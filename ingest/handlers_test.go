@@ -118,6 +118,14 @@ var handlerCases = []handlerCase{
 	{name: "produce/acks=0 success sends nothing", req: produce(0, false, 0), want: nil},
 	{name: "produce/acks=0 failure closes", req: produce(0, false, 1), closes: true},
 
+	// 21 DeleteRecords (the fake's high watermark is 10)
+	{name: "delete records/v0 a partition named twice, not leader, unknown partition", req: deleteRecords(0, []int32{0, 1, 7, 0}, []int64{4, 4, 4, 11}),
+		want: []int16{kerr.InvalidRequest.Code, notLeader, unknownTopic, kerr.InvalidRequest.Code}, check: lowWatermarks(-1, -1, -1, -1)},
+	{name: "delete records/v2 -1 is the high watermark", req: deleteRecords(2, []int32{0}, []int64{-1}), want: []int16{none}, check: lowWatermarks(10)},
+	{name: "delete records/v2 above the high watermark", req: deleteRecords(2, []int32{0}, []int64{11}), want: []int16{kerr.OffsetOutOfRange.Code}, check: lowWatermarks(-1)},
+	{name: "delete records/v1 unknown topic", setup: func(f *fake) { f.topics = nil }, req: deleteRecords(1, []int32{0}, []int64{3}), want: []int16{unknownTopic}},
+	{name: "delete records/storage error", setup: fail("DeleteRecords", kerr.KafkaStorageError), req: deleteRecords(2, []int32{0}, []int64{3}), want: []int16{kerr.KafkaStorageError.Code}},
+
 	// 1 Fetch
 	{name: "fetch/session id", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionID = 5 }, 0), want: []int16{kerr.FetchSessionIDNotFound.Code}},
 	{name: "fetch/session epoch", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionEpoch = 2 }, 0), want: []int16{kerr.InvalidFetchSessionEpoch.Code}},
@@ -537,6 +545,37 @@ func deleteGroups() func() kmsg.Request {
 		r := kmsg.NewPtrDeleteGroupsRequest()
 		r.Groups = []string{"g"}
 		return r
+	}
+}
+
+// deleteRecords asks to delete below offsets[i] in partition parts[i] of
+// topic t.
+func deleteRecords(version int16, parts []int32, offsets []int64) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrDeleteRecordsRequest()
+		r.Version = version
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = "t"
+		for i, p := range parts {
+			rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+			rp.Partition, rp.Offset = p, offsets[i]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, rt)
+		return r
+	}
+}
+
+// lowWatermarks checks the DeleteRecords response's low watermarks.
+func lowWatermarks(want ...int64) func(*testing.T, *fake, kmsg.Response) {
+	return func(t *testing.T, _ *fake, r kmsg.Response) {
+		var got []int64
+		for _, p := range r.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions {
+			got = append(got, p.LowWatermark)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("low watermarks %v, want %v", got, want)
+		}
 	}
 }
 

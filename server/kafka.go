@@ -185,6 +185,10 @@ func (k kafkaPartition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int6
 	return k.p.EndOffsetForEpoch(epoch, clientEpoch)
 }
 
+func (k kafkaPartition) DeleteRecords(ctx context.Context, offset int64) (int64, error) {
+	return k.p.DeleteRecords(ctx, offset)
+}
+
 func (k kafkaPartition) Wait() <-chan struct{} { return k.p.Wait() }
 
 func (k kafkaPartition) WriteTxnMarker(ctx context.Context, producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool) error {
