@@ -571,6 +571,10 @@ func (b *Broker) Partition(topic string, partition int32) (*Partition, error) {
 	return p, nil
 }
 
+// LocalPartitions returns every partition this broker hosts a replica
+// of, led or followed (DescribeLogDirs).
+func (b *Broker) LocalPartitions() []*Partition { return b.localPartitions() }
+
 func (b *Broker) localPartitions() []*Partition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()

@@ -227,8 +227,8 @@ type Log struct {
 	// after a restart.
 	recordsStart atomic.Int64
 	leo          atomic.Int64
-	flushed  atomic.Int64
-	isClosed atomic.Bool
+	flushed      atomic.Int64
+	isClosed     atomic.Bool
 
 	// Group commit (flush.go).
 	fmu      sync.Mutex

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/broker"
 	"github.com/stratalog/strata/ingest/ingesttest"
 )
 
@@ -257,4 +258,58 @@ func TestDeleteRecordsColdTier(t *testing.T) {
 	tb.restart()
 	adm, cl = tb.admin(), tb.client()
 	check("after a restart")
+}
+
+// TestDeleteRecordsReplicated: on three brokers, the followers cut their
+// hot logs to the log start DeleteRecords set on the leader, and a new
+// leader after the old one stops answers the same log start.
+func TestDeleteRecordsReplicated(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const topic, n = "dr-repl", 2000
+	cl := c.client()
+	createAssigned(ctx, t, cl, topic, []int32{1, 2, 3}, map[string]*string{
+		"segment.bytes": kadm.StringPtr("16384"), "remote.storage.enable": kadm.StringPtr("false"),
+	})
+	c.waitISR(ctx, topic, 3)
+	prod := c.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(4096), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	produceNumbered(ctx, t, prod, topic, n)
+	adm := kadm.NewClient(cl)
+	const at = 1500
+	if r := deleteRecords(ctx, t, adm, topic, at); r.Err != nil || r.LowWatermark != at {
+		t.Fatalf("delete below %d: low watermark %d, err %v", at, r.LowWatermark, r.Err)
+	}
+	leader := leaderNow(ctx, t, adm, topic)
+	// Every replica's hot log starts there once the followers have fetched.
+	for _, b := range c.brokers {
+		for {
+			var p *broker.Partition
+			for _, lp := range b.srv.Broker().LocalPartitions() {
+				if lp.Topic() == topic && lp.Index() == 0 {
+					p = lp
+				}
+			}
+			if p != nil && p.LogStartOffset() == at {
+				if segs := p.Segments(); segs[0].BaseOffset == 0 {
+					t.Fatalf("broker %d kept the segment at 0 below the log start %d", b.cfg.BrokerID, at)
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("broker %d: local log start never reached %d", b.cfg.BrokerID, at)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	c.broker(leader).stop()
+	for leaderNow(ctx, t, adm, topic) == leader {
+		if ctx.Err() != nil {
+			t.Fatal("no new leader")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := earliest(ctx, t, adm, topic); got != at {
+		t.Fatalf("earliest on the new leader %d, want %d", got, at)
+	}
 }
