@@ -120,6 +120,23 @@ func rawCall(t *testing.T, tb *testBroker, req kmsg.Request) kmsg.Response {
 	return resp
 }
 
+// checkLogStart checks that partition 0 of topic starts at at for
+// ListOffsets earliest, a kgo consumer from the start (its first record is
+// the one produced at), and a Fetch below it (OFFSET_OUT_OF_RANGE, with
+// the log start).
+func checkLogStart(ctx context.Context, t *testing.T, tb *testBroker, topic string, at int64, when string) {
+	t.Helper()
+	if got := earliest(ctx, t, tb.admin(), topic); got != at {
+		t.Fatalf("%s: earliest offset %d, want %d", when, got, at)
+	}
+	if r := firstFromStart(ctx, t, tb, topic); r.Offset != at || string(r.Value[:8]) != fmt.Sprintf("r-%06d", at) {
+		t.Fatalf("%s: consumer from the start got offset %d %.8q first, want %d", when, r.Offset, r.Value, at)
+	}
+	if err, start := rawFetchError(ctx, t, tb.client(), topic, at-1); !errors.Is(err, kerr.OffsetOutOfRange) || start != at {
+		t.Fatalf("%s: fetch at %d: %v, log start %d; want OFFSET_OUT_OF_RANGE, %d", when, at-1, err, start, at)
+	}
+}
+
 // TestDeleteRecordsHotLog: DeleteRecords on a topic without a cold tier
 // moves the log start (ListOffsets earliest, a consumer from the start,
 // Fetch below it OFFSET_OUT_OF_RANGE), deletes the segments wholly below
@@ -141,19 +158,7 @@ func TestDeleteRecordsHotLog(t *testing.T) {
 	if r := deleteRecords(ctx, t, adm, topic, at); r.Err != nil || r.LowWatermark != at {
 		t.Fatalf("delete below %d: low watermark %d, err %v", at, r.LowWatermark, r.Err)
 	}
-	check := func(when string) {
-		t.Helper()
-		if got := earliest(ctx, t, adm, topic); got != at {
-			t.Fatalf("%s: earliest offset %d, want %d", when, got, at)
-		}
-		if r := firstFromStart(ctx, t, tb, topic); r.Offset != at || string(r.Value[:8]) != fmt.Sprintf("r-%06d", at) {
-			t.Fatalf("%s: consumer from the start got offset %d %.8q first, want %d", when, r.Offset, r.Value, at)
-		}
-		if err, start := rawFetchError(ctx, t, cl, topic, at-1); !errors.Is(err, kerr.OffsetOutOfRange) || start != at {
-			t.Fatalf("%s: fetch at %d: %v, log start %d; want OFFSET_OUT_OF_RANGE, %d", when, at-1, err, start, at)
-		}
-	}
-	check("after DeleteRecords")
+	checkLogStart(ctx, t, tb, topic, at, "after DeleteRecords")
 	part, err := tb.srv.Broker().Partition(topic, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +199,8 @@ func TestDeleteRecordsHotLog(t *testing.T) {
 	}
 
 	tb.restart()
-	adm, cl = tb.admin(), tb.client()
-	check("after a restart")
+	adm = tb.admin()
+	checkLogStart(ctx, t, tb, topic, at, "after a restart")
 	if r := deleteRecords(ctx, t, adm, topic, -1); r.Err != nil || r.LowWatermark != n {
 		t.Fatalf("delete below the high watermark (-1): low watermark %d, err %v; want %d", r.LowWatermark, r.Err, n)
 	}
@@ -230,19 +235,7 @@ func TestDeleteRecordsColdTier(t *testing.T) {
 	if r := deleteRecords(ctx, t, adm, topic, at); r.Err != nil || r.LowWatermark != at {
 		t.Fatalf("delete below %d: low watermark %d, err %v", at, r.LowWatermark, r.Err)
 	}
-	check := func(when string) {
-		t.Helper()
-		if got := earliest(ctx, t, adm, topic); got != at {
-			t.Fatalf("%s: earliest offset %d, want %d", when, got, at)
-		}
-		if r := firstFromStart(ctx, t, tb, topic); r.Offset != at || string(r.Value[:8]) != fmt.Sprintf("r-%06d", at) {
-			t.Fatalf("%s: consumer from the start got offset %d %.8q first, want %d", when, r.Offset, r.Value, at)
-		}
-		if err, _ := rawFetchError(ctx, t, cl, topic, at-1); !errors.Is(err, kerr.OffsetOutOfRange) {
-			t.Fatalf("%s: fetch at %d: %v, want OFFSET_OUT_OF_RANGE", when, at-1, err)
-		}
-	}
-	check("after DeleteRecords")
+	checkLogStart(ctx, t, tb, topic, at, "after DeleteRecords")
 	// The tierer drops the two files wholly below; the straddling one stays.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -256,8 +249,7 @@ func TestDeleteRecordsColdTier(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	tb.restart()
-	adm, cl = tb.admin(), tb.client()
-	check("after a restart")
+	checkLogStart(ctx, t, tb, topic, at, "after a restart")
 }
 
 // TestDeleteRecordsReplicated: on three brokers, the followers cut their

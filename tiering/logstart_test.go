@@ -7,14 +7,16 @@ import (
 	"github.com/stratalog/strata/meta"
 )
 
-// waitManifest waits until ok accepts the partition's manifest.
+// waitManifest waits until ok accepts the partition's manifest, then
+// checks its invariants (not before: objects of entries being dropped go
+// right after their entries).
 func (e *env) waitManifest(within time.Duration, ok func([]meta.TierSegment) bool) []meta.TierSegment {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		segs := e.checkManifest()
-		if ok(segs) {
-			return segs
+		segs, err := e.mc.TierSegments(testCtx(e.t), e.part.topic, 0)
+		if err == nil && ok(segs) {
+			return e.checkManifest()
 		}
 		if time.Now().After(deadline) {
 			e.t.Fatalf("manifest not as expected: %d entries", len(segs))
