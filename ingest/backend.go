@@ -350,6 +350,32 @@ type ScramUsers interface {
 	DeleteScramCredential(ctx context.Context, user, mechanism string) error
 }
 
+// LogDirs describes the broker's log directories (DescribeLogDirs).
+type LogDirs interface {
+	LogDirs() []LogDir
+}
+
+// LogDir is one log directory: its absolute path, its error (an offline
+// dir: KAFKA_STORAGE_ERROR), the size of its volume and what may still be
+// used there (-1 when unknown), and every replica it holds.
+type LogDir struct {
+	Path        string
+	Err         error
+	TotalBytes  int64
+	UsableBytes int64
+	Replicas    []ReplicaDir
+}
+
+// ReplicaDir is one replica in a log dir: its local bytes (segments on
+// this disk; tiered bytes are not counted, as in Kafka's tiered storage)
+// and how far its log end is below the high watermark.
+type ReplicaDir struct {
+	Topic     string
+	Partition int32
+	Size      int64
+	OffsetLag int64
+}
+
 // TopicPartition names one partition.
 type TopicPartition struct {
 	Topic     string
@@ -372,6 +398,7 @@ type Backend struct {
 	Authorizer  Authorizer
 	ACLs        ACLs       // nil: every request authorized
 	Scram       ScramUsers // nil: no SCRAM users; their admin APIs refuse
+	LogDirs     LogDirs    // nil: DescribeLogDirs lists no directory
 
 	GroupPlacement GroupPlacement
 	Members        GroupMembership

@@ -74,6 +74,7 @@ func init() {
 		31: {0, 3, typed((*clientConn).handleDeleteAcls)},
 		32: {0, 4, typed((*clientConn).handleDescribeConfigs)},
 		33: {0, 2, typed((*clientConn).handleAlterConfigs)},
+		35: {0, 5, typed((*clientConn).handleDescribeLogDirs)},
 		36: {0, 2, typed((*clientConn).handleSaslAuthenticate)},
 		37: {0, 3, typed((*clientConn).handleCreatePartitions)},
 		42: {0, 2, typed((*clientConn).handleDeleteGroups)},

@@ -74,12 +74,24 @@ func (f *fake) err(method string) error {
 }
 
 func (f *fake) backend(groups bool) Backend {
-	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f, Authorizer: f}
+	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f, Authorizer: f, LogDirs: f}
 	if groups {
 		b.GroupPlacement, b.Members, b.Offsets, b.GroupAdmin = f, f, f, f
 		b.Transactions, b.TxnVerifier, b.TxnOffsets = f, f, f
 	}
 	return b
+}
+
+// LogDirs is one dir holding both partitions of t and one of u, or an
+// offline dir when errs["LogDirs"] is set.
+func (f *fake) LogDirs() []LogDir {
+	d := LogDir{Path: "/data/logs", Err: f.err("LogDirs"), TotalBytes: 1000, UsableBytes: 400, Replicas: []ReplicaDir{
+		{Topic: "u", Partition: 0, Size: 7}, {Topic: "t", Partition: 1, Size: 20, OffsetLag: 3}, {Topic: "t", Partition: 0, Size: 10},
+	}}
+	if d.Err != nil {
+		d.Replicas = nil
+	}
+	return []LogDir{d}
 }
 
 func (f *fake) ID() int32             { return f.self }

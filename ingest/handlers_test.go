@@ -126,6 +126,11 @@ var handlerCases = []handlerCase{
 	{name: "delete records/v1 unknown topic", setup: func(f *fake) { f.topics = nil }, req: deleteRecords(1, []int32{0}, []int64{3}), want: []int16{unknownTopic}},
 	{name: "delete records/storage error", setup: fail("DeleteRecords", kerr.KafkaStorageError), req: deleteRecords(2, []int32{0}, []int64{3}), want: []int16{kerr.KafkaStorageError.Code}},
 
+	// 35 DescribeLogDirs
+	{name: "describe log dirs/v0 every replica", req: describeLogDirs(0, nil), want: []int16{none, none}, check: logDirReplicas(0, "t/0:10:0", "t/1:20:3", "u/0:7:0")},
+	{name: "describe log dirs/v5 named partitions", req: describeLogDirs(5, []int32{1, 9}), want: []int16{none, none}, check: logDirReplicas(5, "t/1:20:3")},
+	{name: "describe log dirs/v4 offline dir", setup: fail("LogDirs", kerr.KafkaStorageError), req: describeLogDirs(4, nil), want: []int16{none, kerr.KafkaStorageError.Code}},
+
 	// 1 Fetch
 	{name: "fetch/session id", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionID = 5 }, 0), want: []int16{kerr.FetchSessionIDNotFound.Code}},
 	{name: "fetch/session epoch", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionEpoch = 2 }, 0), want: []int16{kerr.InvalidFetchSessionEpoch.Code}},
@@ -563,6 +568,47 @@ func deleteRecords(version int16, parts []int32, offsets []int64) func() kmsg.Re
 		}
 		r.Topics = append(r.Topics, rt)
 		return r
+	}
+}
+
+// describeLogDirs asks for the partitions parts of topic t (every
+// replica when parts is nil).
+func describeLogDirs(version int16, parts []int32) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrDescribeLogDirsRequest()
+		r.Version = version
+		if parts != nil {
+			rt := kmsg.NewDescribeLogDirsRequestTopic()
+			rt.Topic, rt.Partitions = "t", parts
+			r.Topics = append(r.Topics, rt)
+		}
+		return r
+	}
+}
+
+// logDirReplicas lists "topic/partition:size:lag" of every dir.
+func logDirReplicas(version int16, want ...string) func(*testing.T, *fake, kmsg.Response) {
+	return func(t *testing.T, _ *fake, r kmsg.Response) {
+		var got []string
+		for _, d := range r.(*kmsg.DescribeLogDirsResponse).Dirs {
+			if d.Dir != "/data/logs" {
+				t.Errorf("dir %q", d.Dir)
+			}
+			if version >= 4 && (d.TotalBytes != 1000 || d.UsableBytes != 400) {
+				t.Errorf("v%d: total %d usable %d bytes, want 1000, 400", version, d.TotalBytes, d.UsableBytes)
+			}
+			for _, rt := range d.Topics {
+				for _, p := range rt.Partitions {
+					if p.IsFuture {
+						t.Errorf("%s/%d is a future replica", rt.Topic, p.Partition)
+					}
+					got = append(got, fmt.Sprintf("%s/%d:%d:%d", rt.Topic, p.Partition, p.Size, p.OffsetLag))
+				}
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("replicas %v, want %v", got, want)
+		}
 	}
 }
 

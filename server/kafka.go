@@ -2,8 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/stratalog/strata/broker"
+	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/group"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/meta"
@@ -27,6 +32,7 @@ func kafkaBackend(b *broker.Broker, g *group.Coordinator, t *txn.Coordinator) in
 		Configs:        c,
 		Replicas:       c,
 		ProducerIDs:    b,
+		LogDirs:        c,
 		Authorizer:     replicaAuthorizer{},
 		GroupPlacement: g,
 		Members:        g,
@@ -37,6 +43,30 @@ func kafkaBackend(b *broker.Broker, g *group.Coordinator, t *txn.Coordinator) in
 
 // kafkaCluster adapts *broker.Broker.
 type kafkaCluster struct{ b *broker.Broker }
+
+// LogDirs is the broker's one log dir with every replica it hosts.
+func (c kafkaCluster) LogDirs() []ingest.LogDir {
+	path, err := filepath.Abs(c.b.LogDirPath())
+	if err != nil {
+		path = c.b.LogDirPath()
+	}
+	d := ingest.LogDir{Path: path, TotalBytes: -1, UsableBytes: -1}
+	if err := c.b.LogDirError(); err != nil {
+		d.Err = fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		return []ingest.LogDir{d}
+	}
+	if total, usable, err := fileutil.DiskUsage(path); err == nil {
+		d.TotalBytes, d.UsableBytes = total, usable
+	}
+	for _, p := range c.b.LocalPartitions() {
+		r := ingest.ReplicaDir{Topic: p.Topic(), Partition: p.Index(), OffsetLag: max(p.HighWatermark()-p.LogEndOffset(), 0)}
+		for _, s := range p.Segments() {
+			r.Size += s.Size
+		}
+		d.Replicas = append(d.Replicas, r)
+	}
+	return []ingest.LogDir{d}
+}
 
 func (c kafkaCluster) ID() int32           { return c.b.ID() }
 func (c kafkaCluster) ClusterID() string   { return c.b.ClusterID() }
