@@ -131,6 +131,9 @@ var handlerCases = []handlerCase{
 	{name: "describe log dirs/v5 named partitions", req: describeLogDirs(5, []int32{1, 9}), want: []int16{none, none}, check: logDirReplicas(5, "t/1:20:3")},
 	{name: "describe log dirs/v4 offline dir", setup: fail("LogDirs", kerr.KafkaStorageError), req: describeLogDirs(4, nil), want: []int16{none, kerr.KafkaStorageError.Code}},
 
+	// 75 DescribeTopicPartitions (pages: describe_topic_partitions_test.go)
+	{name: "describe topic partitions/unknown topic", req: simple(describeTopicPartitions([]string{"t", "nope"}, 10, "", 0)), want: []int16{unknownTopic, none, none, kerr.LeaderNotAvailable.Code}},
+
 	// 1 Fetch
 	{name: "fetch/session id", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionID = 5 }, 0), want: []int16{kerr.FetchSessionIDNotFound.Code}},
 	{name: "fetch/session epoch", req: fetch(12, func(r *kmsg.FetchRequest) { r.SessionEpoch = 2 }, 0), want: []int16{kerr.InvalidFetchSessionEpoch.Code}},

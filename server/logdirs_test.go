@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -151,5 +152,53 @@ func TestDescribeLogDirsThreeBrokers(t *testing.T) {
 			t.Fatalf("replica sizes %v (lagging %v), want three of %d", sizes, lagging, want)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestDescribeTopicPartitions: raw v0 frames (kmsg's only version, min and
+// max) against a broker: a named topic walked with NextCursor two
+// partitions at a time, and the internal __consumer_offsets in a listing.
+func TestDescribeTopicPartitions(t *testing.T) {
+	tb := startBroker(t)
+	ctx := testCtx(t)
+	const topic = "dtp"
+	if _, err := tb.admin().CreateTopic(ctx, 5, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	var seen []int32
+	var cursor *kmsg.DescribeTopicPartitionsRequestCursor
+	for pages := 0; pages < 10; pages++ {
+		req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+		rt.Topic = topic
+		req.Topics = append(req.Topics, rt)
+		req.ResponsePartitionLimit, req.Cursor = 2, cursor
+		resp := rawCall(t, tb, req).(*kmsg.DescribeTopicPartitionsResponse)
+		if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || resp.Topics[0].IsInternal || len(resp.Topics[0].Partitions) > 2 {
+			t.Fatalf("page %d: %+v", pages, resp.Topics)
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if p.LeaderID != 1 || len(p.ISR) != 1 {
+				t.Fatalf("partition %+v", p)
+			}
+			seen = append(seen, p.Partition)
+		}
+		if resp.NextCursor == nil {
+			break
+		}
+		cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: resp.NextCursor.Topic, Partition: resp.NextCursor.Partition}
+	}
+	if fmt.Sprint(seen) != "[0 1 2 3 4]" {
+		t.Fatalf("walked partitions %v", seen)
+	}
+	req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	req.ResponsePartitionLimit = 100
+	resp := rawCall(t, tb, req).(*kmsg.DescribeTopicPartitionsResponse)
+	internal := false
+	for _, rt := range resp.Topics {
+		internal = internal || (*rt.Topic == "__consumer_offsets" && rt.IsInternal && len(rt.Partitions) == 50)
+	}
+	if !internal || resp.NextCursor != nil {
+		t.Fatalf("listing: __consumer_offsets internal with 50 partitions %v, cursor %+v", internal, resp.NextCursor)
 	}
 }
