@@ -282,6 +282,7 @@ type ConfigEntry struct {
 	Type      ConfigType
 	Doc       string
 	Sensitive bool
+	Source    ConfigSource // SourceUnknown: derived from Default and ReadOnly
 }
 
 func describeTopicConfigs(explicit map[string]string) []ConfigEntry {

@@ -156,6 +156,14 @@ type ConfigAdmin interface {
 	DescribeTopicConfigs(name string) ([]ConfigEntry, error)
 	BrokerConfigs() []ConfigEntry
 	AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace, validateOnly bool) error
+	// AlterBrokerConfigs changes the dynamic configs of broker resource
+	// (its id, or "" for every broker's default). Errors carry
+	// INVALID_REQUEST (a static config) or INVALID_CONFIG.
+	AlterBrokerConfigs(ctx context.Context, resource string, changes []ConfigChange, replace, validateOnly bool) error
+	// BrokerLoggers describes this broker's loggers (BROKER_LOGGER).
+	BrokerLoggers() []ConfigEntry
+	// AlterBrokerLoggers changes logger levels in this process.
+	AlterBrokerLoggers(changes []ConfigChange, validateOnly bool) error
 }
 
 // ConfigEntry is one row of DescribeConfigs.
@@ -167,6 +175,9 @@ type ConfigEntry struct {
 	Type      int8 // the DescribeConfigs config type (kmsg.ConfigType)
 	Doc       string
 	Sensitive bool
+	// Source is the kmsg.ConfigSource; 0: derived from ReadOnly and
+	// Default (static, default, or a topic's own).
+	Source int8
 }
 
 // ConfigChange is one requested change to a topic's explicit configs;

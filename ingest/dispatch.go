@@ -88,6 +88,7 @@ func init() {
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
 		65: {0, 0, typed((*clientConn).handleDescribeTransactions)},
 		66: {0, 1, typed((*clientConn).handleListTransactions)},
+		74: {0, 1, typed((*clientConn).handleListConfigResources)},
 		75: {0, 0, typed((*clientConn).handleDescribeTopicPartitions)},
 	}
 }

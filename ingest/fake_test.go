@@ -167,6 +167,16 @@ func (f *fake) AlterTopicConfigs(context.Context, string, []ConfigChange, bool, 
 	return f.err("AlterTopicConfigs")
 }
 
+func (f *fake) AlterBrokerConfigs(context.Context, string, []ConfigChange, bool, bool) error {
+	return f.err("AlterBrokerConfigs")
+}
+
+func (f *fake) BrokerLoggers() []ConfigEntry {
+	return []ConfigEntry{{Name: "root", Value: "INFO", Source: int8(kmsg.ConfigSourceDefaultConfig)}}
+}
+
+func (f *fake) AlterBrokerLoggers([]ConfigChange, bool) error { return f.err("AlterBrokerLoggers") }
+
 func (f *fake) Reassign(context.Context, string, int32, []int32) error { return f.err("Reassign") }
 
 func (f *fake) Reassignments(context.Context, []string) ([]Reassignment, error) {

@@ -131,6 +131,13 @@ var handlerCases = []handlerCase{
 	{name: "describe log dirs/v5 named partitions", req: describeLogDirs(5, []int32{1, 9}), want: []int16{none, none}, check: logDirReplicas(5, "t/1:20:3")},
 	{name: "describe log dirs/v4 offline dir", setup: fail("LogDirs", kerr.KafkaStorageError), req: describeLogDirs(4, nil), want: []int16{none, kerr.KafkaStorageError.Code}},
 
+	// 74 ListConfigResources
+	{name: "list config resources/v1 every type", req: listConfigResources(1), want: []int16{none},
+		check: configResources("2:t", "4:1", "4:2", "8:1", "8:2")},
+	{name: "list config resources/v1 brokers only", req: listConfigResources(1, int8(kmsg.ConfigResourceTypeBroker)), want: []int16{none}, check: configResources("4:1", "4:2")},
+	{name: "list config resources/v1 unknown type", req: listConfigResources(1, 99), want: []int16{invalidRequest}, check: configResources()},
+	{name: "list config resources/v0 client metrics: none", req: listConfigResources(0), want: []int16{none}, check: configResources()},
+
 	// 75 DescribeTopicPartitions (pages: describe_topic_partitions_test.go)
 	{name: "describe topic partitions/unknown topic", req: simple(describeTopicPartitions([]string{"t", "nope"}, 10, "", 0)), want: []int16{unknownTopic, none, none, kerr.LeaderNotAvailable.Code}},
 
@@ -390,33 +397,41 @@ var handlerCases = []handlerCase{
 		for _, rr := range []struct {
 			typ  kmsg.ConfigResourceType
 			name string
-		}{{kmsg.ConfigResourceTypeTopic, "nope"}, {kmsg.ConfigResourceTypeBroker, "2"}, {kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBroker, "1"}} {
+		}{{kmsg.ConfigResourceTypeTopic, "nope"}, {kmsg.ConfigResourceTypeBroker, "2"}, {kmsg.ConfigResourceTypeBrokerLogger, "2"}, {configResourceTypeGroup, "g"},
+			{kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBroker, "1"}} {
 			res := kmsg.NewDescribeConfigsRequestResource()
 			res.ResourceType, res.ResourceName = rr.typ, rr.name
 			r.Resources = append(r.Resources, res)
 		}
 		return r
-	}, want: []int16{unknownTopic, invalidRequest, invalidRequest, none}},
+	}, want: []int16{unknownTopic, invalidRequest, invalidRequest, invalidRequest, none, none}},
 
 	// 33 AlterConfigs, 44 IncrementalAlterConfigs
-	{name: "alter configs/broker, bad type, refused topic", setup: fail("AlterTopicConfigs", kerr.InvalidConfig), req: func() kmsg.Request {
+	{name: "alter configs/refused broker config, logger, bad type, refused topic", setup: func(f *fake) {
+		f.errs = map[string]error{"AlterTopicConfigs": kerr.InvalidConfig, "AlterBrokerConfigs": kerr.InvalidRequest}
+	}, req: func() kmsg.Request {
 		r := kmsg.NewPtrAlterConfigsRequest()
-		for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, kmsg.ConfigResourceTypeTopic} {
+		for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, configResourceTypeGroup, kmsg.ConfigResourceTypeTopic} {
 			res := kmsg.NewAlterConfigsRequestResource()
 			res.ResourceType, res.ResourceName = typ, "t"
 			r.Resources = append(r.Resources, res)
 		}
 		return r
-	}, want: []int16{invalidRequest, invalidRequest, kerr.InvalidConfig.Code}},
-	{name: "incremental alter configs/broker, refused topic", setup: fail("AlterTopicConfigs", kerr.InvalidConfig), req: func() kmsg.Request {
+	}, want: []int16{invalidRequest, invalidRequest, invalidRequest, kerr.InvalidConfig.Code}},
+	{name: "incremental alter configs/broker, logger here and elsewhere, refused topic", setup: func(f *fake) {
+		f.errs = map[string]error{"AlterTopicConfigs": kerr.InvalidConfig, "AlterBrokerLoggers": kerr.InvalidConfig}
+	}, req: func() kmsg.Request {
 		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
-		for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeTopic} {
+		for _, rr := range []struct {
+			typ  kmsg.ConfigResourceType
+			name string
+		}{{kmsg.ConfigResourceTypeBroker, ""}, {kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBrokerLogger, "2"}, {kmsg.ConfigResourceTypeTopic, "t"}} {
 			res := kmsg.NewIncrementalAlterConfigsRequestResource()
-			res.ResourceType, res.ResourceName = typ, "t"
+			res.ResourceType, res.ResourceName = rr.typ, rr.name
 			r.Resources = append(r.Resources, res)
 		}
 		return r
-	}, want: []int16{invalidRequest, kerr.InvalidConfig.Code}},
+	}, want: []int16{none, kerr.InvalidConfig.Code, invalidRequest, kerr.InvalidConfig.Code}},
 
 	// 37 CreatePartitions
 	{name: "create partitions/refused", setup: fail("CreatePartitions", kerr.InvalidPartitions), req: func() kmsg.Request {
@@ -611,6 +626,27 @@ func logDirReplicas(version int16, want ...string) func(*testing.T, *fake, kmsg.
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("replicas %v, want %v", got, want)
+		}
+	}
+}
+
+func listConfigResources(version int16, types ...int8) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrListConfigResourcesRequest()
+		r.Version, r.ResourceTypes = version, types
+		return r
+	}
+}
+
+// configResources checks the listed resources as "type:name".
+func configResources(want ...string) func(*testing.T, *fake, kmsg.Response) {
+	return func(t *testing.T, _ *fake, r kmsg.Response) {
+		var got []string
+		for _, c := range r.(*kmsg.ListConfigResourcesResponse).ConfigResources {
+			got = append(got, fmt.Sprintf("%d:%s", c.Type, c.Name))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("resources %v, want %v", got, want)
 		}
 	}
 }

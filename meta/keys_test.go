@@ -23,6 +23,8 @@ func TestKeys(t *testing.T) {
 		{k.GroupOffset("g", "orders", 3), "/strata/prod/groups/g/offsets/orders/0000000003"},
 		{k.TierSegment("orders", 3, 1234), "/strata/prod/tier/orders/0000000003/00000000000000001234"},
 		{k.LogStart("orders", 3), "/strata/prod/log-start/orders/0000000003"},
+		{k.BrokerConfigs(7), "/strata/prod/broker-configs/0000000007"},
+		{k.BrokerConfigs(BrokerConfigsDefault), "/strata/prod/broker-configs/default"},
 		{newKeys("a/b").Root(), "/strata/a%2Fb/"},
 		{k.Txn("app/1 x"), "/strata/prod/txns/app%2F1%20x"},
 		{k.ACL("00ff"), "/strata/prod/acls/00ff"},

@@ -140,7 +140,7 @@ func configEntries(es []broker.ConfigEntry) []ingest.ConfigEntry {
 	out := make([]ingest.ConfigEntry, len(es))
 	for i, e := range es {
 		out[i] = ingest.ConfigEntry{Name: e.Name, Value: e.Value, Default: e.Default, ReadOnly: e.ReadOnly,
-			Type: int8(e.Type), Doc: e.Doc, Sensitive: e.Sensitive}
+			Type: int8(e.Type), Doc: e.Doc, Sensitive: e.Sensitive, Source: int8(e.Source)}
 	}
 	return out
 }
@@ -152,12 +152,26 @@ func (c kafkaCluster) DescribeTopicConfigs(name string) ([]ingest.ConfigEntry, e
 
 func (c kafkaCluster) BrokerConfigs() []ingest.ConfigEntry { return configEntries(c.b.BrokerConfigs()) }
 
+func (c kafkaCluster) BrokerLoggers() []ingest.ConfigEntry { return configEntries(c.b.BrokerLoggers()) }
+
+func (c kafkaCluster) AlterBrokerConfigs(ctx context.Context, resource string, changes []ingest.ConfigChange, replace, validateOnly bool) error {
+	return c.b.AlterBrokerConfigs(ctx, resource, configChanges(changes), replace, validateOnly)
+}
+
+func (c kafkaCluster) AlterBrokerLoggers(changes []ingest.ConfigChange, validateOnly bool) error {
+	return c.b.AlterBrokerLoggers(configChanges(changes), validateOnly)
+}
+
 func (c kafkaCluster) AlterTopicConfigs(ctx context.Context, name string, changes []ingest.ConfigChange, replace, validateOnly bool) error {
+	return c.b.AlterTopicConfigs(ctx, name, configChanges(changes), replace, validateOnly)
+}
+
+func configChanges(changes []ingest.ConfigChange) []broker.ConfigChange {
 	bc := make([]broker.ConfigChange, len(changes))
 	for i, ch := range changes {
 		bc[i] = broker.ConfigChange{Name: ch.Name, Value: ch.Value, Op: broker.ConfigOp(ch.Op)}
 	}
-	return c.b.AlterTopicConfigs(ctx, name, bc, replace, validateOnly)
+	return bc
 }
 
 func (c kafkaCluster) Reassign(ctx context.Context, topic string, partition int32, replicas []int32) error {
