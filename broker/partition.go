@@ -243,6 +243,16 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		}
 	}
 	now := time.Now()
+	if !cfg.LogAppendTime {
+		if err := checkTimestamps(records, headers, now.UnixMilli(), cfg.TimestampBeforeMaxMs, cfg.TimestampAfterMaxMs); err != nil {
+			return res, err
+		}
+	}
+	if cfg.Compression >= 0 {
+		if records, headers, err = recompress(records, headers, recordbatch.Codec(cfg.Compression)); err != nil {
+			return res, err
+		}
+	}
 	if cfg.LogAppendTime {
 		res.LogAppendTime = now.UnixMilli()
 		stampLogAppendTime(records, headers, res.LogAppendTime)
@@ -500,6 +510,68 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 
 func (p *Partition) String() string {
 	return p.topic + "-" + fmt.Sprint(p.index)
+}
+
+// checkTimestamps refuses, as Kafka's LogValidator does for CreateTime
+// topics, batches holding a record timestamped more than beforeMs before
+// or afterMs after nowMs (message.timestamp.before/after.max.ms):
+// INVALID_TIMESTAMP. Records without a timestamp (-1) pass. The batch
+// headers decide when they can (the largest timestamp is in the header);
+// records are read only for the lower bound.
+func checkTimestamps(records []byte, headers []recordbatch.Header, nowMs, beforeMs, afterMs int64) error {
+	if beforeMs == math.MaxInt64 && afterMs == math.MaxInt64 {
+		return nil
+	}
+	pos := 0
+	for _, h := range headers {
+		b := records[pos : pos+h.Size()]
+		pos += h.Size()
+		if afterMs != math.MaxInt64 && h.MaxTimestamp > nowMs && h.MaxTimestamp-nowMs > afterMs {
+			return fmt.Errorf("%w: timestamp %d of a record of the batch at offset delta 0..%d is more than message.timestamp.after.max.ms=%d ahead of the broker's clock %d",
+				kerr.InvalidTimestamp, h.MaxTimestamp, h.LastOffsetDelta, afterMs, nowMs)
+		}
+		if beforeMs == math.MaxInt64 {
+			continue
+		}
+		err := recordbatch.Records(h, b, recordbatch.DefaultMaxDecompressed, func(r *recordbatch.Record) error {
+			if r.Timestamp >= 0 && r.Timestamp < nowMs && nowMs-r.Timestamp > beforeMs {
+				return fmt.Errorf("%w: timestamp %d of the record at offset delta %d is more than message.timestamp.before.max.ms=%d behind the broker's clock %d",
+					kerr.InvalidTimestamp, r.Timestamp, r.OffsetDelta, beforeMs, nowMs)
+			}
+			return nil
+		})
+		if errors.Is(err, kerr.InvalidTimestamp) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
+		}
+	}
+	return nil
+}
+
+// recompress rewrites the batches that are not in codec (a topic whose
+// compression.type is not producer), as Kafka does; the others are kept.
+func recompress(records []byte, headers []recordbatch.Header, codec recordbatch.Codec) ([]byte, []recordbatch.Header, error) {
+	same := true
+	for _, h := range headers {
+		same = same && (h.Compression() == codec || h.IsControl())
+	}
+	if same {
+		return records, headers, nil
+	}
+	out := make([]byte, 0, len(records))
+	hs := make([]recordbatch.Header, len(headers))
+	pos := 0
+	for i, h := range headers {
+		var err error
+		out, hs[i], err = recordbatch.Recompress(out, h, records[pos:pos+h.Size()], codec, recordbatch.DefaultMaxDecompressed)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: recompress: %v", kerr.InvalidRecord, err)
+		}
+		pos += h.Size()
+	}
+	return out, hs, nil
 }
 
 // errNoKey is Kafka's answer to a record without a key on a compacted
