@@ -80,9 +80,9 @@ func firstFromStart(ctx context.Context, t *testing.T, tb *testBroker, topic str
 	}
 }
 
-// rawFetchError fetches partition 0 of topic at offset with a raw kmsg
-// Fetch and returns the partition's error and log start offset.
-func rawFetchError(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, offset int64) (error, int64) {
+// rawFetch fetches partition 0 of topic at offset with a raw kmsg Fetch
+// (the newest version, by topic id) and returns the partition's answer.
+func rawFetch(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, offset int64) kmsg.FetchResponseTopicPartition {
 	t.Helper()
 	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
 	if err != nil || td[topic].Err != nil {
@@ -100,7 +100,13 @@ func rawFetchError(ctx context.Context, t *testing.T, cl *kgo.Client, topic stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := resp.Topics[0].Partitions[0]
+	return resp.Topics[0].Partitions[0]
+}
+
+// rawFetchError is rawFetch's error and log start offset.
+func rawFetchError(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, offset int64) (error, int64) {
+	t.Helper()
+	p := rawFetch(ctx, t, cl, topic, offset)
 	return kerr.ErrorForCode(p.ErrorCode), p.LogStartOffset
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/recordbatch"
 )
@@ -124,23 +123,8 @@ func TestCompressionType(t *testing.T) {
 		t.Fatal(err)
 	}
 	for topic, want := range map[string]recordbatch.Codec{"zstd-topic": recordbatch.CodecZstd, "as-sent": recordbatch.CodecSnappy} {
-		td, err := adm.ListTopics(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MaxBytes = 10, 1<<20
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = topic, td[topic].ID
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs, err := recordbatch.Validate(resp.Topics[0].Partitions[0].RecordBatches, recordbatch.DefaultMaxDecompressed)
+		p := rawFetch(ctx, t, cl, topic, 0)
+		hs, err := recordbatch.Validate(p.RecordBatches, recordbatch.DefaultMaxDecompressed)
 		if err != nil || len(hs) == 0 {
 			t.Fatalf("%s: %d batches, %v", topic, len(hs), err)
 		}
