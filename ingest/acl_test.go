@@ -145,6 +145,7 @@ func TestACLs(t *testing.T) {
 		{name: "describe topic partitions/named, denied", req: simple(describeTopicPartitions([]string{"t"}, 10, "", 0)), want: []int16{topicAuthFailed}},
 		{name: "describe topic partitions/listing hides t", req: simple(describeTopicPartitions(nil, 10, "", 0)), want: nil},
 		{name: "list config resources/no cluster describe configs", req: listConfigResources(1), want: []int16{clusterAuthFailed}},
+		{name: "update features/no cluster alter", req: updateFeatures(1, "group.version=0"), want: []int16{clusterAuthFailed}},
 		{name: "metadata/every topic hides t", req: metadataOf(), want: []int16{none}, check: func(t *testing.T, r kmsg.Response) {
 			if names := topicNames(r); len(names) != 0 {
 				t.Errorf("topics %v shown without Describe", names)

@@ -85,6 +85,7 @@ func init() {
 		47: {0, 0, typed((*clientConn).handleOffsetDelete)},
 		50: {0, 0, typed((*clientConn).handleDescribeUserScramCredentials)},
 		51: {0, 0, typed((*clientConn).handleAlterUserScramCredentials)},
+		57: {0, 2, typed((*clientConn).handleUpdateFeatures)},
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
 		65: {0, 0, typed((*clientConn).handleDescribeTransactions)},
 		66: {0, 1, typed((*clientConn).handleListTransactions)},

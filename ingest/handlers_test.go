@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -130,6 +132,13 @@ var handlerCases = []handlerCase{
 	{name: "describe log dirs/v0 every replica", req: describeLogDirs(0, nil), want: []int16{none, none}, check: logDirReplicas(0, "t/0:10:0", "t/1:20:3", "u/0:7:0")},
 	{name: "describe log dirs/v5 named partitions", req: describeLogDirs(5, []int32{1, 9}), want: []int16{none, none}, check: logDirReplicas(5, "t/1:20:3")},
 	{name: "describe log dirs/v4 offline dir", setup: fail("LogDirs", kerr.KafkaStorageError), req: describeLogDirs(4, nil), want: []int16{none, kerr.KafkaStorageError.Code}},
+
+	// 57 UpdateFeatures
+	{name: "update features/v1 level 0 is a no-op, others refused, a name twice", req: updateFeatures(1, "transaction.version=0", "group.version=1", "transaction.version=0"),
+		want: []int16{none, none, kerr.InvalidUpdateVersion.Code, invalidRequest}},
+	{name: "update features/v0 empty name", req: updateFeatures(0, "=0"), want: []int16{none, invalidRequest}},
+	{name: "update features/v2 one top-level error", req: updateFeatures(2, "metadata.version=0", "kraft.version=1"), want: []int16{kerr.InvalidUpdateVersion.Code}},
+	{name: "update features/v2 all at level 0", req: updateFeatures(2, "group.version=0"), want: []int16{none}},
 
 	// 74 ListConfigResources
 	{name: "list config resources/v1 every type", req: listConfigResources(1), want: []int16{none},
@@ -627,6 +636,22 @@ func logDirReplicas(version int16, want ...string) func(*testing.T, *fake, kmsg.
 		if !slices.Equal(got, want) {
 			t.Errorf("replicas %v, want %v", got, want)
 		}
+	}
+}
+
+// updateFeatures asks for "feature=level" updates.
+func updateFeatures(version int16, updates ...string) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrUpdateFeaturesRequest()
+		r.Version = version
+		for _, u := range updates {
+			name, level, _ := strings.Cut(u, "=")
+			fu := kmsg.NewUpdateFeaturesRequestFeatureUpdate()
+			n, _ := strconv.Atoi(level)
+			fu.Feature, fu.MaxVersionLevel = name, int16(n)
+			r.FeatureUpdates = append(r.FeatureUpdates, fu)
+		}
+		return r
 	}
 }
 

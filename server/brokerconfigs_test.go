@@ -273,3 +273,33 @@ func TestListConfigResources(t *testing.T) {
 		t.Fatalf("v1 topics: %v", got)
 	}
 }
+
+// TestFeatures: ApiVersions (v3, what DescribeFeatures reads) lists no
+// supported or finalized feature; UpdateFeatures at v0 and v2 refuses a
+// level above 0 with INVALID_UPDATE_VERSION and takes level 0.
+func TestFeatures(t *testing.T) {
+	tb := startBroker(t)
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version, av.ClientSoftwareName, av.ClientSoftwareVersion = 3, "test", "1"
+	resp := rawCall(t, tb, av).(*kmsg.ApiVersionsResponse)
+	if resp.ErrorCode != 0 || len(resp.SupportedFeatures) != 0 || len(resp.FinalizedFeatures) != 0 || resp.FinalizedFeaturesEpoch != -1 {
+		t.Fatalf("features: %+v %+v epoch %d", resp.SupportedFeatures, resp.FinalizedFeatures, resp.FinalizedFeaturesEpoch)
+	}
+	for _, version := range []int16{0, 2} {
+		for level, want := range map[int16]int16{0: 0, 2: kerr.InvalidUpdateVersion.Code} {
+			req := kmsg.NewPtrUpdateFeaturesRequest()
+			req.Version, req.TimeoutMillis = version, 5000
+			fu := kmsg.NewUpdateFeaturesRequestFeatureUpdate()
+			fu.Feature, fu.MaxVersionLevel = "transaction.version", level
+			req.FeatureUpdates = append(req.FeatureUpdates, fu)
+			r := rawCall(t, tb, req).(*kmsg.UpdateFeaturesResponse)
+			got := r.ErrorCode
+			if version < 2 {
+				got = r.Results[0].ErrorCode
+			}
+			if got != want {
+				t.Fatalf("v%d transaction.version=%d: code %d, want %d", version, level, got, want)
+			}
+		}
+	}
+}
