@@ -222,6 +222,23 @@ func (b *Broker) BrokerConfigs() []ConfigEntry {
 	return out
 }
 
+// BrokerDefaultConfigs describes the cluster-wide dynamic broker configs
+// (DescribeConfigs of the BROKER resource ""), as Kafka lists them: only
+// those set.
+func (b *Broker) BrokerDefaultConfigs() []ConfigEntry {
+	var out []ConfigEntry
+	dyn := b.dynamic.Load()
+	if dyn == nil {
+		return nil
+	}
+	for _, d := range dynamicBrokerConfigDefs {
+		if v, ok := (*dyn)[meta.BrokerConfigsDefault][d.name]; ok {
+			out = append(out, ConfigEntry{Name: d.name, Value: v, Type: d.typ, Doc: d.doc, Source: SourceDynamicDefaultBroker})
+		}
+	}
+	return out
+}
+
 // staticBrokerConfig reports whether name is one of the read-only broker
 // configs.
 func (b *Broker) staticBrokerConfig(name string) bool {

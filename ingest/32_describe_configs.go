@@ -29,9 +29,13 @@ func (cc *clientConn) handleDescribeConfigs(_ context.Context, req *kmsg.Describ
 			if err = cc.thisBroker(rr.ResourceName); err != nil {
 				break
 			}
-			if rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger {
+			switch {
+			case rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger:
 				entries = configs.BrokerLoggers()
-			} else {
+			case rr.ResourceName == "":
+				// Kafka: the cluster-wide dynamic defaults alone.
+				entries = configs.BrokerDefaultConfigs()
+			default:
 				entries = configs.BrokerConfigs()
 			}
 		default:

@@ -155,6 +155,9 @@ type CreateTopicRequest struct {
 type ConfigAdmin interface {
 	DescribeTopicConfigs(name string) ([]ConfigEntry, error)
 	BrokerConfigs() []ConfigEntry
+	// BrokerDefaultConfigs are the cluster-wide dynamic broker configs
+	// (the BROKER resource named "").
+	BrokerDefaultConfigs() []ConfigEntry
 	AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace, validateOnly bool) error
 	// AlterBrokerConfigs changes the dynamic configs of broker resource
 	// (its id, or "" for every broker's default). Errors carry

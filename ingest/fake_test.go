@@ -171,6 +171,10 @@ func (f *fake) AlterBrokerConfigs(context.Context, string, []ConfigChange, bool,
 	return f.err("AlterBrokerConfigs")
 }
 
+func (f *fake) BrokerDefaultConfigs() []ConfigEntry {
+	return []ConfigEntry{{Name: "log.retention.ms", Value: "1000", Source: int8(kmsg.ConfigSourceDynamicDefaultBrokerConfig)}}
+}
+
 func (f *fake) BrokerLoggers() []ConfigEntry {
 	return []ConfigEntry{{Name: "root", Value: "INFO", Source: int8(kmsg.ConfigSourceDefaultConfig)}}
 }

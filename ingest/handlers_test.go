@@ -403,17 +403,24 @@ var handlerCases = []handlerCase{
 	// 32 DescribeConfigs
 	{name: "describe configs/unknown topic, other broker, bad type", req: func() kmsg.Request {
 		r := kmsg.NewPtrDescribeConfigsRequest()
+		r.Version = 4 // with config sources
 		for _, rr := range []struct {
 			typ  kmsg.ConfigResourceType
 			name string
 		}{{kmsg.ConfigResourceTypeTopic, "nope"}, {kmsg.ConfigResourceTypeBroker, "2"}, {kmsg.ConfigResourceTypeBrokerLogger, "2"}, {configResourceTypeGroup, "g"},
-			{kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBroker, "1"}} {
+			{kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBroker, "1"}, {kmsg.ConfigResourceTypeBroker, ""}} {
 			res := kmsg.NewDescribeConfigsRequestResource()
 			res.ResourceType, res.ResourceName = rr.typ, rr.name
 			r.Resources = append(r.Resources, res)
 		}
 		return r
-	}, want: []int16{unknownTopic, invalidRequest, invalidRequest, invalidRequest, none, none}},
+	}, want: []int16{unknownTopic, invalidRequest, invalidRequest, invalidRequest, none, none, none},
+		check: func(t *testing.T, _ *fake, r kmsg.Response) {
+			last := r.(*kmsg.DescribeConfigsResponse).Resources[6]
+			if len(last.Configs) != 1 || last.Configs[0].Name != "log.retention.ms" || last.Configs[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+				t.Errorf("broker resource \"\": %+v, want the cluster-wide defaults", last.Configs)
+			}
+		}},
 
 	// 33 AlterConfigs, 44 IncrementalAlterConfigs
 	{name: "alter configs/refused broker config, logger, bad type, refused topic", setup: func(f *fake) {

@@ -134,6 +134,13 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 		}
 	}
 
+	// The BROKER resource "" is the cluster-wide defaults alone.
+	rcs, err := adm.DescribeBrokerConfigs(ctx)
+	if err != nil || len(rcs) != 1 || len(rcs[0].Configs) != 1 || rcs[0].Configs[0].Key != "log.retention.ms" ||
+		rcs[0].Configs[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("cluster-wide broker configs: %v %+v", err, rcs)
+	}
+
 	tb.stop()
 	level.Set(slog.LevelInfo) // a new process starts at its --log-level
 	tb.start()

@@ -152,6 +152,10 @@ func (c kafkaCluster) DescribeTopicConfigs(name string) ([]ingest.ConfigEntry, e
 
 func (c kafkaCluster) BrokerConfigs() []ingest.ConfigEntry { return configEntries(c.b.BrokerConfigs()) }
 
+func (c kafkaCluster) BrokerDefaultConfigs() []ingest.ConfigEntry {
+	return configEntries(c.b.BrokerDefaultConfigs())
+}
+
 func (c kafkaCluster) BrokerLoggers() []ingest.ConfigEntry { return configEntries(c.b.BrokerLoggers()) }
 
 func (c kafkaCluster) AlterBrokerConfigs(ctx context.Context, resource string, changes []ingest.ConfigChange, replace, validateOnly bool) error {
