@@ -26,6 +26,10 @@ import (
 // Config is what a Broker needs to know about itself.
 type Config struct {
 	BrokerID int32
+	// LogLevel, if set, is the level of the broker's logger: the dynamic
+	// broker config log.level and the BROKER_LOGGER root logger change it
+	// (brokerconfig.go); its value at Open is the static one.
+	LogLevel *slog.LevelVar
 	LogDir   string // partition directories live here: <LogDir>/<topic>-<partition>
 	// QuarantineDir receives partition directories that do not match etcd
 	// (default <LogDir>/../quarantine); nothing in it is deleted by the broker.
@@ -156,6 +160,13 @@ type Broker struct {
 
 	cleanerMaxLagMs atomic.Int64 // the longest compaction lag the cleaner last measured
 
+	// Dynamic broker configs (brokerconfig.go): as read from etcd, the
+	// root logger's override (BROKER_LOGGER, this process only), and the
+	// level the process started with.
+	dynamic        atomic.Pointer[meta.DynamicBrokerConfigs]
+	loggerOverride atomic.Pointer[slog.Level]
+	staticLevel    slog.Level
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -196,6 +207,14 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 	}
 	b.logDirDown = make(chan struct{})
 	b.metrics = newMetrics(reg, b)
+	if cfg.LogLevel != nil {
+		b.staticLevel = cfg.LogLevel.Level()
+	}
+	dyn, err := mc.AllBrokerConfigs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("broker: dynamic broker configs: %w", err)
+	}
+	b.setDynamicConfigs(dyn)
 	if err := b.refreshBrokers(ctx); err != nil {
 		return nil, err
 	}
@@ -212,7 +231,8 @@ func Open(ctx context.Context, cfg Config, mc *meta.Client, reg Registerer) (*Br
 	bg, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.controllerID.Store(-1)
-	b.wg.Add(8)
+	b.wg.Add(9)
+	go b.watchBrokerConfigs(bg)
 	go b.loadPartitions(bg)
 	go b.retryOfflineLoop(bg)
 	go b.runController(bg)
@@ -421,7 +441,7 @@ func (b *Broker) applyTopicState(ctx context.Context, t meta.Topic) error {
 		b.byID[t.ID] = t.Name
 	}
 	cur.meta = t
-	cur.cfg = resolveTopicConfig(t.Configs)
+	cur.cfg = b.resolveTopic(t.Configs)
 	cur.states = states
 	for _, st := range states {
 		b.applyPartitionLocked(cur, st, &after)
@@ -583,6 +603,10 @@ func (b *Broker) Partition(topic string, partition int32) (*Partition, error) {
 	}
 	return p, nil
 }
+
+// LocalPartitions returns every partition this broker hosts a replica
+// of, led or followed (DescribeLogDirs).
+func (b *Broker) LocalPartitions() []*Partition { return b.localPartitions() }
 
 func (b *Broker) localPartitions() []*Partition {
 	b.mu.RLock()
@@ -874,7 +898,7 @@ func (b *Broker) DescribeTopicConfigs(name string) ([]ConfigEntry, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, name)
 	}
-	return describeTopicConfigs(t.Configs), nil
+	return b.describeTopic(t.Configs), nil
 }
 
 // AlterTopicConfigs applies config changes; replace drops every explicit
@@ -903,21 +927,6 @@ func (b *Broker) AlterTopicConfigs(ctx context.Context, name string, changes []C
 		return err
 	}
 	return b.applyTopic(ctx, updated)
-}
-
-// BrokerConfigs describes this broker's static configuration, read-only.
-func (b *Broker) BrokerConfigs() []ConfigEntry {
-	str := func(name, v string, typ ConfigType) ConfigEntry {
-		return ConfigEntry{Name: name, Value: v, ReadOnly: true, Type: typ}
-	}
-	return []ConfigEntry{
-		str("broker.id", fmt.Sprint(b.cfg.BrokerID), ConfigInt),
-		str("log.dirs", b.cfg.LogDir, ConfigString),
-		str("auto.create.topics.enable", fmt.Sprint(b.cfg.AutoCreateTopics), ConfigBoolean),
-		str("num.partitions", fmt.Sprint(b.cfg.DefaultPartitions), ConfigInt),
-		str("default.replication.factor", fmt.Sprint(b.cfg.DefaultReplicationFactor), ConfigInt),
-		str("log.retention.check.interval.ms", fmt.Sprint(b.cfg.RetentionCheckInterval.Milliseconds()), ConfigLong),
-	}
 }
 
 func (b *Broker) partitionDir(topic string, partition int32) string {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -93,6 +94,40 @@ func parsePolicy(s string) (compact, del bool) {
 	return compact, del
 }
 
+func nonEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("empty value")
+	}
+	return nil
+}
+
+// gzipLevel is Kafka's range for compression.gzip.level: 1 to 9, or -1
+// (the codec's default).
+func gzipLevel(s string) error {
+	if s == "-1" {
+		return nil
+	}
+	return intRange(1, 9)(s)
+}
+
+// throttledReplicas checks a throttled-replicas list as Kafka does: "*",
+// or partition:broker pairs.
+func throttledReplicas(s string) error {
+	if s = strings.TrimSpace(s); s == "" || s == "*" {
+		return nil
+	}
+	for _, it := range strings.Split(s, ",") {
+		p, b, ok := strings.Cut(strings.TrimSpace(it), ":")
+		if _, err := strconv.ParseUint(p, 10, 31); !ok || err != nil {
+			return fmt.Errorf("invalid value %q: want * or partition:broker pairs", s)
+		}
+		if _, err := strconv.ParseUint(b, 10, 31); err != nil {
+			return fmt.Errorf("invalid value %q: want * or partition:broker pairs", s)
+		}
+	}
+	return nil
+}
+
 func ratio(s string) error {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(v) {
@@ -106,29 +141,46 @@ func ratio(s string) error {
 
 var topicConfigDefs = []topicConfigDef{
 	{"cleanup.policy", "delete", ConfigList, "delete: old segments are deleted by retention.ms/bytes; compact: the log cleaner keeps the last record of every key (docs/compaction.md); compact,delete: both.", cleanupPolicy},
-	{"compression.type", "producer", ConfigString, "Batches are stored exactly as the producer compressed them.", oneOf("producer")},
+	{"compression.gzip.level", "-1", ConfigInt, "gzip level of batches the broker compresses (compression.type=gzip); accepted, Strata's gzip writer uses its default level.", gzipLevel},
+	{"compression.lz4.level", "9", ConfigInt, "lz4 level of batches the broker compresses (compression.type=lz4); accepted, Strata's lz4 writer uses its default level.", intRange(1, 17)},
+	{"compression.type", "producer", ConfigString, "producer: batches are stored as the producer compressed them; uncompressed, gzip, snappy, lz4 or zstd: the broker recompresses batches that use another codec.", oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
+	{"compression.zstd.level", "3", ConfigInt, "zstd level of batches the broker compresses (compression.type=zstd); accepted, Strata's zstd writer uses its default level.", intRange(-131072, 22)},
 	{"delete.retention.ms", "86400000", ConfigLong, "Compacted topics: how long a tombstone is kept after the cleaner first saw it.", intRange(0, math.MaxInt64)},
+	{"file.delete.delay.ms", "60000", ConfigLong, "Accepted for Kafka compatibility; Strata deletes a segment's files when retention removes it.", intRange(0, math.MaxInt64)},
 	{"flush.messages", strconv.FormatInt(math.MaxInt64, 10), ConfigLong, "Force an fsync after this many messages, before acknowledging them.", intRange(1, math.MaxInt64)},
 	{"flush.ms", "1000", ConfigLong, "Longest time appended data may stay in the page cache before a background fsync.", intRange(0, math.MaxInt64)},
+	{"follower.replication.throttled.replicas", "", ConfigList, "Accepted for Kafka compatibility; Strata does not throttle replication.", throttledReplicas},
 	{"index.interval.bytes", "4096", ConfigInt, "Bytes between entries of the sparse offset and time indexes.", intRange(0, math.MaxInt32)},
+	{"leader.replication.throttled.replicas", "", ConfigList, "Accepted for Kafka compatibility; Strata does not throttle replication.", throttledReplicas},
 	{"local.retention.bytes", "-2", ConfigLong, "With remote storage: largest size of the local log before old segments already in the cold tier are deleted; -2 = retention.bytes, -1 = unlimited.", intRange(-2, math.MaxInt64)},
 	{"local.retention.ms", "-2", ConfigLong, "With remote storage: age after which local segments already in the cold tier are deleted; -2 = retention.ms, -1 = unlimited.", intRange(-2, math.MaxInt64)},
 	{"max.message.bytes", strconv.Itoa(DefaultMaxMessageBytes), ConfigInt, "Largest record batch the broker accepts.", intRange(0, math.MaxInt32)},
 	{"max.compaction.lag.ms", strconv.FormatInt(math.MaxInt64, 10), ConfigLong, "Compacted topics: longest time a record stays uncleaned (the active segment is rolled for it).", intRange(1, math.MaxInt64)},
+	{"message.downconversion.enable", "true", ConfigBoolean, "Accepted for Kafka compatibility; Strata never down-converts (Fetch below v4 is not offered).", oneOf("true", "false")},
+	{"message.format.version", "3.0-IV1", ConfigString, "Accepted for Kafka compatibility (deprecated); Strata stores record batches v2 only.", nonEmpty},
+	{"message.timestamp.after.max.ms", strconv.FormatInt(math.MaxInt64, 10), ConfigLong, "CreateTime topics: a record whose timestamp is more than this ahead of the broker's clock is refused with INVALID_TIMESTAMP.", intRange(0, math.MaxInt64)},
+	{"message.timestamp.before.max.ms", strconv.FormatInt(math.MaxInt64, 10), ConfigLong, "CreateTime topics: a record whose timestamp is more than this behind the broker's clock is refused with INVALID_TIMESTAMP.", intRange(0, math.MaxInt64)},
+	{"message.timestamp.difference.max.ms", strconv.FormatInt(math.MaxInt64, 10), ConfigLong, "Deprecated: the bound of message.timestamp.before.max.ms and message.timestamp.after.max.ms when they are not set.", intRange(0, math.MaxInt64)},
 	{"message.timestamp.type", "CreateTime", ConfigString, "CreateTime keeps the producer timestamp; LogAppendTime stamps batches with the broker clock.", oneOf("CreateTime", "LogAppendTime")},
 	{"min.cleanable.dirty.ratio", "0.5", ConfigDouble, "Compacted topics: the share of the log that must be uncleaned before the cleaner runs on it.", ratio},
 	{"min.compaction.lag.ms", "0", ConfigLong, "Compacted topics: a record stays uncleaned at least this long.", intRange(0, math.MaxInt64)},
 	{"min.insync.replicas", "1", ConfigInt, "Replicas that must have a record before acks=all is answered.", intRange(1, math.MaxInt32)},
+	{"preallocate", "false", ConfigBoolean, "Accepted for Kafka compatibility; Strata does not preallocate segment files.", oneOf("true", "false")},
 	{"producer.id.expiration.ms", "86400000", ConfigInt, "Time after its last batch's timestamp that an idempotent producer's sequence state is kept for deduplication.", intRange(1, math.MaxInt32)},
+	{"remote.log.copy.disable", "false", ConfigBoolean, "Accepted for Kafka compatibility (KIP-950); Strata tiers while remote.storage.enable is true.", oneOf("true", "false")},
+	{"remote.log.delete.on.disable", "false", ConfigBoolean, "Accepted for Kafka compatibility (KIP-950); turning remote storage off keeps the tiered files.", oneOf("true", "false")},
 	{"remote.storage.enable", "true", ConfigBoolean, "Tier sealed segments to the object store as Parquet (the cold tier); local segments are then deleted only once tiered.", oneOf("true", "false")},
 	{"retention.bytes", "-1", ConfigLong, "Largest size of a partition before old segments are deleted; -1 = unlimited.", intRange(-1, math.MaxInt64)},
 	{"retention.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age after which old segments are deleted; -1 = unlimited.", intRange(-1, math.MaxInt64)},
 	{"segment.bytes", strconv.Itoa(DefaultSegmentBytes), ConfigInt, "Size at which the active segment is rolled.", intRange(14, math.MaxInt32)},
+	{"segment.index.bytes", "10485760", ConfigInt, "Accepted for Kafka compatibility; Strata's segment indexes grow as needed.", intRange(4, math.MaxInt32)},
+	{"segment.jitter.ms", "0", ConfigLong, "Accepted for Kafka compatibility; Strata rolls segments at segment.ms exactly.", intRange(0, math.MaxInt64)},
 	{"segment.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age at which the active segment is rolled.", intRange(1, math.MaxInt64)},
 	{"strata.iceberg.enable", "true", ConfigBoolean, "With remote storage: the topic is an Iceberg v2 table whose data files are the tiered Parquet files (docs/iceberg.md); false leaves the files and Fetch as they are and stops committing.", oneOf("true", "false")},
 	{"strata.iceberg.snapshot.retention.ms", strconv.FormatInt(DefaultIcebergSnapshotRetentionMs, 10), ConfigLong, "Iceberg snapshots older than this (except the current one) expire at the next commit; their manifest lists, manifests and metadata files are deleted.", intRange(1, math.MaxInt64)},
 	{"strata.tier.max.lag.ms", strconv.FormatInt(DefaultTierMaxLagMs, 10), ConfigLong, "The active segment is rolled (and so tiered) once it has held records this long; 0 = only segment.bytes/segment.ms roll.", intRange(0, math.MaxInt64)},
 	{"strata.tier.target.file.bytes", strconv.FormatInt(DefaultTierTargetFileBytes, 10), ConfigLong, "Small tiered Parquet files of a partition are merged toward this size; 0 = no merging.", intRange(0, math.MaxInt64)},
+	{"unclean.leader.election.enable", "false", ConfigBoolean, "Accepted for Kafka compatibility; Strata elects only in-sync replicas unless ElectLeaders asks for an unclean election.", oneOf("true", "false")},
 }
 
 // Tiering defaults (DESIGN.md, "Cold tier").
@@ -186,6 +238,13 @@ type TopicConfig struct {
 	FlushMs            int64
 	MinInsyncReplicas  int32
 	LogAppendTime      bool
+	// TimestampBeforeMaxMs, TimestampAfterMaxMs bound a CreateTime
+	// record's timestamp around the broker's clock (math.MaxInt64: none).
+	TimestampBeforeMaxMs int64
+	TimestampAfterMaxMs  int64
+	// Compression is the codec batches are stored in; -1: as the producer
+	// sent them (compression.type=producer).
+	Compression int8
 	// ProducerIDExpirationMs: idle producers' deduplication state is
 	// dropped after this long.
 	ProducerIDExpirationMs int64
@@ -254,6 +313,10 @@ func resolveTopicConfig(explicit map[string]string) TopicConfig {
 		MinInsyncReplicas:  int32(get("min.insync.replicas")),
 		LogAppendTime:      ts == "LogAppendTime",
 
+		TimestampBeforeMaxMs: timestampBound(explicit, "message.timestamp.before.max.ms", get),
+		TimestampAfterMaxMs:  timestampBound(explicit, "message.timestamp.after.max.ms", get),
+		Compression:          compressionCodec(explicit["compression.type"]),
+
 		ProducerIDExpirationMs: get("producer.id.expiration.ms"),
 
 		RemoteStorageEnable: remote == "" || remote == "true",
@@ -273,6 +336,36 @@ func resolveTopicConfig(explicit map[string]string) TopicConfig {
 	}
 }
 
+// timestampBound is message.timestamp.before/after.max.ms, or, when not
+// set, the deprecated message.timestamp.difference.max.ms (Kafka's
+// fallback, KIP-937).
+func timestampBound(explicit map[string]string, name string, get func(string) int64) int64 {
+	if _, ok := explicit[name]; !ok {
+		if _, ok := explicit["message.timestamp.difference.max.ms"]; ok {
+			return get("message.timestamp.difference.max.ms")
+		}
+	}
+	return get(name)
+}
+
+// compressionCodec is compression.type as a recordbatch codec number, -1
+// for producer (or unset).
+func compressionCodec(s string) int8 {
+	switch s {
+	case "uncompressed":
+		return 0
+	case "gzip":
+		return 1
+	case "snappy":
+		return 2
+	case "lz4":
+		return 3
+	case "zstd":
+		return 4
+	}
+	return -1
+}
+
 // ConfigEntry is one row of DescribeConfigs.
 type ConfigEntry struct {
 	Name      string
@@ -282,6 +375,7 @@ type ConfigEntry struct {
 	Type      ConfigType
 	Doc       string
 	Sensitive bool
+	Source    ConfigSource // SourceUnknown: derived from Default and ReadOnly
 }
 
 func describeTopicConfigs(explicit map[string]string) []ConfigEntry {

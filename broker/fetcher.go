@@ -229,5 +229,8 @@ func (f *fetcher) fetchOnce(ctx context.Context, conn *peerConn) (again bool, er
 	if hw := min(r.HighWatermark, p.log.LogEndOffset()); hw > p.hw.Load() {
 		p.hw.Store(hw)
 	}
+	// The leader's log start (moved by DeleteRecords or its retention):
+	// records below it are gone from the leader, and go here too.
+	p.advanceLocalStart(r.LogStartOffset)
 	return false, nil
 }

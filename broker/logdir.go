@@ -75,3 +75,6 @@ func (b *Broker) takePartitionsOffline(err error) {
 		}
 	}
 }
+
+// LogDirPath is the directory that holds the partitions' logs.
+func (b *Broker) LogDirPath() string { return b.cfg.LogDir }

@@ -41,6 +41,10 @@ type Partition struct {
 	repl replication
 
 	clean partitionClean // the log cleaner's last measure (cleaner.go)
+
+	// recordsStart is the DeleteRecords log start (logstart.go), or
+	// logStartUnknown until read from etcd.
+	recordsStart atomic.Int64
 }
 
 func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicConfig) (*Partition, error) {
@@ -53,6 +57,7 @@ func openPartition(b *Broker, t meta.Topic, st meta.PartitionState, cfg TopicCon
 	}
 	p := &Partition{b: b, topic: t.Name, topicID: t.ID, index: st.Partition, log: l, waitCh: make(chan struct{})}
 	p.cfg.Store(&cfg)
+	p.recordsStart.Store(logStartUnknown)
 	p.leaderEpoch.Store(st.LeaderEpoch)
 	p.repl.state = meta.PartitionState{Leader: -1, LeaderEpoch: -1, Revision: -1}
 	// A sole replica has everything committed that it recovered; with
@@ -238,6 +243,16 @@ func (p *Partition) Append(ctx context.Context, records []byte, acks int16) (App
 		}
 	}
 	now := time.Now()
+	if !cfg.LogAppendTime {
+		if err := checkTimestamps(records, headers, now.UnixMilli(), cfg.TimestampBeforeMaxMs, cfg.TimestampAfterMaxMs); err != nil {
+			return res, err
+		}
+	}
+	if cfg.Compression >= 0 {
+		if records, headers, err = recompress(records, headers, recordbatch.Codec(cfg.Compression)); err != nil {
+			return res, err
+		}
+	}
 	if cfg.LogAppendTime {
 		res.LogAppendTime = now.UnixMilli()
 		stampLogAppendTime(records, headers, res.LogAppendTime)
@@ -373,6 +388,9 @@ func (p *Partition) Fetch(offset int64, maxBytes int, minOneBatch bool, clientEp
 	if err := p.checkEpoch(clientEpoch); err != nil {
 		return FetchResult{}, err
 	}
+	if _, err := p.loadLogStart(context.Background()); err != nil {
+		return FetchResult{}, err
+	}
 	hw := p.hw.Load()
 	res := FetchResult{HighWatermark: hw, LastStableOffset: hw, LogStartOffset: p.log.LogStartOffset()}
 	if offset >= hw && offset <= p.log.LogEndOffset() {
@@ -416,6 +434,9 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	if err := p.checkEpoch(clientEpoch); err != nil {
 		return -1, -1, -1, err
 	}
+	if _, err := p.loadLogStart(context.Background()); err != nil {
+		return -1, -1, -1, err
+	}
 	epoch = p.leaderEpoch.Load()
 	hw := p.hw.Load()
 	switch ts {
@@ -452,11 +473,14 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	if ts < 0 {
 		return -1, -1, -1, fmt.Errorf("%w: timestamp %d", kerr.InvalidRequest, ts)
 	}
+	// Records below the DeleteRecords start are gone: a lookup that finds
+	// one in a straddling file or segment answers the start.
+	floor := p.recordsStart.Load()
 	if off, t, found, err := p.coldOffsetForTimestamp(ts); err != nil || (found && off < hw) {
 		if err != nil {
 			return -1, -1, -1, err
 		}
-		return off, t, epoch, nil
+		return max(off, floor), t, epoch, nil
 	}
 	off, t, found, err := p.log.OffsetForTimestamp(ts)
 	if err != nil {
@@ -465,7 +489,7 @@ func (p *Partition) ListOffset(ts int64, clientEpoch int32) (offset, timestamp i
 	if !found || off >= hw {
 		return -1, -1, epoch, nil
 	}
-	return off, t, epoch, nil
+	return max(off, floor), t, epoch, nil
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch (KIP-101/279).
@@ -486,6 +510,68 @@ func (p *Partition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, e
 
 func (p *Partition) String() string {
 	return p.topic + "-" + fmt.Sprint(p.index)
+}
+
+// checkTimestamps refuses, as Kafka's LogValidator does for CreateTime
+// topics, batches holding a record timestamped more than beforeMs before
+// or afterMs after nowMs (message.timestamp.before/after.max.ms):
+// INVALID_TIMESTAMP. Records without a timestamp (-1) pass. The batch
+// headers decide when they can (the largest timestamp is in the header);
+// records are read only for the lower bound.
+func checkTimestamps(records []byte, headers []recordbatch.Header, nowMs, beforeMs, afterMs int64) error {
+	if beforeMs == math.MaxInt64 && afterMs == math.MaxInt64 {
+		return nil
+	}
+	pos := 0
+	for _, h := range headers {
+		b := records[pos : pos+h.Size()]
+		pos += h.Size()
+		if afterMs != math.MaxInt64 && h.MaxTimestamp > nowMs && h.MaxTimestamp-nowMs > afterMs {
+			return fmt.Errorf("%w: timestamp %d of a record of the batch at offset delta 0..%d is more than message.timestamp.after.max.ms=%d ahead of the broker's clock %d",
+				kerr.InvalidTimestamp, h.MaxTimestamp, h.LastOffsetDelta, afterMs, nowMs)
+		}
+		if beforeMs == math.MaxInt64 {
+			continue
+		}
+		err := recordbatch.Records(h, b, recordbatch.DefaultMaxDecompressed, func(r *recordbatch.Record) error {
+			if r.Timestamp >= 0 && r.Timestamp < nowMs && nowMs-r.Timestamp > beforeMs {
+				return fmt.Errorf("%w: timestamp %d of the record at offset delta %d is more than message.timestamp.before.max.ms=%d behind the broker's clock %d",
+					kerr.InvalidTimestamp, r.Timestamp, r.OffsetDelta, beforeMs, nowMs)
+			}
+			return nil
+		})
+		if errors.Is(err, kerr.InvalidTimestamp) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
+		}
+	}
+	return nil
+}
+
+// recompress rewrites the batches that are not in codec (a topic whose
+// compression.type is not producer), as Kafka does; the others are kept.
+func recompress(records []byte, headers []recordbatch.Header, codec recordbatch.Codec) ([]byte, []recordbatch.Header, error) {
+	same := true
+	for _, h := range headers {
+		same = same && (h.Compression() == codec || h.IsControl())
+	}
+	if same {
+		return records, headers, nil
+	}
+	out := make([]byte, 0, len(records))
+	hs := make([]recordbatch.Header, len(headers))
+	pos := 0
+	for i, h := range headers {
+		var err error
+		out, hs[i], err = recordbatch.Recompress(out, h, records[pos:pos+h.Size()], codec, recordbatch.DefaultMaxDecompressed)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: recompress: %v", kerr.InvalidRecord, err)
+		}
+		pos += h.Size()
+	}
+	return out, hs, nil
 }
 
 // errNoKey is Kafka's answer to a record without a key on a compacted

@@ -102,6 +102,8 @@ func (p *Partition) applyState(st meta.PartitionState) {
 		// KIP-207: until the high watermark reaches where this term
 		// starts, the latest offset is not known yet.
 		p.repl.termStart = p.log.LogEndOffset()
+		p.forgetLogStart()
+		go p.loadLogStart(context.Background()) //nolint:errcheck // reads load it again on failure
 		now := time.Now()
 		p.repl.followers = map[int32]*followerProgress{}
 		for _, r := range st.Replicas {
@@ -272,6 +274,9 @@ func (p *Partition) ReplicaFetch(replicaID int32, offset int64, maxBytes int, cl
 	}
 	p.maybeAdvanceHW()
 
+	if _, err := p.loadLogStart(context.Background()); err != nil {
+		return FetchResult{}, err
+	}
 	res := FetchResult{HighWatermark: p.hw.Load(), LogStartOffset: p.log.LogStartOffset()}
 	res.LastStableOffset = res.HighWatermark
 	if offset == leo {

@@ -108,7 +108,7 @@ func (p *Partition) retentionAllow(now time.Time) func(hotlog.SegmentInfo) bool 
 func (p *Partition) fetchCold(offset, localStart int64, maxBytes int, minOneBatch bool, res FetchResult) (FetchResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
 	defer cancel()
-	start, end, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
+	start, end, err := p.coldRange(ctx)
 	if err != nil {
 		return res, fmt.Errorf("%w: cold tier of %s: %v", kerr.KafkaStorageError, p, err)
 	}
@@ -148,7 +148,7 @@ func (p *Partition) earliestOffset() (int64, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
 	defer cancel()
-	start, _, err := p.b.cfg.Cold.ColdRange(ctx, p.topic, p.index)
+	start, _, err := p.coldRange(ctx)
 	if err != nil {
 		return -1, fmt.Errorf("%w: cold tier of %s: %v", kerr.KafkaStorageError, p, err)
 	}

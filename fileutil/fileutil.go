@@ -168,3 +168,14 @@ func (l *Lock) Unlock() error {
 	l.f = nil
 	return err
 }
+
+// DiskUsage returns the size of the file system holding path and the bytes
+// an unprivileged writer may still use on it (Java's getTotalSpace and
+// getUsableSpace, which Kafka's DescribeLogDirs reports).
+func DiskUsage(path string) (total, usable int64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return -1, -1, fmt.Errorf("fileutil: statfs %s: %w", path, err)
+	}
+	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize, nil
+}

@@ -130,3 +130,13 @@ func TestImportsNoStrataPackage(t *testing.T) {
 		}
 	}
 }
+
+func TestDiskUsage(t *testing.T) {
+	total, usable, err := DiskUsage(t.TempDir())
+	if err != nil || total <= 0 || usable < 0 || usable > total {
+		t.Fatalf("disk usage: total %d, usable %d, %v", total, usable, err)
+	}
+	if _, _, err := DiskUsage(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("disk usage of a missing path: no error")
+	}
+}

@@ -275,7 +275,7 @@ func (c *Cleaner) Clean(ctx context.Context, l *Log, now time.Time, upTo int64) 
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		err := c.cleanGroup(ctx, l, g, i == 0 && g[0].base == l.LogStartOffset(), lastOf, horizon, nowMs, int64(cfg.IndexIntervalBytes), &st)
+		err := c.cleanGroup(ctx, l, g, i == 0 && g[0].base == l.logStart.Load(), lastOf, horizon, nowMs, int64(cfg.IndexIntervalBytes), &st)
 		if errors.Is(err, errGroupChanged) {
 			l.logger.Info("log cleaner: segments changed while cleaning, will try again", "segment", g[0].base)
 			return st, nil

@@ -220,10 +220,15 @@ type Log struct {
 	cleanedTo     int64
 	testHookClean func(step string) error
 
-	logStart atomic.Int64
-	leo      atomic.Int64
-	flushed  atomic.Int64
-	isClosed atomic.Bool
+	logStart atomic.Int64 // the first segment's base
+	// recordsStart is the first offset DeleteRecords left (retention.go,
+	// AdvanceLogStart), 0 if none; it may lie inside the first segment.
+	// Not persisted here: the broker keeps it in etcd and sets it again
+	// after a restart.
+	recordsStart atomic.Int64
+	leo          atomic.Int64
+	flushed      atomic.Int64
+	isClosed     atomic.Bool
 
 	// Group commit (flush.go).
 	fmu      sync.Mutex
@@ -301,8 +306,9 @@ func (l *Log) SetConfig(cfg Config) {
 	l.cfg = cfg.normalized()
 }
 
-// LogStartOffset is the first offset still in the log.
-func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
+// LogStartOffset is the first offset still in the log: the first
+// segment's base, or the offset AdvanceLogStart set if that is higher.
+func (l *Log) LogStartOffset() int64 { return max(l.logStart.Load(), l.recordsStart.Load()) }
 
 // LogEndOffset is the offset the next appended record will get.
 func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
@@ -524,7 +530,7 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int, minOneBatch bool) ([]b
 		l.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	start, end := l.logStart.Load(), l.leo.Load()
+	start, end := l.LogStartOffset(), l.leo.Load()
 	if offset < start || offset > end {
 		l.mu.RUnlock()
 		return nil, fmt.Errorf("%w: offset %d, log holds [%d, %d)", ErrOffsetOutOfRange, offset, start, end)

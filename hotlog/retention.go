@@ -54,6 +54,16 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 		total -= si.Size
 		k++
 	}
+	return l.removeOldest(infos[:k], "retention")
+}
+
+// removeOldest deletes the oldest segments of the log that are still the
+// sealed segments judged (infos, oldest first, as Segments described them
+// before the caller let go of the lock; the log may have changed since)
+// and returns how many it deleted. The log start moves to the new first
+// segment's base (or stays where AdvanceLogStart put it, if higher).
+func (l *Log) removeOldest(infos []SegmentInfo, why string) (int, error) {
+	k := len(infos)
 	if k == 0 {
 		return 0, nil
 	}
@@ -90,7 +100,7 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 	l.mu.Unlock()
 
 	for _, s := range victims {
-		l.logger.Info("retention deleted segment", "segment", s.base, "next_offset", s.next, "bytes", s.size, "max_timestamp", s.maxTs)
+		l.logger.Info(why+" deleted segment", "segment", s.base, "next_offset", s.next, "bytes", s.size, "max_timestamp", s.maxTs)
 		if err := s.remove(); err != nil {
 			errs = append(errs, storageErr(fmt.Sprintf("delete segment %d", s.base), err))
 		}
@@ -104,6 +114,33 @@ func (l *Log) EnforceRetention(now time.Time, allow func(SegmentInfo) bool) (int
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// AdvanceLogStart deletes the records below offset (DeleteRecords, or a
+// follower learning the leader's log start): LogStartOffset becomes
+// offset, clamped to the log end, unless it is already higher; reads below
+// it give ErrOffsetOutOfRange; the sealed segments wholly below it are
+// deleted. A segment that straddles offset stays, its records below offset
+// unreadable. It returns how many segments were deleted.
+func (l *Log) AdvanceLogStart(offset int64) (int, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, ErrClosed
+	}
+	offset = min(offset, l.leo.Load())
+	if offset > l.recordsStart.Load() {
+		l.recordsStart.Store(offset)
+	}
+	var infos []SegmentInfo
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if !s.sealed || s.next > offset {
+			break
+		}
+		infos = append(infos, s.info())
+	}
+	l.mu.Unlock()
+	return l.removeOldest(infos, "log start advance")
 }
 
 // retentionExpired is the retention rule, the one place it is written: a
@@ -258,6 +295,9 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 		}
 	}
 	l.leo.Store(newEnd)
+	if l.recordsStart.Load() > newEnd {
+		l.recordsStart.Store(newEnd)
+	}
 	l.cleanedTo = min(l.cleanedTo, newEnd)
 	var errs []error
 	for _, v := range victims {

@@ -22,15 +22,22 @@ func (cc *clientConn) handleDescribeConfigs(_ context.Context, req *kmsg.Describ
 			if err = cc.authTopic(kmsg.ACLOperationDescribeConfigs, rr.ResourceName); err == nil {
 				entries, err = configs.DescribeTopicConfigs(rr.ResourceName)
 			}
-		case kmsg.ConfigResourceTypeBroker:
+		case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
 			if err = cc.authCluster(kmsg.ACLOperationDescribeConfigs); err != nil {
 				break
 			}
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(cc.s.b.Cluster.ID())) {
-				err = fmt.Errorf("%w: broker %s: ask that broker for its configs", kerr.InvalidRequest, rr.ResourceName)
+			if err = cc.thisBroker(rr.ResourceName); err != nil {
 				break
 			}
-			entries = configs.BrokerConfigs()
+			switch {
+			case rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger:
+				entries = configs.BrokerLoggers()
+			case rr.ResourceName == "":
+				// Kafka: the cluster-wide dynamic defaults alone.
+				entries = configs.BrokerDefaultConfigs()
+			default:
+				entries = configs.BrokerConfigs()
+			}
 		default:
 			err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rr.ResourceType)
 		}
@@ -72,8 +79,20 @@ func (cc *clientConn) handleDescribeConfigs(_ context.Context, req *kmsg.Describ
 	return resp, nil
 }
 
+// thisBroker refuses a broker resource naming another broker: each
+// broker answers for itself, as clients send such requests to the broker
+// named.
+func (cc *clientConn) thisBroker(resource string) error {
+	if resource != "" && resource != strconv.Itoa(int(cc.s.b.Cluster.ID())) {
+		return fmt.Errorf("%w: broker %s: ask that broker for its configs", kerr.InvalidRequest, resource)
+	}
+	return nil
+}
+
 func configSource(e ConfigEntry) kmsg.ConfigSource {
 	switch {
+	case e.Source != 0:
+		return kmsg.ConfigSource(e.Source)
 	case e.ReadOnly:
 		return kmsg.ConfigSourceStaticBrokerConfig
 	case e.Default:

@@ -38,7 +38,18 @@ func (cc *clientConn) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceT
 		if err := cc.authCluster(kmsg.ACLOperationAlterConfigs); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: broker configs are static (set them with strata serve flags)", kerr.InvalidRequest)
+		return cc.s.b.Configs.AlterBrokerConfigs(ctx, name, changes, replace, validateOnly)
+	case kmsg.ConfigResourceTypeBrokerLogger:
+		if err := cc.authCluster(kmsg.ACLOperationAlterConfigs); err != nil {
+			return err
+		}
+		if replace {
+			return fmt.Errorf("%w: BROKER_LOGGER resources take IncrementalAlterConfigs only", kerr.InvalidRequest)
+		}
+		if err := cc.thisBroker(name); err != nil {
+			return err
+		}
+		return cc.s.b.Configs.AlterBrokerLoggers(changes, validateOnly)
 	}
 	return fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, typ)
 }

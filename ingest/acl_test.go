@@ -132,6 +132,20 @@ func TestACLs(t *testing.T) {
 			r.Topics = append(r.Topics, rt)
 			return r
 		}, want: []int16{topicAuthFailed}},
+		{name: "delete records/no delete", acls: []auth.Binding{allow(auth.Topic, "t", lit, kmsg.ACLOperationWrite)}, req: deleteRecords(2, []int32{0}, []int64{3}), want: []int16{topicAuthFailed}},
+		{name: "delete records/delete", acls: []auth.Binding{allow(auth.Topic, "t", lit, kmsg.ACLOperationDelete)}, req: deleteRecords(2, []int32{0}, []int64{3}), want: []int16{none}},
+		{name: "describe log dirs/v3 without cluster describe", req: describeLogDirs(3, nil), want: []int16{clusterAuthFailed}},
+		{name: "describe log dirs/v1 without cluster describe lists nothing", req: describeLogDirs(1, nil), want: []int16{none},
+			check: func(t *testing.T, r kmsg.Response) {
+				if dirs := r.(*kmsg.DescribeLogDirsResponse).Dirs; len(dirs) != 0 {
+					t.Errorf("%d dirs listed without Describe on the cluster", len(dirs))
+				}
+			}},
+		{name: "describe log dirs/cluster describe", acls: []auth.Binding{allow(auth.Cluster, "kafka-cluster", lit, kmsg.ACLOperationDescribe)}, req: describeLogDirs(4, nil), want: []int16{none, none}},
+		{name: "describe topic partitions/named, denied", req: simple(describeTopicPartitions([]string{"t"}, 10, "", 0)), want: []int16{topicAuthFailed}},
+		{name: "describe topic partitions/listing hides t", req: simple(describeTopicPartitions(nil, 10, "", 0)), want: nil},
+		{name: "list config resources/no cluster describe configs", req: listConfigResources(1), want: []int16{clusterAuthFailed}},
+		{name: "update features/no cluster alter", req: updateFeatures(1, "group.version=0"), want: []int16{clusterAuthFailed}},
 		{name: "metadata/every topic hides t", req: metadataOf(), want: []int16{none}, check: func(t *testing.T, r kmsg.Response) {
 			if names := topicNames(r); len(names) != 0 {
 				t.Errorf("topics %v shown without Describe", names)

@@ -50,6 +50,12 @@ type Partition interface {
 	// INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED,
 	// NOT_ENOUGH_REPLICAS, KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT.
 	WriteTxnMarker(ctx context.Context, producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool) error
+	// DeleteRecords deletes the records below offset (-1: the high
+	// watermark) and returns the log start offset after it. Errors carry
+	// OFFSET_OUT_OF_RANGE (above the high watermark),
+	// NOT_LEADER_OR_FOLLOWER, POLICY_VIOLATION (a compacted topic),
+	// KAFKA_STORAGE_ERROR.
+	DeleteRecords(ctx context.Context, offset int64) (int64, error)
 }
 
 // PendingFetch is a fetch running in the background; Result blocks until
@@ -149,7 +155,18 @@ type CreateTopicRequest struct {
 type ConfigAdmin interface {
 	DescribeTopicConfigs(name string) ([]ConfigEntry, error)
 	BrokerConfigs() []ConfigEntry
+	// BrokerDefaultConfigs are the cluster-wide dynamic broker configs
+	// (the BROKER resource named "").
+	BrokerDefaultConfigs() []ConfigEntry
 	AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace, validateOnly bool) error
+	// AlterBrokerConfigs changes the dynamic configs of broker resource
+	// (its id, or "" for every broker's default). Errors carry
+	// INVALID_REQUEST (a static config) or INVALID_CONFIG.
+	AlterBrokerConfigs(ctx context.Context, resource string, changes []ConfigChange, replace, validateOnly bool) error
+	// BrokerLoggers describes this broker's loggers (BROKER_LOGGER).
+	BrokerLoggers() []ConfigEntry
+	// AlterBrokerLoggers changes logger levels in this process.
+	AlterBrokerLoggers(changes []ConfigChange, validateOnly bool) error
 }
 
 // ConfigEntry is one row of DescribeConfigs.
@@ -161,6 +178,9 @@ type ConfigEntry struct {
 	Type      int8 // the DescribeConfigs config type (kmsg.ConfigType)
 	Doc       string
 	Sensitive bool
+	// Source is the kmsg.ConfigSource; 0: derived from ReadOnly and
+	// Default (static, default, or a topic's own).
+	Source int8
 }
 
 // ConfigChange is one requested change to a topic's explicit configs;
@@ -353,6 +373,32 @@ type ScramUsers interface {
 	DeleteScramCredential(ctx context.Context, user, mechanism string) error
 }
 
+// LogDirs describes the broker's log directories (DescribeLogDirs).
+type LogDirs interface {
+	LogDirs() []LogDir
+}
+
+// LogDir is one log directory: its absolute path, its error (an offline
+// dir: KAFKA_STORAGE_ERROR), the size of its volume and what may still be
+// used there (-1 when unknown), and every replica it holds.
+type LogDir struct {
+	Path        string
+	Err         error
+	TotalBytes  int64
+	UsableBytes int64
+	Replicas    []ReplicaDir
+}
+
+// ReplicaDir is one replica in a log dir: its local bytes (segments on
+// this disk; tiered bytes are not counted, as in Kafka's tiered storage)
+// and how far its log end is below the high watermark.
+type ReplicaDir struct {
+	Topic     string
+	Partition int32
+	Size      int64
+	OffsetLag int64
+}
+
 // TopicPartition names one partition.
 type TopicPartition struct {
 	Topic     string
@@ -375,6 +421,7 @@ type Backend struct {
 	Authorizer  Authorizer
 	ACLs        ACLs       // nil: every request authorized
 	Scram       ScramUsers // nil: no SCRAM users; their admin APIs refuse
+	LogDirs     LogDirs    // nil: DescribeLogDirs lists no directory
 
 	GroupPlacement GroupPlacement
 	Members        GroupMembership

@@ -61,6 +61,7 @@ func init() {
 		18: {0, 3, typed((*clientConn).handleApiVersions)},
 		19: {0, 7, typed((*clientConn).handleCreateTopics)},
 		20: {0, 6, typed((*clientConn).handleDeleteTopics)},
+		21: {0, 2, typed((*clientConn).handleDeleteRecords)},
 		22: {0, 4, typed((*clientConn).handleInitProducerID)},
 		23: {0, 4, typed((*clientConn).handleOffsetForLeaderEpoch)},
 		24: {0, 5, typed((*clientConn).handleAddPartitionsToTxn)},
@@ -73,6 +74,7 @@ func init() {
 		31: {0, 3, typed((*clientConn).handleDeleteAcls)},
 		32: {0, 4, typed((*clientConn).handleDescribeConfigs)},
 		33: {0, 2, typed((*clientConn).handleAlterConfigs)},
+		35: {0, 5, typed((*clientConn).handleDescribeLogDirs)},
 		36: {0, 2, typed((*clientConn).handleSaslAuthenticate)},
 		37: {0, 3, typed((*clientConn).handleCreatePartitions)},
 		42: {0, 2, typed((*clientConn).handleDeleteGroups)},
@@ -85,11 +87,14 @@ func init() {
 		49: {0, 1, typed((*clientConn).handleAlterClientQuotas)},
 		50: {0, 0, typed((*clientConn).handleDescribeUserScramCredentials)},
 		51: {0, 0, typed((*clientConn).handleAlterUserScramCredentials)},
+		57: {0, 2, typed((*clientConn).handleUpdateFeatures)},
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
 		65: {0, 0, typed((*clientConn).handleDescribeTransactions)},
 		66: {0, 1, typed((*clientConn).handleListTransactions)},
 		68: {0, 1, typed((*clientConn).handleConsumerGroupHeartbeat)},
 		69: {0, 1, typed((*clientConn).handleConsumerGroupDescribe)},
+		74: {0, 1, typed((*clientConn).handleListConfigResources)},
+		75: {0, 0, typed((*clientConn).handleDescribeTopicPartitions)},
 	}
 }
 

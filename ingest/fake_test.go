@@ -81,7 +81,7 @@ func (f *fake) err(method string) error {
 }
 
 func (f *fake) backend(groups bool) Backend {
-	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f, Authorizer: f, QuotaAdmin: f}
+	b := Backend{Cluster: f, Topics: f, Partitions: f, TopicAdmin: f, Configs: f, Replicas: f, ProducerIDs: f, Authorizer: f, LogDirs: f, QuotaAdmin: f}
 	if f.enforcer != nil {
 		b.Quotas = f.enforcer
 	}
@@ -90,6 +90,18 @@ func (f *fake) backend(groups bool) Backend {
 		b.Transactions, b.TxnVerifier, b.TxnOffsets = f, f, f
 	}
 	return b
+}
+
+// LogDirs is one dir holding both partitions of t and one of u, or an
+// offline dir when errs["LogDirs"] is set.
+func (f *fake) LogDirs() []LogDir {
+	d := LogDir{Path: "/data/logs", Err: f.err("LogDirs"), TotalBytes: 1000, UsableBytes: 400, Replicas: []ReplicaDir{
+		{Topic: "u", Partition: 0, Size: 7}, {Topic: "t", Partition: 1, Size: 20, OffsetLag: 3}, {Topic: "t", Partition: 0, Size: 10},
+	}}
+	if d.Err != nil {
+		d.Replicas = nil
+	}
+	return []LogDir{d}
 }
 
 func (f *fake) ID() int32             { return f.self }
@@ -169,6 +181,20 @@ func (f *fake) BrokerConfigs() []ConfigEntry {
 func (f *fake) AlterTopicConfigs(context.Context, string, []ConfigChange, bool, bool) error {
 	return f.err("AlterTopicConfigs")
 }
+
+func (f *fake) AlterBrokerConfigs(context.Context, string, []ConfigChange, bool, bool) error {
+	return f.err("AlterBrokerConfigs")
+}
+
+func (f *fake) BrokerDefaultConfigs() []ConfigEntry {
+	return []ConfigEntry{{Name: "log.retention.ms", Value: "1000", Source: int8(kmsg.ConfigSourceDynamicDefaultBrokerConfig)}}
+}
+
+func (f *fake) BrokerLoggers() []ConfigEntry {
+	return []ConfigEntry{{Name: "root", Value: "INFO", Source: int8(kmsg.ConfigSourceDefaultConfig)}}
+}
+
+func (f *fake) AlterBrokerLoggers([]ConfigChange, bool) error { return f.err("AlterBrokerLoggers") }
 
 func (f *fake) Reassign(context.Context, string, int32, []int32) error { return f.err("Reassign") }
 
@@ -388,6 +414,16 @@ func (p fakePartition) ListOffset(int64, int32) (int64, int64, int32, error) {
 
 func (p fakePartition) EndOffsetForEpoch(int32, int32) (int32, int64, error) {
 	return 3, 10, p.f.err("EndOffsetForEpoch")
+}
+
+func (p fakePartition) DeleteRecords(_ context.Context, offset int64) (int64, error) {
+	if offset == -1 {
+		offset = 10
+	}
+	if offset > 10 {
+		return -1, kerr.OffsetOutOfRange
+	}
+	return offset, p.f.err("DeleteRecords")
 }
 
 // fakeMarker is one WriteTxnMarker call.

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -117,6 +119,36 @@ var handlerCases = []handlerCase{
 	{name: "produce/error without a kafka code", setup: fail("Append", errors.New("disk on fire")), req: produce(1, false, 0), want: []int16{kerr.UnknownServerError.Code}},
 	{name: "produce/acks=0 success sends nothing", req: produce(0, false, 0), want: nil},
 	{name: "produce/acks=0 failure closes", req: produce(0, false, 1), closes: true},
+
+	// 21 DeleteRecords (the fake's high watermark is 10)
+	{name: "delete records/v0 a partition named twice, not leader, unknown partition", req: deleteRecords(0, []int32{0, 1, 7, 0}, []int64{4, 4, 4, 11}),
+		want: []int16{kerr.InvalidRequest.Code, notLeader, unknownTopic, kerr.InvalidRequest.Code}, check: lowWatermarks(-1, -1, -1, -1)},
+	{name: "delete records/v2 -1 is the high watermark", req: deleteRecords(2, []int32{0}, []int64{-1}), want: []int16{none}, check: lowWatermarks(10)},
+	{name: "delete records/v2 above the high watermark", req: deleteRecords(2, []int32{0}, []int64{11}), want: []int16{kerr.OffsetOutOfRange.Code}, check: lowWatermarks(-1)},
+	{name: "delete records/v1 unknown topic", setup: func(f *fake) { f.topics = nil }, req: deleteRecords(1, []int32{0}, []int64{3}), want: []int16{unknownTopic}},
+	{name: "delete records/storage error", setup: fail("DeleteRecords", kerr.KafkaStorageError), req: deleteRecords(2, []int32{0}, []int64{3}), want: []int16{kerr.KafkaStorageError.Code}},
+
+	// 35 DescribeLogDirs
+	{name: "describe log dirs/v0 every replica", req: describeLogDirs(0, nil), want: []int16{none, none}, check: logDirReplicas(0, "t/0:10:0", "t/1:20:3", "u/0:7:0")},
+	{name: "describe log dirs/v5 named partitions", req: describeLogDirs(5, []int32{1, 9}), want: []int16{none, none}, check: logDirReplicas(5, "t/1:20:3")},
+	{name: "describe log dirs/v4 offline dir", setup: fail("LogDirs", kerr.KafkaStorageError), req: describeLogDirs(4, nil), want: []int16{none, kerr.KafkaStorageError.Code}},
+
+	// 57 UpdateFeatures
+	{name: "update features/v1 level 0 is a no-op, others refused, a name twice", req: updateFeatures(1, "transaction.version=0", "group.version=1", "transaction.version=0"),
+		want: []int16{none, none, kerr.InvalidUpdateVersion.Code, invalidRequest}},
+	{name: "update features/v0 empty name", req: updateFeatures(0, "=0"), want: []int16{none, invalidRequest}},
+	{name: "update features/v2 one top-level error", req: updateFeatures(2, "metadata.version=0", "kraft.version=1"), want: []int16{kerr.InvalidUpdateVersion.Code}},
+	{name: "update features/v2 all at level 0", req: updateFeatures(2, "group.version=0"), want: []int16{none}},
+
+	// 74 ListConfigResources
+	{name: "list config resources/v1 every type", req: listConfigResources(1), want: []int16{none},
+		check: configResources("2:t", "4:1", "4:2", "8:1", "8:2")},
+	{name: "list config resources/v1 brokers only", req: listConfigResources(1, int8(kmsg.ConfigResourceTypeBroker)), want: []int16{none}, check: configResources("4:1", "4:2")},
+	{name: "list config resources/v1 unknown type", req: listConfigResources(1, 99), want: []int16{invalidRequest}, check: configResources()},
+	{name: "list config resources/v0 client metrics: none", req: listConfigResources(0), want: []int16{none}, check: configResources()},
+
+	// 75 DescribeTopicPartitions (pages: describe_topic_partitions_test.go)
+	{name: "describe topic partitions/unknown topic", req: simple(describeTopicPartitions([]string{"t", "nope"}, 10, "", 0)), want: []int16{unknownTopic, none, none, kerr.LeaderNotAvailable.Code}},
 
 	// 1 Fetch
 	{name: "fetch/unknown topic id", req: fetch(13, func(r *kmsg.FetchRequest) { r.Topics[0].TopicID = [16]byte{1} }, 0), want: []int16{none, kerr.UnknownTopicID.Code}},
@@ -384,36 +416,51 @@ var handlerCases = []handlerCase{
 	// 32 DescribeConfigs
 	{name: "describe configs/unknown topic, other broker, bad type", req: func() kmsg.Request {
 		r := kmsg.NewPtrDescribeConfigsRequest()
+		r.Version = 4 // with config sources
 		for _, rr := range []struct {
 			typ  kmsg.ConfigResourceType
 			name string
-		}{{kmsg.ConfigResourceTypeTopic, "nope"}, {kmsg.ConfigResourceTypeBroker, "2"}, {kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBroker, "1"}} {
+		}{{kmsg.ConfigResourceTypeTopic, "nope"}, {kmsg.ConfigResourceTypeBroker, "2"}, {kmsg.ConfigResourceTypeBrokerLogger, "2"}, {configResourceTypeGroup, "g"},
+			{kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBroker, "1"}, {kmsg.ConfigResourceTypeBroker, ""}} {
 			res := kmsg.NewDescribeConfigsRequestResource()
 			res.ResourceType, res.ResourceName = rr.typ, rr.name
 			r.Resources = append(r.Resources, res)
 		}
 		return r
-	}, want: []int16{unknownTopic, invalidRequest, invalidRequest, none}},
+	}, want: []int16{unknownTopic, invalidRequest, invalidRequest, invalidRequest, none, none, none},
+		check: func(t *testing.T, _ *fake, r kmsg.Response) {
+			last := r.(*kmsg.DescribeConfigsResponse).Resources[6]
+			if len(last.Configs) != 1 || last.Configs[0].Name != "log.retention.ms" || last.Configs[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+				t.Errorf("broker resource \"\": %+v, want the cluster-wide defaults", last.Configs)
+			}
+		}},
 
 	// 33 AlterConfigs, 44 IncrementalAlterConfigs
-	{name: "alter configs/broker, bad type, refused topic", setup: fail("AlterTopicConfigs", kerr.InvalidConfig), req: func() kmsg.Request {
+	{name: "alter configs/refused broker config, logger, bad type, refused topic", setup: func(f *fake) {
+		f.errs = map[string]error{"AlterTopicConfigs": kerr.InvalidConfig, "AlterBrokerConfigs": kerr.InvalidRequest}
+	}, req: func() kmsg.Request {
 		r := kmsg.NewPtrAlterConfigsRequest()
-		for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, kmsg.ConfigResourceTypeTopic} {
+		for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, configResourceTypeGroup, kmsg.ConfigResourceTypeTopic} {
 			res := kmsg.NewAlterConfigsRequestResource()
 			res.ResourceType, res.ResourceName = typ, "t"
 			r.Resources = append(r.Resources, res)
 		}
 		return r
-	}, want: []int16{invalidRequest, invalidRequest, kerr.InvalidConfig.Code}},
-	{name: "incremental alter configs/broker, refused topic", setup: fail("AlterTopicConfigs", kerr.InvalidConfig), req: func() kmsg.Request {
+	}, want: []int16{invalidRequest, invalidRequest, invalidRequest, kerr.InvalidConfig.Code}},
+	{name: "incremental alter configs/broker, logger here and elsewhere, refused topic", setup: func(f *fake) {
+		f.errs = map[string]error{"AlterTopicConfigs": kerr.InvalidConfig, "AlterBrokerLoggers": kerr.InvalidConfig}
+	}, req: func() kmsg.Request {
 		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
-		for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeTopic} {
+		for _, rr := range []struct {
+			typ  kmsg.ConfigResourceType
+			name string
+		}{{kmsg.ConfigResourceTypeBroker, ""}, {kmsg.ConfigResourceTypeBrokerLogger, "1"}, {kmsg.ConfigResourceTypeBrokerLogger, "2"}, {kmsg.ConfigResourceTypeTopic, "t"}} {
 			res := kmsg.NewIncrementalAlterConfigsRequestResource()
-			res.ResourceType, res.ResourceName = typ, "t"
+			res.ResourceType, res.ResourceName = rr.typ, rr.name
 			r.Resources = append(r.Resources, res)
 		}
 		return r
-	}, want: []int16{invalidRequest, kerr.InvalidConfig.Code}},
+	}, want: []int16{none, kerr.InvalidConfig.Code, invalidRequest, kerr.InvalidConfig.Code}},
 
 	// 37 CreatePartitions
 	{name: "create partitions/refused", setup: fail("CreatePartitions", kerr.InvalidPartitions), req: func() kmsg.Request {
@@ -550,6 +597,115 @@ func deleteGroups() func() kmsg.Request {
 		r := kmsg.NewPtrDeleteGroupsRequest()
 		r.Groups = []string{"g"}
 		return r
+	}
+}
+
+// deleteRecords asks to delete below offsets[i] in partition parts[i] of
+// topic t.
+func deleteRecords(version int16, parts []int32, offsets []int64) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrDeleteRecordsRequest()
+		r.Version = version
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = "t"
+		for i, p := range parts {
+			rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+			rp.Partition, rp.Offset = p, offsets[i]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, rt)
+		return r
+	}
+}
+
+// describeLogDirs asks for the partitions parts of topic t (every
+// replica when parts is nil).
+func describeLogDirs(version int16, parts []int32) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrDescribeLogDirsRequest()
+		r.Version = version
+		if parts != nil {
+			rt := kmsg.NewDescribeLogDirsRequestTopic()
+			rt.Topic, rt.Partitions = "t", parts
+			r.Topics = append(r.Topics, rt)
+		}
+		return r
+	}
+}
+
+// logDirReplicas lists "topic/partition:size:lag" of every dir.
+func logDirReplicas(version int16, want ...string) func(*testing.T, *fake, kmsg.Response) {
+	return func(t *testing.T, _ *fake, r kmsg.Response) {
+		var got []string
+		for _, d := range r.(*kmsg.DescribeLogDirsResponse).Dirs {
+			if d.Dir != "/data/logs" {
+				t.Errorf("dir %q", d.Dir)
+			}
+			if version >= 4 && (d.TotalBytes != 1000 || d.UsableBytes != 400) {
+				t.Errorf("v%d: total %d usable %d bytes, want 1000, 400", version, d.TotalBytes, d.UsableBytes)
+			}
+			for _, rt := range d.Topics {
+				for _, p := range rt.Partitions {
+					if p.IsFuture {
+						t.Errorf("%s/%d is a future replica", rt.Topic, p.Partition)
+					}
+					got = append(got, fmt.Sprintf("%s/%d:%d:%d", rt.Topic, p.Partition, p.Size, p.OffsetLag))
+				}
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("replicas %v, want %v", got, want)
+		}
+	}
+}
+
+// updateFeatures asks for "feature=level" updates.
+func updateFeatures(version int16, updates ...string) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrUpdateFeaturesRequest()
+		r.Version = version
+		for _, u := range updates {
+			name, level, _ := strings.Cut(u, "=")
+			fu := kmsg.NewUpdateFeaturesRequestFeatureUpdate()
+			n, _ := strconv.Atoi(level)
+			fu.Feature, fu.MaxVersionLevel = name, int16(n)
+			r.FeatureUpdates = append(r.FeatureUpdates, fu)
+		}
+		return r
+	}
+}
+
+func listConfigResources(version int16, types ...int8) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrListConfigResourcesRequest()
+		r.Version, r.ResourceTypes = version, types
+		return r
+	}
+}
+
+// configResources checks the listed resources as "type:name".
+func configResources(want ...string) func(*testing.T, *fake, kmsg.Response) {
+	return func(t *testing.T, _ *fake, r kmsg.Response) {
+		var got []string
+		for _, c := range r.(*kmsg.ListConfigResourcesResponse).ConfigResources {
+			got = append(got, fmt.Sprintf("%d:%s", c.Type, c.Name))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("resources %v, want %v", got, want)
+		}
+	}
+}
+
+// lowWatermarks checks the DeleteRecords response's low watermarks.
+func lowWatermarks(want ...int64) func(*testing.T, *fake, kmsg.Response) {
+	return func(t *testing.T, _ *fake, r kmsg.Response) {
+		var got []int64
+		for _, p := range r.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions {
+			got = append(got, p.LowWatermark)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("low watermarks %v, want %v", got, want)
+		}
 	}
 }
 

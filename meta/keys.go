@@ -22,6 +22,8 @@ import (
 //	/strata/<cluster>/groups/<group>/offsets/<topic>/<partition>  GroupOffset: a committed offset (groups.go)
 //	/strata/<cluster>/groups/<group>/txn/<producer id>            GroupTxnOffsets: pending offsets of a transaction (groups.go)
 //	/strata/<cluster>/tier/<topic>/<partition>/<base offset>      TierSegment: one cold-tier object (tier.go)
+//	/strata/<cluster>/log-start/<topic>/<partition>               log start offset set by DeleteRecords, decimal (logstart.go)
+//	/strata/<cluster>/broker-configs/<broker id | default>       dynamic broker configs, JSON object (brokerconfigs.go)
 //	/strata/<cluster>/txns/<transactional id>                     TxnState: a transactional id's producer and transaction (txn.go)
 //	/strata/<cluster>/iceberg/<topic>                             IcebergTable: the topic's Iceberg metadata pointer (iceberg.go)
 //	/strata/<cluster>/acls/<binding id>                           auth.Binding: one ACL (security.go)
@@ -136,6 +138,25 @@ func (k Keys) Tier(topic string, p int32) string { return k.TierTopic(topic) + p
 // TierSegment is "/strata/<cluster>/tier/<topic>/<partition, 10 digits>/<base offset, 20 digits>".
 func (k Keys) TierSegment(topic string, p int32, baseOffset int64) string {
 	return k.Tier(topic, p) + pad64(baseOffset)
+}
+
+// LogStarts is the prefix of a topic's log start offsets.
+func (k Keys) LogStarts(topic string) string { return k.root + "log-start/" + topic + "/" }
+
+// LogStart is "/strata/<cluster>/log-start/<topic>/<partition, 10 digits>":
+// the partition's log start offset as DeleteRecords last advanced it.
+func (k Keys) LogStart(topic string, p int32) string { return k.LogStarts(topic) + pad32(p) }
+
+// AllBrokerConfigs is the prefix of the dynamic broker configs.
+func (k Keys) AllBrokerConfigs() string { return k.root + "broker-configs/" }
+
+// BrokerConfigs is "/strata/<cluster>/broker-configs/<broker id, 10
+// digits>", or ".../broker-configs/default" for BrokerConfigsDefault.
+func (k Keys) BrokerConfigs(scope int32) string {
+	if scope == BrokerConfigsDefault {
+		return k.AllBrokerConfigs() + "default"
+	}
+	return k.AllBrokerConfigs() + pad32(scope)
 }
 
 // IcebergTables is the prefix of every topic's Iceberg table pointer.

@@ -308,7 +308,7 @@ func (c *Client) allTopics(ctx context.Context) ([]Topic, error) {
 }
 
 // DeleteTopic deletes, in one transaction, topics/<t> and the prefixes
-// partitions/<t>/, epochs/<t>/ and tier/<t>/ (the manifest goes with the topic;
+// partitions/<t>/, epochs/<t>/, tier/<t>/ and log-start/<t>/ (the manifest goes with the topic;
 // its objects are orphans for the tiering sweeper). ErrTopicNotFound if the
 // topic does not exist. A topic still being created is deleted too (its
 // creation then stops at its next step). Committed group offsets are not
@@ -325,6 +325,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 			clientv3.OpDelete(c.keys.Partitions(name), clientv3.WithPrefix()),
 			clientv3.OpDelete(c.keys.Epochs(name), clientv3.WithPrefix()),
 			clientv3.OpDelete(c.keys.TierTopic(name), clientv3.WithPrefix()),
+			clientv3.OpDelete(c.keys.LogStarts(name), clientv3.WithPrefix()),
 			clientv3.OpDelete(c.keys.IcebergTable(name)),
 		).
 		Commit()

@@ -75,3 +75,32 @@ func Compress(dst []byte, c Codec, src []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("%w: unknown compression codec %d", ErrInvalid, c)
 }
+
+// Recompress appends batch (whose parsed header is h, already validated)
+// to dst with its records area compressed with codec c instead, as Kafka
+// rewrites batches for a topic whose compression.type is not "producer".
+// Offsets, timestamps, producer fields and records are unchanged; the CRC
+// is new. It returns the new batch's header. A batch already in c, or a
+// control batch (Kafka never recompresses markers), is appended as it is.
+// Decompressing stops at maxDecompressed bytes (ErrInvalid beyond).
+func Recompress(dst []byte, h Header, batch []byte, c Codec, maxDecompressed int64) ([]byte, Header, error) {
+	if h.Compression() == c || h.IsControl() {
+		return append(dst, batch...), h, nil
+	}
+	raw := batch[HeaderSize:]
+	if h.Compression() != CodecNone {
+		var err error
+		if raw, err = Decompress(h.Compression(), raw, maxDecompressed); err != nil {
+			return nil, h, err
+		}
+	}
+	records, err := Compress(nil, c, raw)
+	if err != nil {
+		return nil, h, err
+	}
+	h.Attributes = h.Attributes&^attrCodecMask | Attributes(c)&attrCodecMask
+	start := len(dst)
+	dst = AppendBatch(dst, h, records)
+	nh, err := ParseHeader(dst[start:])
+	return dst, nh, err
+}

@@ -2,8 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/stratalog/strata/broker"
+	"github.com/stratalog/strata/fileutil"
 	"github.com/stratalog/strata/group"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/meta"
@@ -27,6 +32,7 @@ func kafkaBackend(b *broker.Broker, g *group.Coordinator, t *txn.Coordinator) in
 		Configs:        c,
 		Replicas:       c,
 		ProducerIDs:    b,
+		LogDirs:        c,
 		Authorizer:     replicaAuthorizer{},
 		GroupPlacement: g,
 		Members:        g,
@@ -38,6 +44,30 @@ func kafkaBackend(b *broker.Broker, g *group.Coordinator, t *txn.Coordinator) in
 
 // kafkaCluster adapts *broker.Broker.
 type kafkaCluster struct{ b *broker.Broker }
+
+// LogDirs is the broker's one log dir with every replica it hosts.
+func (c kafkaCluster) LogDirs() []ingest.LogDir {
+	path, err := filepath.Abs(c.b.LogDirPath())
+	if err != nil {
+		path = c.b.LogDirPath()
+	}
+	d := ingest.LogDir{Path: path, TotalBytes: -1, UsableBytes: -1}
+	if err := c.b.LogDirError(); err != nil {
+		d.Err = fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+		return []ingest.LogDir{d}
+	}
+	if total, usable, err := fileutil.DiskUsage(path); err == nil {
+		d.TotalBytes, d.UsableBytes = total, usable
+	}
+	for _, p := range c.b.LocalPartitions() {
+		r := ingest.ReplicaDir{Topic: p.Topic(), Partition: p.Index(), OffsetLag: max(p.HighWatermark()-p.LogEndOffset(), 0)}
+		for _, s := range p.Segments() {
+			r.Size += s.Size
+		}
+		d.Replicas = append(d.Replicas, r)
+	}
+	return []ingest.LogDir{d}
+}
 
 func (c kafkaCluster) ID() int32           { return c.b.ID() }
 func (c kafkaCluster) ClusterID() string   { return c.b.ClusterID() }
@@ -111,7 +141,7 @@ func configEntries(es []broker.ConfigEntry) []ingest.ConfigEntry {
 	out := make([]ingest.ConfigEntry, len(es))
 	for i, e := range es {
 		out[i] = ingest.ConfigEntry{Name: e.Name, Value: e.Value, Default: e.Default, ReadOnly: e.ReadOnly,
-			Type: int8(e.Type), Doc: e.Doc, Sensitive: e.Sensitive}
+			Type: int8(e.Type), Doc: e.Doc, Sensitive: e.Sensitive, Source: int8(e.Source)}
 	}
 	return out
 }
@@ -123,12 +153,30 @@ func (c kafkaCluster) DescribeTopicConfigs(name string) ([]ingest.ConfigEntry, e
 
 func (c kafkaCluster) BrokerConfigs() []ingest.ConfigEntry { return configEntries(c.b.BrokerConfigs()) }
 
+func (c kafkaCluster) BrokerDefaultConfigs() []ingest.ConfigEntry {
+	return configEntries(c.b.BrokerDefaultConfigs())
+}
+
+func (c kafkaCluster) BrokerLoggers() []ingest.ConfigEntry { return configEntries(c.b.BrokerLoggers()) }
+
+func (c kafkaCluster) AlterBrokerConfigs(ctx context.Context, resource string, changes []ingest.ConfigChange, replace, validateOnly bool) error {
+	return c.b.AlterBrokerConfigs(ctx, resource, configChanges(changes), replace, validateOnly)
+}
+
+func (c kafkaCluster) AlterBrokerLoggers(changes []ingest.ConfigChange, validateOnly bool) error {
+	return c.b.AlterBrokerLoggers(configChanges(changes), validateOnly)
+}
+
 func (c kafkaCluster) AlterTopicConfigs(ctx context.Context, name string, changes []ingest.ConfigChange, replace, validateOnly bool) error {
+	return c.b.AlterTopicConfigs(ctx, name, configChanges(changes), replace, validateOnly)
+}
+
+func configChanges(changes []ingest.ConfigChange) []broker.ConfigChange {
 	bc := make([]broker.ConfigChange, len(changes))
 	for i, ch := range changes {
 		bc[i] = broker.ConfigChange{Name: ch.Name, Value: ch.Value, Op: broker.ConfigOp(ch.Op)}
 	}
-	return c.b.AlterTopicConfigs(ctx, name, bc, replace, validateOnly)
+	return bc
 }
 
 func (c kafkaCluster) Reassign(ctx context.Context, topic string, partition int32, replicas []int32) error {
@@ -184,6 +232,10 @@ func (k kafkaPartition) ListOffset(ts int64, clientEpoch int32) (int64, int64, i
 
 func (k kafkaPartition) EndOffsetForEpoch(epoch, clientEpoch int32) (int32, int64, error) {
 	return k.p.EndOffsetForEpoch(epoch, clientEpoch)
+}
+
+func (k kafkaPartition) DeleteRecords(ctx context.Context, offset int64) (int64, error) {
+	return k.p.DeleteRecords(ctx, offset)
 }
 
 func (k kafkaPartition) Wait() <-chan struct{} { return k.p.Wait() }

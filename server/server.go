@@ -87,6 +87,9 @@ type Config struct {
 	// Brokers and Logger are filled in here.
 	Transactions txn.Config
 	Logger       *slog.Logger
+	// LogLevel, if set, is Logger's level, which the dynamic broker
+	// config log.level and the BROKER_LOGGER root logger change live.
+	LogLevel *slog.LevelVar
 
 	// Cold tier. ObjectStore is s3://bucket/prefix or file:///path; ""
 	// means file://<DataDir>/objects. S3 credentials come from
@@ -354,6 +357,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.broker, err = broker.Open(ctx, broker.Config{
 		BrokerID:               cfg.BrokerID,
 		LogDir:                 filepath.Join(cfg.DataDir, "logs"),
+		LogLevel:               cfg.LogLevel,
 		AutoCreateTopics:       cfg.AutoCreateTopics,
 		DefaultPartitions:      cfg.DefaultPartitions,
 		RetentionCheckInterval: cfg.RetentionCheckInterval,

@@ -13,12 +13,15 @@ import (
 )
 
 // applyRetention removes tiered segments that retention.ms / retention.bytes
-// no longer keep: manifest entries first (one fenced transaction), objects
-// second. Only a prefix of the manifest goes, so the earliest offset moves
-// and no hole opens. retention.bytes counts the whole partition: tiered
-// log bytes plus local segments not yet tiered.
+// no longer keep, or that lie wholly below the partition's DeleteRecords
+// start: manifest entries first (one fenced transaction), objects second
+// (and the table sync drops them from the Iceberg table). Only a prefix of
+// the manifest goes, so the earliest offset moves and no hole opens.
+// retention.bytes counts the whole partition: tiered log bytes plus local
+// segments not yet tiered.
 func (t *Tier) applyRetention(ctx context.Context, ps *partState, p Partition, epoch int32, set Settings, segs []meta.TierSegment, locals []hotlog.SegmentInfo) ([]meta.TierSegment, error) {
-	if len(segs) == 0 || (set.RetentionMs < 0 && set.RetentionBytes < 0) {
+	deletedBefore := p.DeletedBefore()
+	if len(segs) == 0 || (set.RetentionMs < 0 && set.RetentionBytes < 0 && segs[0].LastOffset >= deletedBefore) {
 		return segs, nil
 	}
 	tieredEnd := segs[len(segs)-1].LastOffset + 1
@@ -34,8 +37,8 @@ func (t *Tier) applyRetention(ctx context.Context, ps *partState, p Partition, e
 	now := time.Now().UnixMilli()
 	n := 0
 	for _, s := range segs {
-		expired := false
-		if set.RetentionMs >= 0 {
+		expired := s.LastOffset < deletedBefore
+		if !expired && set.RetentionMs >= 0 {
 			ts := s.MaxTimestamp
 			if ts < 0 {
 				ts = s.UploadedAt

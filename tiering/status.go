@@ -22,6 +22,10 @@ type PartitionStatus struct {
 	LocalBytes    int64 `json:"local_bytes"`
 	LocalSegments int   `json:"local_segments"`
 	HighWatermark int64 `json:"high_watermark"`
+	// DeletedBefore is the log start DeleteRecords set (0 if never, -1
+	// while the leader has not read it): a tiered file may still hold
+	// records below it (docs/export.md: queries filter on it).
+	DeletedBefore int64 `json:"deleted_before"`
 	// Cold tier: [RemoteStart, RemoteEnd) (-1 when empty), RemoteBytes of
 	// objects in RemoteFiles, holding RemoteLogBytes of record batches.
 	RemoteStart    int64 `json:"remote_start"`
@@ -64,7 +68,7 @@ func (t *Tier) Status(ctx context.Context, topic string) ([]PartitionStatus, err
 			continue
 		}
 		st := PartitionStatus{Topic: p.Topic(), Partition: p.Index(), RemoteEnable: p.TierSettings().Enabled,
-			HighWatermark: p.HighWatermark(), RemoteStart: -1, RemoteEnd: -1}
+			HighWatermark: p.HighWatermark(), DeletedBefore: p.DeletedBefore(), RemoteStart: -1, RemoteEnd: -1}
 		locals := p.Segments()
 		if len(locals) > 0 {
 			st.LocalStart, st.LocalEnd = locals[0].BaseOffset, locals[len(locals)-1].NextOffset

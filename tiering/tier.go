@@ -63,6 +63,10 @@ type Partition interface {
 	// Roll seals the active segment.
 	Roll() error
 	TierSettings() Settings
+	// DeletedBefore is the partition's log start as DeleteRecords set it
+	// (0 if never; -1 while unknown): tiered files wholly below it are
+	// dropped, and nothing below it is uploaded.
+	DeletedBefore() int64
 }
 
 // Hooks let tests inject failures at the steps of the upload protocol. A

@@ -33,6 +33,8 @@ type fakePart struct {
 	// unsynced, if > 0, holds the fsynced offset there: an fsync still
 	// under way (the real log's background flush races the tests).
 	unsynced atomic.Int64
+	// deletedBefore is DeletedBefore (DeleteRecords' start).
+	deletedBefore atomic.Int64
 }
 
 func (p *fakePart) FlushedOffset() int64 {
@@ -52,6 +54,7 @@ func (p *fakePart) Segments() []hotlog.SegmentInfo              { return p.log.S
 func (p *fakePart) Roll() error                                 { return p.log.Roll() }
 func (p *fakePart) TierSettings() Settings                      { return *p.set.Load() }
 func (p *fakePart) ReadLocal(o, m int64, n int) ([]byte, error) { return p.log.Read(o, m, n, true) }
+func (p *fakePart) DeletedBefore() int64                        { return p.deletedBefore.Load() }
 
 // env is a tierer on a fresh topic with one partition.
 type env struct {

@@ -224,6 +224,23 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	locals = p.Segments()
 	t.noteLag(ps, p, locals, tieredEnd)
 
+	// Files wholly below the DeleteRecords start go at once, not at the
+	// next maintenance pass: until they do, the manifest may end before
+	// the local log starts.
+	deletedBefore := p.DeletedBefore()
+	if len(segs) > 0 && segs[0].LastOffset < deletedBefore {
+		if segs, err = t.applyRetention(ctx, ps, p, epoch, set, segs, locals); err != nil {
+			return err
+		}
+		if len(segs) > 0 && segs[0].LastOffset < deletedBefore {
+			return nil // more than one write's worth: the next pass goes on
+		}
+		tieredEnd = -1
+		if len(segs) > 0 {
+			tieredEnd = segs[len(segs)-1].LastOffset + 1
+		}
+	}
+
 	limit := tierLimit(p)
 	coldStart := int64(-1)
 	if len(segs) > 0 {
@@ -232,7 +249,7 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 	deletable := hotlog.TieredRetentionAllow(locals, set.RetentionMs, set.RetentionBytes, time.Now(), coldStart, tieredEnd)
 	uploaded := false
 	for _, s := range locals {
-		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > limit {
+		if !s.Sealed || s.Size == 0 || s.NextOffset <= tieredEnd || s.NextOffset > limit || s.NextOffset <= deletedBefore {
 			continue
 		}
 		if deletable(s) {
@@ -240,7 +257,7 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 			// it untiered, remote retention would at once.
 			continue
 		}
-		from := s.BaseOffset
+		from := max(s.BaseOffset, deletedBefore) // nothing deleted is uploaded
 		if tieredEnd > from {
 			from = tieredEnd
 		} else if tieredEnd >= 0 && from > tieredEnd {

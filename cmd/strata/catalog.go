@@ -24,7 +24,7 @@ from its etcd and object store, without running a broker: the same API as
 strata serve --iceberg-rest-listen (docs/iceberg.md). It commits nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			logger, err := newLogger(logLevel)
+			logger, _, err := newLogger(logLevel)
 			if err != nil {
 				return err
 			}

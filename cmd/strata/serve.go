@@ -38,10 +38,11 @@ func newServeCmd() *cobra.Command {
 Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := newLogger(logLevel)
+			logger, level, err := newLogger(logLevel)
 			if err != nil {
 				return err
 			}
+			cfg.LogLevel = level
 			cfg.BrokerID = brokerID
 			cfg.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
 			cfg.RequestTimeout = time.Duration(reqMs) * time.Millisecond
@@ -160,10 +161,14 @@ Every flag can also be set with STRATA_<FLAG>, e.g. STRATA_DATA_DIR.`,
 	return cmd
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+// newLogger is the broker's logger at level; the level can change while
+// it runs (the dynamic broker config log.level, BROKER_LOGGER).
+func newLogger(level string) (*slog.Logger, *slog.LevelVar, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	lv := new(slog.LevelVar)
+	lv.Set(l)
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), lv, nil
 }

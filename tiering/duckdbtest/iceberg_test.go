@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	iceio "github.com/apache/iceberg-go/io"
-	"github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -64,26 +62,7 @@ func TestDuckDBReadsIcebergSnapshot(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	checked := 0
 	for time.Now().Before(deadline) && checked < 10 {
-		loc, _, found, err := srv.Tables().Metadata(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !found {
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		tbl, err := table.NewFromLocation(ctx, table.Identifier{"default", topic}, loc, iceio.LoadFSFunc(nil, loc), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tasks, err := tbl.Scan().PlanFiles(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var files []string
-		for _, task := range tasks {
-			files = append(files, "'"+strings.TrimPrefix(task.File.FilePath(), "file://")+"'")
-		}
+		files, loc := snapshotFiles(ctx, t, srv, topic)
 		if len(files) == 0 {
 			time.Sleep(100 * time.Millisecond)
 			continue // created, nothing tiered yet
