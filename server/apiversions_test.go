@@ -248,6 +248,21 @@ var versionCases = map[int16]versionCase{
 		r.Topics = append(r.Topics, dt)
 		return r
 	}},
+	21: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		r := kmsg.NewPtrDeleteRecordsRequest()
+		r.TimeoutMillis = 10_000
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = fx.topic
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Offset = 0 // the log start already: nothing is deleted
+		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
+		return r
+	}, check: func(t *testing.T, v int16, resp kmsg.Response, fx *versionFixture) {
+		if p := resp.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0]; p.LowWatermark != 0 {
+			t.Errorf("low watermark %d after deleting below 0", p.LowWatermark)
+		}
+	}},
 	22: {build: func(v int16, fx *versionFixture) kmsg.Request {
 		r := kmsg.NewPtrInitProducerIDRequest()
 		r.TransactionTimeoutMillis, r.ProducerID, r.ProducerEpoch = 60_000, -1, -1
@@ -382,6 +397,19 @@ var versionCases = map[int16]versionCase{
 		r.Topics = append(r.Topics, rt)
 		return r
 	}, allowed: code(kerr.ElectionNotNeeded)},
+	35: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		return kmsg.NewPtrDescribeLogDirsRequest() // every dir, every replica
+	}, check: func(t *testing.T, v int16, resp kmsg.Response, fx *versionFixture) {
+		found := false
+		for _, d := range resp.(*kmsg.DescribeLogDirsResponse).Dirs {
+			for _, dt := range d.Topics {
+				found = found || dt.Topic == fx.topic && len(dt.Partitions) == 1 && dt.Partitions[0].Size > 0
+			}
+		}
+		if !found {
+			t.Errorf("no log dir holds %s with its records", fx.topic)
+		}
+	}},
 	44: {build: func(v int16, fx *versionFixture) kmsg.Request {
 		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
 		r.ValidateOnly = true
@@ -451,6 +479,11 @@ var versionCases = map[int16]versionCase{
 		r.Deletions = append(r.Deletions, d)
 		return r
 	}, allowed: code(kerr.ResourceNotFound)},
+	57: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		r := kmsg.NewPtrUpdateFeaturesRequest()
+		r.TimeoutMillis, r.ValidateOnly = 10_000, true
+		return r
+	}},
 	60: {build: func(v int16, fx *versionFixture) kmsg.Request {
 		r := kmsg.NewPtrDescribeClusterRequest()
 		r.EndpointType = 1
@@ -466,6 +499,21 @@ var versionCases = map[int16]versionCase{
 		return r
 	}, allowed: code(kerr.TransactionalIDNotFound)},
 	66: {build: func(v int16, fx *versionFixture) kmsg.Request { return kmsg.NewPtrListTransactionsRequest() }},
+	74: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		return kmsg.NewPtrListConfigResourcesRequest()
+	}},
+	75: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		r := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+		rt.Topic = fx.topic
+		r.Topics, r.ResponsePartitionLimit = append(r.Topics, rt), 100
+		return r
+	}, check: func(t *testing.T, v int16, resp kmsg.Response, fx *versionFixture) {
+		r := resp.(*kmsg.DescribeTopicPartitionsResponse)
+		if len(r.Topics) != 1 || r.Topics[0].Topic == nil || *r.Topics[0].Topic != fx.topic || r.Topics[0].TopicID != fx.topicID || len(r.Topics[0].Partitions) != 1 {
+			t.Errorf("topic partitions %+v", r.Topics)
+		}
+	}},
 	68: {build: func(v int16, fx *versionFixture) kmsg.Request {
 		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 		r.Group, r.MemberEpoch, r.RebalanceTimeoutMillis = fmt.Sprintf("versioned-848-v%d", v), 0, 30_000
