@@ -7,8 +7,30 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/recordbatch"
 )
+
+// LastStableOffset is the partition's last stable offset: below it every
+// transaction is decided and its marker replicated (hotlog.Log.
+// LastStableOffset at the current high watermark).
+func (p *Partition) LastStableOffset() int64 { return p.log.LastStableOffset(p.hw.Load()) }
+
+// AbortedTransactions are the aborted transactions a read_committed fetch
+// of [from, upTo) names, from the hot log's segments. The cold tier keeps
+// none: a read_committed fetch below the hot log start names none.
+func (p *Partition) AbortedTransactions(from, upTo int64) []hotlog.AbortedTxn {
+	return p.log.AbortedTransactions(from, upTo)
+}
+
+// Producers answers DescribeProducers as the leader: the producers the
+// partition remembers, with their open transaction.
+func (p *Partition) Producers() ([]hotlog.ProducerInfo, error) {
+	if !p.isLeader() {
+		return nil, fmt.Errorf("%w: %s", kerr.NotLeaderForPartition, p)
+	}
+	return p.log.Producers(), nil
+}
 
 // WriteTxnMarker ends producerID's transaction on this partition: it
 // appends a commit or abort control batch (recordbatch.AppendControlBatch)

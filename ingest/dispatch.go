@@ -84,6 +84,7 @@ func init() {
 		50: {0, 0, typed((*clientConn).handleDescribeUserScramCredentials)},
 		51: {0, 0, typed((*clientConn).handleAlterUserScramCredentials)},
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
+		61: {0, 0, typed((*clientConn).handleDescribeProducers)},
 		65: {0, 0, typed((*clientConn).handleDescribeTransactions)},
 		66: {0, 1, typed((*clientConn).handleListTransactions)},
 	}

@@ -439,3 +439,11 @@ func exchangeAs(t *testing.T, s *Server, principal string, req kmsg.Request) (km
 	}
 	return resp, err
 }
+
+func (p fakePartition) LastStableOffset() int64 { return 10 }
+
+func (p fakePartition) AbortedTransactions(int64, int64) []AbortedTxn { return nil }
+
+func (p fakePartition) Producers() ([]ProducerState, error) {
+	return nil, p.f.err("Producers")
+}
