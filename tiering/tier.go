@@ -63,6 +63,14 @@ type Partition interface {
 	// Roll seals the active segment.
 	Roll() error
 	TierSettings() Settings
+	// LastStableOffset is the partition's last stable offset: only records
+	// below it are tiered, so that every transaction the cold tier holds
+	// is decided.
+	LastStableOffset() int64
+	// AbortedTransactions are the aborted transactions overlapping
+	// [from, upTo) (hotlog.Log.AbortedTransactions): their records are
+	// tiered with aborted = true.
+	AbortedTransactions(from, upTo int64) []hotlog.AbortedTxn
 }
 
 // Hooks let tests inject failures at the steps of the upload protocol. A

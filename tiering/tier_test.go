@@ -52,6 +52,10 @@ func (p *fakePart) Segments() []hotlog.SegmentInfo              { return p.log.S
 func (p *fakePart) Roll() error                                 { return p.log.Roll() }
 func (p *fakePart) TierSettings() Settings                      { return *p.set.Load() }
 func (p *fakePart) ReadLocal(o, m int64, n int) ([]byte, error) { return p.log.Read(o, m, n, true) }
+func (p *fakePart) LastStableOffset() int64                     { return p.log.LastStableOffset(p.HighWatermark()) }
+func (p *fakePart) AbortedTransactions(from, upTo int64) []hotlog.AbortedTxn {
+	return p.log.AbortedTransactions(from, upTo)
+}
 
 // env is a tierer on a fresh topic with one partition.
 type env struct {
