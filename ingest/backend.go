@@ -54,8 +54,9 @@ type Partition interface {
 	// latest for read_committed).
 	LastStableOffset() int64
 	// AbortedTransactions are the aborted transactions a read_committed
-	// fetch of [from, upTo) names, in marker order.
-	AbortedTransactions(from, upTo int64) []AbortedTxn
+	// fetch of [from, upTo) names (KAFKA_STORAGE_ERROR if the cold tier
+	// that served the range cannot say).
+	AbortedTransactions(from, upTo int64) ([]AbortedTxn, error)
 	// Producers answers DescribeProducers (NOT_LEADER_OR_FOLLOWER on a
 	// follower).
 	Producers() ([]ProducerState, error)

@@ -442,7 +442,9 @@ func exchangeAs(t *testing.T, s *Server, principal string, req kmsg.Request) (km
 
 func (p fakePartition) LastStableOffset() int64 { return 10 }
 
-func (p fakePartition) AbortedTransactions(int64, int64) []AbortedTxn { return nil }
+func (p fakePartition) AbortedTransactions(int64, int64) ([]AbortedTxn, error) {
+	return nil, p.f.err("AbortedTransactions")
+}
 
 func (p fakePartition) Producers() ([]ProducerState, error) {
 	return nil, p.f.err("Producers")

@@ -18,21 +18,26 @@ const (
 // transactions the returned range overlaps, so that the client drops
 // those producers' records up to their abort markers. A result with no
 // batch left names no aborted transaction (an empty list, not null: the
-// consumer asked for read_committed).
-func readCommittedView(p Partition, fetchOffset int64, res *FetchResult) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+// consumer asked for read_committed). Without the list, no records are
+// served: the error is the partition's.
+func readCommittedView(p Partition, fetchOffset int64, res *FetchResult) ([]kmsg.FetchResponseTopicPartitionAbortedTransaction, error) {
 	n, upTo := stablePrefix(res.Records, res.LastStableOffset)
 	if n == 0 {
 		res.Records = nil
-		return []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		return []kmsg.FetchResponseTopicPartitionAbortedTransaction{}, nil
+	}
+	aborted, err := p.AbortedTransactions(fetchOffset, upTo)
+	if err != nil {
+		res.Records = nil
+		return nil, err
 	}
 	res.Records = res.Records[:n]
-	aborted := p.AbortedTransactions(fetchOffset, upTo)
 	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(aborted))
 	for i, a := range aborted {
 		out[i] = kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 		out[i].ProducerID, out[i].FirstOffset = a.ProducerID, a.FirstOffset
 	}
-	return out
+	return out, nil
 }
 
 // stablePrefix returns how many bytes of records are whole batches whose

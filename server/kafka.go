@@ -193,16 +193,16 @@ func (k kafkaPartition) WriteTxnMarker(ctx context.Context, producerID int64, pr
 
 func (k kafkaPartition) LastStableOffset() int64 { return k.p.LastStableOffset() }
 
-func (k kafkaPartition) AbortedTransactions(from, upTo int64) []ingest.AbortedTxn {
-	aborted := k.p.AbortedTransactions(from, upTo)
+func (k kafkaPartition) AbortedTransactions(from, upTo int64) ([]ingest.AbortedTxn, error) {
+	aborted, err := k.p.AbortedTransactions(from, upTo)
 	if len(aborted) == 0 {
-		return nil
+		return nil, err
 	}
 	out := make([]ingest.AbortedTxn, len(aborted))
 	for i, a := range aborted {
 		out[i] = ingest.AbortedTxn{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset}
 	}
-	return out
+	return out, err
 }
 
 func (k kafkaPartition) Producers() ([]ingest.ProducerState, error) {

@@ -67,10 +67,10 @@ type Partition interface {
 	// below it are tiered, so that every transaction the cold tier holds
 	// is decided.
 	LastStableOffset() int64
-	// AbortedTransactions are the aborted transactions overlapping
-	// [from, upTo) (hotlog.Log.AbortedTransactions): their records are
-	// tiered with aborted = true.
-	AbortedTransactions(from, upTo int64) []hotlog.AbortedTxn
+	// LocalAbortedTransactions are the aborted transactions overlapping
+	// [from, upTo) in the local log (hotlog.Log.AbortedTransactions):
+	// their records are tiered with aborted = true.
+	LocalAbortedTransactions(from, upTo int64) []hotlog.AbortedTxn
 }
 
 // Hooks let tests inject failures at the steps of the upload protocol. A

@@ -123,4 +123,24 @@ func TestTierTransactions(t *testing.T) {
 	if seen != 10 {
 		t.Fatalf("%d data records in the cold tier, want 10", seen)
 	}
+
+	// A read_committed fetch served from the cold tier names the same
+	// aborted transactions as the hot log's index (marker offsets
+	// included), and only those the range holds records of.
+	want := e.part.log.AbortedTransactions(0, end)
+	got, err := e.tier.ColdAbortedTransactions(testCtx(t), e.part.topic, 0, 0, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || len(want) != 2 {
+		t.Fatalf("cold aborted transactions %v, hot %v: want 2 each", got, want)
+	}
+	for i := range got {
+		if got[i].ProducerID != want[i].ProducerID || got[i].FirstOffset != want[i].FirstOffset || got[i].LastOffset != want[i].LastOffset {
+			t.Fatalf("cold aborted transaction %+v, the hot log says %+v", got[i], want[i])
+		}
+	}
+	if got, err := e.tier.ColdAbortedTransactions(testCtx(t), e.part.topic, 0, open+1, end); err != nil || len(got) != 1 || got[0].ProducerID != 400 || got[0].FirstOffset != open+1 {
+		t.Fatalf("cold aborted transactions from %d: %v %v, want producer 400 from %d", open+1, got, err, open+1)
+	}
 }

@@ -351,7 +351,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 		os.Remove(f.Name())
 	}()
 	fw := coldfile.NewFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
-	aborted := newAbortedRanges(p.AbortedTransactions(from, to))
+	aborted := newAbortedRanges(p.LocalAbortedTransactions(from, to))
 	var logBytes int64
 	for pos := from; pos < to; {
 		data, err := p.ReadLocal(pos, to, 4<<20)

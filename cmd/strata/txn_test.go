@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // txnClient is a franz-go transactional producer of topic.
@@ -66,21 +68,28 @@ func consumeUntil(ctx context.Context, t *testing.T, seeds []string, topic strin
 	return seen
 }
 
-func TestTransactionsReadCommittedAcrossRollsAndKill(t *testing.T) {
+// startTxnBroker starts one broker process (skipped with -short) and
+// returns it, a context for the test and an admin client of it.
+func startTxnBroker(t *testing.T) (*brokerProc, context.Context, *kgo.Client) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs a broker process; skipped with -short")
 	}
-	bin := clientsBuildStrata(t)
-	p := newBrokerProc(t, bin)
+	p := newBrokerProc(t, clientsBuildStrata(t))
 	p.start()
-	seeds := []string{p.addr}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	t.Cleanup(cancel)
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(p.addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admCl.Close()
+	t.Cleanup(admCl.Close)
+	return p, ctx, admCl
+}
+
+func TestTransactionsReadCommittedAcrossRollsAndKill(t *testing.T) {
+	p, ctx, admCl := startTxnBroker(t)
+	seeds := []string{p.addr}
 	adm := kadm.NewClient(admCl)
 	const topic = "txn-rolls"
 	if r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": kadm.StringPtr("1024")}, topic); err != nil || r.Err != nil {
@@ -91,54 +100,8 @@ func TestTransactionsReadCommittedAcrossRollsAndKill(t *testing.T) {
 	// come before, between and after b's, and each aborts some rounds.
 	a := txnClient(t, seeds, "txn-rolls-a", topic, time.Minute)
 	b := txnClient(t, seeds, "txn-rolls-b", topic, time.Minute)
-	var committed, all []string
-	for round := range 12 {
-		for _, cl := range []*kgo.Client{a, b} {
-			if err := cl.BeginTransaction(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		va := []string{fmt.Sprintf("a%d-0", round), fmt.Sprintf("a%d-1", round), fmt.Sprintf("a%d-2", round)}
-		vb := []string{fmt.Sprintf("b%d-0", round), fmt.Sprintf("b%d-1", round)}
-		mustProduceSync(ctx, t, a, va[0])
-		mustProduceSync(ctx, t, b, vb...)
-		mustProduceSync(ctx, t, a, va[1:]...)
-		commitA, commitB := round%3 != 0, round%2 == 0
-		for _, end := range []struct {
-			cl     *kgo.Client
-			commit bool
-			values []string
-		}{{b, commitB, vb}, {a, commitA, va}} {
-			if err := end.cl.EndTransaction(ctx, kgo.TransactionEndTry(end.commit)); err != nil {
-				t.Fatal(err)
-			}
-			if end.commit {
-				committed = append(committed, end.values...)
-			}
-			all = append(all, end.values...)
-		}
-	}
-	if err := b.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	mustProduceSync(ctx, t, b, "end")
-	if err := b.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		t.Fatal(err)
-	}
-	committed, all = append(committed, "end"), append(all, "end")
-
-	gotCommitted := consumeUntil(ctx, t, seeds, topic, kgo.ReadCommitted(), "end")
-	slices.Sort(gotCommitted)
-	slices.Sort(committed)
-	if !slices.Equal(gotCommitted, committed) {
-		t.Fatalf("read_committed saw %d values %v,\nwant the %d committed ones %v", len(gotCommitted), gotCommitted, len(committed), committed)
-	}
-	gotAll := consumeUntil(ctx, t, seeds, topic, kgo.ReadUncommitted(), "end")
-	slices.Sort(gotAll)
-	slices.Sort(all)
-	if !slices.Equal(gotAll, all) {
-		t.Fatalf("read_uncommitted saw %d values, want all %d", len(gotAll), len(all))
-	}
+	committed, all := produceInterleaved(ctx, t, a, b, 12)
+	checkIsolationLevels(ctx, t, seeds, topic, committed, all)
 	segs, indexes := countSegmentFiles(t, p.dataDir, topic)
 	if segs < 5 || indexes < 2 {
 		t.Fatalf("%d segments, %d aborted-transaction indexes: the transactions did not span segment rolls", segs, indexes)
@@ -202,6 +165,66 @@ func TestTransactionsReadCommittedAcrossRollsAndKill(t *testing.T) {
 	}
 }
 
+// produceInterleaved runs rounds of transactions of a and b whose records
+// interleave (a's before, between and after b's), a aborting every third
+// round and b every other, then a last committed transaction of b holding
+// "end". It returns the committed values and all values.
+func produceInterleaved(ctx context.Context, t *testing.T, a, b *kgo.Client, rounds int) (committed, all []string) {
+	t.Helper()
+	for round := range rounds {
+		for _, cl := range []*kgo.Client{a, b} {
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		va := []string{fmt.Sprintf("a%d-0", round), fmt.Sprintf("a%d-1", round), fmt.Sprintf("a%d-2", round)}
+		vb := []string{fmt.Sprintf("b%d-0", round), fmt.Sprintf("b%d-1", round)}
+		mustProduceSync(ctx, t, a, va[0])
+		mustProduceSync(ctx, t, b, vb...)
+		mustProduceSync(ctx, t, a, va[1:]...)
+		commitA, commitB := round%3 != 0, round%2 == 0
+		for _, end := range []struct {
+			cl     *kgo.Client
+			commit bool
+			values []string
+		}{{b, commitB, vb}, {a, commitA, va}} {
+			if err := end.cl.EndTransaction(ctx, kgo.TransactionEndTry(end.commit)); err != nil {
+				t.Fatal(err)
+			}
+			if end.commit {
+				committed = append(committed, end.values...)
+			}
+			all = append(all, end.values...)
+		}
+	}
+	if err := b.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	mustProduceSync(ctx, t, b, "end")
+	if err := b.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	return append(committed, "end"), append(all, "end")
+}
+
+// checkIsolationLevels reads topic in both isolation levels: read_committed
+// must see exactly committed, read_uncommitted all.
+func checkIsolationLevels(ctx context.Context, t *testing.T, seeds []string, topic string, committed, all []string) {
+	t.Helper()
+	gotCommitted := consumeUntil(ctx, t, seeds, topic, kgo.ReadCommitted(), "end")
+	slices.Sort(gotCommitted)
+	slices.Sort(committed)
+	if !slices.Equal(gotCommitted, committed) {
+		t.Fatalf("read_committed saw %d values %v,\nwant the %d committed ones %v", len(gotCommitted), gotCommitted, len(committed), committed)
+	}
+	gotAll := consumeUntil(ctx, t, seeds, topic, kgo.ReadUncommitted(), "end")
+	slices.Sort(gotAll)
+	slices.Sort(all)
+	if !slices.Equal(gotAll, all) {
+		t.Fatalf("read_uncommitted saw %d values, want all %d", len(gotAll), len(all))
+	}
+}
+
 // countSegmentFiles counts the .log and .txnindex files of topic's
 // partitions under dataDir.
 func countSegmentFiles(t *testing.T, dataDir, topic string) (logs, txnIndexes int) {
@@ -244,4 +267,62 @@ func describeOpenTxnStart(ctx context.Context, t *testing.T, adm *kadm.Client, t
 		t.Fatalf("%d transactions open, want at most 1", n)
 	}
 	return start
+}
+
+// TestTransactionsReadCommittedFromColdTier: the same interleaved
+// transactions on a topic whose local log keeps almost nothing once
+// tiered, so that consumers reading from the start are served by the cold
+// tier: read_committed still sees exactly the committed records (the
+// aborted transactions come from the Parquet aborted column).
+func TestTransactionsReadCommittedFromColdTier(t *testing.T) {
+	p, ctx, admCl := startTxnBroker(t)
+	seeds := []string{p.addr}
+	const topic = "txn-cold"
+	if r, err := kadm.NewClient(admCl).CreateTopic(ctx, 1, 1, map[string]*string{
+		"segment.bytes": kadm.StringPtr("1024"), "local.retention.bytes": kadm.StringPtr("1"),
+		"strata.tier.max.lag.ms": kadm.StringPtr("300"), "strata.tier.target.file.bytes": kadm.StringPtr("0"),
+	}, topic); err != nil || r.Err != nil {
+		t.Fatalf("create topic: %v %v", err, r.Err)
+	}
+	a := txnClient(t, seeds, "txn-cold-a", topic, time.Minute)
+	b := txnClient(t, seeds, "txn-cold-b", topic, time.Minute)
+	committed, all := produceInterleaved(ctx, t, a, b, 12)
+	a.Close()
+	b.Close()
+	// Wait until the local log has let go of most of the partition.
+	for {
+		end, localStart := listOffset(ctx, t, admCl, topic, -1), listOffset(ctx, t, admCl, topic, -4)
+		if localStart > end*3/4 {
+			t.Logf("local log from %d of %d: the rest is served by the cold tier", localStart, end)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("local log still starts at %d of %d", localStart, end)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	checkIsolationLevels(ctx, t, seeds, topic, committed, all)
+}
+
+// listOffset answers ListOffsets (read_uncommitted) for topic/0 at ts.
+func listOffset(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, ts int64) int64 {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 7
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Timestamp = ts
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := resp.Topics[0].Partitions[0]
+	if sp.ErrorCode != 0 {
+		t.Fatalf("ListOffsets %d: %v", ts, kerr.ErrorForCode(sp.ErrorCode))
+	}
+	return sp.Offset
 }
