@@ -1,7 +1,10 @@
 package hotlog
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -344,4 +347,66 @@ func FuzzTxnIndex(f *testing.F) {
 			t.Fatalf("re-encoding differs")
 		}
 	})
+}
+
+// TestCleanerKeepsAbortedTransactions: compaction rewrites segments that
+// hold aborted transactions (their batches stay, at their offsets); the
+// aborted transactions the log names are the same before and after the
+// cleans, in memory and, after a reopen, from the carried .txnindex files.
+func TestCleanerKeepsAbortedTransactions(t *testing.T) {
+	dir := t.TempDir()
+	cfg := compactConfig()
+	l := openLog(t, dir, cfg)
+	now := time.Now()
+	seq := int32(0)
+	for i := range 40 {
+		plain := buildBatch(t, batchSpec{firstTs: now.UnixMilli(), records: []testRecord{{key: []byte("k"), value: fmt.Appendf(nil, "v%d", i)}}})
+		if _, err := l.Append(plain, nil, 0, now); err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 0 {
+			if _, err := l.Append(txnBatch(7, seq, 1, true), nil, 0, now); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+			if _, err := l.Append(marker(7, i%8 == 0, 0), nil, 0, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l.Roll()
+	if err := l.FlushUpTo(l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	want := l.AbortedTransactions(0, l.LogEndOffset())
+	if len(want) != 5 {
+		t.Fatalf("%d aborted transactions, want 5", len(want))
+	}
+	cl := NewCleaner(CleanerConfig{DedupeBufferBytes: 1 << 16})
+	for range 2 {
+		if st, err := cl.Clean(context.Background(), l, now, math.MaxInt64); err != nil || st.Segments == 0 {
+			t.Fatalf("clean: %+v %v", st, err)
+		}
+		if got := l.AbortedTransactions(0, l.LogEndOffset()); !slices.Equal(got, want) {
+			t.Fatalf("after a clean: %v, want %v", got, want)
+		}
+		// New dirty records, so that the next clean merges the cleaned
+		// segments.
+		b := buildBatch(t, batchSpec{firstTs: now.UnixMilli(), records: []testRecord{{key: []byte("k"), value: []byte("new")}}})
+		if _, err := l.Append(b, nil, 0, now); err != nil {
+			t.Fatal(err)
+		}
+		l.Roll()
+		if err := l.FlushUpTo(l.LogEndOffset()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir, cfg)
+	defer l.Close()
+	if got := l.AbortedTransactions(0, l.LogEndOffset()); !slices.Equal(got, want) {
+		t.Fatalf("after cleans and a reopen: %v, want %v", got, want)
+	}
 }
