@@ -228,6 +228,9 @@ func (f *fetcher) fetchOnce(ctx context.Context, conn *peerConn) (again bool, er
 	}
 	if hw := min(r.HighWatermark, p.log.LogEndOffset()); hw > p.hw.Load() {
 		p.hw.Store(hw)
+		// The follower's transactions below the high watermark are
+		// decided: let the log forget them, as the leader's fetches do.
+		p.log.LastStableOffset(hw)
 	}
 	// The leader's log start (moved by DeleteRecords or its retention):
 	// records below it are gone from the leader, and go here too.

@@ -392,7 +392,7 @@ func (p *Partition) Fetch(offset int64, maxBytes int, minOneBatch bool, clientEp
 		return FetchResult{}, err
 	}
 	hw := p.hw.Load()
-	res := FetchResult{HighWatermark: hw, LastStableOffset: hw, LogStartOffset: p.log.LogStartOffset()}
+	res := FetchResult{HighWatermark: hw, LastStableOffset: p.log.LastStableOffset(hw), LogStartOffset: p.log.LogStartOffset()}
 	if offset >= hw && offset <= p.log.LogEndOffset() {
 		return res, nil
 	}

@@ -35,6 +35,10 @@ type ColdReader interface {
 	// ColdEpochs lists the leader epochs of the tiered offsets, each with
 	// the first offset it holds, oldest first.
 	ColdEpochs(ctx context.Context, topic string, partition int32) ([]meta.TierEpoch, error)
+	// ColdAbortedTransactions lists the aborted transactions of the
+	// tiered records in [from, upTo), from their aborted column (a
+	// read_committed fetch served from the cold tier).
+	ColdAbortedTransactions(ctx context.Context, topic string, partition int32, from, upTo int64) ([]hotlog.AbortedTxn, error)
 }
 
 // coldTimeout bounds one cold-tier call on the fetch and list-offsets paths.

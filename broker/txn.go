@@ -7,8 +7,57 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/recordbatch"
 )
+
+// LastStableOffset is the partition's last stable offset: below it every
+// transaction is decided and its marker replicated (hotlog.Log.
+// LastStableOffset at the current high watermark).
+func (p *Partition) LastStableOffset() int64 { return p.log.LastStableOffset(p.hw.Load()) }
+
+// LocalAbortedTransactions are the aborted transactions of [from, upTo)
+// in the local log (what the tierer marks aborted).
+func (p *Partition) LocalAbortedTransactions(from, upTo int64) []hotlog.AbortedTxn {
+	return p.log.AbortedTransactions(from, upTo)
+}
+
+// AbortedTransactions are the aborted transactions a read_committed fetch
+// of [from, upTo) names: from the hot log's segments, or, for a range
+// below the local log start that a fetch read from the cold tier, from the
+// tiered records' aborted column. A cold tier that cannot be read is
+// KAFKA_STORAGE_ERROR (the records cannot be served without the list).
+func (p *Partition) AbortedTransactions(from, upTo int64) ([]hotlog.AbortedTxn, error) {
+	cold := p.b.cfg.Cold
+	if from >= p.log.LogStartOffset() || cold == nil {
+		return p.log.AbortedTransactions(from, upTo), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), coldTimeout)
+	defer cancel()
+	_, coldEnd, err := cold.ColdRange(ctx, p.topic, p.index)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cold tier of %s: %v", kerr.KafkaStorageError, p, err)
+	}
+	if from >= coldEnd {
+		// The fetch went on from the local start (a hole below it).
+		return p.log.AbortedTransactions(from, upTo), nil
+	}
+	// fetchCold returns cold records only: the range ends in the cold tier.
+	out, err := cold.ColdAbortedTransactions(ctx, p.topic, p.index, from, min(upTo, coldEnd))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	return out, nil
+}
+
+// Producers answers DescribeProducers as the leader: the producers the
+// partition remembers, with their open transaction.
+func (p *Partition) Producers() ([]hotlog.ProducerInfo, error) {
+	if !p.isLeader() {
+		return nil, fmt.Errorf("%w: %s", kerr.NotLeaderForPartition, p)
+	}
+	return p.log.Producers(), nil
+}
 
 // WriteTxnMarker ends producerID's transaction on this partition: it
 // appends a commit or abort control batch (recordbatch.AppendControlBatch)

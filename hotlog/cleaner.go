@@ -51,8 +51,8 @@ import (
 // segment may have and that a rewrite carries into the segment it writes
 // (carrySiblings): each replaced segment's file, in offset order,
 // concatenated, which keeps an index of offset-ordered entries valid (an
-// aborted-transaction index is one). None yet.
-var carriedExts []string
+// aborted-transaction index is one).
+var carriedExts = []string{extTxnIndex}
 
 // Suffixes of the swap (docs/format/recovery.md#log-cleaner-swap).
 const (
@@ -694,6 +694,13 @@ func (l *Log) swapGroup(g []cleanSeg, t *segment, keep bool) error {
 		ns := newSegment(l.dir, base, l.files)
 		ns.adoptIndexes(t)
 		ns.sealed = true
+		// Batches keep their offsets and transactional batches stay:
+		// the old segments' aborted transactions are the new one's
+		// (carrySiblings concatenated their files).
+		for _, old := range l.segs[i : i+len(g)] {
+			ns.aborted = append(ns.aborted, old.aborted...)
+			ns.txnDirty = ns.txnDirty || old.txnDirty
+		}
 		repl = []*segment{ns}
 	}
 	l.segs = slices.Concat(l.segs[:i], repl, l.segs[i+len(g):])

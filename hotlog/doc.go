@@ -15,6 +15,10 @@
 //     checked by Append (duplicates, sequence gaps, fenced epochs, Kafka's
 //     rules), snapshotted to <offset>.snapshot files at rolls and Close and
 //     rebuilt on Open from the newest snapshot and the batch headers after it;
+//   - transactions (txnstate.go): per producer its open transaction's first
+//     offset and last marker's coordinator epoch (in the snapshots too), the
+//     last stable offset, and per segment the aborted transactions
+//     (<base>.txnindex, txnindex.go) that read_committed fetches name;
 //   - local retention by age and size, with a veto for the caller (tiering only
 //     lets go of segments that are safe in the object store);
 //   - file descriptors: segment files are opened on use through a FileCache
@@ -28,8 +32,9 @@
 // package recordbatch's; hotlog reads batches only through it.
 //
 // The on-disk formats are written down in docs/format/segment.md,
-// docs/format/index.md, docs/format/recovery.md and
-// docs/format/producer-state.md; keep them in step with the code.
+// docs/format/index.md, docs/format/recovery.md,
+// docs/format/producer-state.md and docs/format/txnindex.md; keep them in
+// step with the code.
 //
 // Concurrency: every method of Log is safe for concurrent use. Appends are
 // serialised by one mutex; reads and flushes run beside appends. Operations

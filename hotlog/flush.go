@@ -88,6 +88,7 @@ func (l *Log) syncOnce() error {
 	}
 	dir := l.dirDirty
 	l.dirDirty = false
+	txnJobs := l.takeTxnIndexJobsLocked()
 	snaps := l.takePendingSnapshotsLocked()
 	l.mu.Unlock()
 
@@ -101,6 +102,15 @@ func (l *Log) syncOnce() error {
 			return err
 		}
 	}
+	// The aborted-transaction indexes go before the snapshots: recovery
+	// trusts a segment's index below the snapshot it replays from.
+	if err := l.writeTxnIndexJobs(txnJobs, false); err != nil {
+		l.mu.Lock()
+		l.pendingSnaps = append(snaps, l.pendingSnaps...)
+		l.snapsPending.Store(len(l.pendingSnaps) > 0)
+		l.mu.Unlock()
+		return err
+	}
 	// The segments are durable: the snapshots describe nothing a crash
 	// can lose. One directory fsync covers their renames and any segment
 	// files created since the last round.
@@ -108,7 +118,7 @@ func (l *Log) syncOnce() error {
 	if serr != nil {
 		l.logger.Warn("producer-state snapshot not written; recovery will replay more of the log", "err", serr)
 	}
-	dir = dir || n > 0
+	dir = dir || n > 0 || len(txnJobs) > 0
 	if dir {
 		if err := l.syncDir(); err != nil {
 			return syncErr("fsync log directory", err)
@@ -202,6 +212,11 @@ func (l *Log) Close() error {
 	}
 	if err := l.syncDir(); err != nil {
 		errs = append(errs, storageErr("fsync log directory", err))
+	}
+	if len(errs) == 0 {
+		if terr := l.writeTxnIndexJobs(l.takeTxnIndexJobsLocked(), true); terr != nil {
+			errs = append(errs, terr)
+		}
 	}
 	err := errors.Join(errs...)
 	if err == nil {

@@ -378,13 +378,17 @@ func (l *Log) Append(batches []byte, hs []recordbatch.Header, leaderEpoch int32,
 	if err != nil {
 		return AppendInfo{}, err
 	}
+	ctrls, err := controlsOf(batches, hs)
+	if err != nil {
+		return AppendInfo{}, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return AppendInfo{}, ErrClosed
 	}
 	first := l.leo.Load()
-	upd, err := l.producers.check(hs, first, l.prodScratch[:0])
+	upd, err := l.producers.check(hs, ctrls, first, l.prodScratch[:0])
 	l.prodScratch = upd[:0]
 	if err != nil {
 		return AppendInfo{}, err
@@ -418,6 +422,11 @@ func (l *Log) Append(batches []byte, hs []recordbatch.Header, leaderEpoch int32,
 	info.LastOffset = next - 1
 	l.leo.Store(next)
 	l.producers.commit(upd)
+	for i, h := range hs {
+		if a, ok := l.producers.trackTxn(h, controlAt(ctrls, i)); ok {
+			seg.addAborted(a)
+		}
+	}
 	l.boundProducersLocked()
 	return info, nil
 }

@@ -113,14 +113,16 @@ func seqAdd(seq, n int32) int32 {
 	return seq + n
 }
 
-// producerState maps producer ids to their entries. It is guarded by
-// Log.mu.
+// producerState maps producer ids to their entries, and to their
+// transaction state (txnstate.go). It is guarded by Log.mu.
 type producerState struct {
-	m map[int64]*producerEntry
+	m     map[int64]*producerEntry
+	txns  map[int64]*txnEntry
+	ended []endedTxn // not snapshotted: see firstUnstable
 }
 
 func newProducerState() *producerState {
-	return &producerState{m: map[int64]*producerEntry{}}
+	return &producerState{m: map[int64]*producerEntry{}, txns: map[int64]*txnEntry{}}
 }
 
 // producerUpdate is an entry as it will be once an append is written.
@@ -144,14 +146,19 @@ func batchInfo(h recordbatch.Header, base int64) producerBatch {
 // gets offset first, against the state, and returns the entries the append
 // would leave (appended to upd); the state itself is not changed. Each
 // batch is checked against the state as the batches before it in the same
-// append leave it.
-func (ps *producerState) check(hs []recordbatch.Header, first int64, upd []producerUpdate) ([]producerUpdate, error) {
+// append leave it (the transaction rules, checkTxn, against the state
+// before the append). ctrls holds the markers of control batches (nil
+// entries for the others, or nil if there are none).
+func (ps *producerState) check(hs []recordbatch.Header, ctrls []*recordbatch.ControlRecord, first int64, upd []producerUpdate) ([]producerUpdate, error) {
 	next := first
 	for i, h := range hs {
 		base := next
 		next = base + int64(h.LastOffsetDelta) + 1
 		if h.ProducerID < 0 {
 			continue
+		}
+		if err := ps.checkTxn(h, controlAt(ctrls, i)); err != nil {
+			return upd, err
 		}
 		if h.IsControl() {
 			// A transaction marker: only its epoch is checked here.
@@ -225,12 +232,15 @@ func (ps *producerState) commit(upd []producerUpdate) {
 	}
 }
 
-// replay applies a stored batch (offsets in h) without checking it, as
-// recovery and replication do: a batch of another epoch starts the entry
-// over, one of the same epoch is added to it.
-func (ps *producerState) replay(h recordbatch.Header) {
+// replay applies a stored batch (offsets in h; ctrl its marker if it is
+// a control batch) without checking it, as recovery and replication do: a
+// batch of another epoch starts the entry over, one of the same epoch is
+// added to it; transactions open and end (trackTxn, whose aborted
+// transaction it returns).
+func (ps *producerState) replay(h recordbatch.Header, ctrl *recordbatch.ControlRecord) (AbortedTxn, bool) {
+	aborted, ok := ps.trackTxn(h, ctrl)
 	if h.ProducerID < 0 || h.IsControl() {
-		return
+		return aborted, ok
 	}
 	b := batchInfo(h, h.BaseOffset)
 	e := ps.m[h.ProducerID]
@@ -243,6 +253,7 @@ func (ps *producerState) replay(h recordbatch.Header) {
 	default:
 		e.add(b)
 	}
+	return aborted, ok
 }
 
 // expire removes producers whose last batch's maxTimestamp is ttl or more
@@ -251,11 +262,12 @@ func (ps *producerState) expire(now time.Time, ttl time.Duration) int {
 	limit := now.UnixMilli() - ttl.Milliseconds()
 	n := 0
 	for pid, e := range ps.m {
-		if e.last().maxTimestamp <= limit {
+		if e.last().maxTimestamp <= limit && !ps.hasOpenTxn(pid) {
 			delete(ps.m, pid)
 			n++
 		}
 	}
+	ps.forgetTxns()
 	return n
 }
 
@@ -273,7 +285,9 @@ func (ps *producerState) evictOldest(max int) int {
 	}
 	all := make([]aged, 0, len(ps.m))
 	for pid, e := range ps.m {
-		all = append(all, aged{pid, e.last().maxTimestamp})
+		if !ps.hasOpenTxn(pid) {
+			all = append(all, aged{pid, e.last().maxTimestamp})
+		}
 	}
 	slices.SortFunc(all, func(a, b aged) int {
 		if c := cmp.Compare(a.ts, b.ts); c != 0 {
@@ -281,10 +295,11 @@ func (ps *producerState) evictOldest(max int) int {
 		}
 		return cmp.Compare(a.pid, b.pid)
 	})
-	drop := len(all) - max*9/10
+	drop := min(len(all), len(ps.m)-max*9/10)
 	for _, a := range all[:drop] {
 		delete(ps.m, a.pid)
 	}
+	ps.forgetTxns()
 	return drop
 }
 
@@ -299,10 +314,11 @@ func (l *Log) boundProducersLocked() {
 // Snapshot encoding (docs/format/producer-state.md).
 const (
 	snapshotMagic      = "STPS"
-	snapshotVersion    = 1
+	snapshotVersion    = 2  // 2 adds the transactions; 1 is still read
 	snapshotHeaderSize = 22 // magic 4, version 2, crc 4, offset 8, count 4
 	snapshotEntryFixed = 11 // producer id 8, epoch 2, batch count 1
 	snapshotBatchSize  = 32 // first/last sequence 4+4, first/last offset 8+8, max timestamp 8
+	snapshotTxnSize    = 20 // producer id 8, open transaction's first offset 8, coordinator epoch 4
 	snapshotCRCStart   = 10
 )
 
@@ -320,6 +336,12 @@ func encodeSnapshot(offset int64, ps *producerState) []byte {
 		size += snapshotEntryFixed + e.n*snapshotBatchSize
 	}
 	slices.Sort(pids)
+	txnPIDs := make([]int64, 0, len(ps.txns))
+	for pid := range ps.txns {
+		txnPIDs = append(txnPIDs, pid)
+	}
+	slices.Sort(txnPIDs)
+	size += 4 + len(txnPIDs)*snapshotTxnSize
 	be := binary.BigEndian
 	b := make([]byte, 0, size)
 	b = append(b, snapshotMagic...)
@@ -340,6 +362,13 @@ func encodeSnapshot(offset int64, ps *producerState) []byte {
 			b = be.AppendUint64(b, uint64(pb.maxTimestamp))
 		}
 	}
+	b = be.AppendUint32(b, uint32(len(txnPIDs)))
+	for _, pid := range txnPIDs {
+		t := ps.txns[pid]
+		b = be.AppendUint64(b, uint64(pid))
+		b = be.AppendUint64(b, uint64(t.first))
+		b = be.AppendUint32(b, uint32(t.coordEpoch))
+	}
 	be.PutUint32(b[6:], crc32.Checksum(b[snapshotCRCStart:], snapshotCRC))
 	return b
 }
@@ -358,8 +387,9 @@ func decodeSnapshot(b []byte, offset int64) (int64, *producerState, error) {
 		return fail("magic %q", b[:4])
 	}
 	be := binary.BigEndian
-	if v := be.Uint16(b[4:]); v != snapshotVersion {
-		return fail("unknown version %d", v)
+	version := be.Uint16(b[4:])
+	if version != 1 && version != snapshotVersion {
+		return fail("unknown version %d", version)
 	}
 	if want, got := be.Uint32(b[6:]), crc32.Checksum(b[snapshotCRCStart:], snapshotCRC); want != got {
 		return fail("crc mismatch: stored %#08x, computed %#08x", want, got)
@@ -373,7 +403,7 @@ func decodeSnapshot(b []byte, offset int64) (int64, *producerState, error) {
 	if uint64(count)*(snapshotEntryFixed+snapshotBatchSize) > uint64(len(rest)) {
 		return fail("%d producers do not fit in %d bytes", count, len(rest))
 	}
-	ps := &producerState{m: make(map[int64]*producerEntry, count)}
+	ps := &producerState{m: make(map[int64]*producerEntry, count), txns: map[int64]*txnEntry{}}
 	prev := int64(-1)
 	for i := uint32(0); i < count; i++ {
 		if len(rest) < snapshotEntryFixed {
@@ -416,6 +446,12 @@ func decodeSnapshot(b []byte, offset int64) (int64, *producerState, error) {
 		}
 		ps.m[pid] = e
 	}
+	if version >= 2 {
+		var err error
+		if rest, err = decodeSnapshotTxns(rest, off, ps); err != nil {
+			return fail("%v", err)
+		}
+	}
 	if len(rest) != 0 {
 		return fail("%d bytes after the last producer", len(rest))
 	}
@@ -431,3 +467,32 @@ var (
 	// older than the one of the producer's last marker.
 	ErrCoordinatorFenced = errors.New("transaction coordinator fenced")
 )
+
+// decodeSnapshotTxns parses a version 2 snapshot's transactions (after the
+// producers) into ps and returns the bytes after them.
+func decodeSnapshotTxns(rest []byte, off int64, ps *producerState) ([]byte, error) {
+	be := binary.BigEndian
+	if len(rest) < 4 {
+		return nil, errors.New("transaction count truncated")
+	}
+	count := be.Uint32(rest)
+	rest = rest[4:]
+	if uint64(count)*snapshotTxnSize > uint64(len(rest)) {
+		return nil, fmt.Errorf("%d transactions do not fit in %d bytes", count, len(rest))
+	}
+	prev := int64(-1)
+	for i := uint32(0); i < count; i++ {
+		pid := int64(be.Uint64(rest))
+		t := &txnEntry{first: int64(be.Uint64(rest[8:])), coordEpoch: int32(be.Uint32(rest[16:]))}
+		rest = rest[snapshotTxnSize:]
+		switch {
+		case pid <= prev:
+			return nil, fmt.Errorf("transaction producer id %d after %d: ids must increase", pid, prev)
+		case t.first < -1 || t.first >= off || t.coordEpoch < -1:
+			return nil, fmt.Errorf("producer %d: transaction from offset %d, coordinator epoch %d", pid, t.first, t.coordEpoch)
+		}
+		prev = pid
+		ps.txns[pid] = t
+	}
+	return rest, nil
+}

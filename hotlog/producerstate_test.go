@@ -609,11 +609,11 @@ func TestProducerExpiration(t *testing.T) {
 
 func TestProducerSnapshotEncoding(t *testing.T) {
 	ps := newProducerState()
-	ps.replay(recordbatch.Header{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 10, LastOffsetDelta: 4, BaseOffset: 100, MaxTimestamp: 55})
-	ps.replay(recordbatch.Header{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 15, LastOffsetDelta: 0, BaseOffset: 105, MaxTimestamp: 56})
-	ps.replay(recordbatch.Header{ProducerID: 3, ProducerEpoch: 0, BaseSequence: math.MaxInt32, LastOffsetDelta: 1, BaseOffset: 200, MaxTimestamp: 57})
+	ps.replay(recordbatch.Header{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 10, LastOffsetDelta: 4, BaseOffset: 100, MaxTimestamp: 55}, nil)
+	ps.replay(recordbatch.Header{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 15, LastOffsetDelta: 0, BaseOffset: 105, MaxTimestamp: 56}, nil)
+	ps.replay(recordbatch.Header{ProducerID: 3, ProducerEpoch: 0, BaseSequence: math.MaxInt32, LastOffsetDelta: 1, BaseOffset: 200, MaxTimestamp: 57}, nil)
 	b := encodeSnapshot(300, ps)
-	if len(b) != snapshotHeaderSize+2*snapshotEntryFixed+3*snapshotBatchSize {
+	if len(b) != snapshotHeaderSize+2*snapshotEntryFixed+3*snapshotBatchSize+4 {
 		t.Fatalf("%d bytes", len(b))
 	}
 	off, got, err := decodeSnapshot(b, 300)
@@ -639,7 +639,7 @@ func TestProducerSnapshotEncoding(t *testing.T) {
 		}
 	}
 	bad("magic", func(c []byte) []byte { c[0] = 'X'; return c }, true)
-	bad("version", func(c []byte) []byte { c[5] = 2; return c }, true)
+	bad("version", func(c []byte) []byte { c[5] = 3; return c }, true)
 	bad("crc", func(c []byte) []byte { c[40] ^= 1; return c }, false)
 	bad("truncated", func(c []byte) []byte { return c[:len(c)-1] }, true)
 	bad("trailing", func(c []byte) []byte { return append(c, 0) }, true)
@@ -659,10 +659,14 @@ func FuzzProducerSnapshot(f *testing.F) {
 	ps := newProducerState()
 	f.Add(encodeSnapshot(0, ps))
 	for i := int64(0); i < 30; i++ {
-		ps.replay(recordbatch.Header{ProducerID: i % 4, ProducerEpoch: int16(i / 20), BaseSequence: int32(i * 3), LastOffsetDelta: int32(i % 3), BaseOffset: i * 10, MaxTimestamp: i})
+		ps.replay(recordbatch.Header{ProducerID: i % 4, ProducerEpoch: int16(i / 20), BaseSequence: int32(i * 3), LastOffsetDelta: int32(i % 3), BaseOffset: i * 10, MaxTimestamp: i}, nil)
 	}
 	full := encodeSnapshot(1000, ps)
 	f.Add(full)
+	f.Add(snapshotV1(full))
+	ps.trackTxn(recordbatch.Header{ProducerID: 2, ProducerEpoch: 1, Attributes: recordbatch.NewAttributes(recordbatch.CodecNone, recordbatch.CreateTime, true, false), BaseOffset: 900}, nil)
+	ps.txns[9] = &txnEntry{first: -1, coordEpoch: 4}
+	f.Add(encodeSnapshot(1000, ps))
 	f.Add(full[:len(full)-5])
 	f.Add(full[:snapshotHeaderSize])
 	f.Add([]byte("STPS"))
@@ -675,8 +679,16 @@ func FuzzProducerSnapshot(f *testing.F) {
 			}
 			return
 		}
-		// Whatever decodes is canonical: it encodes back to the same bytes.
-		if again := encodeSnapshot(off, ps); !bytes.Equal(again, b) {
+		// Whatever decodes is canonical: it encodes back to the same
+		// bytes (a version 1 file as version 2, which adds the
+		// transaction count).
+		want := b
+		if binary.BigEndian.Uint16(b[4:]) == 1 {
+			want = binary.BigEndian.AppendUint32(bytes.Clone(b), 0)
+			want[5] = snapshotVersion
+			binary.BigEndian.PutUint32(want[6:], crcOf(want))
+		}
+		if again := encodeSnapshot(off, ps); !bytes.Equal(again, want) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", b, again)
 		}
 		for pid, e := range ps.m {
@@ -759,5 +771,53 @@ func TestProducerStateBounded(t *testing.T) {
 	defer l.Close()
 	if n := len(producerSnapshotOf(l)); n > cfg.MaxProducers {
 		t.Fatalf("after a full replay: %d producers, more than %d", n, cfg.MaxProducers)
+	}
+}
+
+// snapshotV1 turns a version 2 snapshot without transactions into the
+// version 1 file an older broker wrote.
+func snapshotV1(v2 []byte) []byte {
+	b := bytes.Clone(v2[:len(v2)-4])
+	b[5] = 1
+	binary.BigEndian.PutUint32(b[6:], crcOf(b))
+	return b
+}
+
+// TestProducerSnapshotTransactions: version 2 keeps the open transactions
+// and coordinator epochs; a version 1 file (no transactions) still loads.
+func TestProducerSnapshotTransactions(t *testing.T) {
+	txnAttrs := recordbatch.NewAttributes(recordbatch.CodecNone, recordbatch.CreateTime, true, false)
+	ps := newProducerState()
+	ps.replay(recordbatch.Header{ProducerID: 7, ProducerEpoch: 2, BaseSequence: 0, LastOffsetDelta: 4, BaseOffset: 100, MaxTimestamp: 55, Attributes: txnAttrs}, nil)
+	ps.replay(recordbatch.Header{ProducerID: 8, ProducerEpoch: 0, BaseSequence: 0, LastOffsetDelta: 0, BaseOffset: 105, MaxTimestamp: 56}, nil)
+	ps.txns[9] = &txnEntry{first: -1, coordEpoch: 3}
+	b := encodeSnapshot(300, ps)
+	_, got, err := decodeSnapshot(b, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.EqualFunc(got.txns, ps.txns, func(a, b *txnEntry) bool { return *a == *b }) || got.txns[7].first != 100 {
+		t.Fatalf("transactions decoded as %v, want %v", got.txns, ps.txns)
+	}
+	if first := got.firstUnstable(300); first != 100 {
+		t.Fatalf("first unstable offset after decoding %d, want 100", first)
+	}
+	bad := func(name string, mutate func([]byte) []byte) {
+		c := mutate(bytes.Clone(b))
+		binary.BigEndian.PutUint32(c[6:], crcOf(c))
+		if _, _, err := decodeSnapshot(c, -1); !errors.Is(err, errBadSnapshot) {
+			t.Errorf("%s: error %v", name, err)
+		}
+	}
+	txnAt := len(b) - 2*snapshotTxnSize
+	bad("transaction past the offset", func(c []byte) []byte { binary.BigEndian.PutUint64(c[txnAt+8:], 300); return c })
+	bad("transaction ids out of order", func(c []byte) []byte { binary.BigEndian.PutUint64(c[txnAt:], 10); return c })
+	bad("transaction count too big", func(c []byte) []byte { binary.BigEndian.PutUint32(c[txnAt-4:], 3); return c })
+
+	old := newProducerState()
+	old.replay(recordbatch.Header{ProducerID: 8, ProducerEpoch: 0, BaseSequence: 0, LastOffsetDelta: 0, BaseOffset: 105, MaxTimestamp: 56}, nil)
+	_, got, err = decodeSnapshot(snapshotV1(encodeSnapshot(300, old)), 300)
+	if err != nil || len(got.m) != 1 || len(got.txns) != 0 {
+		t.Fatalf("version 1 snapshot: %v, %v", got, err)
 	}
 }

@@ -45,6 +45,10 @@ func (l *Log) load() error {
 		}
 		s := newSegment(l.dir, bases[i], l.files)
 		s.sealed = !last
+		if err := l.loadTxnIndex(s); err != nil {
+			return err
+		}
+		pl.seg = s
 		// Stat by name: a sealed segment whose indexes check out is
 		// never opened here (its file is opened on the first read).
 		st, err := os.Stat(s.path(extLog))
@@ -68,6 +72,7 @@ func (l *Log) load() error {
 			s.close()
 			return err
 		}
+		s.cutAborted(s.next)
 		if dropped > 0 && !last {
 			// A sealed segment with a damaged tail: everything after it
 			// was written later and cannot have been flushed either.
@@ -182,7 +187,7 @@ func (l *Log) listSegments() ([]int64, error) {
 			// A directory where a segment file belongs cannot be read:
 			// skipping it would open the log without that segment's
 			// records (and remove its indexes as orphans).
-			if strings.HasSuffix(name, extLog) || strings.HasSuffix(name, extIndex) || strings.HasSuffix(name, extTimeIndex) {
+			if strings.HasSuffix(name, extLog) || strings.HasSuffix(name, extIndex) || strings.HasSuffix(name, extTimeIndex) || strings.HasSuffix(name, extTxnIndex) {
 				return nil, storageErr("list segments", fmt.Errorf("%s is a directory, not a segment file", name))
 			}
 			continue
@@ -199,11 +204,8 @@ func (l *Log) listSegments() ([]int64, error) {
 			}
 			logs[base] = true
 			bases = append(bases, base)
-		case strings.HasSuffix(name, extIndex), strings.HasSuffix(name, extTimeIndex):
-			ext := extIndex
-			if strings.HasSuffix(name, extTimeIndex) {
-				ext = extTimeIndex
-			}
+		case strings.HasSuffix(name, extIndex), strings.HasSuffix(name, extTimeIndex), strings.HasSuffix(name, extTxnIndex):
+			ext := indexExt(name)
 			if _, ok := parseSegmentName(name, ext); !ok {
 				l.logger.Warn("ignoring file with an unparsable segment name", "file", name)
 				continue
@@ -212,11 +214,7 @@ func (l *Log) listSegments() ([]int64, error) {
 		}
 	}
 	for _, name := range indexes {
-		ext := extIndex
-		if strings.HasSuffix(name, extTimeIndex) {
-			ext = extTimeIndex
-		}
-		base, _ := parseSegmentName(name, ext)
+		base, _ := parseSegmentName(name, indexExt(name))
 		if !logs[base] {
 			l.logger.Warn("removing index file without a segment", "file", name)
 			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
@@ -315,9 +313,9 @@ func (l *Log) checkSegment(s *segment, fileSize, nextBase int64) error {
 // than 2, a base offset other than the previous batch's last offset + 1
 // (the segment base for the first), a bad CRC, or (for a sealed segment)
 // offsets reaching the next segment's base. The file is truncated there and
-// both indexes are rebuilt. visit (if not nil) sees the header of every
-// batch kept, in order. It returns the number of bytes dropped.
-func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(recordbatch.Header)) (int64, error) {
+// both indexes are rebuilt. visit (if not nil) sees the header and bytes
+// of every batch kept, in order. It returns the number of bytes dropped.
+func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(recordbatch.Header, []byte)) (int64, error) {
 	s.resetIndexes()
 	var dropped int64
 	// The .log file is released before the indexes are written: a user of
@@ -343,7 +341,7 @@ func (l *Log) recoverSegment(s *segment, fileSize, nextBase int64, visit func(re
 
 // scanPrefix is recoverSegment's scan of f: it tracks the valid prefix in
 // s and truncates the file after it.
-func (l *Log) scanPrefix(s *segment, f *os.File, fileSize, nextBase int64, visit func(recordbatch.Header)) (int64, error) {
+func (l *Log) scanPrefix(s *segment, f *os.File, fileSize, nextBase int64, visit func(recordbatch.Header, []byte)) (int64, error) {
 	interval := int64(l.cfg.IndexIntervalBytes)
 	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, fileSize), 256<<10)
 	var (
@@ -388,7 +386,7 @@ func (l *Log) scanPrefix(s *segment, f *os.File, fileSize, nextBase int64, visit
 		}
 		s.track(h, pos, interval)
 		if visit != nil {
-			visit(h)
+			visit(h, batch)
 		}
 		pos += int64(size)
 		expect = h.LastOffset() + 1
@@ -433,4 +431,15 @@ func (l *Log) firstAppendGuess(s *segment) time.Time {
 		return now
 	}
 	return time.UnixMilli(h.MaxTimestamp)
+}
+
+// indexExt is the extension of a segment's index file name: .index,
+// .timeindex or .txnindex.
+func indexExt(name string) string {
+	for _, ext := range []string{extTimeIndex, extTxnIndex} {
+		if strings.HasSuffix(name, ext) {
+			return ext
+		}
+	}
+	return extIndex
 }

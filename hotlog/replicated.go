@@ -22,6 +22,10 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error
 	if err != nil {
 		return AppendInfo{}, err
 	}
+	ctrls, err := controlsOf(batches, hs)
+	if err != nil {
+		return AppendInfo{}, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -56,9 +60,13 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (AppendInfo, error
 	info.LastOffset = next - 1
 	l.leo.Store(next)
 	// A follower keeps the producer state too (unchecked, as recovery
-	// replays it), so that it deduplicates once it leads.
-	for _, h := range hs {
-		l.producers.replay(h)
+	// replays it), so that it deduplicates once it leads, and its
+	// transactions, so that its last stable offset and aborted
+	// transactions are the leader's.
+	for i, h := range hs {
+		if a, ok := l.producers.replay(h, controlAt(ctrls, i)); ok {
+			seg.addAborted(a)
+		}
 	}
 	l.boundProducersLocked()
 	return info, nil

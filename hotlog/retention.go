@@ -290,6 +290,14 @@ func (l *Log) truncate(offset int64, reset bool) (err error) {
 		if err := s.writeIndexFiles(); err != nil {
 			return err
 		}
+		// The offsets cut off will be written again: no abort of
+		// theirs may stay in the index file.
+		if s.cutAborted(newEnd); s.txnDirty {
+			if err := l.writeTxnIndex(s, s.aborted); err != nil {
+				return err
+			}
+			s.txnDirty = false
+		}
 		if err := s.sync(true, l.syncFile); err != nil {
 			return err
 		}

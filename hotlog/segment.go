@@ -48,6 +48,11 @@ type segment struct {
 	sealed      bool
 	dirty       bool // .log bytes not yet fsynced
 	idxDirty    bool // index bytes not yet fsynced (matters once sealed)
+	// aborted are the transactions whose abort marker is in this
+	// segment, in marker order (txnindex.go); txnDirty: the .txnindex
+	// file does not hold them yet.
+	aborted  []AbortedTxn
+	txnDirty bool
 }
 
 func newSegment(dir string, base int64, files *FileCache) *segment {

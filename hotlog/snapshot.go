@@ -149,13 +149,21 @@ func (l *Log) readSnapshot(offset int64) (*producerState, error) {
 // recovery reads anyway.
 type producerLoad struct {
 	ps   *producerState
-	from int64 // replay batches whose last offset is >= from
-	snap int64 // offset of the snapshot loaded, -1 if none
+	from int64    // replay batches whose last offset is >= from
+	snap int64    // offset of the snapshot loaded, -1 if none
+	seg  *segment // the segment being recovered: aborted transactions go to it
 }
 
-func (pl *producerLoad) visit(h recordbatch.Header) {
-	if h.LastOffset() >= pl.from {
-		pl.ps.replay(h)
+func (pl *producerLoad) visit(h recordbatch.Header, batch []byte) {
+	if h.LastOffset() < pl.from {
+		return
+	}
+	ctrl, err := controlOf(h, batch)
+	if err != nil {
+		ctrl = nil // a marker of a kind that cannot be read: it still ends the transaction
+	}
+	if a, ok := pl.ps.replay(h, ctrl); ok {
+		pl.seg.addAborted(a)
 	}
 }
 
@@ -286,7 +294,8 @@ func (l *Log) loadProducerState(upTo int64) *producerState {
 }
 
 // replaySegment applies the headers of the segment's batches whose last
-// offset is >= from and below upTo. A damaged segment is reported and
+// offset is >= from and below upTo (and the markers of control batches,
+// read whole: aborted transactions are added to the segment's). A damaged segment is reported and
 // replayed up to the damage: the state is then as good as the log.
 func (l *Log) replaySegment(ps *producerState, s *segment, from, upTo int64) {
 	if s.next <= from || s.base >= upTo || s.size == 0 {
@@ -312,9 +321,28 @@ func (l *Log) replaySegment(ps *producerState, s *segment, from, upTo int64) {
 			return
 		}
 		if h.LastOffset() >= from {
-			ps.replay(h)
+			ctrl, err := readControl(s, h, pos)
+			if err != nil {
+				l.logger.Error("cannot read a transaction marker to rebuild producer state", "segment", s.base, "offset", h.BaseOffset, "err", err)
+			}
+			if a, ok := ps.replay(h, ctrl); ok {
+				s.addAborted(a)
+			}
 		}
 		pos += int64(h.Size())
 		expect = h.LastOffset() + 1
 	}
+}
+
+// readControl reads the marker of the control batch h at pos of s (nil
+// for other batches).
+func readControl(s *segment, h recordbatch.Header, pos int64) (*recordbatch.ControlRecord, error) {
+	if !h.IsControl() {
+		return nil, nil
+	}
+	buf := make([]byte, h.Size())
+	if err := s.readAt(buf, pos); err != nil {
+		return nil, err
+	}
+	return controlOf(h, buf)
 }

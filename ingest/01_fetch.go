@@ -172,6 +172,9 @@ func (cc *clientConn) fillFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse
 					}
 					res.Records = nil
 				}
+				if req.IsolationLevel == readCommitted && replica < 0 && err == nil {
+					sp.AbortedTransactions, err = readCommittedView(j.p, j.rp.FetchOffset, &res)
+				}
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 				sp.RecordBatches = res.Records
 				total += len(res.Records)

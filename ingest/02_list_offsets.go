@@ -36,6 +36,11 @@ func (cc *clientConn) handleListOffsets(_ context.Context, req *kmsg.ListOffsets
 				var off, ts int64
 				var epoch int32
 				off, ts, epoch, err = p.ListOffset(rp.Timestamp, rp.CurrentLeaderEpoch)
+				if err == nil && rp.Timestamp == listLatest && req.IsolationLevel == readCommitted {
+					// read_committed consumers start at the last stable
+					// offset, not the high watermark.
+					off = p.LastStableOffset()
+				}
 				sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, ts, epoch
 				if req.Version == 0 && err == nil && off >= 0 {
 					sp.OldStyleOffsets = []int64{off}

@@ -56,6 +56,35 @@ type Partition interface {
 	// NOT_LEADER_OR_FOLLOWER, POLICY_VIOLATION (a compacted topic),
 	// KAFKA_STORAGE_ERROR.
 	DeleteRecords(ctx context.Context, offset int64) (int64, error)
+	// LastStableOffset is the partition's last stable offset (ListOffsets
+	// latest for read_committed).
+	LastStableOffset() int64
+	// AbortedTransactions are the aborted transactions a read_committed
+	// fetch of [from, upTo) names (KAFKA_STORAGE_ERROR if the cold tier
+	// that served the range cannot say).
+	AbortedTransactions(from, upTo int64) ([]AbortedTxn, error)
+	// Producers answers DescribeProducers (NOT_LEADER_OR_FOLLOWER on a
+	// follower).
+	Producers() ([]ProducerState, error)
+}
+
+// AbortedTxn is an aborted transaction as a fetch response names it:
+// the producer's records from FirstOffset up to its abort marker are to
+// be skipped.
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+}
+
+// ProducerState is one producer of a partition as DescribeProducers
+// shows it.
+type ProducerState struct {
+	ProducerID            int64
+	ProducerEpoch         int32
+	LastSequence          int32
+	LastTimestamp         int64
+	CoordinatorEpoch      int32
+	CurrentTxnStartOffset int64
 }
 
 // PendingFetch is a fetch running in the background; Result blocks until

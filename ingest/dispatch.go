@@ -89,6 +89,7 @@ func init() {
 		51: {0, 0, typed((*clientConn).handleAlterUserScramCredentials)},
 		57: {0, 2, typed((*clientConn).handleUpdateFeatures)},
 		60: {0, 1, typed((*clientConn).handleDescribeCluster)},
+		61: {0, 0, typed((*clientConn).handleDescribeProducers)},
 		65: {0, 0, typed((*clientConn).handleDescribeTransactions)},
 		66: {0, 1, typed((*clientConn).handleListTransactions)},
 		68: {0, 1, typed((*clientConn).handleConsumerGroupHeartbeat)},

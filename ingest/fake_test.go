@@ -502,3 +502,13 @@ func (f *fake) DescribeConsumerGroup(_ context.Context, id string) (group.Consum
 func (f *fake) CheckFetchMember(context.Context, string, string, int32) error {
 	return f.err("CheckFetchMember")
 }
+
+func (p fakePartition) LastStableOffset() int64 { return 10 }
+
+func (p fakePartition) AbortedTransactions(int64, int64) ([]AbortedTxn, error) {
+	return nil, p.f.err("AbortedTransactions")
+}
+
+func (p fakePartition) Producers() ([]ProducerState, error) {
+	return nil, p.f.err("Producers")
+}

@@ -523,6 +523,20 @@ var handlerCases = []handlerCase{
 		r.Version, r.EndpointType = 1, 2
 		return r
 	}, want: []int16{kerr.UnsupportedEndpointType.Code}},
+
+	// 61 DescribeProducers
+	{name: "describe producers/led, not leader, unknown", req: describeProducers(0, 1, 9), want: []int16{none, notLeader, unknownTopic}},
+	{name: "describe producers/log error", setup: fail("Producers", kerr.NotLeaderForPartition), req: describeProducers(0), want: []int16{notLeader}},
+}
+
+func describeProducers(parts ...int32) func() kmsg.Request {
+	return func() kmsg.Request {
+		r := kmsg.NewPtrDescribeProducersRequest()
+		t := kmsg.NewDescribeProducersRequestTopic()
+		t.Topic, t.Partitions = "t", parts
+		r.Topics = append(r.Topics, t)
+		return r
+	}
 }
 
 var quiet = slog.New(slog.DiscardHandler)

@@ -493,6 +493,20 @@ var versionCases = map[int16]versionCase{
 			t.Errorf("cluster %+v", r)
 		}
 	}},
+	61: {build: func(v int16, fx *versionFixture) kmsg.Request {
+		r := kmsg.NewPtrDescribeProducersRequest()
+		rt := kmsg.NewDescribeProducersRequestTopic()
+		rt.Topic, rt.Partitions = fx.topic, []int32{0}
+		r.Topics = append(r.Topics, rt)
+		return r
+	}, check: func(t *testing.T, v int16, resp kmsg.Response, fx *versionFixture) {
+		p := resp.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0]
+		for _, ap := range p.ActiveProducers {
+			if ap.CurrentTxnStartOffset != -1 {
+				t.Errorf("producer %d has an open transaction at %d; none was begun", ap.ProducerID, ap.CurrentTxnStartOffset)
+			}
+		}
+	}},
 	65: {build: func(v int16, fx *versionFixture) kmsg.Request {
 		r := kmsg.NewPtrDescribeTransactionsRequest()
 		r.TransactionalIDs = []string{"vtxn"}

@@ -244,6 +244,30 @@ func (k kafkaPartition) WriteTxnMarker(ctx context.Context, producerID int64, pr
 	return k.p.WriteTxnMarker(ctx, producerID, producerEpoch, coordinatorEpoch, commit)
 }
 
+func (k kafkaPartition) LastStableOffset() int64 { return k.p.LastStableOffset() }
+
+func (k kafkaPartition) AbortedTransactions(from, upTo int64) ([]ingest.AbortedTxn, error) {
+	aborted, err := k.p.AbortedTransactions(from, upTo)
+	if len(aborted) == 0 {
+		return nil, err
+	}
+	out := make([]ingest.AbortedTxn, len(aborted))
+	for i, a := range aborted {
+		out[i] = ingest.AbortedTxn{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset}
+	}
+	return out, err
+}
+
+func (k kafkaPartition) Producers() ([]ingest.ProducerState, error) {
+	ps, err := k.p.Producers()
+	out := make([]ingest.ProducerState, len(ps))
+	for i, p := range ps {
+		out[i] = ingest.ProducerState{ProducerID: p.ProducerID, ProducerEpoch: int32(p.ProducerEpoch), LastSequence: p.LastSequence,
+			LastTimestamp: p.LastTimestamp, CoordinatorEpoch: p.CoordinatorEpoch, CurrentTxnStartOffset: p.CurrentTxnStartOffset}
+	}
+	return out, err
+}
+
 type pendingFetch struct{ f *broker.PendingFetch }
 
 func (p pendingFetch) Result() (ingest.FetchResult, error) {

@@ -3,9 +3,10 @@
 // those files in etcd, and serves reads below the local log start from them.
 //
 // Upload protocol (crash-safe; docs/format/parquet.md):
-//  1. a sealed segment whose records are all below the high watermark and
-//     the fsynced offset is converted to one Parquet file (a temporary file
-//     on local disk);
+//  1. a sealed segment whose records are all below the high watermark, the
+//     fsynced offset and the last stable offset (every transaction decided;
+//     records of aborted ones get aborted = true) is converted to one
+//     Parquet file (a temporary file on local disk);
 //  2. the file is PUT to the object store under
 //     topic=<t>/partition=<p>/<base>-<last>.parquet (multipart only when
 //     large) and its size (and ETag) verified with a HEAD;

@@ -216,9 +216,8 @@ func mixedBatches(t testing.TB, r *rand.Rand, base int64, nBatches int) ([]byte,
 var nextPID atomic.Int64
 
 // mixedBatchesFor with forLog builds batches the hot log accepts through
-// Append (which checks idempotent producers' sequences and knows no
-// transaction markers yet): every producer batch gets a producer id of its
-// own, and no control batch is made.
+// Append (which checks idempotent producers' sequences and producer
+// epochs): every producer batch gets a producer id of its own.
 func mixedBatchesFor(t testing.TB, r *rand.Rand, base int64, nBatches int, forLog bool) ([]byte, int64) {
 	t.Helper()
 	var out []byte
@@ -240,17 +239,17 @@ func mixedBatchesFor(t testing.TB, r *rand.Rand, base int64, nBatches int, forLo
 			s.logAppendTime = true
 			s.maxTs = ts + 1000
 		}
-		if i%11 == 10 && forLog {
-			s.transactional, s.producerID, s.producerEpoch, s.baseSequence = true, 1000+nextPID.Add(1), 1, 0
-			out = append(out, s.build(t, base)...)
-			base += int64(n)
-		} else if i%11 == 10 {
+		if i%11 == 10 {
 			// A transaction: data then its commit marker.
+			pid := int64(77)
+			if forLog {
+				pid = 1000 + nextPID.Add(1)
+			}
 			commit := recordbatch.ControlRecord{Type: recordbatch.ControlCommit}
-			s.transactional, s.producerID, s.producerEpoch, s.baseSequence = true, 77, 1, 0
+			s.transactional, s.producerID, s.producerEpoch, s.baseSequence = true, pid, 1, 0
 			out = append(out, s.build(t, base)...)
 			base += int64(n)
-			ctl := batchSpec{control: true, transactional: true, producerID: 77, producerEpoch: 1, baseSequence: -1,
+			ctl := batchSpec{control: true, transactional: true, producerID: pid, producerEpoch: 1, baseSequence: -1,
 				leaderEpoch: s.leaderEpoch, firstTs: ts, maxTs: ts,
 				records: []kmsg.Record{{Key: commit.Key(), Value: commit.Value()}}}
 			out = append(out, ctl.build(t, base)...)

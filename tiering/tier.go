@@ -67,6 +67,14 @@ type Partition interface {
 	// (0 if never; -1 while unknown): tiered files wholly below it are
 	// dropped, and nothing below it is uploaded.
 	DeletedBefore() int64
+	// LastStableOffset is the partition's last stable offset: only records
+	// below it are tiered, so that every transaction the cold tier holds
+	// is decided.
+	LastStableOffset() int64
+	// LocalAbortedTransactions are the aborted transactions overlapping
+	// [from, upTo) in the local log (hotlog.Log.AbortedTransactions):
+	// their records are tiered with aborted = true.
+	LocalAbortedTransactions(from, upTo int64) []hotlog.AbortedTxn
 }
 
 // Hooks let tests inject failures at the steps of the upload protocol. A

@@ -55,6 +55,10 @@ func (p *fakePart) Roll() error                                 { return p.log.R
 func (p *fakePart) TierSettings() Settings                      { return *p.set.Load() }
 func (p *fakePart) ReadLocal(o, m int64, n int) ([]byte, error) { return p.log.Read(o, m, n, true) }
 func (p *fakePart) DeletedBefore() int64                        { return p.deletedBefore.Load() }
+func (p *fakePart) LastStableOffset() int64                     { return p.log.LastStableOffset(p.HighWatermark()) }
+func (p *fakePart) LocalAbortedTransactions(from, upTo int64) []hotlog.AbortedTxn {
+	return p.log.AbortedTransactions(from, upTo)
+}
 
 // env is a tierer on a fresh topic with one partition.
 type env struct {

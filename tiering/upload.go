@@ -302,8 +302,11 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 }
 
 // tierLimit is the offset below which records may be tiered: committed
-// (below the high watermark) and fsynced.
-func tierLimit(p Partition) int64 { return min(p.HighWatermark(), p.FlushedOffset()) }
+// (below the high watermark), fsynced, and below the last stable offset
+// (every transaction decided, so that the aborted column is final).
+func tierLimit(p Partition) int64 {
+	return min(p.HighWatermark(), p.FlushedOffset(), p.LastStableOffset())
+}
 
 // maybeRoll rolls the active segment once it has held records for longer
 // than strata.tier.max.lag.ms, so that a quiet partition is tiered too.
@@ -365,6 +368,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 		os.Remove(f.Name())
 	}()
 	fw := coldfile.NewFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
+	aborted := newAbortedRanges(p.LocalAbortedTransactions(from, to))
 	var logBytes int64
 	for pos := from; pos < to; {
 		data, err := p.ReadLocal(pos, to, 4<<20)
@@ -381,6 +385,7 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 			if r.Offset < from {
 				return nil
 			}
+			r.Aborted = aborted.contains(r)
 			return fw.Add(r)
 		})
 		if err != nil {

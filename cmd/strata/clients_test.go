@@ -92,7 +92,12 @@ func TestClients(t *testing.T) {
 		}
 		sum := clientsRunPython(t, "confluent_kafka_txn.py", srv.addr, "confluent-txn-topic")
 		clientsCheckSummary(t, sum, map[string]any{"committed": 60.0, "aborted": 12.0, "fenced": true})
-		t.Logf("read_committed saw %v", sum["read_committed"])
+		// read_committed: both committed transactions whole, nothing of
+		// the aborted one or of the fenced zombie.
+		seen, _ := sum["read_committed"].(map[string]any)
+		if len(seen) != 2 || seen["c1"] != 30.0 || seen["c2"] != 30.0 {
+			t.Fatalf("read_committed saw %v, want c1: 30, c2: 30 and nothing else", sum["read_committed"])
+		}
 	})
 	t.Run("kafka-python", func(t *testing.T) {
 		if kafkaPythonErr != nil {

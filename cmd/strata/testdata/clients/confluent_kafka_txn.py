@@ -12,8 +12,8 @@ Usage: confluent_kafka_txn.py BOOTSTRAP TOPIC
      (_FENCED / PRODUCER_FENCED / INVALID_PRODUCER_EPOCH).
   3. The second producer commits a transaction of COMMITTED messages.
   4. A read_committed Consumer reads the partitions to their end and counts
-     what it sees (reported, checked by the Go test once the broker filters
-     aborted transactions).
+     what it sees by prefix (reported; the Go test checks that it is both
+     committed transactions whole and nothing else).
 
 Prints one JSON summary line on success. On failure prints a clear message to
 stderr and exits non-zero. Gives up after DEADLINE seconds.
