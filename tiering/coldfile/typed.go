@@ -43,6 +43,16 @@ type ValueDecoder interface {
 	Decode(value []byte) (typed any, schemaID int32, err error)
 }
 
+// ErrDecoderUnavailable is wrapped by a Decode error that is not about the
+// value (the schema registry cannot be read): the file is not written, so
+// that a later attempt decodes the value.
+var ErrDecoderUnavailable = errors.New("tiering: value decoder unavailable")
+
+// ErrNoTypedColumns is wrapped by errors of a decoder source that has a
+// schema for a topic but no typed columns from it (a schema of no field the
+// mapping knows): the file is written with the raw columns only.
+var ErrNoTypedColumns = errors.New("tiering: no typed columns")
+
 // MapEntry is one entry of a MAP value.
 type MapEntry struct {
 	Key   any
@@ -210,8 +220,9 @@ func (l *typedLayout) compile(n parquet.Field, path []string) (*tnode, error) {
 
 // shredder turns typed values into the values of the typed leaves.
 type shredder struct {
-	l    *typedLayout
-	cols [][]parquet.Value // per typed slot
+	l        *typedLayout
+	cols     [][]parquet.Value // per typed slot
+	baseCols [][]parquet.Value // per Row column, of the current row
 }
 
 func (s *shredder) reset() {
@@ -344,7 +355,7 @@ func leafValue(t *tnode, v any) (parquet.Value, error) {
 
 // typedRow appends to out the file row of r: its Row columns (base, as
 // Schema.Deconstruct made them) and its typed slots, in file column order.
-func (s *shredder) typedRow(out parquet.Row, base parquet.Row, dec ValueDecoder, value []byte) parquet.Row {
+func (s *shredder) typedRow(out parquet.Row, base parquet.Row, dec ValueDecoder, value []byte) (parquet.Row, error) {
 	s.reset()
 	l := s.l
 	nslot := len(l.leafCols)
@@ -352,6 +363,9 @@ func (s *shredder) typedRow(out parquet.Row, base parquet.Row, dec ValueDecoder,
 	id := int32(-1)
 	if value != nil {
 		typed, sid, err := dec.Decode(value)
+		if errors.Is(err, ErrDecoderUnavailable) {
+			return nil, err
+		}
 		id = sid
 		if err == nil {
 			err = s.shred(l.root, typed, 0, 0, 0)
@@ -374,7 +388,10 @@ func (s *shredder) typedRow(out parquet.Row, base parquet.Row, dec ValueDecoder,
 	} else {
 		s.cols[nslot+1] = append(s.cols[nslot+1], parquet.Value{}.Level(0, 0, l.idCol))
 	}
-	baseCols := make([][]parquet.Value, len(l.baseCol))
+	if s.baseCols == nil {
+		s.baseCols = make([][]parquet.Value, len(l.baseCol))
+	}
+	baseCols := s.baseCols
 	base.Range(func(c int, vs []parquet.Value) bool {
 		baseCols[c] = vs
 		return true
@@ -388,5 +405,5 @@ func (s *shredder) typedRow(out parquet.Row, base parquet.Row, dec ValueDecoder,
 			out = append(out, s.cols[^src]...)
 		}
 	}
-	return out
+	return out, nil
 }

@@ -82,7 +82,11 @@ func (w *Writer) Add(r *Row) error {
 		w.prs = append(w.prs, Schema.Deconstruct(nil, r))
 	} else {
 		w.scratch = Schema.Deconstruct(w.scratch[:0], r)
-		w.prs = append(w.prs, w.typed.typedRow(nil, w.scratch, w.dec, r.Value))
+		pr, err := w.typed.typedRow(nil, w.scratch, w.dec, r.Value)
+		if err != nil {
+			return fmt.Errorf("offset %d: %w", r.Offset, err)
+		}
+		w.prs = append(w.prs, pr)
 	}
 	w.rgBytes += rowBytes(r)
 	if len(w.prs) >= writeBatchRows || w.rgBytes >= w.rgLimit {
