@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,10 +17,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bufbuild/protocompile"
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/stratalog/strata/server"
 )
@@ -391,5 +397,225 @@ func (e *typedEnv) fetchAll(topic string, values [][]byte) {
 			}
 			got++
 		})
+	}
+}
+
+const jsonOrderSchema = `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{
+ "id":{"type":"integer"},"price":{"type":"number"},"active":{"type":"boolean"},"name":{"type":["null","string"]},
+ "tags":{"type":"array","items":{"type":"string"}},
+ "address":{"$ref":"#/definitions/address"},
+ "lines":{"type":"array","items":{"type":"object","properties":{"sku":{"type":"string"},"qty":{"type":"integer"}}}},
+ "labels":{"type":"object","additionalProperties":{"type":"integer"}},
+ "created":{"type":"string","format":"date-time"},"day":{"type":"string","format":"date"},"uid":{"type":"string","format":"uuid"},
+ "extra":{}},
+ "definitions":{"address":{"type":"object","properties":{"city":{"type":"string"},"zip":{"type":"string"}}}}}`
+
+// TestTypedColumnsJSONSchema: JSON values typed by the schema's
+// properties (integer, number, boolean, nullable string, arrays of
+// strings and of objects, a local $ref, additionalProperties as a map,
+// date-time, date and uuid formats; an untyped property as JSON text);
+// a value of the wrong type gets value_error.
+func TestTypedColumnsJSONSchema(t *testing.T) {
+	e := startTyped(t)
+	const topic = "orders-json"
+	e.createTopic(topic, nil)
+	id := e.register(topic+"-value", jsonOrderSchema, sr.TypeJSON)
+	var serde sr.Serde
+	serde.Register(id, map[string]any{}, sr.EncodeFn(json.Marshal))
+	base := time.Date(2024, 5, 1, 8, 30, 0, 0, time.UTC)
+	var values [][]byte
+	var want [][]string
+	const n = 200
+	for i := range n {
+		created := base.Add(time.Duration(i) * 1500 * time.Microsecond)
+		day := base.AddDate(0, 0, -i)
+		uid := fmt.Sprintf("%08x-1111-4000-8000-%012x", i, i)
+		tags := []string{}
+		lines := []map[string]any{}
+		for k := range i % 3 {
+			tags = append(tags, fmt.Sprint("t", k))
+			lines = append(lines, map[string]any{"sku": fmt.Sprint("s", k), "qty": k * i})
+		}
+		labels := map[string]int{}
+		for k := range i % 2 {
+			labels[fmt.Sprint("l", k)] = i
+		}
+		v := map[string]any{"id": i * 1_000_003, "price": float64(i) + 0.25, "active": i%2 == 0, "tags": tags,
+			"address": map[string]any{"city": fmt.Sprint("city-", i%7), "zip": fmt.Sprintf("%05d", i)},
+			"lines": lines, "labels": labels, "created": created.Format(time.RFC3339Nano), "day": day.Format(time.DateOnly), "uid": uid,
+			"extra": map[string]any{"k": i}}
+		name := "NULL"
+		if i%4 != 0 {
+			v["name"] = fmt.Sprint("n", i)
+			name = v["name"].(string)
+		}
+		b, err := serde.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, b)
+		want = append(want, []string{fmt.Sprint(i), fmt.Sprint(i * 1_000_003), fmt.Sprint(float64(i) + 0.25), fmt.Sprint(i%2 == 0), name,
+			mustJSON(tags), fmt.Sprint("city-", i%7), fmt.Sprintf("%05d", i), mustJSON(lines), mustJSON(labels),
+			fmt.Sprint(created.UnixMicro()), day.Format(time.DateOnly), uid, mustJSON(map[string]any{"k": i}), "NULL"})
+	}
+	wrongType, _ := serde.Encode(map[string]any{"id": "not a number"})
+	values = append(values, wrongType, wire(id, []byte("{not json")))
+	e.produce(topic, values)
+
+	from := e.from(topic)
+	got := e.query(`SELECT "offset", value_typed.id, value_typed.price, value_typed.active, value_typed.name, to_json(value_typed.tags)::VARCHAR,
+		value_typed.address.city, value_typed.address.zip, to_json(value_typed.lines)::VARCHAR, to_json(value_typed.labels)::VARCHAR,
+		epoch_us(value_typed.created), value_typed.day::VARCHAR, value_typed.uid::VARCHAR, value_typed.extra::VARCHAR, value_error
+		FROM ` + from + ` WHERE "offset" < ` + fmt.Sprint(n) + ` ORDER BY "offset"`)
+	e.check("json typed columns", got, want)
+	types := e.query(`SELECT typeof(value_typed.id), typeof(value_typed.price), typeof(value_typed.active), typeof(value_typed.lines),
+		typeof(value_typed.labels), typeof(value_typed.created), typeof(value_typed.day), typeof(value_typed.uid) FROM ` + from + ` LIMIT 1`)
+	e.check("json column types", types, [][]string{{"BIGINT", "DOUBLE", "BOOLEAN", "STRUCT(qty BIGINT, sku VARCHAR)[]", "MAP(VARCHAR, BIGINT)",
+		"TIMESTAMP WITH TIME ZONE", "DATE", "UUID"}})
+	errs := e.query(`SELECT value_typed IS NULL, value_error FROM ` + from + ` WHERE "offset" >= ` + fmt.Sprint(n) + ` ORDER BY "offset"`)
+	if len(errs) != 2 || errs[0][0] != "true" || !strings.Contains(errs[0][1], "id: json: integer wanted, got string") ||
+		errs[1][0] != "true" || !strings.Contains(errs[1][1], "json:") {
+		t.Fatalf("undecodable JSON rows: %q", errs)
+	}
+}
+
+const protoOrderSchema = `syntax = "proto3";
+package shop;
+import "google/protobuf/timestamp.proto";
+
+message Order {
+  int64 id = 1;
+  string customer = 2;
+  repeated Item items = 3;
+  map<string, int32> counts = 4;
+  Status status = 5;
+  google.protobuf.Timestamp at = 6;
+  Address ship = 7;
+  optional string note = 8;
+  uint64 big = 9;
+  double total = 10;
+  message Address { string city = 1; }
+  enum Status { NEW = 0; PAID = 1; SHIPPED = 2; }
+}
+
+message Item {
+  string sku = 1;
+  uint32 qty = 2;
+}
+`
+
+// TestTypedColumnsProtobuf: Protobuf values (message indexes after the
+// id, written by sr.Serde) decoded with dynamicpb into the first message's
+// columns: nested and repeated messages, a map, an enum by name, a
+// google.protobuf.Timestamp, proto3 optional; a record of another message
+// of the file gets value_error.
+func TestTypedColumnsProtobuf(t *testing.T) {
+	e := startTyped(t)
+	const topic = "orders-proto"
+	e.createTopic(topic, nil)
+	id := e.register(topic+"-value", protoOrderSchema, sr.TypeProtobuf)
+	files, err := (&protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
+		Accessor: protocompile.SourceAccessorFromMap(map[string]string{"order.proto": protoOrderSchema})})}).Compile(e.ctx, "order.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orderMD := files[0].Messages().ByName("Order")
+	itemMD := files[0].Messages().ByName("Item")
+	addrMD := orderMD.Messages().ByName("Address")
+	var serde sr.Serde
+	marshal := sr.EncodeFn(func(v any) ([]byte, error) { return proto.Marshal(v.(*dynamicpb.Message)) })
+	serde.Register(id, &dynamicpb.Message{}, marshal, sr.Index(0))
+	statuses := []string{"NEW", "PAID", "SHIPPED"}
+	base := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
+	const n = 200
+	var values [][]byte
+	var want [][]string
+	for i := range n {
+		m := dynamicpb.NewMessage(orderMD)
+		f := orderMD.Fields()
+		m.Set(f.ByName("id"), protoreflect.ValueOfInt64(int64(i)*-7))
+		m.Set(f.ByName("customer"), protoreflect.ValueOfString(fmt.Sprint("c", i)))
+		items := m.Mutable(f.ByName("items")).List()
+		wantItems := []map[string]any{}
+		for k := range i % 3 {
+			it := dynamicpb.NewMessage(itemMD)
+			it.Set(itemMD.Fields().ByName("sku"), protoreflect.ValueOfString(fmt.Sprint("sku", k)))
+			it.Set(itemMD.Fields().ByName("qty"), protoreflect.ValueOfUint32(uint32(k+i)))
+			items.Append(protoreflect.ValueOfMessage(it))
+			wantItems = append(wantItems, map[string]any{"sku": fmt.Sprint("sku", k), "qty": k + i})
+		}
+		counts := m.Mutable(f.ByName("counts")).Map()
+		wantCounts := map[string]int{}
+		for k := range i % 2 {
+			counts.Set(protoreflect.ValueOfString(fmt.Sprint("k", k)).MapKey(), protoreflect.ValueOfInt32(int32(i)))
+			wantCounts[fmt.Sprint("k", k)] = i
+		}
+		m.Set(f.ByName("status"), protoreflect.ValueOfEnum(protoreflect.EnumNumber(i%3)))
+		at := base.Add(time.Duration(i) * time.Millisecond * 1234)
+		ts := dynamicpb.NewMessage(f.ByName("at").Message())
+		ts.Set(ts.Descriptor().Fields().ByName("seconds"), protoreflect.ValueOfInt64(at.Unix()))
+		ts.Set(ts.Descriptor().Fields().ByName("nanos"), protoreflect.ValueOfInt32(int32(at.Nanosecond())))
+		m.Set(f.ByName("at"), protoreflect.ValueOfMessage(ts))
+		city := "NULL"
+		if i%2 == 0 {
+			a := dynamicpb.NewMessage(addrMD)
+			a.Set(addrMD.Fields().ByName("city"), protoreflect.ValueOfString(fmt.Sprint("city", i)))
+			m.Set(f.ByName("ship"), protoreflect.ValueOfMessage(a))
+			city = fmt.Sprint("city", i)
+		}
+		note := "NULL"
+		if i%3 == 0 {
+			note = fmt.Sprint("note", i)
+			m.Set(f.ByName("note"), protoreflect.ValueOfString(note))
+		}
+		m.Set(f.ByName("big"), protoreflect.ValueOfUint64(1<<63+uint64(i)))
+		m.Set(f.ByName("total"), protoreflect.ValueOfFloat64(float64(i)/4))
+		b, err := serde.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, b)
+		want = append(want, []string{fmt.Sprint(i), fmt.Sprint(int64(i) * -7), fmt.Sprint("c", i), mustJSON(wantItems), mustJSON(wantCounts),
+			statuses[i%3], fmt.Sprint(at.UnixMicro()), city, note, fmt.Sprint(uint64(1<<63 + uint64(i))), fmt.Sprint(float64(i) / 4), "NULL"})
+	}
+	// An Order.Address record (message indexes [0, 1]: the map entry
+	// CountsEntry is nested message 0) is not an Order.
+	a := dynamicpb.NewMessage(addrMD)
+	a.Set(addrMD.Fields().ByName("city"), protoreflect.ValueOfString("x"))
+	ab, _ := proto.Marshal(a)
+	values = append(values, wire(id, append([]byte{0x04, 0x00, 0x02}, ab...)))
+	e.produce(topic, values)
+
+	from := e.from(topic)
+	got := e.query(`SELECT "offset", value_typed.id, value_typed.customer, to_json(value_typed.items)::VARCHAR,
+		to_json(value_typed.counts)::VARCHAR, value_typed.status, epoch_us(value_typed."at"), value_typed.ship.city,
+		value_typed.note, value_typed.big, value_typed.total, value_error FROM ` + from + ` WHERE "offset" < ` + fmt.Sprint(n) + ` ORDER BY "offset"`)
+	e.check("protobuf typed columns", got, want)
+	types := e.query(`SELECT typeof(value_typed.items), typeof(value_typed.counts), typeof(value_typed."at"), typeof(value_typed.big) FROM ` + from + ` LIMIT 1`)
+	e.check("protobuf column types", types, [][]string{{"STRUCT(qty BIGINT, sku VARCHAR)[]", "MAP(VARCHAR, INTEGER)", "TIMESTAMP WITH TIME ZONE", "UBIGINT"}})
+	errs := e.query(`SELECT value_typed IS NULL, value_error FROM ` + from + ` WHERE "offset" = ` + fmt.Sprint(n))
+	if len(errs) != 1 || errs[0][0] != "true" || !strings.Contains(errs[0][1], "the record is a shop.Order.Address, the columns are shop.Order") {
+		t.Fatalf("Address record: %q", errs)
+	}
+}
+
+// TestTypedColumnsOff: strata.typed.columns=false writes the raw columns
+// only, though the subject has a schema; a value other than true/false is
+// refused with INVALID_CONFIG.
+func TestTypedColumnsOff(t *testing.T) {
+	e := startTyped(t)
+	const topic = "raw-only"
+	e.createTopic(topic, map[string]*string{"strata.typed.columns": kadm.StringPtr("false")})
+	id := e.register(topic+"-value", `{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}`, sr.TypeAvro)
+	e.produce(topic, [][]byte{wire(id, []byte{0x02})})
+	cols := e.query(`SELECT count(*) FILTER (column_name LIKE 'value_%') FROM (DESCRIBE SELECT * FROM ` + e.from(topic) + `)`)
+	e.check("columns of a raw-only topic", cols, [][]string{{"0"}})
+
+	resp, err := kadm.NewClient(e.cl).CreateTopic(e.ctx, 1, 1, map[string]*string{"strata.typed.columns": kadm.StringPtr("maybe")}, "bad-config")
+	if err == nil {
+		err = resp.Err
+	}
+	if !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("strata.typed.columns=maybe: %v, want INVALID_CONFIG", err)
 	}
 }
