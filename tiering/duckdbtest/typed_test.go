@@ -442,7 +442,7 @@ func TestTypedColumnsJSONSchema(t *testing.T) {
 		}
 		v := map[string]any{"id": i * 1_000_003, "price": float64(i) + 0.25, "active": i%2 == 0, "tags": tags,
 			"address": map[string]any{"city": fmt.Sprint("city-", i%7), "zip": fmt.Sprintf("%05d", i)},
-			"lines": lines, "labels": labels, "created": created.Format(time.RFC3339Nano), "day": day.Format(time.DateOnly), "uid": uid,
+			"lines":   lines, "labels": labels, "created": created.Format(time.RFC3339Nano), "day": day.Format(time.DateOnly), "uid": uid,
 			"extra": map[string]any{"k": i}}
 		name := "NULL"
 		if i%4 != 0 {
