@@ -83,7 +83,7 @@ func benchOrder(i int) map[string]any {
 	}
 	return map[string]any{"id": int64(i), "customer": fmt.Sprint("customer-", i%997), "items": items,
 		"address": map[string]any{"city": fmt.Sprint("city-", i%89), "zip": fmt.Sprintf("%05d", i%100000)},
-		"at": time.UnixMilli(1_700_000_000_000 + int64(i)).UTC(), "note": strings.Repeat("n", i%40)}
+		"at":      time.UnixMilli(1_700_000_000_000 + int64(i)).UTC(), "note": strings.Repeat("n", i%40)}
 }
 
 func benchFormats(b *testing.B) map[string]struct {
