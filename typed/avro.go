@@ -218,27 +218,25 @@ func nullableBranch(u *avro.UnionSchema) (avro.Schema, bool) {
 
 // branchName names a union branch's field: a named type's short name, or
 // the type (with its logical type: "long_timestamp_millis").
-func branchName(s avro.Schema) string {
+func branchName(s avro.Schema) string { return typeName(s, false) }
+
+// fullBranchName is hamba's key of a union branch when it wraps one.
+func fullBranchName(s avro.Schema) string { return typeName(s, true) }
+
+func typeName(s avro.Schema, full bool) string {
 	s = deref(s)
 	if n, ok := s.(avro.NamedSchema); ok {
+		if full {
+			return n.FullName()
+		}
 		return n.Name()
 	}
 	name := string(s.Type())
 	if lt, ok := s.(avro.LogicalTypeSchema); ok && lt.Logical() != nil {
+		if full {
+			return name + "." + string(lt.Logical().Type())
+		}
 		name += "_" + strings.ReplaceAll(string(lt.Logical().Type()), "-", "_")
-	}
-	return name
-}
-
-// fullBranchName is hamba's key of a union branch when it wraps one.
-func fullBranchName(s avro.Schema) string {
-	s = deref(s)
-	if n, ok := s.(avro.NamedSchema); ok {
-		return n.FullName()
-	}
-	name := string(s.Type())
-	if lt, ok := s.(avro.LogicalTypeSchema); ok && lt.Logical() != nil {
-		name += "." + string(lt.Logical().Type())
 	}
 	return name
 }

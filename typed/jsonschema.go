@@ -82,7 +82,7 @@ func (c *jsonColumns) resolve(s any, depth int) (map[string]any, bool) {
 // jsonType is the one non-null type of a schema, "" if none or several.
 func jsonType(m map[string]any) string {
 	var out string
-	for _, t := range jsonTypes(m["type"]) {
+	for _, t := range schemareg.JSONTypes(m["type"]) {
 		if t == "null" {
 			continue
 		}
@@ -92,22 +92,6 @@ func jsonType(m map[string]any) string {
 		out = t
 	}
 	return out
-}
-
-func jsonTypes(v any) []string {
-	switch t := v.(type) {
-	case string:
-		return []string{t}
-	case []any:
-		var out []string
-		for _, x := range t {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 // schemaNode is s as an optional Parquet node.

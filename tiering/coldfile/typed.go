@@ -274,37 +274,38 @@ func (s *shredder) shred(t *tnode, v any, rep, def, depth int) error {
 		if !ok {
 			return fmt.Errorf("%w: %s wants a []any, got %T", errShape, t.name, v)
 		}
-		if len(l) == 0 {
-			s.nulls(t, rep, def)
-			return nil
-		}
-		for i, e := range l {
-			if i > 0 {
-				rep = depth + 1
-			}
-			if err := s.shred(t.elem, e, rep, def+1, depth+1); err != nil {
-				return err
-			}
-		}
+		return s.repeated(t, len(l), rep, def, depth, func(i, rep int) error {
+			return s.shred(t.elem, l[i], rep, def+1, depth+1)
+		})
 	case tMap:
 		l, ok := v.([]MapEntry)
 		if !ok {
 			return fmt.Errorf("%w: %s wants a []MapEntry, got %T", errShape, t.name, v)
 		}
-		if len(l) == 0 {
-			s.nulls(t, rep, def)
-			return nil
+		return s.repeated(t, len(l), rep, def, depth, func(i, rep int) error {
+			if err := s.shred(t.key, l[i].Key, rep, def+1, depth+1); err != nil {
+				return err
+			}
+			return s.shred(t.val, l[i].Value, rep, def+1, depth+1)
+		})
+	}
+	return nil
+}
+
+// repeated shreds the n elements of LIST or MAP t (present, at def): an
+// empty one is a null at def; elements after the first repeat at the
+// level below depth.
+func (s *shredder) repeated(t *tnode, n, rep, def, depth int, elem func(i, rep int) error) error {
+	if n == 0 {
+		s.nulls(t, rep, def)
+		return nil
+	}
+	for i := range n {
+		if i > 0 {
+			rep = depth + 1
 		}
-		for i, e := range l {
-			if i > 0 {
-				rep = depth + 1
-			}
-			if err := s.shred(t.key, e.Key, rep, def+1, depth+1); err != nil {
-				return err
-			}
-			if err := s.shred(t.val, e.Value, rep, def+1, depth+1); err != nil {
-				return err
-			}
+		if err := elem(i, rep); err != nil {
+			return err
 		}
 	}
 	return nil
