@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"math/rand/v2"
 	"testing"
 
@@ -24,6 +26,12 @@ func (fakeDecoder) Node() parquet.Node {
 }
 
 func (fakeDecoder) Decode(v []byte) (any, int32, error) {
+	switch string(v) {
+	case "shape":
+		return map[string]any{"n": "not an int64"}, 1, nil
+	case "down":
+		return nil, -1, fmt.Errorf("registry: %w", ErrDecoderUnavailable)
+	}
 	var n int64
 	if _, err := fmt.Sscanf(string(v), "n:%d", &n); err != nil {
 		return nil, -1, errors.New("not n:<int>")
@@ -75,4 +83,60 @@ func TestTypedFileReadsAsRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRows(t, "typed file", got, rows)
+}
+
+// TestTypedFileErrors: a value whose decoding does not fit its column gets
+// value_error (the writer does not fail); an unavailable decoder fails the
+// file.
+func TestTypedFileErrors(t *testing.T) {
+	var buf bytes.Buffer
+	fw, err := NewTypedFileWriter(&buf, "orders", [16]byte{1}, 0, 0, fakeDecoder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range []string{"n:4", "shape", "junk"} {
+		if err := fw.Add(Row{Offset: int64(i), Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := fw.Close(1); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errCol, _ := f.Schema().Lookup(ColValueError)
+	rows := make([]parquet.Row, 3)
+	rr := f.RowGroups()[0].Rows()
+	n, _ := rr.ReadRows(rows)
+	rr.Close()
+	var got []string
+	for _, r := range rows[:n] {
+		for _, v := range r {
+			if v.Column() == errCol.ColumnIndex {
+				got = append(got, v.String())
+			}
+		}
+	}
+	if len(got) != 3 || !rowsNull(rows[0], errCol.ColumnIndex) || !strings.Contains(got[1], "n (INT64) got string") || got[2] != "not n:<int>" {
+		t.Fatalf("value_error column: %q", got)
+	}
+
+	fw, err = NewTypedFileWriter(io.Discard, "orders", [16]byte{1}, 0, 0, fakeDecoder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Add(Row{Offset: 0, Value: []byte("down")}); !errors.Is(err, ErrDecoderUnavailable) {
+		t.Fatalf("unavailable decoder: %v, want ErrDecoderUnavailable", err)
+	}
+}
+
+func rowsNull(r parquet.Row, col int) bool {
+	for _, v := range r {
+		if v.Column() == col {
+			return v.IsNull()
+		}
+	}
+	return false
 }
