@@ -178,6 +178,7 @@ var topicConfigDefs = []topicConfigDef{
 	{"segment.ms", strconv.FormatInt(week.Milliseconds(), 10), ConfigLong, "Age at which the active segment is rolled.", intRange(1, math.MaxInt64)},
 	{"strata.iceberg.enable", "true", ConfigBoolean, "With remote storage: the topic is an Iceberg v2 table whose data files are the tiered Parquet files (docs/iceberg.md); false leaves the files and Fetch as they are and stops committing.", oneOf("true", "false")},
 	{"strata.iceberg.snapshot.retention.ms", strconv.FormatInt(DefaultIcebergSnapshotRetentionMs, 10), ConfigLong, "Iceberg snapshots older than this (except the current one) expire at the next commit; their manifest lists, manifests and metadata files are deleted.", intRange(1, math.MaxInt64)},
+	{"strata.typed.columns", "true", ConfigBoolean, "With remote storage: tiered Parquet files also hold each value decoded by the schema registry's latest <topic>-value schema, as typed columns (docs/format/parquet.md); false writes the raw columns only.", oneOf("true", "false")},
 	{"strata.tier.max.lag.ms", strconv.FormatInt(DefaultTierMaxLagMs, 10), ConfigLong, "The active segment is rolled (and so tiered) once it has held records this long; 0 = only segment.bytes/segment.ms roll.", intRange(0, math.MaxInt64)},
 	{"strata.tier.target.file.bytes", strconv.FormatInt(DefaultTierTargetFileBytes, 10), ConfigLong, "Small tiered Parquet files of a partition are merged toward this size; 0 = no merging.", intRange(0, math.MaxInt64)},
 	{"unclean.leader.election.enable", "false", ConfigBoolean, "Accepted for Kafka compatibility; Strata elects only in-sync replicas unless ElectLeaders asks for an unclean election.", oneOf("true", "false")},
@@ -267,6 +268,8 @@ type TopicConfig struct {
 	// manifests, and how long its snapshots are kept.
 	IcebergEnable              bool
 	IcebergSnapshotRetentionMs int64
+	// TypedColumns is strata.typed.columns.
+	TypedColumns bool
 }
 
 func resolveTopicConfig(explicit map[string]string) TopicConfig {
@@ -333,6 +336,7 @@ func resolveTopicConfig(explicit map[string]string) TopicConfig {
 		DeleteRetentionMs:          get("delete.retention.ms"),
 		IcebergEnable:              explicit["strata.iceberg.enable"] != "false",
 		IcebergSnapshotRetentionMs: get("strata.iceberg.snapshot.retention.ms"),
+		TypedColumns:               explicit["strata.typed.columns"] != "false",
 	}
 }
 

@@ -301,7 +301,7 @@ func jsonReadable(path string, reader, writer any, msgs *[]string) {
 		}
 		return
 	}
-	rt, wt := jsonTypes(r["type"]), jsonTypes(w["type"])
+	rt, wt := JSONTypes(r["type"]), JSONTypes(w["type"])
 	if rt != nil {
 		if wt == nil {
 			*msgs = append(*msgs, fmt.Sprintf("TYPE_NARROWED at %s: any to %v", path, rt))
@@ -352,7 +352,9 @@ func jsonReadable(path string, reader, writer any, msgs *[]string) {
 	}
 }
 
-func jsonTypes(v any) []string {
+// JSONTypes reads a JSON Schema "type" keyword: one type name or a list of
+// them.
+func JSONTypes(v any) []string {
 	switch t := v.(type) {
 	case string:
 		return []string{t}

@@ -8,7 +8,9 @@ import (
 
 	"github.com/stratalog/strata/broker"
 	"github.com/stratalog/strata/objstore/storeurl"
+	"github.com/stratalog/strata/schemareg"
 	"github.com/stratalog/strata/tiering"
+	"github.com/stratalog/strata/typed"
 )
 
 // tierPartition adapts a broker partition to what the tierer needs.
@@ -25,6 +27,7 @@ func (p tierPartition) TierSettings() tiering.Settings {
 
 		Iceberg:                  c.IcebergEnable,
 		IcebergSnapshotRetention: time.Duration(c.IcebergSnapshotRetentionMs) * time.Millisecond,
+		TypedColumns:             c.TypedColumns,
 	}
 }
 
@@ -77,6 +80,7 @@ func (s *Server) openTier(ctx context.Context) (*tiering.Tier, error) {
 		MaintenanceInterval: cfg.RetentionCheckInterval,
 		CacheBytes:          cfg.TierCacheBytes,
 		RowGroupBytes:       cfg.TierRowGroupBytes,
+		Decoders:            typed.NewSource(schemareg.New(s.meta)),
 		OrphanGrace:         cfg.TierOrphanGrace,
 		SweepDeletedTopics:  true,
 		Hooks:               cfg.TierHooks,

@@ -143,7 +143,12 @@ func (t *Tier) merge(ctx context.Context, ps *partState, p Partition, epoch int3
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	fw := coldfile.NewFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
+	// The merged file's typed columns are decoded again from the raw
+	// values, with the subject's latest schema.
+	fw, err := t.newFileWriter(ctx, f, p)
+	if err != nil {
+		return err
+	}
 	var logBytes, records int64
 	for _, s := range group {
 		rf, err := t.open(ctx, s)

@@ -39,6 +39,17 @@ type Settings struct {
 	// strata.iceberg.snapshot.retention.ms.
 	Iceberg                  bool
 	IcebergSnapshotRetention time.Duration
+	// TypedColumns is strata.typed.columns: files get typed value
+	// columns when Config.Decoders has a decoder for the topic.
+	TypedColumns bool
+}
+
+// ValueDecoders gives, when a file is written, the decoder of a topic's
+// values into typed columns (package typed implements it over the schema
+// registry): nil when the topic has none. An error fails the upload, which
+// is retried.
+type ValueDecoders interface {
+	ValueDecoder(ctx context.Context, topic string) (coldfile.ValueDecoder, error)
 }
 
 // Partition is what the tierer needs of a partition this broker leads.
@@ -135,6 +146,9 @@ type Config struct {
 	// Tables, if set, keeps each topic's derived table (Iceberg) in step
 	// with its manifest, for topics whose Settings.Iceberg is on.
 	Tables TableSync
+	// Decoders, if set, decodes values into typed columns for topics whose
+	// Settings.TypedColumns is on.
+	Decoders ValueDecoders
 	// Hooks are for tests.
 	Hooks *Hooks
 }

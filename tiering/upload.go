@@ -367,7 +367,10 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	fw := coldfile.NewFileWriter(f, topic, p.TopicID(), part, t.cfg.RowGroupBytes)
+	fw, err := t.newFileWriter(ctx, f, p)
+	if err != nil {
+		return meta.TierSegment{}, err
+	}
 	aborted := newAbortedRanges(p.LocalAbortedTransactions(from, to))
 	var logBytes int64
 	for pos := from; pos < to; {
@@ -416,6 +419,24 @@ func (t *Tier) upload(ctx context.Context, p Partition, epoch int32, from, to in
 	t.log.Info("tiered segment", "topic", topic, "partition", part, "base_offset", seg.BaseOffset, "last_offset", seg.LastOffset,
 		"records", seg.Records, "log_bytes", logBytes, "object", seg.Object, "object_bytes", seg.Size, "took", time.Since(start).Round(time.Millisecond))
 	return seg, nil
+}
+
+// newFileWriter starts a tier file of p in f, with typed value columns
+// when the topic wants them and has a schema.
+func (t *Tier) newFileWriter(ctx context.Context, f *os.File, p Partition) (*coldfile.FileWriter, error) {
+	var dec coldfile.ValueDecoder
+	if t.cfg.Decoders != nil && p.TierSettings().TypedColumns {
+		var err error
+		dec, err = t.cfg.Decoders.ValueDecoder(ctx, p.Topic())
+		if errors.Is(err, coldfile.ErrNoTypedColumns) {
+			t.log.Warn("tiering without typed columns", "topic", p.Topic(), "partition", p.Index(), "err", err)
+			dec, err = nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tiering: %s-%d: %w", p.Topic(), p.Index(), err)
+		}
+	}
+	return coldfile.NewTypedFileWriter(f, p.Topic(), p.TopicID(), p.Index(), t.cfg.RowGroupBytes, dec)
 }
 
 // store uploads the finished file f and checks that the store holds all of

@@ -25,7 +25,10 @@ const writeBatchRows = 1024
 // the rows' order: `strata export` writes several partitions into one file.
 // FileWriter is the tier file on top of it.
 type Writer struct {
-	w       *parquet.GenericWriter[Row]
+	w       *parquet.Writer
+	typed   *shredder    // nil: no typed columns
+	dec     ValueDecoder // with typed
+	scratch parquet.Row
 	rgBytes int64
 	rgLimit int64
 	prs     []parquet.Row
@@ -33,10 +36,26 @@ type Writer struct {
 
 // NewWriter writes to out; rowGroupBytes <= 0 means DefaultRowGroupBytes.
 func NewWriter(out io.Writer, rowGroupBytes int64) *Writer {
+	return newWriter(out, Schema, rowGroupBytes)
+}
+
+// NewTypedWriter is NewWriter for a file with typed value columns: each
+// non-null value goes through dec.
+func NewTypedWriter(out io.Writer, rowGroupBytes int64, dec ValueDecoder) (*Writer, error) {
+	l, err := newTypedLayout(dec.Node())
+	if err != nil {
+		return nil, err
+	}
+	w := newWriter(out, l.schema, rowGroupBytes)
+	w.typed, w.dec = &shredder{l: l}, dec
+	return w, nil
+}
+
+func newWriter(out io.Writer, schema *parquet.Schema, rowGroupBytes int64) *Writer {
 	if rowGroupBytes <= 0 {
 		rowGroupBytes = DefaultRowGroupBytes
 	}
-	w := parquet.NewGenericWriter[Row](out,
+	w := parquet.NewWriter(out, schema,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
 		parquet.CreatedBy("strata", "", ""),
 		parquet.PageBufferSize(256<<10),
@@ -59,7 +78,16 @@ func (w *Writer) Add(r *Row) error {
 	// (parquet-go v0.32.0) sometimes stores a nil optional []byte as empty
 	// when rows come in several Write calls, and Kafka tells a null key
 	// from an empty one (TestParquetNullsAcrossWrites).
-	w.prs = append(w.prs, Schema.Deconstruct(nil, r))
+	if w.typed == nil {
+		w.prs = append(w.prs, Schema.Deconstruct(nil, r))
+	} else {
+		w.scratch = Schema.Deconstruct(w.scratch[:0], r)
+		pr, err := w.typed.typedRow(nil, w.scratch, w.dec, r.Value)
+		if err != nil {
+			return fmt.Errorf("offset %d: %w", r.Offset, err)
+		}
+		w.prs = append(w.prs, pr)
+	}
 	w.rgBytes += rowBytes(r)
 	if len(w.prs) >= writeBatchRows || w.rgBytes >= w.rgLimit {
 		if err := w.writeRows(); err != nil {
@@ -125,8 +153,25 @@ type FileWriter struct {
 // NewFileWriter writes the rows of topic's partition to out;
 // rowGroupBytes <= 0 means DefaultRowGroupBytes.
 func NewFileWriter(out io.Writer, topic string, topicID [16]byte, partition int32, rowGroupBytes int64) *FileWriter {
+	return newFileWriter(NewWriter(out, rowGroupBytes), topic, topicID, partition)
+}
+
+// NewTypedFileWriter is NewFileWriter with typed value columns decoded by
+// dec (nil dec: none).
+func NewTypedFileWriter(out io.Writer, topic string, topicID [16]byte, partition int32, rowGroupBytes int64, dec ValueDecoder) (*FileWriter, error) {
+	if dec == nil {
+		return NewFileWriter(out, topic, topicID, partition, rowGroupBytes), nil
+	}
+	w, err := NewTypedWriter(out, rowGroupBytes, dec)
+	if err != nil {
+		return nil, fmt.Errorf("tiering: typed columns of %s-%d: %w", topic, partition, err)
+	}
+	return newFileWriter(w, topic, topicID, partition), nil
+}
+
+func newFileWriter(w *Writer, topic string, topicID [16]byte, partition int32) *FileWriter {
 	return &FileWriter{
-		w: NewWriter(out, rowGroupBytes),
+		w: w,
 		info: FileInfo{
 			Topic: topic, TopicID: topicID, Partition: partition,
 			BaseOffset: -1, LastOffset: -1, MinTimestamp: -1, MaxTimestamp: -1,
