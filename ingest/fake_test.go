@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/group"
-	"github.com/stratalog/strata/quota"
 	"github.com/stratalog/strata/ingest/ingesttest"
+	"github.com/stratalog/strata/quota"
 )
 
 // fake is an in-process backend for the handler tests, in the spirit of
