@@ -71,9 +71,9 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 		}
 		return resp, nil
 	}
-	// autoCreatedAnswer: a topic this request auto-creates is answered
-	// as Kafka answers it, LEADER_NOT_AVAILABLE with no partitions (the
-	// client asks again), not with the new topic's partitions. A client
+	// A topic this request auto-creates is answered as Kafka answers it,
+	// LEADER_NOT_AVAILABLE with no partitions (the client asks again),
+	// not with the new topic's partitions. A client
 	// that asks for auto-creation on every Metadata (kafka-go's
 	// ReadPartitions: v1-v3, or v4+ with AllowAutoTopicCreation) and reads
 	// a topic it just deleted learns it is gone, instead of seeing the
@@ -123,7 +123,7 @@ func (cc *clientConn) handleMetadata(ctx context.Context, req *kmsg.MetadataRequ
 			err = kerr.UnknownTopicOrPartition
 		default:
 			if _, err = cc.ensureTopic(ctx, name); err == nil {
-				err = kerr.LeaderNotAvailable // created now: see autoCreatedAnswer
+				err = kerr.LeaderNotAvailable // created now: listed from the next Metadata on
 			}
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -42,46 +43,73 @@ func kafkaGoMessages(n int) []kafka.Message {
 }
 
 // TestKafkaGoCreateProduceFetch: kafka-go creates a topic on the
-// controller, produces to it and fetches it back at once.
+// controller, produces to it and fetches it back at once, against one
+// broker and against three (bootstrapped on the last broker: the topic
+// reaches the brokers that did not create it through their etcd watch,
+// and kafka-go's writer retries until it does).
 func TestKafkaGoCreateProduceFetch(t *testing.T) {
-	tb := startBroker(t, func(c *Config) { c.AutoCreateTopics = false })
-	ctx := testCtx(t)
-	addr := tb.srv.KafkaAddr()
-	const topic = "kgo-created"
-	cc := kafkaGoController(t, addr)
-	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 3, ReplicationFactor: 1}); err != nil {
-		t.Fatalf("kafka-go CreateTopics: %v", err)
-	}
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
-	defer w.Close()
-	if err := w.WriteMessages(ctx, kafkaGoMessages(30)...); err != nil {
-		t.Fatalf("kafka-go WriteMessages: %v", err)
-	}
-	client := &kafka.Client{Addr: kafka.TCP(addr)}
-	total := 0
-	for p := range 3 {
-		resp, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: p, Offset: 0, MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatalf("kafka-go Fetch partition %d: %v", p, err)
-		}
-		if resp.Error != nil {
-			t.Fatalf("kafka-go Fetch partition %d: %v", p, resp.Error)
-		}
-		for {
-			_, err := resp.Records.ReadRecord()
-			if err != nil {
-				break
+	for _, brokers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d brokers", brokers), func(t *testing.T) {
+			ctx := testCtx(t)
+			noAuto := func(c *Config) { c.AutoCreateTopics = false }
+			var addrs []string
+			if brokers == 1 {
+				addrs = []string{startBroker(t, noAuto).srv.KafkaAddr()}
+			} else {
+				addrs = startCluster(t, brokers, noAuto).seeds()
 			}
-			total++
+			addr := addrs[len(addrs)-1]
+			const topic = "kgo-created"
+			cc := kafkaGoController(t, addr)
+			if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 3, ReplicationFactor: brokers}); err != nil {
+				t.Fatalf("kafka-go CreateTopics: %v", err)
+			}
+			w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+			defer w.Close()
+			kafkaGoWrite(ctx, t, w, kafkaGoMessages(30))
+			client := &kafka.Client{Addr: kafka.TCP(addr)}
+			total := 0
+			for p := range 3 {
+				resp, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: p, Offset: 0, MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond})
+				if err != nil {
+					t.Fatalf("kafka-go Fetch partition %d: %v", p, err)
+				}
+				if resp.Error != nil {
+					t.Fatalf("kafka-go Fetch partition %d: %v", p, resp.Error)
+				}
+				for {
+					if _, err := resp.Records.ReadRecord(); err != nil {
+						break
+					}
+					total++
+				}
+			}
+			if total != 30 {
+				t.Fatalf("kafka-go Fetch read %d records, want 30", total)
+			}
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+			defer r.Close()
+			if _, err := r.ReadMessage(ctx); err != nil {
+				t.Fatalf("kafka-go Reader: %v", err)
+			}
+		})
+	}
+}
+
+// kafkaGoWrite writes msgs, again while the brokers answer that they do
+// not know the topic yet or have no leader for it (a topic created on
+// another broker reaches this one through its etcd watch).
+func kafkaGoWrite(ctx context.Context, t *testing.T, w *kafka.Writer, msgs []kafka.Message) {
+	t.Helper()
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return
 		}
-	}
-	if total != 30 {
-		t.Fatalf("kafka-go Fetch read %d records, want 30", total)
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	if _, err := r.ReadMessage(ctx); err != nil {
-		t.Fatalf("kafka-go Reader: %v", err)
+		if ctx.Err() != nil || !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) && !errors.Is(err, kafka.NotEnoughReplicas) {
+			t.Fatalf("kafka-go WriteMessages: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -156,16 +184,7 @@ func TestKafkaGoGroupCommitOnClose(t *testing.T) {
 			}
 			w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: topic, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
 			defer w.Close()
-			for {
-				err := w.WriteMessages(ctx, kafkaGoMessages(n)...)
-				if err == nil {
-					break
-				}
-				if ctx.Err() != nil || !errors.Is(err, kafka.UnknownTopicOrPartition) && !errors.Is(err, kafka.LeaderNotAvailable) && !errors.Is(err, kafka.NotEnoughReplicas) {
-					t.Fatalf("kafka-go WriteMessages: %v", err)
-				}
-				time.Sleep(50 * time.Millisecond) // other brokers learn the topic from etcd
-			}
+			kafkaGoWrite(ctx, t, w, kafkaGoMessages(n))
 			r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs[len(addrs)-1:], GroupID: group, Topic: topic,
 				CommitInterval: time.Hour, MaxWait: 100 * time.Millisecond, StartOffset: kafka.FirstOffset})
 			for range n {
