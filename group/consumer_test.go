@@ -1,6 +1,7 @@
 package group
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -251,4 +252,58 @@ func TestConsumerGroupProtocolSwitch(t *testing.T) {
 	if res := wait(t, joinNew(t, ctx, c, joinReq("g", "", time.Second, "t"))); res.Err != nil {
 		t.Fatalf("classic join of the empty consumer group: %v", res.Err)
 	}
+}
+
+// TestConsumerGroupRevocationTimeout: a member told to revoke that keeps
+// heartbeating without giving the partitions up is removed after its
+// rebalance timeout, and the waiting member gets them.
+func TestConsumerGroupRevocationTimeout(t *testing.T) {
+	c := newCoordinator(t, newStore(t))
+	topics := []TopicMeta{{Name: "t", ID: [16]byte{1}, Partitions: 2}}
+	a := newConsumerClient(t, c, "g", "a", &topics, "t")
+	b := newConsumerClient(t, c, "g", "b", &topics, "t")
+	res := c.ConsumerHeartbeat(testCtx(t), ConsumerHeartbeatRequest{Group: "g", MemberID: "a", RebalanceTimeout: 200 * time.Millisecond,
+		SubscribedTopics: []string{"t"}, Owned: Assignment{}, Topics: topics, Version: 1})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	a.epoch, a.owned = res.MemberEpoch, res.Assignment
+	b.heartbeat()
+	a.heartbeat() // told to revoke one
+	if a.owned.count() != 1 {
+		t.Fatalf("a after b joined: %v", a.owned)
+	}
+	stubborn := Assignment{"t": {0, 1}} // keeps reporting both
+	eventually(t, "a to be fenced for not revoking", func() bool {
+		res := c.ConsumerHeartbeat(testCtx(t), ConsumerHeartbeatRequest{Group: "g", MemberID: "a", MemberEpoch: a.epoch, RebalanceTimeout: -1, Owned: stubborn, Topics: topics, Version: 1})
+		return errors.Is(res.Err, kerr.UnknownMemberID)
+	})
+	eventually(t, "b to own both partitions", func() bool {
+		b.heartbeat()
+		return b.owned.count() == 2
+	})
+}
+
+// TestConsumerGroupStaticLeaveExpires: a static member that left with
+// epoch -2 and does not come back is removed after the session timeout.
+func TestConsumerGroupStaticLeaveExpires(t *testing.T) {
+	c := newCoordinator(t, newStore(t), func(cfg *Config) { cfg.ConsumerSessionTimeout = 200 * time.Millisecond })
+	topics := []TopicMeta{{Name: "t", ID: [16]byte{1}, Partitions: 2}}
+	inst := "i"
+	res := c.ConsumerHeartbeat(testCtx(t), ConsumerHeartbeatRequest{Group: "g", MemberID: "s", InstanceID: &inst, RebalanceTimeout: time.Second,
+		SubscribedTopics: []string{"t"}, Owned: Assignment{}, Topics: topics, Version: 1})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	res = c.ConsumerHeartbeat(testCtx(t), ConsumerHeartbeatRequest{Group: "g", MemberID: "s", MemberEpoch: leaveStaticEpoch, RebalanceTimeout: -1, Topics: topics, Version: 1})
+	if res.Err != nil || res.MemberEpoch != leaveStaticEpoch {
+		t.Fatalf("static leave: %+v", res)
+	}
+	if d, _ := c.DescribeConsumerGroup(testCtx(t), "g"); len(d.Members) != 1 || d.Members[0].MemberEpoch != leaveStaticEpoch {
+		t.Fatalf("after the static leave: %+v", d)
+	}
+	eventually(t, "the departed static member to expire", func() bool {
+		d, _ := c.DescribeConsumerGroup(testCtx(t), "g")
+		return len(d.Members) == 0 && d.State == "Empty"
+	})
 }
