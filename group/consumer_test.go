@@ -122,6 +122,12 @@ func TestConsumerGroupHandoff(t *testing.T) {
 	wantErr(t, "commit at an old epoch", commit("a", 1), kerr.StaleMemberEpoch)
 	wantErr(t, "commit by nobody", commit("z", 2), kerr.UnknownMemberID)
 	wantErr(t, "simple commit with members", commit("", -1), kerr.UnknownMemberID)
+	txnCommit := func(member string, epoch int32) error {
+		return c.CommitTxnOffsets(testCtx(t), TxnCommitRequest{Group: "g", TransactionalID: "tx", ProducerID: 7, MemberID: member, Generation: epoch,
+			Offsets: []CommitOffset{{Topic: "t", Partition: 1, Offset: 3, LeaderEpoch: -1}}})[0]
+	}
+	wantErr(t, "transactional commit at an old epoch", txnCommit("a", 1), kerr.StaleMemberEpoch)
+	wantErr(t, "transactional commit at the current epoch", txnCommit("a", 2), nil)
 	wantErr(t, "fetch at an old epoch", c.CheckFetchMember(testCtx(t), "g", "a", 1), kerr.StaleMemberEpoch)
 	wantErr(t, "admin fetch", c.CheckFetchMember(testCtx(t), "g", "", -1), nil)
 
