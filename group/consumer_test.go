@@ -313,3 +313,11 @@ func TestConsumerGroupStaticLeaveExpires(t *testing.T) {
 		return len(d.Members) == 0 && d.State == "Empty"
 	})
 }
+
+// TestConsumerGroupMaxSize: group.max.size caps consumer groups too.
+func TestConsumerGroupMaxSize(t *testing.T) {
+	c := newCoordinator(t, newStore(t), func(cfg *Config) { cfg.MaxGroupSize = 1 })
+	topics := []TopicMeta{{Name: "t", ID: [16]byte{1}, Partitions: 1}}
+	wantErr(t, "first member", newConsumerClient(t, c, "g", "a", &topics, "t").heartbeat().Err, nil)
+	wantErr(t, "second member", newConsumerClient(t, c, "g", "b", &topics, "t").heartbeat().Err, kerr.GroupMaxSizeReached)
+}
