@@ -1,6 +1,7 @@
 package group
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -121,6 +122,12 @@ func TestConsumerGroupHandoff(t *testing.T) {
 	wantErr(t, "commit at an old epoch", commit("a", 1), kerr.StaleMemberEpoch)
 	wantErr(t, "commit by nobody", commit("z", 2), kerr.UnknownMemberID)
 	wantErr(t, "simple commit with members", commit("", -1), kerr.UnknownMemberID)
+	txnCommit := func(member string, epoch int32) error {
+		return c.CommitTxnOffsets(testCtx(t), TxnCommitRequest{Group: "g", TransactionalID: "tx", ProducerID: 7, MemberID: member, Generation: epoch,
+			Offsets: []CommitOffset{{Topic: "t", Partition: 1, Offset: 3, LeaderEpoch: -1}}})[0]
+	}
+	wantErr(t, "transactional commit at an old epoch", txnCommit("a", 1), kerr.StaleMemberEpoch)
+	wantErr(t, "transactional commit at the current epoch", txnCommit("a", 2), nil)
 	wantErr(t, "fetch at an old epoch", c.CheckFetchMember(testCtx(t), "g", "a", 1), kerr.StaleMemberEpoch)
 	wantErr(t, "admin fetch", c.CheckFetchMember(testCtx(t), "g", "", -1), nil)
 
@@ -251,4 +258,66 @@ func TestConsumerGroupProtocolSwitch(t *testing.T) {
 	if res := wait(t, joinNew(t, ctx, c, joinReq("g", "", time.Second, "t"))); res.Err != nil {
 		t.Fatalf("classic join of the empty consumer group: %v", res.Err)
 	}
+}
+
+// TestConsumerGroupRevocationTimeout: a member told to revoke that keeps
+// heartbeating without giving the partitions up is removed after its
+// rebalance timeout, and the waiting member gets them.
+func TestConsumerGroupRevocationTimeout(t *testing.T) {
+	c := newCoordinator(t, newStore(t))
+	topics := []TopicMeta{{Name: "t", ID: [16]byte{1}, Partitions: 2}}
+	a := newConsumerClient(t, c, "g", "a", &topics, "t")
+	b := newConsumerClient(t, c, "g", "b", &topics, "t")
+	res := c.ConsumerHeartbeat(testCtx(t), ConsumerHeartbeatRequest{Group: "g", MemberID: "a", RebalanceTimeout: 200 * time.Millisecond,
+		SubscribedTopics: []string{"t"}, Owned: Assignment{}, Topics: topics, Version: 1})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	a.epoch, a.owned = res.MemberEpoch, res.Assignment
+	b.heartbeat()
+	a.heartbeat() // told to revoke one
+	if a.owned.count() != 1 {
+		t.Fatalf("a after b joined: %v", a.owned)
+	}
+	stubborn := Assignment{"t": {0, 1}} // keeps reporting both
+	eventually(t, "a to be fenced for not revoking", func() bool {
+		res := c.ConsumerHeartbeat(testCtx(t), ConsumerHeartbeatRequest{Group: "g", MemberID: "a", MemberEpoch: a.epoch, RebalanceTimeout: -1, Owned: stubborn, Topics: topics, Version: 1})
+		return errors.Is(res.Err, kerr.UnknownMemberID)
+	})
+	eventually(t, "b to own both partitions", func() bool {
+		b.heartbeat()
+		return b.owned.count() == 2
+	})
+}
+
+// TestConsumerGroupStaticLeaveExpires: a static member that left with
+// epoch -2 and does not come back is removed after the session timeout.
+func TestConsumerGroupStaticLeaveExpires(t *testing.T) {
+	c := newCoordinator(t, newStore(t), func(cfg *Config) { cfg.ConsumerSessionTimeout = 200 * time.Millisecond })
+	topics := []TopicMeta{{Name: "t", ID: [16]byte{1}, Partitions: 2}}
+	inst := "i"
+	res := c.ConsumerHeartbeat(testCtx(t), ConsumerHeartbeatRequest{Group: "g", MemberID: "s", InstanceID: &inst, RebalanceTimeout: time.Second,
+		SubscribedTopics: []string{"t"}, Owned: Assignment{}, Topics: topics, Version: 1})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	res = c.ConsumerHeartbeat(testCtx(t), ConsumerHeartbeatRequest{Group: "g", MemberID: "s", MemberEpoch: leaveStaticEpoch, RebalanceTimeout: -1, Topics: topics, Version: 1})
+	if res.Err != nil || res.MemberEpoch != leaveStaticEpoch {
+		t.Fatalf("static leave: %+v", res)
+	}
+	if d, _ := c.DescribeConsumerGroup(testCtx(t), "g"); len(d.Members) != 1 || d.Members[0].MemberEpoch != leaveStaticEpoch {
+		t.Fatalf("after the static leave: %+v", d)
+	}
+	eventually(t, "the departed static member to expire", func() bool {
+		d, _ := c.DescribeConsumerGroup(testCtx(t), "g")
+		return len(d.Members) == 0 && d.State == "Empty"
+	})
+}
+
+// TestConsumerGroupMaxSize: group.max.size caps consumer groups too.
+func TestConsumerGroupMaxSize(t *testing.T) {
+	c := newCoordinator(t, newStore(t), func(cfg *Config) { cfg.MaxGroupSize = 1 })
+	topics := []TopicMeta{{Name: "t", ID: [16]byte{1}, Partitions: 1}}
+	wantErr(t, "first member", newConsumerClient(t, c, "g", "a", &topics, "t").heartbeat().Err, nil)
+	wantErr(t, "second member", newConsumerClient(t, c, "g", "b", &topics, "t").heartbeat().Err, kerr.GroupMaxSizeReached)
 }

@@ -66,3 +66,57 @@ func TestReconcile(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReconcile checks reconcile's invariants on arbitrary states: a
+// member never gains a partition another member owns, revokes only what it
+// had, advances its epoch only to the target's and only once nothing is
+// left to revoke, and holds only target partitions after any change.
+func FuzzReconcile(f *testing.F) {
+	f.Add([]byte{0, 3, 4, 0x0f, 0x3c, 0x03, 0x30, 0x40})
+	f.Add([]byte{1, 2, 3, 0x01, 0x02, 0x02, 0x00, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) < 8 {
+			return
+		}
+		set := func(bits byte) Assignment {
+			a := Assignment{}
+			for p := int32(0); p < 8; p++ {
+				if bits&(1<<p) != 0 {
+					a["t"] = append(a["t"], p)
+				}
+			}
+			return a.normalized()
+		}
+		states := []memberState{stateStable, stateUnrevoked, stateUnreleased}
+		cur := reconciliation{
+			State: states[int(b[0])%3], Epoch: int32(b[1] % 8), PreviousEpoch: int32(b[1]%8) - 1,
+			Assigned: set(b[3]), PendingRevocation: set(b[4] &^ b[3]),
+		}
+		targetEpoch := int32(b[2] % 8)
+		target := set(b[5])
+		var owned Assignment
+		if b[6]&0x80 == 0 {
+			owned = set(b[6] & 0x7f)
+		}
+		othersBits := b[7] &^ (b[3] | b[4])
+		others := func(_ string, p int32) bool { return othersBits&(1<<p) != 0 }
+
+		next := reconcile(cur, targetEpoch, target, owned, others)
+		for _, p := range next.Assigned["t"] {
+			if others("t", p) && !contains(cur.Assigned["t"], p) {
+				t.Fatalf("gained %d, owned by another member: %+v -> %+v", p, cur, next)
+			}
+		}
+		for _, p := range next.PendingRevocation["t"] {
+			if !contains(cur.Assigned["t"], p) && !contains(cur.PendingRevocation["t"], p) {
+				t.Fatalf("revokes %d it did not have: %+v -> %+v", p, cur, next)
+			}
+		}
+		if next.Epoch != cur.Epoch && (next.Epoch != targetEpoch || len(next.PendingRevocation) > 0) {
+			t.Fatalf("epoch %d -> %d (target %d) with %v pending: %+v", cur.Epoch, next.Epoch, targetEpoch, next.PendingRevocation, next)
+		}
+		if !reflect.DeepEqual(normalize(next), normalize(cur)) && !next.Assigned.subsetOf(target) {
+			t.Fatalf("holds %v outside the target %v after a change", next.Assigned, target)
+		}
+	})
+}

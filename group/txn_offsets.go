@@ -129,6 +129,11 @@ func (g *group) validateTxnCommit(req TxnCommitRequest) error {
 	if g.state == Dead {
 		return fmt.Errorf("%w: group %q is being removed", kerr.CoordinatorNotAvailable, g.name)
 	}
+	if g.cg != nil && (req.MemberID != "" || req.Generation >= 0) {
+		// A member of the consumer protocol: its member epoch, as for
+		// OffsetCommit.
+		return g.cg.validateMemberEpoch(g.name, req.MemberID, req.Generation)
+	}
 	if req.MemberID != "" || req.Generation >= 0 || req.InstanceID != "" {
 		if err := g.validateMember(req.MemberID, req.InstanceID); err != nil {
 			return err

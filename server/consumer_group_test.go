@@ -402,6 +402,12 @@ func TestConsumerGroupErrorCodes(t *testing.T) {
 		})
 	}
 
+	// v0: the coordinator picks the member id.
+	v0 := hb(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.Version, r.MemberID, r.Group = 0, "", "g-raw-v0" })
+	if v0.ErrorCode != 0 || v0.MemberID == nil || *v0.MemberID == "" || v0.MemberEpoch != 1 {
+		t.Fatalf("v0 join: %+v", v0)
+	}
+
 	// Static members: an instance in use cannot be taken over
 	// (UNRELEASED_INSTANCE_ID) until it leaves with epoch -2.
 	static := hb(func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID = "static-1"; r.InstanceID = str("inst") })
