@@ -35,6 +35,10 @@ type FlightCommand struct {
 	// Snapshot reads the topic's Iceberg table as of a snapshot: its id,
 	// an RFC 3339 time (the snapshot current then) or "current".
 	Snapshot string `json:"snapshot,omitempty"`
+	// IsolationLevel is read_committed (the default: committed records
+	// only, up to the last stable offset) or read_uncommitted (every
+	// record up to the high watermark, transaction markers included).
+	IsolationLevel string `json:"isolation_level,omitempty"`
 }
 
 // flightTicket is what DoGet reads: a resolved plan.
@@ -42,7 +46,8 @@ type flightTicket struct {
 	Topic string           `json:"topic"`
 	Parts []PartitionRange `json:"parts"`
 	// Snapshot is the table snapshot read (0: the live log).
-	Snapshot int64 `json:"snapshot,omitempty"`
+	Snapshot        int64 `json:"snapshot,omitempty"`
+	ReadUncommitted bool  `json:"read_uncommitted,omitempty"`
 }
 
 // FlightService serves topic ranges over Arrow Flight: ListFlights lists
@@ -104,6 +109,13 @@ func (f *FlightService) descriptorRange(d *flight.FlightDescriptor) (Range, erro
 		if c.ToOffset != nil {
 			r.ToOffset = *c.ToOffset
 		}
+		switch c.IsolationLevel {
+		case "", "read_committed":
+		case "read_uncommitted":
+			r.ReadUncommitted = true
+		default:
+			return Range{}, status.Errorf(codes.InvalidArgument, "isolation_level %q: want read_committed or read_uncommitted", c.IsolationLevel)
+		}
 		if c.Snapshot != "" {
 			sel, err := iceberg.ParseSnapshotSelector(c.Snapshot)
 			if err != nil {
@@ -129,7 +141,7 @@ func grpcErr(err error) error {
 }
 
 func (f *FlightService) info(d *flight.FlightDescriptor, p *Plan, records int64) (*flight.FlightInfo, error) {
-	t, err := json.Marshal(flightTicket{Topic: p.Topic, Parts: p.Parts, Snapshot: p.Snapshot})
+	t, err := json.Marshal(flightTicket{Topic: p.Topic, Parts: p.Parts, Snapshot: p.Snapshot, ReadUncommitted: p.ReadUncommitted})
 	if err != nil {
 		return nil, err
 	}
@@ -208,9 +220,9 @@ func (f *FlightService) DoGet(tkt *flight.Ticket, fs flight.FlightService_DoGetS
 	var p *Plan
 	var err error
 	if t.Snapshot != 0 {
-		p, err = f.q.planSnapshotParts(ctx, t.Topic, t.Snapshot, t.Parts)
-	} else {
-		p, err = f.q.PlanParts(ctx, t.Topic, t.Parts)
+		p, err = f.q.planSnapshotParts(ctx, t.Topic, t.Snapshot, t.Parts, t.ReadUncommitted)
+	} else if p, err = f.q.PlanParts(ctx, t.Topic, t.Parts); err == nil {
+		p.ReadUncommitted = t.ReadUncommitted
 	}
 	if err != nil {
 		return grpcErr(err)

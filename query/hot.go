@@ -20,7 +20,8 @@ const (
 )
 
 // fetchHot reads offsets [from, to) of a partition from its leader with raw
-// Fetch requests (read_uncommitted, control records included), decodes the
+// Fetch requests (read_committed unless Plan.ReadUncommitted, control
+// records included; aborted rows marked), decodes the
 // batches into rows and calls fn for each row in the range. It returns the
 // offset after the last one covered (to, unless ctx ends).
 func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn func(*coldfile.Row) error) (int64, error) {
@@ -36,6 +37,9 @@ func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn
 			return next, err
 		}
 		req := kmsg.NewPtrFetchRequest()
+		if !s.plan.ReadUncommitted {
+			req.IsolationLevel = 1 // read_committed: below the LSO, with the aborted transactions
+		}
 		req.ReplicaID = -1
 		req.MaxWaitMillis = 200
 		req.MinBytes = 1
@@ -78,6 +82,7 @@ func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn
 			}
 			return next, fmt.Errorf("fetch %s/%d at offset %d: %w", s.plan.Topic, pi.partition, next, err)
 		}
+		pi.aborts.add(p.AbortedTransactions)
 		b := p.RecordBatches
 		progressed := false
 		for len(b) >= recordbatch.HeaderSize && next < to {
@@ -101,6 +106,7 @@ func (s *Scanner) fetchHot(ctx context.Context, pi *partInfo, from, to int64, fn
 				if r.Offset < next || r.Offset >= to {
 					return nil
 				}
+				pi.aborts.mark(&r)
 				return fn(&r)
 			})
 			if err != nil {

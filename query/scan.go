@@ -61,6 +61,11 @@ type Range struct {
 	// Snapshot, if set, reads the topic's Iceberg table as of that
 	// snapshot instead of the live log: its files only, brokers unasked.
 	Snapshot *iceberg.SnapshotSelector
+	// ReadUncommitted reads every record up to the high watermark:
+	// records of aborted and open transactions, and the transaction
+	// markers (control records). By default a read is read_committed
+	// (committed.go).
+	ReadUncommitted bool
 }
 
 // AllOffsets is a Range over a whole topic.
@@ -79,6 +84,8 @@ type Plan struct {
 	Records int64            // offsets in the plan (an upper bound of rows)
 	// Snapshot is the id of the table snapshot read (0: the live log).
 	Snapshot int64
+	// ReadUncommitted: Range.ReadUncommitted.
+	ReadUncommitted bool
 	files    map[int32][]ColdFile // a snapshot's files, in place of Config.Cold
 	topicID  [16]byte
 	leaders  map[int32]int32
@@ -130,7 +137,7 @@ func (q *Planner) Plan(ctx context.Context, r Range) (*Plan, error) {
 	if td.Err != nil {
 		return nil, fmt.Errorf("topic %q: %w", r.Topic, td.Err)
 	}
-	p := &Plan{Topic: r.Topic, topicID: td.ID, leaders: map[int32]int32{}}
+	p := &Plan{Topic: r.Topic, topicID: td.ID, leaders: map[int32]int32{}, ReadUncommitted: r.ReadUncommitted}
 	parts := r.Partitions
 	if len(parts) == 0 {
 		for _, pd := range td.Partitions.Sorted() {
@@ -151,7 +158,11 @@ func (q *Planner) Plan(ctx context.Context, r Range) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list start offsets of %q: %w", r.Topic, err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, r.Topic)
+	listEnds := adm.ListCommittedOffsets // the last stable offsets
+	if r.ReadUncommitted {
+		listEnds = adm.ListEndOffsets
+	}
+	ends, err := listEnds(ctx, r.Topic)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -227,6 +238,7 @@ type Scanner struct {
 
 type partInfo struct {
 	partition int32
+	aborts    abortMarker // of the hot rows read so far
 }
 
 // Scan starts reading the plan in the background, at most two batches
@@ -309,6 +321,9 @@ func (s *Scanner) run(ctx context.Context) {
 	}
 	emit := func(cold bool) func(r *coldfile.Row) error {
 		return func(r *coldfile.Row) error {
+			if !s.plan.ReadUncommitted && !committedRow(r) {
+				return nil
+			}
 			buf = append(buf, *r)
 			s.mu.Lock()
 			s.stats.Rows++

@@ -43,7 +43,7 @@ func (q *Planner) planSnapshot(ctx context.Context, r Range) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Topic: r.Topic, Snapshot: snap.ID, files: map[int32][]ColdFile{}, leaders: map[int32]int32{}}
+	p := &Plan{Topic: r.Topic, Snapshot: snap.ID, files: map[int32][]ColdFile{}, leaders: map[int32]int32{}, ReadUncommitted: r.ReadUncommitted}
 	parts := r.Partitions
 	if len(parts) == 0 {
 		for part := range snap.Files {
@@ -81,12 +81,12 @@ func (q *Planner) planSnapshot(ctx context.Context, r Range) (*Plan, error) {
 
 // planSnapshotParts is planSnapshot for resolved partition ranges (a
 // Flight ticket naming snapshot id).
-func (q *Planner) planSnapshotParts(ctx context.Context, topic string, id int64, parts []PartitionRange) (*Plan, error) {
+func (q *Planner) planSnapshotParts(ctx context.Context, topic string, id int64, parts []PartitionRange, uncommitted bool) (*Plan, error) {
 	all, err := q.planSnapshot(ctx, Range{Topic: topic, FromOffset: -1, ToOffset: -1, Snapshot: &iceberg.SnapshotSelector{ID: id}})
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Topic: topic, Snapshot: id, files: all.files, leaders: all.leaders}
+	p := &Plan{Topic: topic, Snapshot: id, files: all.files, leaders: all.leaders, ReadUncommitted: uncommitted}
 	for _, pr := range parts {
 		if _, ok := all.files[pr.Partition]; ok && pr.Start < pr.End {
 			p.Parts = append(p.Parts, pr)

@@ -43,6 +43,7 @@ type exportFlags struct {
 	batchRows   int
 	progress    string
 	snapshot    string
+	isolation   string
 }
 
 func newExportCmd() *cobra.Command {
@@ -83,6 +84,7 @@ brokers (they serve cold offsets too, only slower).`,
 	fl.IntVar(&f.sampleRows, "sample-rows", 1000, "records sampled to infer the JSON value schema")
 	fl.IntVar(&f.batchRows, "batch-rows", 8192, "rows per Arrow record batch")
 	fl.StringVar(&f.snapshot, "snapshot", "", "read the topic's Iceberg table as of a snapshot (its id, an RFC 3339 time, or current) from --object-store: exactly that snapshot's files, no broker asked")
+	fl.StringVar(&f.isolation, "isolation-level", "read_committed", "read_committed: committed records only, up to the last stable offset, without transaction markers; read_uncommitted: every record up to the high watermark (aborted and open transactions, markers)")
 	fl.StringVar(&f.progress, "progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, lines or none")
 	return cmd
 }
@@ -148,6 +150,9 @@ func runExport(cmd *cobra.Command, f *exportFlags) error {
 	if cmd.Flags().Changed("from-offset") && f.fromTime != "" || cmd.Flags().Changed("to-offset") && f.toTime != "" {
 		return errors.New("give an offset or a time for each end of the range, not both")
 	}
+	if f.isolation != "read_committed" && f.isolation != "read_uncommitted" {
+		return fmt.Errorf("--isolation-level %q: want read_committed or read_uncommitted", f.isolation)
+	}
 	var snap *iceberg.SnapshotSelector
 	if f.snapshot != "" {
 		if f.objectStore == "" {
@@ -193,7 +198,8 @@ func runExport(cmd *cobra.Command, f *exportFlags) error {
 	defer cl.Close()
 	q := query.NewPlanner(query.Config{Client: cl, Bucket: bucket, BatchRows: f.batchRows})
 	pctx, cancel := context.WithTimeout(ctx, f.timeout)
-	plan, err := q.Plan(pctx, query.Range{Topic: f.topic, Partitions: f.partitions, FromOffset: f.fromOffset, ToOffset: f.toOffset, FromTime: fromT, ToTime: toT, Snapshot: snap})
+	plan, err := q.Plan(pctx, query.Range{Topic: f.topic, Partitions: f.partitions, FromOffset: f.fromOffset, ToOffset: f.toOffset, FromTime: fromT, ToTime: toT, Snapshot: snap,
+		ReadUncommitted: f.isolation == "read_uncommitted"})
 	cancel()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
