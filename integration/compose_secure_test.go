@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,19 +37,26 @@ func TestComposeSecure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsCfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	password := os.Getenv("STRATA_ADMIN_PASSWORD")
 	if password == "" {
 		password = "admin-secret"
 	}
-	e.secure = []kgo.Opt{kgo.DialTLSConfig(tlsCfg), kgo.SASL(scram.Auth{User: "admin", Pass: password}.AsSha512Mechanism())}
+	e.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	e.secure = []kgo.Opt{kgo.SASL(scram.Auth{User: "admin", Pass: password}.AsSha512Mechanism())}
 	checkDemoTopic(ctx, t, e)
 
-	for name, opts := range map[string][]kgo.Opt{
-		"plaintext":      nil,
-		"wrong password": {kgo.DialTLSConfig(tlsCfg), kgo.SASL(scram.Auth{User: "admin", Pass: "wrong"}.AsSha512Mechanism())},
+	plain := &composeEnv{ports: e.ports}
+	for _, c := range []struct {
+		name string
+		dial func(context.Context, string, string) (net.Conn, error)
+		opts []kgo.Opt
+	}{
+		{"plaintext", plain.dial, nil},
+		{"no SASL", e.dial, nil},
+		{"wrong password", e.dial, []kgo.Opt{kgo.SASL(scram.Auth{User: "admin", Pass: "wrong"}.AsSha512Mechanism())}},
 	} {
-		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.seeds...), kgo.Dialer(e.dial), kgo.RequestRetries(0)}, opts...)...)
+		name := c.name
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.seeds...), kgo.Dialer(c.dial), kgo.RequestRetries(0)}, c.opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -42,7 +43,8 @@ type composeEnv struct {
 	env     []string
 	ports   map[string]string // advertised host:port -> host address
 	seeds   []string
-	secure  []kgo.Opt // every client's TLS and SASL options
+	tls     *tls.Config // nil: plaintext listeners
+	secure  []kgo.Opt   // every client's SASL options
 }
 
 func (e *composeEnv) run(ctx context.Context, args ...string) (string, error) {
@@ -56,12 +58,20 @@ func (e *composeEnv) run(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// dial reaches an advertised address through its published port, over
+// TLS (verifying the advertised name) when the listeners are TLS ones.
 func (e *composeEnv) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	advertised := addr
 	if a, ok := e.ports[addr]; ok {
 		addr = a
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
+	if e.tls == nil {
+		return d.DialContext(ctx, network, addr)
+	}
+	cfg := e.tls.Clone()
+	cfg.ServerName, _, _ = net.SplitHostPort(advertised)
+	return (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(ctx, network, addr)
 }
 
 func (e *composeEnv) client(opts ...kgo.Opt) *kgo.Client {
