@@ -9,6 +9,7 @@
 #   make images        container images FROM scratch (strata, minio, etcd)
 #   make compose-up    compose.yaml (etcd, MinIO, 3 brokers, demo topic) on them
 #   make compose-down  stop it (data volumes stay)
+#   make compose-secure-up / compose-secure-down   the same, secured (compose.secure.yaml)
 #   make integration   the container-based suite in integration/ (needs Docker)
 
 SHELL     := bash
@@ -142,7 +143,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compos
 LOCAL_IMAGES = STRATA_IMAGE=$(LOCAL_STRATA_IMAGE) MINIO_IMAGE=$(LOCAL_MINIO_IMAGE) ETCD_IMAGE=$(LOCAL_ETCD_IMAGE)
 COMPOSE_CMD  = $(LOCAL_IMAGES) $(COMPOSE)$(if $(COMPOSE_PROJECT), -p $(COMPOSE_PROJECT))
 
-.PHONY: images compose-up compose-down integration
+.PHONY: images compose-up compose-down compose-secure-up compose-secure-down integration
 
 images:
 	@LOCAL_STRATA_IMAGE=$(LOCAL_STRATA_IMAGE) LOCAL_MINIO_IMAGE=$(LOCAL_MINIO_IMAGE) \
@@ -160,6 +161,18 @@ compose-up: images
 # down -v` drops them).
 compose-down:
 	$(COMPOSE_CMD) down
+
+# The secured profile (compose.secure.yaml: SASL_SSL, TLS to etcd and MinIO,
+# certificates made by `strata certs` at the first up).
+compose-secure-up: images
+	$(COMPOSE_CMD) -f compose.secure.yaml up -d
+	@id="$$($(COMPOSE_CMD) -f compose.secure.yaml ps -q demo-topic)"; \
+	code="$$(docker wait $$id)"; \
+	$(COMPOSE_CMD) -f compose.secure.yaml logs --no-color demo-topic | tail -n 1; \
+	test "$$code" = 0 && echo "brokers (SASL_SSL, SCRAM-SHA-512 admin): strata-1:19191 strata-2:19192 strata-3:19193"
+
+compose-secure-down:
+	$(COMPOSE_CMD) -f compose.secure.yaml down
 
 # The container-based suite (integration/): needs a Docker engine. `make
 # test` does not run it (its `go test ./...` skips integration/ unless

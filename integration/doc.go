@@ -21,6 +21,9 @@
 //     network (docker network disconnect) and reconnected.
 //   - TestComposeDemo: compose.yaml itself comes up (bucket job, three
 //     brokers, demo topic job) and serves the demo topic.
+//   - TestComposeSecure: compose.secure.yaml, the secured profile, comes up
+//     (certificates, TLS to etcd and MinIO, the first admin in etcd) and
+//     serves the demo topic over SASL_SSL only.
 //
 // The tests run only under `make integration`, which builds the images FROM
 // scratch (`make images`) and sets STRATA_INTEGRATION=1; a plain

@@ -29,7 +29,8 @@ import (
 // and know the Kafka listeners' principals: Flight's Go client logs in
 // with Basic credentials (a users-file password, a SCRAM credential in
 // etcd) for a session token, or presents a client certificate; iceberg-go's
-// REST catalog uses the client-credentials token endpoint. A caller lists
+// REST catalog uses the client-credentials token endpoint, plain HTTP
+// requests Basic credentials or a client certificate. A caller lists
 // only the topics it may Describe and reads only those it may Read;
 // wrong passwords and unknown tokens are refused as unauthenticated, an
 // anonymous caller sees nothing.
@@ -240,6 +241,18 @@ func TestFlightAndCatalogSecured(t *testing.T) {
 		} {
 			if got := get(c.path, c.authz); got != c.want {
 				t.Errorf("GET %s (%q): %d, want %d", c.path, c.authz, got, c.want)
+			}
+		}
+		// carol's client certificate is her principal on the catalog too.
+		carol := &http.Client{Transport: &http.Transport{TLSClientConfig: sb.tlsConfig(t, "carol")}}
+		for table, want := range map[string]int{"open-t": http.StatusOK, "secret-t": http.StatusForbidden} {
+			resp, err := carol.Get(uri + "/v1/namespaces/default/tables/" + table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("carol (client certificate) loads %s: %d, want %d", table, resp.StatusCode, want)
 			}
 		}
 		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"paula"}, "client_secret": {"wrong"}}

@@ -2,16 +2,19 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stratalog/strata/auth"
+	"github.com/stratalog/strata/fileutil"
 )
 
 func newCertsCmd() *cobra.Command {
 	var dir string
 	var hosts, clients []string
-	var broker string
+	var broker, minioDir string
 	cmd := &cobra.Command{
 		Use:   "certs",
 		Short: "Create a self-signed development CA and broker and client certificates",
@@ -38,6 +41,12 @@ For local use and tests, not production.
 					return err
 				}
 				fmt.Fprintf(out, "broker    %s %s (hosts %v)\n", cert, key, hosts)
+				if minioDir != "" {
+					if err := minioLayout(minioDir, cert, key, ca.CertFile()); err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "minio     %s (public.crt, private.key, CAs/ca.crt)\n", minioDir)
+				}
 			}
 			for _, c := range clients {
 				cert, key, err := ca.Issue(c, nil)
@@ -54,5 +63,28 @@ For local use and tests, not production.
 	f.StringVar(&broker, "broker", "broker", "name of the broker certificate files (empty: none)")
 	f.StringSliceVar(&hosts, "hosts", []string{"localhost", "127.0.0.1"}, "host names and IPs the broker certificate is valid for")
 	f.StringSliceVar(&clients, "client", nil, "client certificates to create, by name (CN), repeatable")
+	f.StringVar(&minioDir, "minio-certs-dir", "", "also copy the broker certificate into this directory in MinIO's --certs-dir layout (public.crt, private.key, CAs/ca.crt), for a TLS MinIO of the same hosts")
 	return cmd
+}
+
+// minioLayout copies a server certificate, its key and the CA into the
+// file names MinIO's --certs-dir expects.
+func minioLayout(dir, cert, key, ca string) error {
+	for _, c := range []struct {
+		from, to string
+		perm     os.FileMode
+	}{{cert, "public.crt", 0o644}, {key, "private.key", 0o600}, {ca, filepath.Join("CAs", "ca.crt"), 0o644}} {
+		raw, err := os.ReadFile(c.from)
+		if err != nil {
+			return fmt.Errorf("minio certs: %w", err)
+		}
+		to := filepath.Join(dir, c.to)
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return fmt.Errorf("minio certs: %w", err)
+		}
+		if err := fileutil.WriteFile(to, raw, c.perm); err != nil {
+			return fmt.Errorf("minio certs %s: %w", to, err)
+		}
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,13 +30,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/stratalog/strata/auth"
 	"github.com/stratalog/strata/objstore/s3"
 )
 
 const usage = `usage:
   strata-init bucket [--s3-endpoint URL] [--s3-region R] [--timeout D] s3://BUCKET[/PREFIX]
-  strata-init topic  [--brokers H:P,...] [-p N] [-r N] [-c name=value]... [--timeout D] TOPIC`
+  strata-init topic  [--brokers H:P,...] [-p N] [-r N] [-c name=value]... [--timeout D]
+                     [--tls-ca-file CA.pem] [--scram-user U] TOPIC`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -132,12 +136,25 @@ func topicCmd(args []string) error {
 	configs := configFlags{}
 	fs.Var(configs, "c", "topic config name=value (repeatable)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the cluster")
+	caFile := fs.String("tls-ca-file", "", "PEM CA bundle: connect over TLS, trusting it (SSL, SASL_SSL listeners)")
+	user := fs.String("scram-user", "", "authenticate with SCRAM-SHA-512 as this user (password from $STRATA_INIT_SCRAM_PASSWORD)")
 	_ = fs.Parse(args)
 	if fs.NArg() != 1 {
 		return errors.New("topic: want one topic name")
 	}
 	topic := fs.Arg(0)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...))
+	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(*brokers, ",")...)}
+	if *caFile != "" {
+		pool, err := auth.LoadCertPool(*caFile)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	if *user != "" {
+		opts = append(opts, kgo.SASL(scram.Auth{User: *user, Pass: os.Getenv("STRATA_INIT_SCRAM_PASSWORD")}.AsSha512Mechanism()))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}
