@@ -91,7 +91,7 @@ func TestDeleteRecordsPastTheColdTier(t *testing.T) {
 	e.start()
 	e.waitTiered(e.sealedEnd(), 60*time.Second)
 	e.part.set.Store(&Settings{Enabled: false, RetentionMs: -1, RetentionBytes: -1}) // tiering paused
-	time.Sleep(100 * time.Millisecond)                                                // a job under way ends
+	time.Sleep(100 * time.Millisecond)                                               // a job under way ends
 	tiered := e.checkManifest()
 	coldEnd := tiered[len(tiered)-1].LastOffset + 1
 	e.produce(200)
