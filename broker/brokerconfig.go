@@ -149,11 +149,18 @@ func (b *Broker) resolveTopic(explicit map[string]string) TopicConfig {
 func (b *Broker) describeTopic(explicit map[string]string) []ConfigEntry {
 	out := describeTopicConfigs(explicit)
 	for i, e := range out {
-		if !e.Default {
-			continue
-		}
 		for brokerName, topicName := range topicDefaultOf {
 			if topicName != e.Name {
+				continue
+			}
+			// Kafka's synonyms of a topic config with a broker default:
+			// the topic's own value, then the broker config's sources.
+			var syn []ConfigSynonym
+			if v, ok := explicit[e.Name]; ok {
+				syn = append(syn, ConfigSynonym{e.Name, v, SourceDynamicTopic})
+			}
+			out[i].Synonyms = append(syn, b.dynamicSynonyms(brokerName)...)
+			if !e.Default {
 				continue
 			}
 			if v, src := b.dynamicValue(brokerName); src == SourceDynamicBroker || src == SourceDynamicDefaultBroker {
@@ -217,9 +224,30 @@ func (b *Broker) BrokerConfigs() []ConfigEntry {
 	}
 	for _, d := range dynamicBrokerConfigDefs {
 		v, src := b.dynamicValue(d.name)
-		out = append(out, ConfigEntry{Name: d.name, Value: v, Default: src == SourceDefault, Type: d.typ, Doc: d.doc, Source: src})
+		out = append(out, ConfigEntry{Name: d.name, Value: v, Default: src == SourceDefault, Type: d.typ, Doc: d.doc, Source: src,
+			Synonyms: b.dynamicSynonyms(d.name)})
 	}
 	return out
+}
+
+// dynamicSynonyms is where a dynamic broker config's value may come
+// from, most specific first: this broker's dynamic value, the cluster
+// default, the static one, Strata's default (Kafka's synonym order).
+func (b *Broker) dynamicSynonyms(name string) []ConfigSynonym {
+	var out []ConfigSynonym
+	if dyn := b.dynamic.Load(); dyn != nil {
+		if v, ok := (*dyn)[b.cfg.BrokerID][name]; ok {
+			out = append(out, ConfigSynonym{name, v, SourceDynamicBroker})
+		}
+		if v, ok := (*dyn)[meta.BrokerConfigsDefault][name]; ok {
+			out = append(out, ConfigSynonym{name, v, SourceDynamicDefaultBroker})
+		}
+	}
+	if name == dynamicLogLevel && b.cfg.LogLevel != nil {
+		out = append(out, ConfigSynonym{name, strings.ToLower(b.staticLevel.String()), SourceStaticBroker})
+	}
+	d, _ := lookupDynamicDef(name)
+	return append(out, ConfigSynonym{name, d.def, SourceDefault})
 }
 
 // BrokerDefaultConfigs describes the cluster-wide dynamic broker configs

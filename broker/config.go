@@ -380,6 +380,16 @@ type ConfigEntry struct {
 	Doc       string
 	Sensitive bool
 	Source    ConfigSource // SourceUnknown: derived from Default and ReadOnly
+	// Synonyms are the places the value may come from, the one in force
+	// first (DescribeConfigs include_synonyms); nil: the entry alone.
+	Synonyms []ConfigSynonym
+}
+
+// ConfigSynonym is one source of a config's value.
+type ConfigSynonym struct {
+	Name   string
+	Value  string
+	Source ConfigSource
 }
 
 func describeTopicConfigs(explicit map[string]string) []ConfigEntry {

@@ -9,6 +9,10 @@
 // that a Kafka client must see carry a kerr code (wrapped with context), so
 // the protocol layer can answer with the right error code.
 //
+// Admin state it keeps for the protocol layer: the DeleteRecords log start
+// (logstart.go, in etcd), the dynamic broker configs and the log level
+// (brokerconfig.go, in etcd and watched).
+//
 // It decides what happens to partition directories on disk: one whose
 // partition.metadata does not match etcd is quarantined, never deleted
 // (partitiondir.go); one that cannot be opened stays offline and is

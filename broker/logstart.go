@@ -27,9 +27,16 @@ import (
 const logStartUnknown = -1
 
 // DeletedBefore is the partition's log start as DeleteRecords last set
-// it (0 if never), or -1 while this broker has not read it from etcd.
-// Records below it are deleted in every tier.
-func (p *Partition) DeletedBefore() int64 { return p.recordsStart.Load() }
+// it (0 if never), read from etcd the first time after this broker became
+// the leader; -1 when etcd cannot tell. Records below it are deleted in
+// every tier.
+func (p *Partition) DeletedBefore() int64 {
+	v, err := p.loadLogStart(context.Background())
+	if err != nil {
+		return -1
+	}
+	return v
+}
 
 // loadLogStart returns the DeleteRecords start, reading it from etcd the
 // first time after this broker became the leader, and applies it to the

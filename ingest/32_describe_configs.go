@@ -68,9 +68,17 @@ func (cc *clientConn) handleDescribeConfigs(_ context.Context, req *kmsg.Describ
 				rc.Documentation = &doc
 			}
 			if req.IncludeSynonyms {
-				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				syn.Name, syn.Value, syn.Source = e.Name, rc.Value, rc.Source
-				rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+				if len(e.Synonyms) == 0 {
+					syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+					syn.Name, syn.Value, syn.Source = e.Name, rc.Value, rc.Source
+					rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+				}
+				for _, s := range e.Synonyms {
+					syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+					v := s.Value
+					syn.Name, syn.Value, syn.Source = s.Name, &v, kmsg.ConfigSource(s.Source)
+					rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+				}
 			}
 			sr.Configs = append(sr.Configs, rc)
 		}

@@ -210,6 +210,16 @@ type ConfigEntry struct {
 	// Source is the kmsg.ConfigSource; 0: derived from ReadOnly and
 	// Default (static, default, or a topic's own).
 	Source int8
+	// Synonyms are the sources the value may come from, the one in force
+	// first (include_synonyms); nil: the entry alone.
+	Synonyms []ConfigSynonym
+}
+
+// ConfigSynonym is one source of a config's value.
+type ConfigSynonym struct {
+	Name   string
+	Value  string
+	Source int8 // kmsg.ConfigSource
 }
 
 // ConfigChange is one requested change to a topic's explicit configs;

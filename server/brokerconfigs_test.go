@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,20 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	}
 	if c := topicConfig(ctx, t, adm, own, "retention.ms"); *c.Value != "86400000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
 		t.Fatalf("%s retention.ms: %s from %v", own, *c.Value, c.Source)
+	}
+	// Synonyms, in force first: the topic's own, then the broker
+	// config's sources (Kafka's order and names).
+	for topic, want := range map[string]string{
+		plain: "log.retention.ms=1000/DYNAMIC_DEFAULT_BROKER_CONFIG log.retention.ms=604800000/DEFAULT_CONFIG",
+		own:   "retention.ms=86400000/DYNAMIC_TOPIC_CONFIG log.retention.ms=1000/DYNAMIC_DEFAULT_BROKER_CONFIG log.retention.ms=604800000/DEFAULT_CONFIG",
+	} {
+		var got []string
+		for _, syn := range topicConfig(ctx, t, adm, topic, "retention.ms").Synonyms {
+			got = append(got, fmt.Sprintf("%s=%s/%s", syn.Key, *syn.Value, syn.Source))
+		}
+		if strings.Join(got, " ") != want {
+			t.Fatalf("%s retention.ms synonyms %v, want %s", topic, got, want)
+		}
 	}
 	// Records an hour old are past the new default: retention deletes
 	// their sealed segments.

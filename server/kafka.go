@@ -142,6 +142,9 @@ func configEntries(es []broker.ConfigEntry) []ingest.ConfigEntry {
 	for i, e := range es {
 		out[i] = ingest.ConfigEntry{Name: e.Name, Value: e.Value, Default: e.Default, ReadOnly: e.ReadOnly,
 			Type: int8(e.Type), Doc: e.Doc, Sensitive: e.Sensitive, Source: int8(e.Source)}
+		for _, s := range e.Synonyms {
+			out[i].Synonyms = append(out[i].Synonyms, ingest.ConfigSynonym{Name: s.Name, Value: s.Value, Source: int8(s.Source)})
+		}
 	}
 	return out
 }

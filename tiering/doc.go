@@ -21,6 +21,13 @@
 // period. The manifest never names a missing object: objects are deleted
 // only after their entries (remote retention, merges).
 //
+// DeleteRecords: the partition's log start as DeleteRecords set it
+// (Partition.DeletedBefore) drops, at the next job and before any upload,
+// the manifest entries wholly below it (through remote retention, so the
+// table sync and the object deletes follow), and nothing below it is
+// uploaded; a file straddling it stays whole (the broker clamps reads to
+// the log start).
+//
 // Work runs in the background, one job per partition at a time and at most
 // Config.UploadConcurrency jobs at once, never on the produce path. Failures
 // are retried with exponential backoff; meanwhile sealed segments stay on

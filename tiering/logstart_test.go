@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratalog/strata/hotlog"
 	"github.com/stratalog/strata/meta"
 )
 
@@ -76,6 +77,47 @@ func TestDeleteRecordsBeforeTiering(t *testing.T) {
 	got := e.checkManifest()
 	if got[0].BaseOffset != floor {
 		t.Fatalf("first tiered offset %d, want the DeleteRecords start %d", got[0].BaseOffset, floor)
+	}
+	e.readCold(floor, end, 8<<10)
+}
+
+// TestDeleteRecordsPastTheColdTier: the log start moves past everything
+// tiered, into local segments not tiered yet: every tiered file goes, and
+// tiering goes on from the log start (no gap is reported), its first file
+// starting there.
+func TestDeleteRecordsPastTheColdTier(t *testing.T) {
+	e := newEnv(t, localBucket(t), nil)
+	e.produce(200)
+	e.start()
+	e.waitTiered(e.sealedEnd(), 60*time.Second)
+	// Tiering paused: everything sealed so far is tiered, so a job still
+	// under way has nothing left to upload.
+	e.part.set.Store(&Settings{Enabled: false, RetentionMs: -1, RetentionBytes: -1})
+	tiered := e.checkManifest()
+	coldEnd := tiered[len(tiered)-1].LastOffset + 1
+	e.produce(200)
+	var straddler *hotlog.SegmentInfo
+	for _, s := range e.part.log.Segments() {
+		if s.Sealed && s.BaseOffset > coldEnd {
+			straddler = &s
+			break
+		}
+	}
+	if straddler == nil {
+		t.Fatal("no sealed local segment past the cold tier")
+	}
+	floor := straddler.BaseOffset + (straddler.NextOffset-straddler.BaseOffset)/2
+	if _, err := e.part.log.AdvanceLogStart(floor); err != nil {
+		t.Fatal(err)
+	}
+	e.part.deletedBefore.Store(floor)
+	e.part.set.Store(&Settings{Enabled: true, RetentionMs: -1, RetentionBytes: -1})
+	end := e.sealedEnd()
+	got := e.waitManifest(60*time.Second, func(segs []meta.TierSegment) bool {
+		return len(segs) > 0 && segs[0].BaseOffset == floor && segs[len(segs)-1].LastOffset+1 == end
+	})
+	if got[0].BaseOffset != floor {
+		t.Fatalf("first tiered offset %d, want %d", got[0].BaseOffset, floor)
 	}
 	e.readCold(floor, end, 8<<10)
 }

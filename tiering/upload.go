@@ -226,8 +226,12 @@ func (t *Tier) job(ctx context.Context, ps *partState) error {
 
 	// Files wholly below the DeleteRecords start go at once, not at the
 	// next maintenance pass: until they do, the manifest may end before
-	// the local log starts.
+	// the local log starts. While the start is unknown nothing is uploaded
+	// (it could be deleted records).
 	deletedBefore := p.DeletedBefore()
+	if deletedBefore < 0 {
+		return fmt.Errorf("tiering: %s-%d: the log start is not known yet", topic, part)
+	}
 	if len(segs) > 0 && segs[0].LastOffset < deletedBefore {
 		if segs, err = t.applyRetention(ctx, ps, p, epoch, set, segs, locals); err != nil {
 			return err
