@@ -86,9 +86,9 @@ type Plan struct {
 	Snapshot int64
 	// ReadUncommitted: Range.ReadUncommitted.
 	ReadUncommitted bool
-	files    map[int32][]ColdFile // a snapshot's files, in place of Config.Cold
-	topicID  [16]byte
-	leaders  map[int32]int32
+	files           map[int32][]ColdFile // a snapshot's files, in place of Config.Cold
+	topicID         [16]byte
+	leaders         map[int32]int32
 }
 
 // Planner resolves ranges against the brokers.
