@@ -54,9 +54,18 @@ func (cc *clientConn) awaitMinBytes(ctx context.Context, req *kmsg.FetchRequest,
 			if pr.room <= 0 {
 				continue
 			}
+			if req.IsolationLevel == readCommitted && pr.p.LastStableOffset() <= pr.next {
+				continue // nothing a read_committed answer could hold yet
+			}
 			res, err := pr.p.Fetch(pr.next, pr.room, false, pr.rp.CurrentLeaderEpoch)
 			if err != nil {
 				return true // the fill that answers reports it, at once
+			}
+			if req.IsolationLevel == readCommitted {
+				// Only what a read_committed answer can hold counts:
+				// bytes below the last stable offset.
+				n, _ := stablePrefix(res.Records, res.LastStableOffset)
+				res.Records = res.Records[:n]
 			}
 			next, ok := offsetAfter(res.Records)
 			if !ok {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"crypto/rand"
 	"net"
 	"strconv"
@@ -100,4 +101,74 @@ func fetchedBytesMetric(t *testing.T, tb *testBroker) int64 {
 	}
 	t.Fatal("no strata_log_fetched_bytes_total in /metrics")
 	return 0
+}
+
+// TestFetchReadCommittedWaitsForStableBytes: a read_committed Fetch at
+// the last stable offset, with a transaction open above it, waits for
+// bytes below the LSO, as Kafka's DelayedFetch counts them: it is
+// answered with the transaction's records once it commits, not at once
+// and empty because uncommitted bytes were there (which made a
+// read_committed consumer poll in a loop while a transaction was open).
+func TestFetchReadCommittedWaitsForStableBytes(t *testing.T) {
+	tb := startBroker(t)
+	ctx := testCtx(t)
+	const topic = "minbytes-lso"
+	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	txp := tb.client(kgo.TransactionalID("lso-wait"), kgo.DefaultProduceTopic(topic))
+	if err := txp.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(n int) {
+		for i := range n {
+			if err := txp.ProduceSync(ctx, kgo.StringRecord(fmt.Sprintf("open-%d", i))).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce(5)
+	read0 := fetchedBytesMetric(t, tb)
+
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.SessionEpoch, req.IsolationLevel = 12, -1, -1, 1
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 60_000, 1, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c, err := net.Dial("tcp", tb.srv.KafkaAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	answered := make(chan kmsg.Response, 1)
+	go func() {
+		resp, err := ingesttest.Call(c, req, 90*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- resp
+	}()
+	produce(60) // appends above the LSO while the fetch waits
+	if err := txp.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	resp := <-answered
+	if resp == nil {
+		t.FailNow()
+	}
+	p := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+		t.Fatalf("read_committed fetch answered with error %d and %d record bytes (LSO %d, HW %d): want the committed transaction", p.ErrorCode, len(p.RecordBatches), p.LastStableOffset, p.HighWatermark)
+	}
+	// Waiting, the broker reads what arrives once, not the open
+	// transaction's bytes over and over.
+	read, returned := fetchedBytesMetric(t, tb)-read0, int64(len(p.RecordBatches))
+	t.Logf("answered with %d bytes, %d read from the log (%.1fx)", returned, read, float64(read)/float64(returned))
+	if read > 10*returned {
+		t.Fatalf("the broker read %d bytes from the log to answer %d: the wait counted bytes above the last stable offset", read, returned)
+	}
 }
