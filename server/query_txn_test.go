@@ -86,8 +86,29 @@ func TestExportReadCommitted(t *testing.T) {
 			}
 		}
 	}
+	// EndTxn answers once the commit is decided; the markers reach the
+	// partitions after (as in Kafka): wait for the last stable offset to
+	// pass them before judging.
+	stable := func() {
+		t.Helper()
+		adm := tb.admin()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			lso, err1 := adm.ListCommittedOffsets(ctx, topic)
+			hw, err2 := adm.ListEndOffsets(ctx, topic)
+			l, _ := lso.Lookup(topic, 0)
+			h, _ := hw.Lookup(topic, 0)
+			if err1 == nil && err2 == nil && l.Err == nil && l.Offset == h.Offset {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("last stable offset %d never reached the high watermark %d", l.Offset, h.Offset)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	check := func(where string, rounds int) {
 		t.Helper()
+		stable()
 		c, a, m := read(false)
 		if c != rounds*100 || a != 0 || m != 0 {
 			t.Errorf("%s, read_committed: %d committed, %d aborted, %d markers; want %d, 0, 0", where, c, a, m, rounds*100)

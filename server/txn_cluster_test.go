@@ -193,6 +193,20 @@ func TestTxnCoordinatorFailover(t *testing.T) {
 	}
 	t.Log("stopping broker 3, the coordinator")
 	c.broker(3).stop()
+	// The commit goes once the cluster has moved the id (broker 3's lease
+	// gone): the client's retries to a dead coordinator are bounded, and
+	// on a loaded machine the lease may outlast them.
+	fresh := kadm.NewClient(c.client(kgo.SeedBrokers(c.brokers[0].cfg.Listen)))
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		cs := fresh.FindTxnCoordinators(ctx, id)
+		if co, ok := cs[id]; ok && co.Err == nil && co.NodeID != 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transactional id never left broker 3: %+v", cs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatalf("commit after the coordinator's failover: %v", err)
 	}

@@ -33,27 +33,39 @@ type eosCopier struct {
 func startEOSCopier(ctx context.Context, t *testing.T, seeds []string, txnID, grp, in, out string, abandon <-chan struct{}) *eosCopier {
 	ctx, stop := context.WithCancel(ctx)
 	c := &eosCopier{stop: stop, done: make(chan struct{}), txnID: txnID}
-	sess, err := kgo.NewGroupTransactSession(
-		kgo.SeedBrokers(seeds...), kgo.RetryTimeout(2*time.Minute),
-		kgo.TransactionalID(txnID), kgo.TransactionTimeout(10*time.Second),
-		kgo.ConsumerGroup(grp), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),
-		kgo.DefaultProduceTopic(out), kgo.SessionTimeout(6*time.Second), kgo.FetchMaxPartitionBytes(4<<10),
-	)
+	newSession := func() (*kgo.GroupTransactSession, error) {
+		return kgo.NewGroupTransactSession(
+			kgo.SeedBrokers(seeds...), kgo.RetryTimeout(2*time.Minute),
+			kgo.TransactionalID(txnID), kgo.TransactionTimeout(30*time.Second),
+			kgo.ConsumerGroup(grp), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),
+			kgo.DefaultProduceTopic(out), kgo.SessionTimeout(6*time.Second), kgo.FetchMaxPartitionBytes(4<<10),
+		)
+	}
+	sess, err := newSession()
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() {
 		defer close(c.done)
-		defer sess.Close()
+		defer func() { sess.Close() }()
 		for ctx.Err() == nil {
 			fs := sess.PollRecords(ctx, 50)
 			if ctx.Err() != nil {
 				return
 			}
 			if err := sess.Begin(); err != nil {
-				t.Errorf("%s begin: %v", txnID, err)
-				return
+				// A session whose producer was fenced (its transaction
+				// timed out while the cluster failed over) cannot go
+				// on: as an application would, start a new one with
+				// the same transactional id.
+				t.Logf("%s begin: %v (a new session takes over)", txnID, err)
+				sess.Close()
+				if sess, err = newSession(); err != nil {
+					t.Errorf("%s: new session: %v", txnID, err)
+					return
+				}
+				continue
 			}
 			fs.EachRecord(func(r *kgo.Record) {
 				sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: append([]byte("out-"), r.Value...)}, nil)
