@@ -263,6 +263,15 @@ func (c *avroColumns) writerSchema(w schemareg.Parsed) (avro.Schema, error) {
 	return r.schema, r.err
 }
 
+// maxAvroElements bounds the elements of one array of a value: an array's
+// block count is the payload's to claim, and hamba/avro allocates it at
+// once (a 9-byte record asking for 2^40 longs ran the broker out of
+// memory, TestDecodeAvroBombs). Elements of most types take a byte or more,
+// so a record of max.message.bytes (1 MiB by default) stays within it.
+const maxAvroElements = 1 << 20
+
+var avroAPI = avro.Config{MaxSliceAllocSize: maxAvroElements}.Freeze()
+
 // decode unmarshals an Avro payload written with w and returns it in
 // column shapes.
 func (c *avroColumns) decode(w schemareg.Parsed, payload []byte) (any, error) {
@@ -273,7 +282,7 @@ func (c *avroColumns) decode(w schemareg.Parsed, payload []byte) (any, error) {
 	// Not avro.Unmarshal: it takes a payload cut short (io.EOF) for a
 	// whole one.
 	var v any
-	r := avro.NewReader(nil, 0).Reset(payload)
+	r := avro.NewReader(nil, 0, avro.WithReaderConfig(avroAPI)).Reset(payload)
 	r.ReadVal(schema, &v)
 	if errors.Is(r.Error, io.EOF) {
 		return nil, errors.New("avro: payload ends inside the value")

@@ -1,6 +1,7 @@
 package typed
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bufbuild/protocompile"
 	"github.com/hamba/avro/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -42,7 +44,7 @@ func (r *fakeRegistry) ParsedByID(_ context.Context, id int32) (schemareg.Parsed
 	return p, nil
 }
 
-func avroParsed(t *testing.T, id int32, text string) schemareg.Parsed {
+func avroParsed(t testing.TB, id int32, text string) schemareg.Parsed {
 	t.Helper()
 	s, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
 	if err != nil {
@@ -51,7 +53,7 @@ func avroParsed(t *testing.T, id int32, text string) schemareg.Parsed {
 	return schemareg.Parsed{ID: id, Type: schemareg.TypeAvro, Avro: s}
 }
 
-func jsonParsed(t *testing.T, id int32, text string) schemareg.Parsed {
+func jsonParsed(t testing.TB, id int32, text string) schemareg.Parsed {
 	t.Helper()
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
 	if err != nil {
@@ -169,5 +171,41 @@ func TestDecodeJSONRoot(t *testing.T) {
 	}
 	if _, _, err := d.Decode(wireOf(1, []byte(`[1.5]`))); err == nil {
 		t.Fatal("1.5 decoded as an integer")
+	}
+}
+
+const protoText = `syntax = "proto3";
+message M { int32 a = 1; repeated N n = 3; map<int64, string> m = 4; E e = 5; optional bytes b = 6; M self = 7;
+  message N { sint64 x = 1; } enum E { Z = 0; O = 1; } }
+`
+
+func protoParsed(t testing.TB, id int32) schemareg.Parsed {
+	t.Helper()
+	files, err := (&protocompile.Compiler{Resolver: &protocompile.SourceResolver{
+		Accessor: protocompile.SourceAccessorFromMap(map[string]string{"m.proto": protoText})}}).Compile(context.Background(), "m.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return schemareg.Parsed{ID: id, Type: schemareg.TypeProtobuf, Proto: files[0]}
+}
+
+// TestDecodeAvroBombs: a few bytes that claim a huge array or map are a
+// value_error, not an allocation of what they claim (before the bound, the
+// array ran the test out of memory).
+func TestDecodeAvroBombs(t *testing.T) {
+	reg := &fakeRegistry{latest: 1, byID: map[int32]schemareg.Parsed{1: avroParsed(t, 1,
+		`{"type":"record","name":"R","fields":[{"name":"l","type":{"type":"array","items":"long"}},{"name":"m","type":{"type":"map","values":"null"}}]}`)}}
+	d, err := NewSource(reg).ValueDecoder(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, payload := range map[string][]byte{
+		"array":  binary.AppendVarint(nil, 1<<40),
+		"map":    append([]byte{0}, binary.AppendVarint(nil, 1<<40)...),
+		"blocks": append(binary.AppendVarint(binary.AppendVarint(nil, maxAvroElements), 1), bytes.Repeat([]byte{2}, 16)...),
+	} {
+		if _, _, err := d.Decode(wireOf(1, payload)); err == nil {
+			t.Errorf("%s bomb decoded", name)
+		}
 	}
 }

@@ -5,7 +5,9 @@
 // footer, the object keys (topic=<t>/partition=<p>/<base>-<last>.parquet),
 // the one writer (tier uploads, merges and `strata export`) and the one
 // ranged reader (cold fetches and the query engine), with an optional
-// row-group cache.
+// row-group cache. A file may also hold typed value columns (typed.go):
+// values decoded by a ValueDecoder (package typed) and shredded into a
+// group beside the raw columns, which the reader never reads.
 //
 // It also turns RecordBatch v2 bytes into Rows (DecodeBatches, on top of
 // package recordbatch): what the tierer writes and what the query engine

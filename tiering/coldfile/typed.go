@@ -25,6 +25,51 @@ const (
 	ColValueSchemaID = "value_schema_id"
 )
 
+// Field ids of the typed columns. Iceberg readers (iceberg-go) refuse a
+// data file with a column without one; none of these is in the table's
+// schema, so readers by id skip them. The fields inside value_typed are
+// numbered from FirstTypedFieldID in the order of the file's columns: the
+// ids are the file's own, not stable across schema versions.
+const (
+	FieldIDValueTyped    = 100
+	FieldIDValueError    = 101
+	FieldIDValueSchemaID = 102
+	FirstTypedFieldID    = 10000
+)
+
+// withFieldIDs rebuilds the group, LIST or MAP n with a field id on every
+// field, list element, map key and value inside it, from *next on.
+func withFieldIDs(n parquet.Node, next *int) parquet.Node {
+	id := func(f parquet.Node) parquet.Node {
+		inner := withFieldIDs(f, next)
+		if !f.Leaf() && f.Optional() {
+			inner = parquet.Optional(inner)
+		}
+		out := parquet.FieldID(inner, *next)
+		*next++
+		return out
+	}
+	if n.Leaf() {
+		return n
+	}
+	var lt format.LogicalTypeValue
+	if l := n.Type().LogicalType(); l != nil {
+		lt = l.Value
+	}
+	switch lt.(type) {
+	case *format.ListType:
+		return parquet.List(id(n.Fields()[0].Fields()[0]))
+	case *format.MapType:
+		kv := n.Fields()[0].Fields()
+		return parquet.Map(id(kv[0]), id(kv[1]))
+	}
+	g := parquet.Group{}
+	for _, f := range n.Fields() {
+		g[f.Name()] = id(f)
+	}
+	return g
+}
+
 // ValueDecoder turns record values into the typed column of one file. Its
 // Node is fixed for the file; Decode is called once per non-null value.
 //
@@ -110,9 +155,10 @@ func newTypedLayout(n parquet.Node) (*typedLayout, error) {
 	for _, f := range Schema.Fields() {
 		g[f.Name()] = f
 	}
-	g[ColValueTyped] = parquet.Optional(n)
-	g[ColValueError] = parquet.Optional(parquet.String())
-	g[ColValueSchemaID] = parquet.Optional(parquet.Int(32))
+	next := FirstTypedFieldID
+	g[ColValueTyped] = parquet.FieldID(parquet.Optional(withFieldIDs(n, &next)), FieldIDValueTyped)
+	g[ColValueError] = parquet.FieldID(parquet.Optional(parquet.String()), FieldIDValueError)
+	g[ColValueSchemaID] = parquet.FieldID(parquet.Optional(parquet.Int(32)), FieldIDValueSchemaID)
 	l := &typedLayout{schema: parquet.NewSchema("strata", g)}
 	for _, path := range Schema.Columns() {
 		leaf, _ := l.schema.Lookup(path...)

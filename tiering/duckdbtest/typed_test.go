@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
 	"github.com/bufbuild/protocompile"
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -617,5 +619,58 @@ func TestTypedColumnsOff(t *testing.T) {
 	}
 	if !errors.Is(err, kerr.InvalidConfig) {
 		t.Fatalf("strata.typed.columns=maybe: %v, want INVALID_CONFIG", err)
+	}
+}
+
+// TestTypedColumnsIcebergTable: the Iceberg table of a topic with typed
+// columns still commits every file, and iceberg-go scans it (columns by
+// field id; the typed columns, which have none, are not in the table).
+func TestTypedColumnsIcebergTable(t *testing.T) {
+	e := startTyped(t)
+	const topic, n = "typed-iceberg", 50
+	e.createTopic(topic, nil)
+	const text = `{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"l","type":{"type":"array","items":"string"}},
+	 {"name":"m","type":{"type":"map","values":{"type":"record","name":"V","fields":[{"name":"x","type":"long"}]}}}]}`
+	id := e.register(topic+"-value", text, sr.TypeAvro)
+	var values [][]byte
+	for i := range n {
+		b, err := avro.Marshal(avro.MustParse(text), map[string]any{"a": i, "l": []any{"x", "y"}, "m": map[string]any{"k": map[string]any{"x": int64(i)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, wire(id, b))
+	}
+	e.produce(topic, values)
+	if typed := e.query(`SELECT count(value_typed.a) FILTER (len(value_typed.l) = 2 AND value_typed.m['k'].x = value_typed.a) FROM ` + e.from(topic)); typed[0][0] != fmt.Sprint(n) {
+		t.Fatalf("%s typed rows, want %d", typed[0][0], n)
+	}
+	for {
+		st, err := e.srv.Tables().TableStatus(e.ctx, topic)
+		if err == nil && st.PartitionEnds[0] == n {
+			break
+		}
+		if e.ctx.Err() != nil {
+			t.Fatalf("the table never reached offset %d: %+v %v", n, st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	loc, _, _, err := e.srv.Tables().Metadata(e.ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := table.NewFromLocation(e.ctx, table.Identifier{"default", topic}, loc, iceio.LoadFSFunc(nil, loc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tbl.Schema().FindFieldByName("value_typed"); ok {
+		t.Fatal("value_typed is in the table schema")
+	}
+	at, err := tbl.Scan().ToArrowTable(e.ctx)
+	if err != nil {
+		t.Fatalf("iceberg-go scan of a typed topic: %v", err)
+	}
+	defer at.Release()
+	if at.NumRows() != n {
+		t.Fatalf("iceberg-go scanned %d rows, want %d", at.NumRows(), n)
 	}
 }
