@@ -2,8 +2,8 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"crypto/rand"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
