@@ -34,6 +34,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	quotas  map[string]Values // entity key -> values
+	keys    map[string]bool   // the quota keys some entity sets (Any)
 	sensors map[sensorKey]*sensor
 	swept   time.Time
 
@@ -80,25 +81,25 @@ func New(cfg Config) *Manager {
 // Set replaces the configured quotas (entity key -> values).
 func (m *Manager) Set(all map[string]Values) {
 	cp := make(map[string]Values, len(all))
+	keys := map[string]bool{}
 	for k, v := range all {
 		cp[k] = v
+		for key := range v {
+			keys[key] = true
+		}
 	}
 	m.mu.Lock()
-	m.quotas = cp
+	m.quotas, m.keys = cp, keys
 	m.mu.Unlock()
 }
 
 // Any reports whether a quota of key is configured for anyone (so
-// callers skip measuring what no quota governs).
+// callers skip measuring what no quota governs): one lookup, as it is
+// asked on every request.
 func (m *Manager) Any(key string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, v := range m.quotas {
-		if _, ok := v[key]; ok {
-			return true
-		}
-	}
-	return false
+	return m.keys[key]
 }
 
 // resolve finds the quota of key for user and client in Kafka's order of
