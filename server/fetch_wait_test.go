@@ -55,15 +55,7 @@ func TestFetchMinBytesReadsOnce(t *testing.T) {
 		}
 	}()
 
-	req := kmsg.NewPtrFetchRequest()
-	req.Version, req.ReplicaID, req.SessionEpoch = 12, -1, -1
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 60_000, minBytes, 50<<20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req := waitingFetch(topic, minBytes, 50<<20, 0)
 	c, err := net.Dial("tcp", tb.srv.KafkaAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +77,21 @@ func TestFetchMinBytesReadsOnce(t *testing.T) {
 	if read > 3*int64(returned) {
 		t.Fatalf("the broker read %d bytes from the log to answer %d: the wait reads the partition again at each append", read, returned)
 	}
+}
+
+// waitingFetch is a consumer Fetch v12 of partition 0 from offset 0 that
+// may wait a minute for minBytes, at isolation level isolation.
+func waitingFetch(topic string, minBytes, maxBytes int32, isolation int8) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.SessionEpoch, req.IsolationLevel = 12, -1, -1, isolation
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 60_000, minBytes, maxBytes
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
 }
 
 // fetchedBytesMetric is strata_log_fetched_bytes_total.
@@ -130,15 +137,7 @@ func TestFetchReadCommittedWaitsForStableBytes(t *testing.T) {
 	produce(5)
 	read0 := fetchedBytesMetric(t, tb)
 
-	req := kmsg.NewPtrFetchRequest()
-	req.Version, req.ReplicaID, req.SessionEpoch, req.IsolationLevel = 12, -1, -1, 1
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 60_000, 1, 1<<20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req := waitingFetch(topic, 1, 1<<20, 1)
 	c, err := net.Dial("tcp", tb.srv.KafkaAddr())
 	if err != nil {
 		t.Fatal(err)
