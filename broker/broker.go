@@ -372,18 +372,44 @@ func (b *Broker) refreshBrokers(ctx context.Context) error {
 	return nil
 }
 
+// refreshBrokersLoop keeps the broker list current: it is read again on
+// every registration or expiry the watch reports, so that every broker
+// sees a new or dead peer within milliseconds, and the coordinators placed
+// by hashing over the list (groups, transactional ids) agree on their
+// owners; a poll every 2 s backs the watch up while it is broken.
 func (b *Broker) refreshBrokersLoop(ctx context.Context) {
 	defer b.wg.Done()
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	events := b.meta.WatchBrokers(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := b.refreshBrokers(ctx); err != nil && ctx.Err() == nil {
-				b.log.Warn("cannot refresh broker list from etcd", "err", err)
+		case _, ok := <-events:
+			if !ok {
+				events = nil // the client closed; the poll goes on until ctx ends
+				continue
 			}
+			drain(events) // one read for a burst (the watch's first listing)
+		case <-t.C:
+		}
+		if err := b.refreshBrokers(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("cannot refresh broker list from etcd", "err", err)
+		}
+	}
+}
+
+// drain takes what is queued on ch without waiting.
+func drain[E any](ch <-chan E) {
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		default:
+			return
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/placement"
 )
@@ -154,6 +155,30 @@ func TestTxnGroupTransactSession3Brokers(t *testing.T) {
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }
 
+// waitTxnCoordinator waits until each of brokers answers FindCoordinator
+// for transactional id id with broker want.
+func (c *testCluster) waitTxnCoordinator(ctx context.Context, id string, want int32, brokers ...int32) {
+	c.t.Helper()
+	cl := c.client()
+	for _, b := range brokers {
+		var got int32 = -1
+		for deadline := time.Now().Add(30 * time.Second); got != want; {
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.CoordinatorType, req.CoordinatorKeys = 1, []string{id}
+			if resp, err := req.RequestWith(ctx, cl.Broker(int(b))); err == nil && len(resp.Coordinators) == 1 && resp.Coordinators[0].ErrorCode == 0 {
+				got = resp.Coordinators[0].NodeID
+			}
+			if got == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("broker %d names broker %d as the coordinator of %q; want %d", b, got, id, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
 // TestTxnCoordinatorFailover: the broker coordinating a transactional id
 // stops in the middle of a transaction; the broker that owns the id next
 // loads it from etcd (raising the coordinator epoch), and the producer's
@@ -179,6 +204,10 @@ func TestTxnCoordinatorFailover(t *testing.T) {
 			id = cand
 		}
 	}
+	// Every broker must name broker 3 first: one that has not seen it
+	// register yet would coordinate the id itself, and the failover
+	// below would test nothing.
+	c.waitTxnCoordinator(ctx, id, 3, 1, 2, 3)
 	p := c.client(kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic), kgo.TransactionTimeout(60*time.Second))
 	if err := produceTxn(t, ctx, p, topic, 6, "before", true); err != nil {
 		t.Fatal(err)
@@ -190,6 +219,10 @@ func TestTxnCoordinatorFailover(t *testing.T) {
 		if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "during-%d", i)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	before, ok, err := c.broker(1).srv.meta.LoadTxn(ctx, id)
+	if err != nil || !ok || before.State != "Ongoing" {
+		t.Fatalf("etcd before failover: %+v %v %v; want Ongoing", before, ok, err)
 	}
 	t.Log("stopping broker 3, the coordinator")
 	c.broker(3).stop()
@@ -210,12 +243,12 @@ func TestTxnCoordinatorFailover(t *testing.T) {
 	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatalf("commit after the coordinator's failover: %v", err)
 	}
-	// etcd says who completed it: CompleteCommit under a raised
-	// coordinator epoch.
+	// etcd says who completed it: CompleteCommit under a coordinator
+	// epoch above broker 3's.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		st, ok, err := c.broker(1).srv.meta.LoadTxn(ctx, id)
-		if err == nil && ok && st.State == "CompleteCommit" && st.CoordinatorEpoch >= 1 {
+		if err == nil && ok && st.State == "CompleteCommit" && st.CoordinatorEpoch > before.CoordinatorEpoch {
 			break
 		}
 		if time.Now().After(deadline) {
