@@ -33,7 +33,9 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, req CommitRequest) []er
 		return fail(err)
 	}
 	if g == nil {
-		return fail(fmt.Errorf("%w: group %q does not exist", kerr.IllegalGeneration, req.Group))
+		// GROUP_ID_NOT_FOUND, as OffsetCommit v9+ answers; the protocol
+		// layer answers ILLEGAL_GENERATION to older versions.
+		return fail(fmt.Errorf("%w: a commit of generation %d, and group %q does not exist", kerr.GroupIDNotFound, req.Generation, req.Group))
 	}
 	if err := g.validateCommit(req); err != nil {
 		g.mu.Unlock()

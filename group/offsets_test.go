@@ -34,7 +34,7 @@ func TestSimpleCommitFetchAndDelete(t *testing.T) {
 		t.Fatalf("unknown group described as %s, want Dead", d.State)
 	}
 	wantErr(t, "commit with a generation to an unknown group",
-		c.CommitOffsets(ctx, CommitRequest{Group: "kcat", Generation: 3, MemberID: "m", Offsets: []CommitOffset{{Topic: "t", Offset: 1}}})[0], kerr.IllegalGeneration)
+		c.CommitOffsets(ctx, CommitRequest{Group: "kcat", Generation: 3, MemberID: "m", Offsets: []CommitOffset{{Topic: "t", Offset: 1}}})[0], kerr.GroupIDNotFound)
 
 	// A simple commit (generation -1, no member) creates the group.
 	errs := c.CommitOffsets(ctx, CommitRequest{Group: "kcat", Generation: -1, Offsets: []CommitOffset{

@@ -2,8 +2,11 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/group"
@@ -11,7 +14,9 @@ import (
 
 // OffsetCommit v0-v9: v0 has no generation or member (a simple commit),
 // v1 a per-partition commit timestamp, v2-v4 an explicit retention, v6+ the
-// leader epoch, v7+ the instance id. The valid partitions of one request
+// leader epoch, v7+ the instance id, v9+ GROUP_ID_NOT_FOUND for a commit
+// of a generation to a group that does not exist (ILLEGAL_GENERATION
+// before). The valid partitions of one request
 // are written in one etcd transaction. (v10 names topics by id: not
 // offered.)
 func (cc *clientConn) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, error) {
@@ -68,11 +73,16 @@ func (cc *clientConn) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCo
 			results = gs.CommitOffsets(ctx, cr)
 		}
 		for i, at := range index {
-			if err != nil {
-				errs[at.t][at.p] = err
-			} else {
-				errs[at.t][at.p] = results[i]
+			e := err
+			if e == nil {
+				e = results[i]
 			}
+			if req.Version < 9 && errors.Is(e, kerr.GroupIDNotFound) {
+				// Before v9 a commit to a group that does not exist is
+				// from a generation that is gone (Kafka keeps the old code).
+				e = fmt.Errorf("%w: %v", kerr.IllegalGeneration, e)
+			}
+			errs[at.t][at.p] = e
 		}
 	}
 	for ti, rt := range req.Topics {

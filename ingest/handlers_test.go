@@ -238,6 +238,13 @@ var handlerCases = []handlerCase{
 	{name: "offset commit/unknown partition, no coordinator", req: offsetCommit(0, 5), want: []int16{coordinatorNA, unknownTopic}},
 	{name: "offset commit/commit error", groups: true, setup: fail("CommitOffsets", kerr.IllegalGeneration), req: offsetCommit(0, 5),
 		want: []int16{kerr.IllegalGeneration.Code, unknownTopic}},
+	{name: "offset commit v8/no such group is an old generation", groups: true, setup: fail("CommitOffsets", kerr.GroupIDNotFound), req: offsetCommit(0),
+		want: []int16{kerr.IllegalGeneration.Code}},
+	{name: "offset commit v9/no such group", groups: true, setup: fail("CommitOffsets", kerr.GroupIDNotFound), req: func() kmsg.Request {
+		r := offsetCommit(0)().(*kmsg.OffsetCommitRequest)
+		r.Version = 9
+		return r
+	}, want: []int16{kerr.GroupIDNotFound.Code}},
 
 	// 9 OffsetFetch
 	{name: "offset fetch v1/no coordinator per partition", req: offsetFetch(1), want: []int16{coordinatorNA, coordinatorNA, none}}, // no group-level error before v2

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // fetchCounter counts the Fetch responses a client receives.
@@ -402,4 +404,55 @@ func TestAdminWritesReachOtherBrokers(t *testing.T) {
 	}
 	seen("DeleteTopics", via, func(id int32) bool { return partitions(id) == 0 })
 	t.Logf("the other brokers saw each write within %v", longest)
+}
+
+// TestOffsetCommitUnknownGroupByVersion: a commit that names a
+// generation for a group that does not exist answers GROUP_ID_NOT_FOUND
+// from OffsetCommit v9 on (KIP-848: one code for both protocols) and
+// ILLEGAL_GENERATION before, as Kafka 4's coordinator does; a simple
+// commit (generation -1) creates the group at every version.
+func TestOffsetCommitUnknownGroupByVersion(t *testing.T) {
+	tb := startBroker(t)
+	ctx := testCtx(t)
+	createTopic(t, tb, "commits", 1)
+	commit := func(version int16, group string, generation int32) int16 {
+		t.Helper()
+		// franz-go sends the highest version both sides know: cap it.
+		versions := kversion.Stable()
+		versions.SetMaxKeyVersion(8, version)
+		cl := tb.client(kgo.MaxVersions(versions))
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Version, req.Group, req.Generation, req.MemberID = version, group, generation, ""
+		if generation >= 0 {
+			req.MemberID = "member-1"
+		}
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = "commits"
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Offset, rp.LeaderEpoch = 1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("OffsetCommit v%d: %v", version, err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	for _, tc := range []struct {
+		version    int16
+		generation int32
+		want       int16
+	}{
+		{version: 9, generation: 3, want: kerr.GroupIDNotFound.Code},
+		{version: 8, generation: 3, want: kerr.IllegalGeneration.Code},
+		{version: 1, generation: 3, want: kerr.IllegalGeneration.Code},
+		{version: 9, generation: -1, want: 0},
+		{version: 8, generation: -1, want: 0},
+	} {
+		group := fmt.Sprintf("unknown-v%d-gen%d", tc.version, tc.generation)
+		if got := commit(tc.version, group, tc.generation); got != tc.want {
+			t.Errorf("OffsetCommit v%d generation %d to a new group: error %d (%v), want %d (%v)",
+				tc.version, tc.generation, got, kerr.ErrorForCode(got), tc.want, kerr.ErrorForCode(tc.want))
+		}
+	}
 }
